@@ -61,6 +61,6 @@ def _register() -> None:
 
 
 # One module per area; each owns its commands.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["migrate", "db", "artifacts", "backup", "upgrade"]
 
 _register()

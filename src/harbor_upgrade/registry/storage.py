@@ -1,0 +1,103 @@
+"""Registry storage backends: the bytes under ``docker/registry/v2``, on a filesystem or S3.
+
+Every path here is relative to ``<root>/docker/registry/v2/`` and uses ``/``. A backend
+knows nothing of manifests or tags (that is ``layout``); it reads files, lists them, and
+refuses any path that would leave the storage root.
+"""
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import HarborUpgradeError, InvalidInput
+
+V2 = "docker/registry/v2"
+
+
+class StorageError(HarborUpgradeError):
+    reference = "storage-unreadable"
+
+
+class ObjectMissing(StorageError):
+    """A file (blob data, link) that the layout says should exist is not there."""
+    reference = "storage-object-missing"
+
+
+def safe_relpath(path: str) -> str:
+    """Refuse paths that try to escape the storage root (``..``, absolute, empty parts)."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        raise InvalidInput(f"refused storage path {path!r}: not a relative path below the storage root",
+                           reference="storage-path-refused")
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+        raise InvalidInput(f"refused storage path {path!r}: it would leave the storage root",
+                           reference="storage-path-refused")
+    return path
+
+
+class Storage(ABC):
+    """Read-only access to one registry's storage."""
+
+    #: where the storage is, for messages and reports (never holds credentials)
+    description: str
+
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """The whole content of a file; ObjectMissing when there is none."""
+
+    @abstractmethod
+    def exists(self, path: str) -> bool:
+        """Whether a file exists at path."""
+
+    @abstractmethod
+    def walk(self, prefix: str) -> Iterator[str]:
+        """Every file below prefix (a folder path, '' for the root), recursively, in no set order."""
+
+    def size(self, path: str) -> int:
+        return len(self.read(path))
+
+    def close(self) -> None:
+        """Release connections; reading after close is an error."""
+
+
+class FilesystemStorage(Storage):
+    """The filesystem driver's layout: ``<rootdirectory>/docker/registry/v2``."""
+
+    def __init__(self, rootdirectory: str | os.PathLike):
+        self.root = Path(rootdirectory)
+        self.v2 = self.root / V2
+        self.description = str(self.root)
+        if not self.v2.is_dir():
+            raise StorageError(f"{self.root} is not a registry storage root: {self.v2} is not a folder",
+                               hint="pass the folder that holds docker/registry/v2 "
+                                    "(the registry's rootdirectory, by default <data_volume>/registry)")
+
+    def _abs(self, path: str) -> Path:
+        return self.v2 / safe_relpath(path)
+
+    def read(self, path: str) -> bytes:
+        try:
+            with open(self._abs(path), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectMissing(f"{path} is missing in {self.description}") from None
+        except PermissionError as e:
+            raise StorageError(f"cannot read {path} in {self.description}: {e.strerror}") from None
+
+    def exists(self, path: str) -> bool:
+        return self._abs(path).is_file()
+
+    def size(self, path: str) -> int:
+        try:
+            return self._abs(path).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectMissing(f"{path} is missing in {self.description}") from None
+
+    def walk(self, prefix: str) -> Iterator[str]:
+        base = self.v2 / safe_relpath(prefix.rstrip("/")) if prefix else self.v2
+        for dirpath, _dirs, files in os.walk(base):
+            rel = os.path.relpath(dirpath, self.v2).replace(os.sep, "/")
+            for f in files:
+                yield f if rel == "." else f"{rel}/{f}"
