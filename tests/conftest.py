@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -79,3 +86,91 @@ def run_cli(capsys):
         out = capsys.readouterr()
         return code, out.out, out.err
     return run
+
+
+# --------------------------------------------------------------------------- S3 (moto)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto server exited with {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered, even if with an error status
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"moto server did not answer on {url} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real moto S3 server on 127.0.0.1 for the session; yields its endpoint URL.
+
+    Dummy credentials are set for this process (the server accepts any), and
+    AWS_CA_BUNDLE is removed so children such as docker-registry's S3 driver start.
+    """
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "moto-test-access")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "moto-test-secret")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.delenv("AWS_CA_BUNDLE", raising=False)
+        mp.delenv("AWS_SESSION_TOKEN", raising=False)
+        mp.delenv("AWS_PROFILE", raising=False)
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+        try:
+            _wait_http(endpoint + "/moto-api/", proc)
+            yield endpoint
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def upload_tree(client, bucket: str, rootdirectory: str, storage_root: Path, jobs: int = 16) -> int:
+    """Put every file of a storage tree (the folder holding docker/registry/v2) under rootdirectory,
+    with the keys distribution's S3 driver uses; returns the number of objects."""
+    prefix = rootdirectory.strip("/")
+    files = [p for p in Path(storage_root).rglob("*") if p.is_file()]
+
+    def put(path: Path) -> None:
+        rel = path.relative_to(storage_root).as_posix()
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{rel}" if prefix else rel, Body=path.read_bytes())
+
+    with ThreadPoolExecutor(jobs) as ex:
+        list(ex.map(put, files))
+    return len(files)
+
+
+_bucket_counter = itertools.count()
+
+
+@pytest.fixture
+def s3_upload(s3_server):
+    """Upload a storage tree to a fresh bucket of the moto server:
+    ``s3_upload(tree, rootdirectory="/harbor/registry") -> (bucket, rootdirectory)``."""
+    import boto3
+    from botocore.config import Config
+    client = boto3.client("s3", endpoint_url=s3_server, config=Config(max_pool_connections=32))
+
+    def upload(storage_root: Path, rootdirectory: str = "/harbor/registry") -> tuple[str, str]:
+        bucket = f"registry-{os.getpid()}-{next(_bucket_counter)}"
+        client.create_bucket(Bucket=bucket)
+        upload_tree(client, bucket, rootdirectory, storage_root)
+        return bucket, rootdirectory
+
+    yield upload
+    client.close()

@@ -1,0 +1,169 @@
+"""The S3 storage driver's layout: keys ``<rootdirectory>/docker/registry/v2/<path>`` in a bucket.
+
+distribution's s3 driver writes the filesystem paths as keys below the rootdirectory
+without its leading ``/`` and creates no directory objects: a "folder" exists only as a
+key prefix, so ``walk`` is one paginated ListObjectsV2 by prefix (1000 keys a page) and
+an empty folder simply does not exist. Reads are one GET per object; the client is shared
+by the backfill's worker threads (boto3 clients are thread-safe), so its connection pool
+must be at least as large as the number of workers.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from ..secrets import mask_text, register
+from .storage import V2, ObjectMissing, Storage, StorageError, safe_relpath
+
+# Error codes S3 (and moto, MinIO, Ceph) use for "no such object" on GET/HEAD.
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId",
+                           "SignatureDoesNotMatch", "AllAccessDisabled"})
+_NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
+
+
+def key_prefix(rootdirectory: str) -> str:
+    """The key prefix of ``docker/registry/v2`` for a driver rootdirectory ('/a/b/' -> 'a/b/docker/registry/v2/')."""
+    root = rootdirectory.strip("/")
+    return f"{root}/{V2}/" if root else f"{V2}/"
+
+
+def client_config(max_pool_connections: int, retries: int) -> Config:
+    # "standard" retries back off exponentially on throttling, 5xx and dropped connections;
+    # checksums only when the API requires them: registry blobs are content-addressed and
+    # verified by digest upstream, and the per-response CRC costs CPU on every small GET.
+    return Config(max_pool_connections=max_pool_connections,
+                  retries={"mode": "standard", "max_attempts": retries},
+                  connect_timeout=10, read_timeout=60,
+                  request_checksum_calculation="when_required",
+                  response_checksum_validation="when_required")
+
+
+class S3Storage(Storage):
+    """Read-only access to a registry stored in an S3 bucket (or an S3-compatible service)."""
+
+    def __init__(self, bucket: str, rootdirectory: str = "", endpoint_url: str | None = None,
+                 region: str | None = None, access_key: str | None = None,
+                 secret_key: str | None = None, *, max_pool_connections: int = 64,
+                 retries: int = 5):
+        if not bucket or "/" in bucket:
+            raise StorageError(f"invalid S3 bucket name {bucket!r}",
+                               hint="give the storage as s3://BUCKET[/ROOTDIRECTORY]")
+        for secret in (secret_key, os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                       os.environ.get("AWS_SESSION_TOKEN")):
+            register(secret)
+        self.bucket = bucket
+        self.prefix = key_prefix(rootdirectory)
+        self.endpoint_url = endpoint_url
+        root = rootdirectory.strip("/")
+        self.description = f"s3://{bucket}/{root}" + (f" at {endpoint_url}" if endpoint_url else "")
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        # Explicit keys win; otherwise botocore's usual chain (AWS_* variables, profiles, roles).
+        session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                                        region_name=region)
+        config = client_config(max_pool_connections, retries)
+        if endpoint_url:
+            # S3-compatible services (and distribution's driver with regionendpoint) use path-style URLs.
+            config = config.merge(Config(s3={"addressing_style": "path"}))
+        self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
+        self._closed = threading.Event()
+        self._check_bucket()
+
+    # ------------------------------------------------------------------ errors
+    def _fail(self, err: Exception, what: str) -> StorageError:
+        """Turn a botocore error into an operator error that names the object and never a secret."""
+        where = self.description
+        if isinstance(err, NoCredentialsError):
+            return StorageError(f"no S3 credentials to read {where}",
+                                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the storage_service "
+                                     "s3 accesskey/secretkey in harbor.yml)")
+        if isinstance(err, ClientError):
+            code = str(err.response.get("Error", {}).get("Code", ""))
+            if code in _NO_BUCKET_CODES:
+                return StorageError(f"S3 bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}",
+                                    hint="check the bucket name and --s3-endpoint/--s3-region")
+            if code in _DENIED_CODES:
+                return StorageError(mask_text(f"access denied reading {what} in {where} ({code})"),
+                                    hint="check the S3 access key, secret key and the bucket policy")
+            return StorageError(mask_text(f"S3 error reading {what} in {where}: {code} "
+                                          f"{err.response.get('Error', {}).get('Message', '')}".rstrip()))
+        return StorageError(mask_text(f"cannot reach S3 for {what} in {where}: {err}"),
+                            hint="check --s3-endpoint, --s3-region and the network")
+
+    def _check_bucket(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                e.response["Error"]["Code"] = "NoSuchBucket"
+            raise self._fail(e, "the bucket") from None
+        except BotoCoreError as e:
+            raise self._fail(e, "the bucket") from None
+
+    def _key_prefix(self) -> str:
+        if self._closed.is_set():
+            raise StorageError(f"{self.description} was closed")
+        return self.prefix
+
+    def _key(self, path: str) -> str:
+        return self._key_prefix() + safe_relpath(path)
+
+    # ------------------------------------------------------------------ Storage
+    def read(self, path: str) -> bytes:
+        key = self._key(path)
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
+                raise ObjectMissing(f"{path} is missing in {self.description}") from None
+            raise self._fail(e, path) from None
+        except BotoCoreError as e:
+            raise self._fail(e, path) from None
+
+    def _head(self, path: str) -> dict | None:
+        key = self._key(path)
+        try:
+            return self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
+                return None
+            raise self._fail(e, path) from None
+        except BotoCoreError as e:
+            raise self._fail(e, path) from None
+
+    def exists(self, path: str) -> bool:
+        return self._head(path) is not None
+
+    def size(self, path: str) -> int:
+        head = self._head(path)
+        if head is None:
+            raise ObjectMissing(f"{path} is missing in {self.description}")
+        return int(head["ContentLength"])
+
+    def walk(self, prefix: str) -> Iterator[str]:
+        folder = prefix.strip("/")
+        list_prefix = self._key(folder) + "/" if folder else self._key_prefix()
+        start = len(self.prefix)
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=list_prefix, PaginationConfig={"PageSize": 1000})
+        try:
+            for page in pages:
+                for obj in page.get("Contents", ()):
+                    # Keys ending in '/' are folder markers some S3 tools create; not files.
+                    if not obj["Key"].endswith("/"):
+                        yield obj["Key"][start:]
+        except ClientError as e:
+            raise self._fail(e, f"the listing of {folder or '/'}") from None
+        except BotoCoreError as e:
+            raise self._fail(e, f"the listing of {folder or '/'}") from None
+
+    def close(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            self._client.close()

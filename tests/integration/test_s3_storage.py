@@ -1,0 +1,226 @@
+"""S3Storage against a real moto server on 127.0.0.1: keys, reads, listing, failures."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+
+from harbor_upgrade.errors import InvalidInput
+from harbor_upgrade.registry.s3 import S3Storage, key_prefix
+from harbor_upgrade.registry.storage import FilesystemStorage, ObjectMissing, StorageError
+from harbor_upgrade.secrets import mask_text
+
+from conftest import _free_port, _wait_http, upload_tree
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """A small storage tree in the distribution layout: one repository, one tag, a manifest,
+    its config, a nested repository, and an abandoned upload."""
+    root = tmp_path_factory.mktemp("storage")
+    v2 = root / "docker/registry/v2"
+    config = b'{"architecture":"amd64","os":"linux"}'
+    manifest = (b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
+                b'"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":%d,'
+                b'"digest":"%s"},"layers":[]}' % (len(config), digest(config).encode()))
+    files = {}
+    for blob in (config, manifest):
+        h = digest(blob)[7:]
+        files[f"blobs/sha256/{h[:2]}/{h}/data"] = blob
+    m, c = digest(manifest), digest(config)
+    for repo in ("library/alpine", "team-b/a/b/c"):
+        files[f"repositories/{repo}/_manifests/revisions/sha256/{m[7:]}/link"] = m.encode()
+        files[f"repositories/{repo}/_manifests/tags/latest/current/link"] = m.encode()
+        files[f"repositories/{repo}/_manifests/tags/latest/index/sha256/{m[7:]}/link"] = m.encode()
+        files[f"repositories/{repo}/_layers/sha256/{c[7:]}/link"] = c.encode()
+    files["repositories/library/alpine/_uploads/0b1c/startedat"] = b"2021-01-01T00:00:00Z"
+    for rel, data in files.items():
+        (v2 / rel).parent.mkdir(parents=True, exist_ok=True)
+        (v2 / rel).write_bytes(data)
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(s3_server):
+    c = boto3.client("s3", endpoint_url=s3_server)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def bucket(client, tree) -> str:
+    """The tree under rootdirectory /harbor/registry, plus an object outside the root."""
+    name = "harbor-registry"
+    client.create_bucket(Bucket=name)
+    upload_tree(client, name, "/harbor/registry", tree)
+    client.put_object(Bucket=name, Key="harbor/outside-secret", Body=b"not registry data")
+    return name
+
+
+@pytest.fixture
+def storage(s3_server, bucket):
+    s = S3Storage(bucket, "/harbor/registry", endpoint_url=s3_server)
+    yield s
+    s.close()
+
+
+def test_key_prefix_drops_the_leading_slash_like_the_driver():
+    assert key_prefix("/harbor/registry") == "harbor/registry/docker/registry/v2/"
+    assert key_prefix("harbor/registry/") == "harbor/registry/docker/registry/v2/"
+    assert key_prefix("") == "docker/registry/v2/"
+    assert key_prefix("/") == "docker/registry/v2/"
+
+
+def test_reads_the_same_bytes_as_the_filesystem(storage, tree):
+    fs = FilesystemStorage(tree)
+    paths = sorted(fs.walk(""))
+    assert paths, "the tree is not empty"
+    for p in paths:
+        assert storage.read(p) == fs.read(p)
+        assert storage.size(p) == fs.size(p)
+        assert storage.exists(p)
+
+
+def test_walk_lists_every_file_below_a_folder_and_nothing_else(storage, tree):
+    fs = FilesystemStorage(tree)
+    assert sorted(storage.walk("")) == sorted(fs.walk(""))
+    repos = sorted(storage.walk("repositories/team-b"))
+    assert repos == sorted(fs.walk("repositories/team-b"))
+    assert all(p.startswith("repositories/team-b/a/b/c/") for p in repos)
+    # a prefix that is a name prefix but not a folder must not match ("team" is not "team-b")
+    assert list(storage.walk("repositories/team")) == []
+    assert sorted(storage.walk("repositories/team-b/")) == repos
+
+
+def test_no_directory_objects_folders_are_not_files(storage):
+    assert not storage.exists("repositories/library/alpine")
+    assert not storage.exists("repositories/library/alpine/_manifests")
+    with pytest.raises(ObjectMissing):
+        storage.read("repositories/library/alpine/_manifests")
+
+
+def test_missing_object(storage):
+    with pytest.raises(ObjectMissing) as e:
+        storage.read("blobs/sha256/00/" + "0" * 64 + "/data")
+    assert "blobs/sha256/00/" in str(e.value)
+    assert not storage.exists("blobs/sha256/00/" + "0" * 64 + "/data")
+    with pytest.raises(ObjectMissing):
+        storage.size("repositories/nope/_manifests/tags/x/current/link")
+
+
+@pytest.mark.parametrize("path", ["../outside-secret", "repositories/../../outside-secret", "/etc/passwd",
+                                  "repositories//x", "a/./b", "a\\b", ""])
+def test_paths_that_leave_the_root_are_refused(storage, path):
+    with pytest.raises(InvalidInput) as e:
+        storage.read(path)
+    assert e.value.reference == "storage-path-refused"
+    with pytest.raises(InvalidInput):
+        storage.exists(path) if path else storage.read(path)
+
+
+def test_walk_refuses_escaping_prefixes(storage):
+    with pytest.raises(InvalidInput):
+        list(storage.walk("../"))
+    with pytest.raises(InvalidInput):
+        list(storage.walk("repositories/../.."))
+
+
+def test_rootdirectory_selects_the_key_prefix(s3_server, client, tree):
+    client.create_bucket(Bucket="root-at-top")
+    upload_tree(client, "root-at-top", "", tree)
+    s = S3Storage("root-at-top", "", endpoint_url=s3_server)
+    try:
+        assert sorted(s.walk("")) == sorted(FilesystemStorage(tree).walk(""))
+    finally:
+        s.close()
+    wrong = S3Storage("root-at-top", "/harbor/registry", endpoint_url=s3_server)
+    try:
+        assert list(wrong.walk("")) == []
+    finally:
+        wrong.close()
+
+
+def test_walk_paginates_beyond_1000_keys(s3_server, client):
+    client.create_bucket(Bucket="many-keys")
+    keys = [f"reg/docker/registry/v2/repositories/p/r/_manifests/tags/t{i:05d}/current/link" for i in range(2345)]
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda k: client.put_object(Bucket="many-keys", Key=k, Body=b"x"), keys))
+    s = S3Storage("many-keys", "reg", endpoint_url=s3_server)
+    calls = []
+    s._client.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: calls.append(kw["params"]))
+    try:
+        got = list(s.walk("repositories/p"))
+    finally:
+        s.close()
+    assert len(got) == 2345 and len(set(got)) == 2345
+    assert sorted(got) == sorted(k.removeprefix("reg/docker/registry/v2/") for k in keys)
+    assert len(calls) == 3, "1000 keys a page: three ListObjectsV2 requests"
+
+
+def test_parallel_reads_share_one_client(storage, tree):
+    fs = FilesystemStorage(tree)
+    paths = sorted(fs.walk("")) * 20
+    with ThreadPoolExecutor(16) as ex:
+        got = list(ex.map(storage.read, paths))
+    assert got == [fs.read(p) for p in paths]
+
+
+def test_missing_bucket_is_a_clear_error(s3_server):
+    with pytest.raises(StorageError) as e:
+        S3Storage("no-such-bucket", "/x", endpoint_url=s3_server)
+    assert "no-such-bucket" in e.value.message and "does not exist" in e.value.message
+    assert e.value.reference == "storage-unreadable"
+
+
+def test_unreachable_endpoint_never_shows_the_secret():
+    secret = "Sup3r-s3cret-key-for-test"
+    port = _free_port()  # nothing listens there
+    with pytest.raises(StorageError) as e:
+        S3Storage("b", "", endpoint_url=f"http://127.0.0.1:{port}", access_key="AKIATEST",
+                  secret_key=secret, retries=1)
+    text = f"{e.value.message} {e.value.hint}"
+    assert "cannot reach S3" in text and f"127.0.0.1:{port}" in text
+    assert secret not in text
+    assert secret not in mask_text(f"leaked {secret}"), "the secret key is registered for masking"
+
+
+def test_closed_storage_refuses_reads(s3_server, bucket):
+    s = S3Storage(bucket, "/harbor/registry", endpoint_url=s3_server)
+    s.close()
+    with pytest.raises(StorageError):
+        s.read("repositories/library/alpine/_manifests/tags/latest/current/link")
+
+
+@pytest.fixture(scope="module")
+def s3_with_auth():
+    """A second moto server that checks credentials (IAM auth on from the first request)."""
+    port = _free_port()
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0")
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/moto-api/", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_access_denied_is_a_clear_error_without_the_secret(s3_with_auth):
+    secret = "wrongSecretKey/with+chars0123456789"
+    with pytest.raises(StorageError) as e:
+        S3Storage("harbor-registry", "/harbor/registry", endpoint_url=s3_with_auth,
+                  access_key="AKIAWRONGWRONGWRONG1", secret_key=secret, retries=1)
+    text = f"{e.value.message} {e.value.hint}"
+    assert "denied" in text and "harbor-registry" in text
+    assert secret not in text
