@@ -1,4 +1,94 @@
-"""Commands of this area (filled in by its issue)."""
+"""Commands of the safety net: backup, backup verify, restore, pg-upgrade."""
 from __future__ import annotations
 
-from . import cli  # noqa: F401
+import sys
+
+import click
+
+from .. import backup as backup_api
+from ..errors import ExitStatus, InvalidInput, UnsafeState, ValidationFailed
+from ..secrets import mask_text
+from . import cli
+
+
+def _say(msg: str) -> None:
+    click.echo(mask_text(msg), err=True)
+
+
+@cli.group("backup", invoke_without_command=True)
+@click.option("--dsn", help="the Harbor database, e.g. postgresql://postgres:PW@127.0.0.1:5432/registry")
+@click.option("--harbor-dir", type=click.Path(file_okay=False), help="the folder holding harbor.yml")
+@click.option("--data-volume", type=click.Path(file_okay=False), help="Harbor's data_volume (e.g. /data)")
+@click.option("--to", "to", type=click.Path(file_okay=False), help="a new, empty folder for the backup")
+@click.option("--jobs", "-j", default=2, show_default=True, help="parallel pg_dump jobs")
+@click.pass_context
+def backup_cmd(ctx: click.Context, dsn, harbor_dir, data_volume, to, jobs) -> int | None:
+    """Back up the database, the harbor folder and the data volume's small state.
+
+    Registry blobs are not copied; the summary says how to snapshot them."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    missing = [o for o, v in (("--dsn", dsn), ("--harbor-dir", harbor_dir), ("--to", to)) if not v]
+    if missing:
+        raise InvalidInput(f"backup needs {', '.join(missing)}",
+                           hint="harbor-upgrade backup --dsn DSN --harbor-dir DIR [--data-volume V] --to BACKUP_DIR")
+    m = backup_api.create_backup(dsn, harbor_dir, to, data_volume=data_volume, jobs=jobs, progress=_say)
+    files = [f for f in m.files if f.type == "file"]
+    click.echo(f"backup {to}: Harbor {m.harbor_version or 'unknown'}, schema {m.schema_version}, "
+               f"data {m.data_version}, PostgreSQL {m.pg_version}")
+    click.echo(f"  database {m.database}: {len(m.table_counts)} tables, "
+               f"{sum(m.table_counts.values())} rows")
+    click.echo(f"  files: {len(files)} ({sum(f.size for f in files)} bytes)")
+    for s in m.skipped:
+        click.echo(f"  not copied: {s['path']} - {s['reason']}")
+    click.echo(backup_api.blob_advice(m))
+    click.echo(f"next: harbor-upgrade backup verify {to}")
+    return int(ExitStatus.OK)
+
+
+@backup_cmd.command("verify")
+@click.argument("backup_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--no-restore", is_flag=True, help="only check the checksums (skip the scratch restore)")
+def verify_cmd(backup_dir, no_restore) -> int:
+    """Check every checksum, then restore into a throwaway cluster and compare row counts."""
+    r = backup_api.verify_backup(backup_dir, restore_check=not no_restore)
+    for p in r.problems:
+        click.echo(f"problem: {p}")
+    if not r.ok:
+        raise ValidationFailed(f"backup {backup_dir} failed verification ({len(r.problems)} problems)",
+                               reference="backup-corrupt")
+    how = "checksums" + ("" if no_restore else f", scratch restore of {r.restored_tables} tables")
+    click.echo(f"backup {backup_dir} is good: {r.checked_files} files ({how})")
+    return int(ExitStatus.OK)
+
+
+@cli.command("restore")
+@click.option("--from", "from_", required=True, type=click.Path(file_okay=False, exists=True),
+              help="the backup folder")
+@click.option("--dsn", required=True, help="the database to replace")
+@click.option("--harbor-dir", required=True, type=click.Path(file_okay=False))
+@click.option("--data-volume", type=click.Path(file_okay=False))
+@click.option("--jobs", "-j", default=2, show_default=True, help="parallel pg_restore jobs")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes) -> int:
+    """Put a backup back: the database is dropped and recreated, the files rewritten."""
+    m = backup_api.read_manifest(from_)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UnsafeState("restore replaces the database and files; no terminal to ask for confirmation",
+                              hint="stop Harbor, then run again with --yes", reference="confirmation-needed")
+        click.confirm(mask_text(f"Replace database {m.database} and the files under {harbor_dir}"
+                                f"{' and ' + data_volume if data_volume else ''} with the backup of "
+                                f"{m.created} (Harbor {m.harbor_version})? Harbor must be stopped."),
+                      abort=True)
+    r = backup_api.restore_backup(from_, dsn, harbor_dir, data_volume=data_volume, jobs=jobs, progress=_say)
+    for extra in r.extra_files:
+        click.echo(f"not in the backup, left in place: {extra}")
+    for p in r.problems:
+        click.echo(f"problem: {p}")
+    if not r.ok:
+        raise ValidationFailed(f"restore from {from_} finished but the result differs from the backup",
+                               reference="restore-mismatch")
+    click.echo(f"restored {r.database} (pg_dump identical to the backup's) and {r.files_restored} "
+               f"files with their owners and modes")
+    return int(ExitStatus.OK)

@@ -130,17 +130,24 @@ def server_user() -> pwd.struct_passwd | None:
                           hint="create a 'postgres' user or set PG_RUN_AS", reference="postgres-user")
 
 
-def _readable_by(path: Path, pw: pwd.struct_passwd) -> bool:
-    r = subprocess.run(["test", "-x", str(path / "postgres")], user=pw.pw_uid, group=pw.pw_gid,
+def _runnable_by(path: Path, uid: int, gid: int) -> bool:
+    r = subprocess.run(["test", "-x", str(path / "postgres")], user=uid, group=gid,
                        extra_groups=[], capture_output=True)
     return r.returncode == 0
 
 
-def runnable_bindir(bindir: Path) -> Path:
-    """A bindir the server user can execute. The wheels install below /root (mode 0700)
-    when pip runs as root; then their whole install tree is copied once to a shared cache."""
-    pw = server_user()
-    if pw is None or _readable_by(bindir, pw):
+def runnable_bindir(bindir: Path, uid: int | None = None, gid: int | None = None) -> Path:
+    """A bindir the server user (or the given uid, e.g. a data folder's owner) can execute.
+
+    The wheels install below /root (mode 0700) when pip runs as root; then their whole
+    install tree is copied once to a world-readable cache (pg_upgrade, initdb and postgres
+    find their libraries and share/ relative to the bin folder, so the copy works)."""
+    if uid is None:
+        pw = server_user()
+        if pw is None:
+            return bindir
+        uid, gid = pw.pw_uid, pw.pw_gid
+    if os.geteuid() != 0 or _runnable_by(bindir, uid, gid if gid is not None else uid):
         return bindir
     install = bindir.parent
     cache = Path(tempfile.gettempdir()) / "harbor-upgrade-pg" / (
@@ -213,9 +220,13 @@ class LocalCluster:
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
     def create(cls, datadir: str | os.PathLike | None = None, *, binaries: PgBinaries | None = None,
-               encoding: str = "UTF8", locale: str = "C", superuser: str = "postgres",
-               port: int | None = None, throwaway: bool = False, fast: bool = False) -> "LocalCluster":
-        """initdb a new cluster (in a fresh temporary folder when datadir is None)."""
+               encoding: str = "UTF8", locale: str | None = "C", superuser: str = "postgres",
+               port: int | None = None, throwaway: bool = False, fast: bool = False,
+               initdb_args: tuple[str, ...] | list[str] = ()) -> "LocalCluster":
+        """initdb a new cluster (in a fresh temporary folder when datadir is None).
+
+        An existing empty datadir owned by a non-root user is initialised as that user;
+        ``locale=None`` leaves the locale to ``initdb_args`` (--lc-collate, --lc-ctype ...)."""
         base = None
         if datadir is None:
             base = Path(tempfile.mkdtemp(prefix="harbor-upgrade-pg-"))
@@ -228,7 +239,7 @@ class LocalCluster:
         if base is not None:
             c.chown_for_server(base)
         args = [c.bin.tool("initdb"), "-D", str(datadir), "-U", superuser, "--auth=trust",
-                "-E", encoding, f"--locale={locale}"]
+                "-E", encoding, *([f"--locale={locale}"] if locale else []), *initdb_args]
         if fast:
             args.append("--no-sync")
         c.run_server_cmd(args)
@@ -242,7 +253,8 @@ class LocalCluster:
             for k, v in settings.items():
                 f.write(f"{k} = {v}\n")
 
-    def start(self, fast: bool | None = None) -> "LocalCluster":
+    def start(self, fast: bool | None = None, settings: dict[str, str] | None = None) -> "LocalCluster":
+        """Start the server; ``settings`` adds or overrides server options (-c name=value)."""
         if self.started:
             return self
         conf = {"listen_addresses": "'127.0.0.1'", "port": str(self.port),
@@ -252,6 +264,7 @@ class LocalCluster:
             conf.update({"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
                          "shared_buffers": "'256MB'", "maintenance_work_mem": "'256MB'",
                          "max_wal_size": "'4GB'", "work_mem": "'32MB'"})
+        conf.update(settings or {})
         opts = " ".join(f"-c {k}={v}" for k, v in conf.items())
         if self._run_as() and not self.logfile.exists():
             self.logfile.touch()
