@@ -1,0 +1,211 @@
+"""Tell the operator: text tables, progress bars, JSON, and what to do next.
+
+Every report is a plain dict first (``ok``, ``command``, ``steps`` — one entry per step
+with its own ``ok`` — and sections such as ``checks``, ``counts``, ``next``); the text and
+JSON renderings are two views of that dict, and both pass through secret masking last.
+Progress goes to stderr: rich bars with rate and ETA on a terminal, a plain line every
+few seconds otherwise.
+"""
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from .secrets import mask_text
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+
+
+@dataclass
+class Check:
+    """One preflight or verification check."""
+    name: str
+    status: str                  # pass | warn | fail
+    detail: str
+    hint: str | None = None
+    samples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAIL
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def all_ok(checks: list[Check]) -> bool:
+    return all(c.ok for c in checks)
+
+
+# -- JSON -----------------------------------------------------------------------------
+def to_json(report: dict) -> str:
+    return mask_text(json.dumps(report, indent=2, sort_keys=False, default=str))
+
+
+# -- text -----------------------------------------------------------------------------
+_STATUS_STYLE = {PASS: "green", WARN: "yellow", FAIL: "bold red", True: "green", False: "bold red"}
+
+
+def _mark(value: object) -> str:
+    if value is True:
+        return "[green]ok[/]"
+    if value is False:
+        return "[bold red]FAILED[/]"
+    style = _STATUS_STYLE.get(value, "")
+    return f"[{style}]{value}[/]" if style else str(value)
+
+
+def _checks_table(title: str, checks: list[dict]) -> Table:
+    t = Table(title=title, title_justify="left", show_lines=False)
+    t.add_column("check")
+    t.add_column("result")
+    t.add_column("detail", overflow="fold")
+    for c in checks:
+        detail = c["detail"]
+        if c.get("samples"):
+            detail += "\n  e.g. " + "; ".join(c["samples"][:5])
+        if c.get("hint") and c["status"] != PASS:
+            detail += f"\n  → {c['hint']}"
+        t.add_row(c["name"], _mark(c["status"]), detail)
+    return t
+
+
+def _steps_table(steps: list[dict]) -> Table:
+    t = Table(title="Steps", title_justify="left")
+    t.add_column("step")
+    t.add_column("result")
+    t.add_column("seconds", justify="right")
+    t.add_column("what it did", overflow="fold")
+    for s in steps:
+        result = "planned" if s.get("planned") else ("resumed: done before" if s.get("resumed") else _mark(s["ok"]))
+        secs = "" if s.get("seconds") is None else f"{s['seconds']:.1f}"
+        t.add_row(s["name"], result, secs, s.get("summary", ""))
+    return t
+
+
+def _counts_table(counts: list[dict]) -> Table:
+    t = Table(title="Counts before → after", title_justify="left")
+    t.add_column("what")
+    t.add_column("before", justify="right")
+    t.add_column("after", justify="right")
+    t.add_column("rule")
+    t.add_column("result")
+    for c in counts:
+        t.add_row(c["name"], "-" if c["before"] is None else str(c["before"]), str(c["after"]), c["rule"],
+                  _mark(c["ok"]))
+    return t
+
+
+def render_text(report: dict, width: int = 110) -> str:
+    buf = io.StringIO()
+    con = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False)
+    inst = report.get("installation")
+    if inst:
+        db = inst.get("database") or {}
+        comps = [k for k, v in (inst.get("components") or {}).items() if v]
+        con.print(f"Installation: {inst['harbor_yml']}")
+        con.print(f"  harbor.yml _version {inst.get('config_version')}, data_volume {inst['data_volume']}, "
+                  f"storage {inst['storage']} ({inst['storage_kind']})")
+        if db:
+            con.print(f"  database schema {db.get('schema_version')}{' (dirty)' if db.get('dirty') else ''}, "
+                      f"data version {db.get('data_version')}, PostgreSQL {db.get('server_version')}")
+        if inst.get("pg_major_on_disk"):
+            con.print(f"  PostgreSQL data folder {inst['pg_data_dir']} (major {inst['pg_major_on_disk']})")
+        con.print(f"  components in use: {', '.join(comps) if comps else 'none of the optional ones'}")
+    if report.get("hops"):
+        con.print("Path: " + " → ".join(report["hops"]))
+    if report.get("checks"):
+        con.print(_checks_table("Preflight", report["checks"]))
+    if report.get("steps"):
+        con.print(_steps_table(report["steps"]))
+    verify = report.get("verify") or ({"counts": report["counts"], "checks": report.get("invariants", [])}
+                                      if "counts" in report else None)
+    if verify:
+        if verify.get("counts"):
+            con.print(_counts_table(verify["counts"]))
+        if verify.get("checks"):
+            con.print(_checks_table("Verification", verify["checks"]))
+    if report.get("error"):
+        err = report["error"]
+        con.print(f"error [{err.get('reference')}]: {err.get('message')}")
+        if err.get("hint"):
+            con.print(f"hint: {err['hint']}")
+    con.print(f"Result: {'OK' if report['ok'] else 'FAILED'}")
+    if report.get("next"):
+        con.print("What to do next:")
+        for i, line in enumerate(report["next"], 1):
+            con.print(f"  {i}. {line}")
+    return mask_text(buf.getvalue())
+
+
+# -- progress -------------------------------------------------------------------------
+ProgressFn = Callable[..., None]
+
+
+class ProgressReporter:
+    """Progress of the long steps, on stderr. ``callback(label)`` gives the function a
+    runner calls as ``fn(done, total)``."""
+
+    def __init__(self, stream=None, enabled: bool = True):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._progress: Progress | None = None
+        self._tasks: dict[str, int] = {}
+        self._last_line: dict[str, float] = {}
+
+    def __enter__(self) -> "ProgressReporter":
+        if self.tty:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=Console(file=self.stream), transient=False)
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def note(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._progress:
+            self._progress.console.print(mask_text(text))
+        else:
+            print(mask_text(text), file=self.stream, flush=True)
+
+    def callback(self, label: str) -> ProgressFn:
+        started = time.monotonic()
+
+        def update(done: int, total: int | None = None, *_args, **_kw) -> None:
+            if not self.enabled:
+                return
+            rate = done / max(time.monotonic() - started, 1e-6)
+            if self._progress:
+                if label not in self._tasks:
+                    self._tasks[label] = self._progress.add_task(label, total=total, rate="")
+                self._progress.update(self._tasks[label], completed=done, total=total, rate=f"{rate:,.0f}/s")
+                return
+            now = time.monotonic()
+            if now - self._last_line.get(label, 0) < 2 and not (total and done >= total):
+                return
+            self._last_line[label] = now
+            if total:
+                eta = (total - done) / rate if rate > 0 else 0
+                line = f"{label}: {done:,}/{total:,} ({100 * done / total:.0f}%), {rate:,.0f}/s, ETA {eta:,.0f} s"
+            else:
+                line = f"{label}: {done:,} done, {rate:,.0f}/s"
+            print(line, file=self.stream, flush=True)
+        return update

@@ -1,0 +1,214 @@
+"""Check an upgraded (2.4.0) database: counts before and after, and the invariants that
+broke real upgrades.
+
+Counts: projects, repositories, artifacts, tags, labels, members, robots, policies and
+schedules, after the upgrade, next to the same counts from the backup's manifest (taken
+before), each with the relation the upgrade must keep. Invariants: every tag points to an
+artifact; no artifact with a negative or dangling repository id (issue 12827) or an
+UNKNOWN media type; every artifact's manifest is in registry storage. An artifact whose
+manifest was already missing before the upgrade (the run records them) is reported as a
+warning, not charged to the upgrade.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ExternalFailure
+from .report import FAIL, PASS, WARN, Check
+from .secrets import mask_dsn
+from .versions import SCHEMA_VERSION, TARGET
+
+# what -> (SQL on the 2.4.0 schema, tables of the old schema whose row counts sum to "before", rule)
+# Rules: equal | not-fewer | not-more | shown (the upgrade legitimately reshapes these rows).
+COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "projects": ("SELECT count(*) FROM project", ("project",), "equal"),
+    # 0031 adds the repositories of orphan artifacts; nothing removes any
+    "repositories": ("SELECT count(*) FROM repository", ("repository",), "not-fewer"),
+    # 1.10 kept one row per tag; 2.x one per (repository, digest), and storage adds untagged ones
+    "artifacts": ("SELECT count(*) FROM artifact", ("artifact",), "shown"),
+    "tags": ("SELECT count(*) FROM tag", ("tag",), "not-fewer"),
+    "labels": ("SELECT count(*) FROM harbor_label", ("harbor_label",), "equal"),
+    # 0070 drops memberships of deleted users
+    "members": ("SELECT count(*) FROM project_member", ("project_member",), "not-more"),
+    "robots": ("SELECT count(*) FROM robot", ("robot",), "equal"),
+    "policies": ("SELECT (SELECT count(*) FROM replication_policy) + (SELECT count(*) FROM retention_policy)"
+                 " + (SELECT count(*) FROM notification_policy) + (SELECT count(*) FROM immutable_tag_rule)",
+                 ("replication_policy", "retention_policy", "notification_policy", "immutable_tag_rule"), "equal"),
+    # 1.10 kept schedules in admin_job / replication_schedule_job; 2.2 moved them to schedule
+    "schedules": ("SELECT count(*) FROM schedule", ("schedule",), "shown"),
+}
+
+INVARIANTS: dict[str, tuple[str, str]] = {
+    "tags point to artifacts": (
+        "SELECT t.repository_id || ':' || t.name FROM tag t LEFT JOIN artifact a ON a.id = t.artifact_id "
+        "WHERE a.id IS NULL ORDER BY t.id",
+        "tags whose artifact row is gone (pulls by tag would fail)"),
+    "artifact repository ids": (
+        "SELECT a.repository_name || '@' || a.digest || ' (repository_id ' || a.repository_id || ')' "
+        "FROM artifact a LEFT JOIN repository r ON r.repository_id = a.repository_id "
+        "WHERE a.repository_id <= 0 OR r.repository_id IS NULL ORDER BY a.id",
+        "artifacts with a negative or dangling repository id (issue 12827: 404 on pull)"),
+}
+
+UNKNOWN_SQL = ("SELECT a.repository_name, a.digest FROM artifact a "
+               "WHERE a.media_type = 'UNKNOWN' OR a.manifest_media_type = 'UNKNOWN' ORDER BY a.id")
+ARTIFACTS_SQL = "SELECT repository_name, digest FROM artifact ORDER BY repository_name, digest"
+
+
+@dataclass
+class CountRow:
+    name: str
+    before: int | None
+    after: int
+    rule: str
+    ok: bool
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+@dataclass
+class VerifyResult:
+    counts: list[CountRow] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.counts) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[str]:
+        return ([f"{c.name}: {c.before} before, {c.after} after ({c.rule})" for c in self.counts if not c.ok]
+                + [f"{c.name}: {c.detail}" for c in self.checks if not c.ok])
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "counts": [c.to_dict() for c in self.counts],
+                "checks": [c.to_dict() for c in self.checks]}
+
+
+def rule_holds(rule: str, before: int | None, after: int) -> bool:
+    if before is None or rule == "shown":
+        return True
+    return {"equal": after == before, "not-fewer": after >= before, "not-more": after <= before}[rule]
+
+
+def before_counts(table_counts: dict[str, int]) -> dict[str, int | None]:
+    """The 'before' side of each count from a backup manifest's per-table row counts.
+    A 1.10 database has no tag table: each of its artifact rows is one tag."""
+    out: dict[str, int | None] = {}
+    for name, (_sql, tables, _rule) in COUNTS.items():
+        present = [t for t in tables if t in table_counts]
+        out[name] = sum(int(table_counts[t]) for t in present) if present else None
+    if "tag" not in table_counts and "artifact" in table_counts:
+        out["tags"] = None  # 0031 removes duplicate tags: a 1.10 count is not comparable
+    return out
+
+
+def manifest_paths(repository: str, digest: str) -> tuple[str, str]:
+    """The revision link and the blob data a manifest needs to be served (distribution layout)."""
+    algo, _, hexd = digest.partition(":")
+    return (f"repositories/{repository}/_manifests/revisions/{algo}/{hexd}/link",
+            f"blobs/{algo}/{hexd[:2]}/{hexd}/data")
+
+
+def manifest_missing(storage, repository: str, digest: str) -> bool:
+    link, data = manifest_paths(repository, digest)
+    return not (storage.exists(link) and storage.exists(data))
+
+
+def missing_manifests(storage, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(r, d) for r, d in pairs if manifest_missing(storage, r, d)]
+
+
+def load_known_missing(path: Path) -> set[tuple[str, str]]:
+    if not path.exists():
+        return set()
+    return {tuple(p) for p in json.loads(path.read_text())}
+
+
+def _samples(rows: list[tuple[str, str]]) -> list[str]:
+    return [f"{r}@{d[:19]}" for r, d in rows[:5]]
+
+
+def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
+           known_missing: set[tuple[str, str]] | None = None) -> VerifyResult:
+    """Verify the database at dsn (and its artifacts against storage when given)."""
+    import psycopg
+    known_missing = known_missing or set()
+    result = VerifyResult()
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise ExternalFailure(f"cannot connect to {mask_dsn(dsn)}: {e}", reference="database-unreachable") from None
+    with conn:
+        cur = conn.cursor()
+        row = cur.execute("SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1").fetchone()
+        want = SCHEMA_VERSION[TARGET]
+        schema_ok = bool(row) and row[0] == want and not row[1]
+        result.checks.append(Check(
+            "schema version", PASS if schema_ok else FAIL,
+            f"schema_migrations is {row[0] if row else 'empty'}{' (dirty)' if row and row[1] else ''}; "
+            f"{TARGET} needs {want}",
+            hint=None if schema_ok else "run `harbor-upgrade run` again to continue the upgrade"))
+        if not schema_ok:
+            return result  # the 2.4.0 queries below would fail on another schema
+
+        before = before_counts(table_counts) if table_counts is not None else {}
+        for name, (sql, _tables, rule) in COUNTS.items():
+            after = int(cur.execute(sql).fetchone()[0])
+            b = before.get(name)
+            result.counts.append(CountRow(name, b, after, rule if b is not None else "shown",
+                                          rule_holds(rule, b, after)))
+
+        for name, (sql, what) in INVARIANTS.items():
+            bad = [r[0] for r in cur.execute(sql)]
+            result.checks.append(Check(name, FAIL if bad else PASS,
+                                       f"{len(bad)} {what}" if bad else "none found", samples=bad[:5]))
+
+        unknown = [(r[0], r[1]) for r in cur.execute(UNKNOWN_SQL)]
+        new_unknown = [p for p in unknown if p not in known_missing]
+        if new_unknown:
+            status, detail = FAIL, f"{len(new_unknown)} artifacts with media type UNKNOWN"
+        elif unknown:
+            status, detail = WARN, (f"{len(unknown)} artifacts with media type UNKNOWN, all of them without a "
+                                    "manifest in storage already before the upgrade")
+        else:
+            status, detail = PASS, "none found"
+        result.checks.append(Check("artifact media types", status, detail, samples=_samples(new_unknown or unknown),
+                                   hint="run `harbor-upgrade artifacts` again to read their manifests"
+                                   if new_unknown else None))
+
+        if storage is None:
+            result.checks.append(Check("manifests in storage", WARN, "not checked: no --storage given"))
+        else:
+            missing = missing_manifests(storage, [(r[0], r[1]) for r in cur.execute(ARTIFACTS_SQL)])
+            new_missing = [p for p in missing if p not in known_missing]
+            if new_missing:
+                status, detail = FAIL, f"{len(new_missing)} artifacts whose manifest is not in {storage.description}"
+            elif missing:
+                status, detail = WARN, (f"{len(missing)} artifacts (database-only rows) had no manifest in storage "
+                                        "before the upgrade either; pulls of them fail as they did before")
+            else:
+                status, detail = PASS, "every artifact's manifest is in storage"
+            result.checks.append(Check("manifests in storage", status, detail,
+                                       samples=_samples(new_missing or missing)))
+
+        dm = cur.execute("SELECT version FROM data_migrations ORDER BY id LIMIT 1").fetchone()
+        result.checks.append(Check(
+            "artifact data version", PASS if dm and dm[0] >= 30 else WARN,
+            f"data_migrations.version = {dm[0] if dm else 'none'}"
+            + ("" if dm and dm[0] >= 30 else "; Harbor 2.4 will re-read every manifest when it starts")))
+
+        default = [r[0] for r in cur.execute(
+            "SELECT name FROM scanner_registration WHERE is_default AND NOT disabled ORDER BY id")]
+        clair = cur.execute("SELECT count(*) FROM scanner_registration WHERE immutable AND name = 'Clair'"
+                            ).fetchone()[0]
+        result.checks.append(Check(
+            "default scanner", PASS if default and not clair else WARN,
+            (f"default scanner: {', '.join(default)}" if default else "no default scanner: scans will not run")
+            + ("; the removed Clair is still registered" if clair else ""),
+            hint=None if default and not clair else "run the scanner step: `harbor-upgrade run` again"))
+    return result
