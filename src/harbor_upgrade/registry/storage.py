@@ -42,6 +42,9 @@ class Storage(ABC):
 
     #: where the storage is, for messages and reports (never holds credentials)
     description: str
+    #: True when listing a folder tree costs less than checking its files one by one
+    #: (object stores: one request lists 1000 keys, one request checks one)
+    batch_listing: bool = False
 
     @abstractmethod
     def read(self, path: str) -> bytes:
@@ -57,6 +60,25 @@ class Storage(ABC):
 
     def size(self, path: str) -> int:
         return len(self.read(path))
+
+    def read_head(self, path: str, length: int) -> bytes:
+        """At most the first length bytes of a file (an icon sniff must not load a huge layer)."""
+        return self.read(path)[:length]
+
+    def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
+        """The (sub-folder names, file names) directly inside folder prefix, each sorted.
+
+        The default derives them from ``walk``; backends with a cheaper one-level listing
+        (a directory read, an S3 listing with a delimiter) override it.
+        """
+        folder = prefix.strip("/")
+        dirs: set[str] = set()
+        files: list[str] = []
+        for path in self.walk(folder):
+            rest = path[len(folder) + 1:] if folder else path
+            head, sep, _ = rest.partition("/")
+            (dirs.add(head) if sep else files.append(head))
+        return sorted(dirs), sorted(files)
 
     def close(self) -> None:
         """Release connections; reading after close is an error."""
@@ -89,11 +111,36 @@ class FilesystemStorage(Storage):
     def exists(self, path: str) -> bool:
         return self._abs(path).is_file()
 
+    def read_head(self, path: str, length: int) -> bytes:
+        try:
+            with open(self._abs(path), "rb") as f:
+                return f.read(length)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectMissing(f"{path} is missing in {self.description}") from None
+        except PermissionError as e:
+            raise StorageError(f"cannot read {path} in {self.description}: {e.strerror}") from None
+
     def size(self, path: str) -> int:
         try:
             return self._abs(path).stat().st_size
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectMissing(f"{path} is missing in {self.description}") from None
+
+    def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
+        folder = prefix.strip("/")
+        base = self.v2 / safe_relpath(folder) if folder else self.v2
+        dirs, files = [], []
+        try:
+            with os.scandir(base) as it:
+                for entry in it:
+                    # a symbolic link could lead out of the storage root: never descend into one
+                    if entry.is_dir(follow_symlinks=False):
+                        dirs.append(entry.name)
+                    elif entry.is_file(follow_symlinks=False):
+                        files.append(entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return sorted(dirs), sorted(files)
 
     def walk(self, prefix: str) -> Iterator[str]:
         base = self.v2 / safe_relpath(prefix.rstrip("/")) if prefix else self.v2

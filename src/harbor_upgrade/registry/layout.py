@@ -1,0 +1,197 @@
+"""The distribution "registry v2" layout on top of a Storage: repositories, revisions,
+tags, link files and blob paths (spec artifact-abstraction §1-§2).
+
+Names read from storage are checked against distribution's grammar before they are
+used in a path, so a crafted directory or key (``..``, ``/``, control characters) is
+refused instead of being followed out of the storage root.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .storage import ObjectMissing, Storage
+
+# distribution's digest grammar for the algorithms it can verify
+_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+_DIGEST_RE = re.compile(r"(sha256|sha384|sha512):([0-9a-f]+)\Z")
+# distribution's repository name component and tag grammar
+_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*\Z")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+
+REPOSITORIES = "repositories"
+
+
+def parse_digest(text: str) -> str | None:
+    """The digest if text is exactly one (no whitespace, lowercase hex of the right length)."""
+    m = _DIGEST_RE.match(text)
+    if m and len(m.group(2)) == _HEX_LENGTH[m.group(1)]:
+        return text
+    return None
+
+
+def parse_link(data: bytes) -> str | None:
+    """A link file's target; None when the registry could not use it (empty, a trailing
+    newline, garbage)."""
+    try:
+        return parse_digest(data.decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+def blob_path(digest: str) -> str:
+    """Where the content of a (valid) digest lives: ``blobs/<alg>/<h2>/<hex>/data``."""
+    alg, hex_ = digest.split(":", 1)
+    return f"blobs/{alg}/{hex_[:2]}/{hex_}/data"
+
+
+def valid_repository_name(name: str) -> bool:
+    return all(_COMPONENT_RE.match(part) for part in name.split("/"))
+
+
+@dataclass(frozen=True)
+class RepositoryEntry:
+    """A directory under ``repositories/`` that matters: a repository (it has
+    ``_manifests``), an empty one (only ``_layers``), or a refused name."""
+    name: str
+    kind: str  # "repository" | "empty" | "refused"
+
+
+@dataclass
+class RepositoryListing:
+    """What storage says about one repository."""
+    name: str
+    # revision digest (directory name) -> the digest its link names, None when unusable
+    revisions: dict[str, str | None] = field(default_factory=dict)
+    # tag -> the digest of current/link, None when unusable or missing
+    tags: dict[str, str | None] = field(default_factory=dict)
+    # revision directories whose name is not a digest (reported, never an artifact)
+    bad_revision_dirs: list[str] = field(default_factory=list)
+    # tag directory names that are not valid tags (refused)
+    bad_tag_names: list[str] = field(default_factory=list)
+    # the _layers links, when listed in one go (object stores); None: checked one by one
+    layers: frozenset[str] | None = None
+
+    def manifest_target(self, digest: str, layer_linked) -> str | None:
+        """The blob digest the registry serves for manifest digest, or None when the
+        repository does not know the manifest (revision link, or legacy _layers link)."""
+        if digest in self.revisions:
+            return self.revisions[digest]
+        if layer_linked(digest):
+            return digest
+        return None
+
+
+class Layout:
+    """Reads one registry's storage in the distribution layout."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        # Object stores list a whole folder tree in a few requests but pay one request per
+        # existence check; a filesystem is the other way round.
+        self.list_layers = bool(getattr(storage, "batch_listing", False))
+
+    # ---------------------------------------------------------------- enumeration
+    def repositories(self) -> Iterator[RepositoryEntry]:
+        """Every repository directory, depth first in name order (a stable order, which
+        makes ids of created rows reproducible)."""
+        stack: list[str] = [""]
+        while stack:
+            name = stack.pop()
+            dirs, _files = self.storage.listdir(f"{REPOSITORIES}/{name}" if name else REPOSITORIES)
+            if name:
+                if "_manifests" in dirs:
+                    yield RepositoryEntry(name, "repository")
+                elif "_layers" in dirs:
+                    yield RepositoryEntry(name, "empty")
+            children = []
+            for d in dirs:
+                if d.startswith("_"):
+                    continue  # reserved (_manifests, _layers, _uploads): never a repository
+                child = f"{name}/{d}" if name else d
+                if not _COMPONENT_RE.match(d):
+                    yield RepositoryEntry(child, "refused")
+                    continue
+                children.append(child)
+            stack.extend(reversed(children))
+
+    def list_repository(self, name: str) -> RepositoryListing:
+        """Revisions and tags (with their link contents) of one repository."""
+        listing = RepositoryListing(name)
+        base = f"{REPOSITORIES}/{name}/_manifests"
+        tag_links = []
+        for path in self.storage.walk(base):
+            rel = path[len(base) + 1:]
+            parts = rel.split("/")
+            if parts[0] == "revisions" and len(parts) == 4 and parts[3] == "link":
+                digest = parse_digest(f"{parts[1]}:{parts[2]}")
+                if digest is None:
+                    listing.bad_revision_dirs.append(f"{parts[1]}:{parts[2]}")
+                    continue
+                listing.revisions[digest] = self._read_link(path)
+            elif parts[0] == "tags" and len(parts) >= 2:
+                tag = parts[1]
+                if not _TAG_RE.match(tag):
+                    if tag not in listing.bad_tag_names:
+                        listing.bad_tag_names.append(tag)
+                    continue
+                if parts[2:] == ["current", "link"]:
+                    tag_links.append((tag, path))
+                else:
+                    listing.tags.setdefault(tag, None)
+        for tag, path in tag_links:
+            listing.tags[tag] = self._read_link(path)
+        if self.list_layers:
+            listing.layers = frozenset(self._listed_layers(name))
+        return listing
+
+    def _listed_layers(self, name: str) -> Iterator[str]:
+        base = f"{REPOSITORIES}/{name}/_layers"
+        for path in self.storage.walk(base):
+            parts = path[len(base) + 1:].split("/")
+            if len(parts) == 3 and parts[2] == "link":
+                digest = parse_digest(f"{parts[0]}:{parts[1]}")
+                if digest:
+                    yield digest
+
+    def _read_link(self, path: str) -> str | None:
+        try:
+            return parse_link(self.storage.read(path))
+        except ObjectMissing:
+            return None
+
+    # ---------------------------------------------------------------- blobs
+    def layer_linked(self, listing: RepositoryListing, digest: str) -> bool:
+        """Whether the repository links blob digest (the registry serves no blob otherwise)."""
+        if listing.layers is not None:
+            return digest in listing.layers
+        alg, hex_ = digest.split(":", 1)
+        return self.storage.exists(f"{REPOSITORIES}/{listing.name}/_layers/{alg}/{hex_}/link")
+
+    def read_blob(self, digest: str) -> bytes:
+        """Content of a blob from the global store; ObjectMissing when absent."""
+        return self.storage.read(blob_path(digest))
+
+    def read_blob_head(self, digest: str, length: int) -> bytes:
+        return self.storage.read_head(blob_path(digest), length)
+
+    def blob_size(self, digest: str) -> int | None:
+        """Size of a blob in the global store, None when absent or not a digest."""
+        if parse_digest(digest) is None:
+            return None
+        try:
+            return self.storage.size(blob_path(digest))
+        except ObjectMissing:
+            return None
+
+    def read_repository_blob(self, listing: RepositoryListing, digest: str) -> bytes:
+        """A blob as the registry serves it for this repository: linked and present."""
+        if parse_digest(digest) is None or not self.layer_linked(listing, digest):
+            raise ObjectMissing(f"blob {digest} is not linked in repository {listing.name}")
+        return self.read_blob(digest)
+
+    def repository_blob_head(self, listing: RepositoryListing, digest: str, length: int) -> bytes:
+        if parse_digest(digest) is None or not self.layer_linked(listing, digest):
+            raise ObjectMissing(f"blob {digest} is not linked in repository {listing.name}")
+        return self.read_blob_head(digest, length)
