@@ -1,0 +1,201 @@
+"""The Harbor database upgrade, schema 15 (1.10) to 70 (2.4.0), same result as Harbor's.
+
+Public API (the CLI and the orchestrator call only these):
+
+    status(dsn) -> DbStatus
+    lint(dsn, to="2.4.0") -> list[LintFinding]
+    migrate(dsn, to="2.4.0", dry_run=False, force_connected=False, progress=None) -> MigrateReport
+    repair(dsn) -> RepairResult
+
+The artifact-metadata marker (has the Go "artifact abstraction" run?) is
+``data_migrations.version`` (one row): the migration leaves it where Harbor's SQL
+leaves it (0 coming from 1.10, 30 from an abstracted 2.0 database); the artifacts step
+sets it to 30 when it has rewritten every artifact row.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import psycopg
+
+from ..errors import UnsafeState
+from ..secrets import mask_dsn
+from ..versions import TARGET, release_of_schema
+from . import ledger, runner
+from .connection import connect
+from .lint import LintFinding, run_checks
+from .repair import matching_versions
+from .runner import MigrateReport, Progress, StepResult
+
+__all__ = ["DbStatus", "LintFinding", "MigrateReport", "RepairResult", "StepResult",
+           "lint", "migrate", "repair", "status", "DATA_VERSION_ABSTRACTED"]
+
+# data_migrations.version once harbor-core's artifact abstraction has run
+DATA_VERSION_ABSTRACTED = 30
+
+
+@dataclass
+class DbStatus:
+    schema_version: int | None
+    dirty: bool
+    data_version: int | None
+    release: str | None
+    pending: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RepairResult:
+    recorded_version: int | None
+    recorded_dirty: bool
+    schema_matches: list[int]
+    version: int | None
+    changed: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def status(dsn: str) -> DbStatus:
+    """Where the database stands; never raises for a dirty or unknown state."""
+    with connect(dsn) as conn:
+        state = ledger.read_state(conn)
+    release = release_of_schema(state.version) if state.version is not None else None
+    pending: list[str] = []
+    if release and not state.dirty:
+        pending = [runner.step_name(s, f) for s, f in runner.plan(state.version, TARGET)]
+    return DbStatus(state.version, state.dirty, state.data_version, release, pending)
+
+
+def lint(dsn: str, to: str = TARGET) -> list[LintFinding]:
+    """Rows that would make a pending release step fail (read-only)."""
+    to_release, _ = runner.target_version(to)
+    with connect(dsn) as conn:
+        state = ledger.read_state(conn)
+        runner.check_version(state, dsn)
+        return _lint(conn, state.version, to_release)
+
+
+def _lint(conn: psycopg.Connection, version: int, to_release: str) -> list[LintFinding]:
+    pending = {s.release for s, _ in runner.plan(version, to_release)}
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        return run_checks(conn, version, pending)
+
+
+def migrate(dsn: str, to: str = TARGET, dry_run: bool = False, force_connected: bool = False,
+            progress: Progress | None = None) -> MigrateReport:
+    """Apply the pending release steps up to ``to``, each in one transaction.
+
+    Refuses (UnsafeState) while another run holds the lock, while other clients are
+    connected (unless force_connected), and when lint finds rows that would break a
+    step. With dry_run every step runs inside one transaction that is rolled back (and
+    the sequences are put back), so the report has the real row counts.
+    """
+    to_release, _ = runner.target_version(to)
+    with connect(dsn) as conn:
+        if not ledger.try_lock(conn):
+            holder = ledger.lock_holder(conn) or "another session"
+            raise UnsafeState(f"another harbor-upgrade db run holds the migration lock ({holder})",
+                              reference="db-locked",
+                              hint="wait for it to finish; `harbor-upgrade db status --dsn "
+                                   f"'{mask_dsn(dsn)}'` shows where it stands")
+        try:
+            return _migrate_locked(conn, dsn, to_release, dry_run, force_connected, progress)
+        finally:
+            if not conn.closed:
+                ledger.unlock(conn)
+
+
+def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run: bool,
+                    force_connected: bool, progress: Progress | None) -> MigrateReport:
+    state = ledger.read_state(conn)
+    runner.check_version(state, dsn)
+    steps = runner.plan(state.version, to_release)
+    report = MigrateReport(state.version, steps[-1][1][-1].version if steps else state.version, dry_run)
+    if not steps:
+        return report
+    clients = [] if force_connected else ledger.other_clients(conn)
+    if clients:
+        raise UnsafeState("other clients are connected to the database (is Harbor still running?): "
+                          + "; ".join(clients), reference="db-in-use",
+                          hint="stop Harbor (docker compose down) and retry, or pass "
+                               "--force-connected if these sessions are known to be idle")
+    findings = _lint(conn, state.version, to_release)
+    if findings:
+        raise UnsafeState(_lint_message(findings), reference="lint-findings",
+                          hint=f"fix the rows listed (see `harbor-upgrade db lint --dsn "
+                               f"'{mask_dsn(dsn)}'`), then run db migrate again; nothing was written")
+    if dry_run:
+        _dry_run(conn, steps, report, progress)
+    else:
+        at = state.version
+        for step, files in steps:
+            try:
+                with conn.transaction():
+                    report.steps.append(runner.run_step(conn, step, files, progress))
+            except runner.StatementFailed as err:
+                raise runner.step_failure(err, at, dsn) from err
+            at = files[-1].version
+    return report
+
+
+class _DryRunDone(Exception):
+    pass
+
+
+def _dry_run(conn, steps, report: MigrateReport, progress) -> None:
+    seqs = runner.sequence_values(conn)
+    try:
+        with conn.transaction():
+            for step, files in steps:
+                try:
+                    report.steps.append(runner.run_step(conn, step, files, progress))
+                except runner.StatementFailed as err:
+                    raise runner.step_failure(err, report.from_version, "") from err
+            raise _DryRunDone
+    except _DryRunDone:
+        pass
+    finally:
+        runner.restore_sequences(conn, seqs)
+
+
+def _lint_message(findings: list[LintFinding]) -> str:
+    lines = [f"{len(findings)} problem(s) would make the upgrade fail:"]
+    for f in findings:
+        lines.append(f"  [{f.step}] {f.table}: {f.problem} ({f.count} row(s)); fix: {f.fix}")
+    return "\n".join(lines)
+
+
+def repair(dsn: str) -> RepairResult:
+    """Clear a dirty (or unknown) schema_migrations version after checking which version
+    the schema really has; refuses when the schema matches no known version."""
+    with connect(dsn) as conn:
+        if not ledger.try_lock(conn):
+            raise UnsafeState("another harbor-upgrade db run holds the migration lock",
+                              reference="db-locked", hint="wait for it to finish")
+        try:
+            state = ledger.read_state(conn)
+            matches = matching_versions(conn)
+            known = state.version is not None and release_of_schema(state.version) is not None
+            if not matches:
+                raise UnsafeState(
+                    f"the schema matches no Harbor schema version (recorded: {state.version}, "
+                    f"dirty: {state.dirty}); a migration stopped half-way outside a transaction",
+                    reference="schema-unrecognized",
+                    hint="restore the backup taken before the upgrade (harbor-upgrade rollback)")
+            if not state.dirty and known and state.version in matches:
+                return RepairResult(state.version, state.dirty, matches, state.version, False)
+            if state.version is not None and min(matches) > state.version:
+                raise UnsafeState(
+                    f"the schema looks like version {min(matches)}, newer than the recorded "
+                    f"{state.version}; refusing to guess", reference="schema-unrecognized",
+                    hint="restore the backup taken before the upgrade (harbor-upgrade rollback)")
+            with conn.transaction():
+                ledger.set_clean_version(conn, min(matches))
+            return RepairResult(state.version, state.dirty, matches, min(matches), True)
+        finally:
+            if not conn.closed:
+                ledger.unlock(conn)

@@ -1,0 +1,97 @@
+"""The bookkeeping Harbor keeps about its schema, and our guards around it.
+
+golang-migrate keeps exactly one row ``schema_migrations(version, dirty)``: before a
+file it writes (v, dirty=true), after it (v, false). A file that fails leaves
+(v, true) with the file rolled back. The data version (has the artifact abstraction
+run?) lives in ``schema_migrations.data_version`` on 2.0 and in ``data_migrations``
+from 2.1 on: 0 = not yet, 30 = done.
+
+We apply a whole release step in one transaction that ends by writing (v, false), so
+a failure or a kill leaves the previous release's (version, false): never dirty.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from .connection import columns, table_exists
+
+# pg_advisory_lock key: "harbor-upgrade db" folded into a bigint, fixed for all versions.
+LOCK_KEY = 0x68617262_6F727570
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    version: int | None      # None: no schema_migrations row (not a Harbor database)
+    dirty: bool
+    data_version: int | None
+
+
+def read_state(conn: psycopg.Connection) -> LedgerState:
+    if not table_exists(conn, "schema_migrations"):
+        return LedgerState(None, False, None)
+    rows = conn.execute("SELECT version, dirty FROM schema_migrations ORDER BY version DESC").fetchall()
+    if not rows:
+        return LedgerState(None, False, None)
+    version, dirty = rows[0]
+    return LedgerState(int(version), bool(dirty) or len(rows) > 1, read_data_version(conn))
+
+
+def read_data_version(conn: psycopg.Connection) -> int | None:
+    """What harbor-core reads to decide whether to run the artifact abstraction."""
+    if table_exists(conn, "data_migrations"):
+        row = conn.execute("SELECT version FROM data_migrations ORDER BY id LIMIT 1").fetchone()
+        return 0 if row is None or row[0] is None else int(row[0])
+    if "data_version" in columns(conn, "schema_migrations"):
+        row = conn.execute("SELECT max(data_version) FROM schema_migrations").fetchone()
+        return None if row[0] is None else int(row[0])
+    return None
+
+
+def write_version(conn: psycopg.Connection, version: int) -> None:
+    """Exactly what golang-migrate leaves after a successful file: one row (v, false).
+    Truncating also clears 2.0's data_version column, as golang-migrate does."""
+    conn.execute("TRUNCATE schema_migrations")
+    conn.execute("INSERT INTO schema_migrations (version, dirty) VALUES (%s, false)", (version,))
+
+
+def try_lock(conn: psycopg.Connection) -> bool:
+    return bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0])
+
+
+def unlock(conn: psycopg.Connection) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def lock_holder(conn: psycopg.Connection) -> str | None:
+    row = conn.execute("""
+        SELECT a.pid, a.application_name, a.client_addr
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted
+          AND ((l.classid::bigint << 32) | l.objid::bigint) = %s""", (LOCK_KEY,)).fetchone()
+    if row is None:
+        return None
+    return f"pid {row[0]} ({row[1] or 'no application name'}, {row[2] or 'local socket'})"
+
+
+def other_clients(conn: psycopg.Connection) -> list[str]:
+    """Other sessions on this database (a running harbor-core, a psql...)."""
+    rows = conn.execute("""
+        SELECT pid, usename, application_name, client_addr, state
+        FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()
+          AND backend_type = 'client backend'
+        ORDER BY pid""").fetchall()
+    return [f"pid {pid} user {user} application {app or '-'} from {addr or 'local socket'} ({state})"
+            for pid, user, app, addr, state in rows]
+
+
+def set_clean_version(conn: psycopg.Connection, version: int) -> None:
+    """Record (version, false) keeping the row's other columns (2.0's data_version):
+    used by repair, which must not lose what harbor-core wrote."""
+    n = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+    if n == 1:
+        conn.execute("UPDATE schema_migrations SET version = %s, dirty = false", (version,))
+    else:
+        write_version(conn, version)

@@ -1,0 +1,156 @@
+"""Find the release steps a database needs and apply them, one transaction each."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import psycopg
+
+from ..errors import ExternalFailure, UnsafeState, UnsupportedVersion
+from ..secrets import mask_dsn, mask_text
+from ..versions import SCHEMA_VERSION, TARGET, path_between, release_line, release_of_schema
+from . import ledger
+from .steps import STEPS, ReleaseStep, SchemaFile
+
+Progress = Callable[[str, str], None]
+OLDEST_SUPPORTED = 15
+
+
+@dataclass
+class StatementResult:
+    what: str
+    rows: int | None      # rows written, None for schema changes
+    seconds: float
+
+
+@dataclass
+class StepResult:
+    name: str             # "2.0.0 (0030+0031)"
+    release: str
+    versions: list[int]
+    ok: bool = False
+    seconds: float = 0.0
+    rows: int = 0
+    statements: list[StatementResult] = field(default_factory=list)
+
+
+@dataclass
+class MigrateReport:
+    from_version: int
+    to_version: int
+    dry_run: bool
+    steps: list[StepResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def step_name(step: ReleaseStep, files: tuple[SchemaFile, ...]) -> str:
+    return f"{step.release} ({'+'.join(f'{f.version:04d}' for f in files)})"
+
+
+def target_version(to: str) -> tuple[str, int]:
+    release = release_line(to, where="--to: ")
+    if release not in SCHEMA_VERSION or release == "1.10.0":
+        raise UnsupportedVersion(f"--to {to}: the database can be upgraded to 2.0.0 ... {TARGET}")
+    return release, SCHEMA_VERSION[release]
+
+
+def check_version(state: ledger.LedgerState, dsn: str) -> str:
+    """The release line of the database, or the error that explains its state."""
+    cmd_dsn = mask_dsn(dsn)
+    if state.version is None:
+        raise UnsafeState("the database has no schema_migrations version: it is not a Harbor "
+                          "database, or Harbor never started on it",
+                          reference="not-a-harbor-db",
+                          hint="point --dsn at Harbor's `registry` database")
+    if 0 < state.version < OLDEST_SUPPORTED:
+        raise UnsupportedVersion(f"schema version {state.version} is older than Harbor 1.10 "
+                                 f"(version {OLDEST_SUPPORTED}): upgrade to 1.10 first",
+                                 hint="upgrade Harbor to v1.10.x with Harbor's own migrator, "
+                                      "then run harbor-upgrade")
+    release = release_of_schema(state.version)
+    if release is None:
+        raise UnsafeState(f"schema version {state.version} is not one of a Harbor release "
+                          "1.10 ... 2.4.0 (15, 30, 31, 40, 41, 50-53, 60, 61, 70)",
+                          reference="unknown-schema-version",
+                          hint=f"if Harbor wrote it, check the schema with `harbor-upgrade db repair "
+                               f"--dsn '{cmd_dsn}'`; otherwise restore the backup")
+    if state.dirty:
+        raise UnsafeState(f"schema version {state.version} is marked dirty: a migration to "
+                          f"version {state.version} failed or was stopped half-way, and Harbor "
+                          "refuses to start on it",
+                          reference="dirty-schema",
+                          hint=f"harbor-upgrade db repair --dsn '{cmd_dsn}' finds the version the "
+                               "schema really has and clears the flag; then run db migrate again")
+    return release
+
+
+def plan(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[SchemaFile, ...]]]:
+    """The release steps (and their files still to apply) from version up to to_release."""
+    current = release_of_schema(version)
+    wanted = set(path_between(current, to_release)) | {current}
+    out = []
+    for step in STEPS:
+        files = step.files_after(version)
+        if step.release in wanted and files:
+            out.append((step, files))
+    return out
+
+
+def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFile, ...],
+             progress: Progress | None) -> StepResult:
+    """Apply the files in the current transaction and record the version they reach."""
+    name = step_name(step, files)
+    result = StepResult(name, step.release, [f.version for f in files])
+    t0 = time.monotonic()
+    for f in files:
+        for st in f.statements:
+            if progress:
+                progress(name, st.what)
+            s0 = time.monotonic()
+            try:
+                cur = conn.execute(st.sql)
+            except psycopg.Error as exc:
+                raise StatementFailed(name, f.version, st.what, exc) from exc
+            rows = cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else None
+            result.statements.append(StatementResult(st.what, rows, round(time.monotonic() - s0, 3)))
+            result.rows += rows or 0
+    ledger.write_version(conn, files[-1].version)
+    result.seconds = round(time.monotonic() - t0, 3)
+    result.ok = True
+    return result
+
+
+class StatementFailed(Exception):
+    def __init__(self, step: str, version: int, what: str, exc: psycopg.Error):
+        super().__init__(f"{step}, file {version:04d}, '{what}': {str(exc).strip()}")
+        self.step, self.version, self.what, self.exc = step, version, what, exc
+
+
+def step_failure(err: StatementFailed, left_at: int, dsn: str) -> ExternalFailure:
+    return ExternalFailure(
+        mask_text(f"release step {err.step} failed at '{err.what}' (file {err.version:04d}): "
+                  f"{str(err.exc).strip()}. Nothing of this step was written: the database is "
+                  f"still at schema version {left_at}, not dirty."),
+        reference="db-step-failed",
+        hint=f"harbor-upgrade db lint --dsn '{mask_dsn(dsn)}' lists rows that break the step; "
+             "fix them, then run db migrate again")
+
+
+def sequence_values(conn: psycopg.Connection) -> list[tuple[str, int, bool]]:
+    """(name, last_value, is_called) of every sequence: nextval is not transactional,
+    so a dry run puts them back after its rollback."""
+    names = [r[0] for r in conn.execute(
+        "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'").fetchall()]
+    out = []
+    for n in names:
+        last, called = conn.execute(f"SELECT last_value, is_called FROM public.{n}").fetchone()
+        out.append((n, last, called))
+    return out
+
+
+def restore_sequences(conn: psycopg.Connection, values: list[tuple[str, int, bool]]) -> None:
+    for name, last, called in values:
+        conn.execute("SELECT setval(%s, %s, %s)", (f"public.{name}", last, called))

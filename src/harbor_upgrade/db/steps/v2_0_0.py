@@ -1,0 +1,240 @@
+"""Harbor 2.0.0 (schema 30) and 2.0.3 (schema 31): artifacts become first-class.
+
+2.0.0 turns 1.10's one-row-per-tag ``artifact`` table into artifacts plus tags,
+classifies every artifact by its manifest blob, keeps the rows whose repository or
+manifest blob is missing as ``UNKNOWN`` orphans (issue 11754), moves image labels to
+``label_reference``, turns ``access_log`` into ``audit_log``, renames notification
+policies and their event types, drops the ``count`` quota, and renames scanners.
+2.0.3 repairs the orphans: duplicate tags go, missing repositories come back, and the
+orphans get their repository and media types.
+
+Upstream removes duplicate artifact rows after the ``tag`` foreign key exists and
+before ``tag.artifact_id`` has an index, which is quadratic. Here the duplicates are
+removed first and the foreign key is added afterwards; the result is the same.
+"""
+from __future__ import annotations
+
+from .base import ReleaseStep, SchemaFile, sql
+
+# The 2.0 classification of a manifest blob's content type: Docker v2 images get the
+# image config type, lists keep their type, everything else is taken for schema1.
+MEDIA_TYPE_OF_MANIFEST = """CASE {ct}
+    WHEN 'application/vnd.docker.distribution.manifest.v2+json'
+        THEN 'application/vnd.docker.container.image.v1+json'
+    WHEN 'application/vnd.docker.distribution.manifest.list.v2+json'
+        THEN 'application/vnd.docker.distribution.manifest.list.v2+json'
+    ELSE 'application/vnd.docker.distribution.manifest.v1+prettyjws' END"""
+
+EVENT_TYPES_2_0 = ('["DOWNLOAD_CHART","DELETE_CHART","UPLOAD_CHART","DELETE_ARTIFACT",'
+                   '"PULL_ARTIFACT","PUSH_ARTIFACT","SCANNING_FAILED","SCANNING_COMPLETED"]')
+
+V30 = SchemaFile(30, (
+    sql("admin_job: new column job_parameters",
+        "ALTER TABLE admin_job ADD COLUMN job_parameters varchar(255) DEFAULT ''"),
+    sql("schema_migrations: new column data_version",
+        "ALTER TABLE schema_migrations ADD COLUMN data_version int"),
+    sql("artifact: new columns, kind renamed type, creation_time dropped", """
+        ALTER TABLE artifact
+            ADD COLUMN repository_id int,
+            ADD COLUMN media_type varchar(255),
+            ADD COLUMN manifest_media_type varchar(255),
+            ADD COLUMN size bigint,
+            ADD COLUMN extra_attrs text,
+            ADD COLUMN annotations jsonb,
+            DROP COLUMN creation_time,
+            DROP CONSTRAINT unique_artifact"""),
+    sql("artifact: rename kind to type", "ALTER TABLE artifact RENAME COLUMN kind TO type"),
+    # One pass: rows with a repository and a manifest blob are classified, all the
+    # others become orphans with repository_id = -id (the 11754 workaround).
+    sql("artifact: classify by repository and manifest blob; orphans become UNKNOWN", f"""
+        UPDATE artifact AS a SET
+            type = 'IMAGE',
+            repository_id = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
+                                 THEN c.repository_id ELSE -a.id END,
+            manifest_media_type = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
+                                       THEN c.content_type ELSE 'UNKNOWN' END,
+            media_type = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
+                              THEN {MEDIA_TYPE_OF_MANIFEST.format(ct='c.content_type')}
+                              ELSE 'UNKNOWN' END
+        FROM (SELECT x.id, r.repository_id, b.content_type
+              FROM artifact x
+              LEFT JOIN repository r ON r.name = x.repo
+              LEFT JOIN blob b ON b.digest = x.digest) AS c
+        WHERE c.id = a.id"""),
+    sql("artifact: repository_id and media types become NOT NULL; repo renamed repository_name", """
+        ALTER TABLE artifact
+            ALTER COLUMN repository_id SET NOT NULL,
+            ALTER COLUMN media_type SET NOT NULL,
+            ALTER COLUMN manifest_media_type SET NOT NULL"""),
+    sql("artifact: rename repo to repository_name",
+        "ALTER TABLE artifact RENAME COLUMN repo TO repository_name"),
+    sql("tag: new table", """
+        CREATE TABLE tag (
+            id SERIAL PRIMARY KEY NOT NULL,
+            repository_id int NOT NULL,
+            artifact_id int NOT NULL,
+            name varchar(255) NOT NULL,
+            push_time timestamp DEFAULT CURRENT_TIMESTAMP,
+            pull_time timestamp,
+            CONSTRAINT unique_tag UNIQUE (repository_id, name))"""),
+    # Every old row becomes a tag of the lowest-id row with the same repository name
+    # and digest; the tag keeps its own row's repository_id and times.
+    sql("tag: one tag per 1.10 artifact row", """
+        INSERT INTO tag (repository_id, artifact_id, name, push_time, pull_time)
+        SELECT repository_id,
+               min(id) OVER (PARTITION BY repository_name, digest),
+               tag, push_time, pull_time
+        FROM artifact
+        ORDER BY id"""),
+    sql("artifact: drop the tag column", "ALTER TABLE artifact DROP COLUMN tag"),
+    sql("artifact: delete the rows no tag points at (duplicates of one manifest)", """
+        DELETE FROM artifact AS a
+        WHERE NOT EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id)"""),
+    sql("tag: foreign key to artifact",
+        "ALTER TABLE tag ADD FOREIGN KEY (artifact_id) REFERENCES artifact(id)"),
+    sql("artifact: unique (repository_id, digest)",
+        "ALTER TABLE artifact ADD CONSTRAINT unique_artifact UNIQUE (repository_id, digest)"),
+    # Upstream sums blob sizes over artifact x artifact_blob x blob grouped by digest,
+    # so a digest held by N repositories gets N times its size.
+    sql("artifact: size = sum of its blobs x number of repositories holding the digest", """
+        UPDATE artifact AS a SET size = s.size
+        FROM (SELECT d.digest, d.holders * b.total AS size
+              FROM (SELECT digest, count(*) AS holders FROM artifact GROUP BY digest) AS d
+              JOIN (SELECT ab.digest_af, sum(bl.size) AS total
+                    FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
+                    GROUP BY ab.digest_af) AS b ON b.digest_af = d.digest) AS s
+        WHERE a.digest = s.digest"""),
+    sql("artifact_reference: new table", """
+        CREATE TABLE artifact_reference (
+            id SERIAL PRIMARY KEY NOT NULL,
+            parent_id int NOT NULL,
+            child_id int NOT NULL,
+            child_digest varchar(255) NOT NULL,
+            platform varchar(255),
+            urls varchar(1024),
+            annotations jsonb,
+            FOREIGN KEY (parent_id) REFERENCES artifact(id),
+            FOREIGN KEY (child_id) REFERENCES artifact(id),
+            CONSTRAINT unique_reference UNIQUE (parent_id, child_id))"""),
+    sql("artifact_trash: new table", """
+        CREATE TABLE artifact_trash (
+            id SERIAL PRIMARY KEY NOT NULL,
+            media_type varchar(255) NOT NULL,
+            manifest_media_type varchar(255) NOT NULL,
+            repository_name varchar(255) NOT NULL,
+            digest varchar(255) NOT NULL,
+            creation_time timestamp DEFAULT CURRENT_TIMESTAMP,
+            CONSTRAINT unique_artifact_trash UNIQUE (repository_name, digest))"""),
+    sql("label_reference: new table", """
+        CREATE TABLE label_reference (
+            id SERIAL PRIMARY KEY NOT NULL,
+            label_id int NOT NULL,
+            artifact_id int NOT NULL,
+            creation_time timestamp DEFAULT CURRENT_TIMESTAMP,
+            update_time timestamp DEFAULT CURRENT_TIMESTAMP,
+            FOREIGN KEY (label_id) REFERENCES harbor_label(id),
+            FOREIGN KEY (artifact_id) REFERENCES artifact(id),
+            CONSTRAINT unique_label_reference UNIQUE (label_id, artifact_id))"""),
+    # Image labels name "<repository>:<tag>"; tags of orphans (negative repository_id)
+    # match no repository, so their labels are lost, as upstream.
+    sql("label_reference: image labels move to the artifact of the labelled tag", """
+        INSERT INTO label_reference (label_id, artifact_id, creation_time, update_time)
+        SELECT DISTINCT ON (l.label_id, t.artifact_id)
+               l.label_id, t.artifact_id, l.creation_time, l.update_time
+        FROM harbor_resource_label l
+        JOIN (tag t JOIN repository r ON r.repository_id = t.repository_id)
+          ON l.resource_name = r.name || ':' || t.name
+        WHERE l.resource_type = 'i'
+        ORDER BY l.label_id, t.artifact_id, l.id"""),
+    sql("harbor_resource_label: image labels removed",
+        "DELETE FROM harbor_resource_label WHERE resource_type = 'i'"),
+    sql("audit_log: new table", """
+        CREATE TABLE audit_log (
+            id SERIAL PRIMARY KEY NOT NULL,
+            project_id int NOT NULL,
+            operation varchar(20) NOT NULL,
+            resource_type varchar(255) NOT NULL,
+            resource varchar(1024) NOT NULL,
+            username varchar(255) NOT NULL,
+            op_time timestamp DEFAULT CURRENT_TIMESTAMP)"""),
+    # concat() treats NULL as '' like upstream's string building.
+    sql("audit_log: copy of access_log (project create/delete, push, pull, artifact delete)", """
+        INSERT INTO audit_log (project_id, operation, resource_type, resource, username, op_time)
+        SELECT project_id, op, rtype, res, username, op_time FROM (
+            SELECT l.log_id, l.project_id, l.username, l.op_time,
+                   CASE WHEN l.operation = 'push' THEN 'create' ELSE l.operation END AS op,
+                   CASE WHEN l.operation IN ('create', 'delete') AND l.repo_tag = 'N/A'
+                        THEN 'project' ELSE 'artifact' END AS rtype,
+                   CASE WHEN l.operation IN ('create', 'delete') AND l.repo_tag = 'N/A'
+                        THEN l.repo_name
+                        ELSE concat(l.repo_name, ':', l.repo_tag) END AS res
+            FROM access_log l
+            WHERE (l.operation IN ('create', 'delete') AND l.repo_tag = 'N/A')
+               OR (l.operation = 'delete' AND l.repo_tag <> 'N/A')
+               OR l.operation IN ('push', 'pull')) AS m
+        ORDER BY log_id"""),
+    sql("access_log: dropped", "DROP TABLE access_log"),
+    sql("notification_policy: one policy per project no longer enforced",
+        "ALTER TABLE notification_policy DROP CONSTRAINT unique_project_id"),
+    sql("notification_policy: every policy renamed policy_<id> and subscribed to all events", f"""
+        UPDATE notification_policy SET name = 'policy_' || id, event_types = '{EVENT_TYPES_2_0}'"""),
+    sql("notification_policy: unique name",
+        "ALTER TABLE notification_policy ADD UNIQUE (name)"),
+    sql("notification_job: 2.0 event type names", """
+        UPDATE notification_job SET event_type = CASE event_type
+            WHEN 'downloadChart' THEN 'DOWNLOAD_CHART'
+            WHEN 'deleteChart' THEN 'DELETE_CHART'
+            WHEN 'uploadChart' THEN 'UPLOAD_CHART'
+            WHEN 'deleteImage' THEN 'DELETE_ARTIFACT'
+            WHEN 'pullImage' THEN 'PULL_ARTIFACT'
+            WHEN 'pushImage' THEN 'PUSH_ARTIFACT'
+            WHEN 'scanningFailed' THEN 'SCANNING_FAILED'
+            WHEN 'scanningCompleted' THEN 'SCANNING_COMPLETED' END
+        WHERE event_type IN ('downloadChart', 'deleteChart', 'uploadChart', 'deleteImage',
+                             'pullImage', 'pushImage', 'scanningFailed', 'scanningCompleted')"""),
+    sql("replication_task: resources widened to 512", """
+        ALTER TABLE replication_task
+            ALTER COLUMN src_resource TYPE varchar(512),
+            ALTER COLUMN dst_resource TYPE varchar(512)"""),
+    sql("quota: the count quota is dropped",
+        "UPDATE quota SET hard = hard - 'count' WHERE hard ? 'count'"),
+    sql("quota_usage: the count usage is dropped",
+        "UPDATE quota_usage SET used = used - 'count' WHERE used ? 'count'"),
+    sql("scanner_registration: hand-registered Clair/Trivy renamed <name>-<uuid>", """
+        UPDATE scanner_registration SET name = name || '-' || uuid
+        WHERE name IN ('Clair', 'Trivy') AND immutable = false"""),
+    sql("scanner_registration: immutable scanners named by the part before the first hyphen", """
+        UPDATE scanner_registration SET name = split_part(name, '-', 1)
+        WHERE immutable = true AND name <> split_part(name, '-', 1)"""),
+))
+
+V31 = SchemaFile(31, (
+    sql("tag: of tags with one name in one repository, only the newest (highest id) is kept", """
+        DELETE FROM tag AS t
+        USING (SELECT t2.id,
+                      max(t2.id) OVER (PARTITION BY t2.name, a.repository_name) AS keep
+               FROM tag t2 JOIN artifact a ON a.id = t2.artifact_id) AS d
+        WHERE t.id = d.id AND d.id <> d.keep"""),
+    sql("repository: missing repositories of orphan artifacts are recreated", """
+        INSERT INTO repository (name, project_id)
+        SELECT DISTINCT a.repository_name, a.project_id
+        FROM artifact a
+        WHERE a.repository_id < 0
+          AND NOT EXISTS (SELECT 1 FROM repository r WHERE r.name = a.repository_name)"""),
+    sql("artifact: orphans get the id of their repository", """
+        UPDATE artifact AS a SET repository_id = r.repository_id
+        FROM repository r
+        WHERE r.name = a.repository_name AND a.repository_id <> r.repository_id"""),
+    sql("artifact: UNKNOWN artifacts whose manifest blob now exists are classified", f"""
+        UPDATE artifact AS a SET
+            manifest_media_type = b.content_type,
+            media_type = {MEDIA_TYPE_OF_MANIFEST.format(ct='b.content_type')}
+        FROM blob b
+        WHERE a.media_type = 'UNKNOWN' AND b.digest = a.digest"""),
+    sql("tag: repository_id follows the tag's artifact", """
+        UPDATE tag AS t SET repository_id = a.repository_id
+        FROM artifact a
+        WHERE a.id = t.artifact_id AND t.repository_id <> a.repository_id"""),
+))
+
+STEP = ReleaseStep("2.0.0", (V30, V31))

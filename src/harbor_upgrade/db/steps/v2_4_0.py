@@ -1,0 +1,25 @@
+"""Harbor 2.4.0 (schema 70).
+
+Memberships of deleted users go (1.10 kept them), replication policies get a speed
+limit, quotas get an optimistic-lock version, and the Trivy severity Negligible is
+called None.
+"""
+from __future__ import annotations
+
+from .base import ReleaseStep, SchemaFile, sql
+
+V70 = SchemaFile(70, (
+    sql("project_member: memberships of deleted users deleted", """
+        DELETE FROM project_member
+        WHERE entity_type = 'u'
+          AND entity_id IN (SELECT user_id FROM harbor_user WHERE deleted = true)"""),
+    sql("replication_policy: new column speed_kb",
+        "ALTER TABLE replication_policy ADD COLUMN IF NOT EXISTS speed_kb int"),
+    sql("quota, quota_usage: new column version", """
+        ALTER TABLE quota ADD COLUMN IF NOT EXISTS version bigint DEFAULT 0;
+        ALTER TABLE quota_usage ADD COLUMN IF NOT EXISTS version bigint DEFAULT 0"""),
+    sql("vulnerability_record: severity Negligible renamed None",
+        "UPDATE vulnerability_record SET severity = 'None' WHERE severity = 'Negligible'"),
+))
+
+STEP = ReleaseStep("2.4.0", (V70,))
