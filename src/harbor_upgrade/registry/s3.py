@@ -47,6 +47,9 @@ def client_config(max_pool_connections: int, retries: int) -> Config:
 class S3Storage(Storage):
     """Read-only access to a registry stored in an S3 bucket (or an S3-compatible service)."""
 
+    # One ListObjectsV2 returns 1000 keys; one HEAD answers for one key.
+    batch_listing = True
+
     def __init__(self, bucket: str, rootdirectory: str = "", endpoint_url: str | None = None,
                  region: str | None = None, access_key: str | None = None,
                  secret_key: str | None = None, *, max_pool_connections: int = 64,
@@ -126,6 +129,21 @@ class S3Storage(Storage):
         except BotoCoreError as e:
             raise self._fail(e, path) from None
 
+    def read_head(self, path: str, length: int) -> bytes:
+        key = self._key(path)
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max(length, 1) - 1}")[
+                "Body"].read()[:length]
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING_CODES:
+                raise ObjectMissing(f"{path} is missing in {self.description}") from None
+            if code == "InvalidRange":  # the object exists and is empty
+                return b""
+            raise self._fail(e, path) from None
+        except BotoCoreError as e:
+            raise self._fail(e, path) from None
+
     def _head(self, path: str) -> dict | None:
         key = self._key(path)
         try:
@@ -162,6 +180,23 @@ class S3Storage(Storage):
             raise self._fail(e, f"the listing of {folder or '/'}") from None
         except BotoCoreError as e:
             raise self._fail(e, f"the listing of {folder or '/'}") from None
+
+    def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
+        folder = prefix.strip("/")
+        list_prefix = self._key(folder) + "/" if folder else self._key_prefix()
+        dirs, files = [], []
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=list_prefix, Delimiter="/", PaginationConfig={"PageSize": 1000})
+        try:
+            for page in pages:
+                dirs += [p["Prefix"][len(list_prefix):-1] for p in page.get("CommonPrefixes", ())]
+                files += [o["Key"][len(list_prefix):] for o in page.get("Contents", ())
+                          if not o["Key"].endswith("/")]
+        except ClientError as e:
+            raise self._fail(e, f"the listing of {folder or '/'}") from None
+        except BotoCoreError as e:
+            raise self._fail(e, f"the listing of {folder or '/'}") from None
+        return sorted(d for d in dirs if d), sorted(files)
 
     def close(self) -> None:
         if not self._closed.is_set():
