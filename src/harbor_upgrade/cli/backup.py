@@ -7,6 +7,9 @@ import click
 
 from .. import backup as backup_api
 from ..errors import ExitStatus, InvalidInput, UnsafeState, ValidationFailed
+from ..postgres import upgrade as engine
+from ..postgres.cluster import find_binaries
+from ..postgres.layout import read_pg_version
 from ..secrets import mask_text
 from . import cli
 
@@ -91,4 +94,50 @@ def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes) -> int:
                                reference="restore-mismatch")
     click.echo(f"restored {r.database} (pg_dump identical to the backup's) and {r.files_restored} "
                f"files with their owners and modes")
+    return int(ExitStatus.OK)
+
+
+@cli.command("pg-upgrade")
+@click.option("--old-datadir", required=True, type=click.Path(file_okay=False),
+              help="the old cluster, or Harbor's data_volume/database (9.6 at its top, pgNN below)")
+@click.option("--new-datadir", required=True, type=click.Path(file_okay=False),
+              help="a new folder beside the old one (never inside it)")
+@click.option("--old-bindir", type=click.Path(file_okay=False), help="bin folder of the old major (found if omitted)")
+@click.option("--new-bindir", type=click.Path(file_okay=False), help="bin folder of the new major")
+@click.option("--new-major", type=int, help="find the new bin folder by major instead of --new-bindir")
+@click.option("--mode", type=click.Choice(engine.MODES), default="copy", show_default=True,
+              help="copy/link/clone: pg_upgrade transfer mode; dump: pg_dump/pg_restore (any versions)")
+@click.option("--jobs", "-j", default=1, show_default=True, help="parallel jobs")
+@click.option("--cleanup", "do_cleanup", is_flag=True,
+              help="remove the old cluster after a verified upgrade into --new-datadir")
+def pg_upgrade_cmd(old_datadir, new_datadir, old_bindir, new_bindir, new_major, mode, jobs, do_cleanup) -> int:
+    """Upgrade the PostgreSQL major version of Harbor's database cluster, keeping the old one.
+
+    Runs pg_upgrade --check first, as the data folder's owner; verifies row counts and
+    sequence values in the new cluster; `--cleanup` removes the old cluster afterwards."""
+    if do_cleanup:
+        removed = engine.cleanup(old_datadir, new_datadir)
+        click.echo(f"removed the old cluster's {len(removed)} entries from {old_datadir}; "
+                   f"the cluster now lives in {new_datadir}")
+        return int(ExitStatus.OK)
+    old = engine.resolve_old_datadir(old_datadir)
+    old_version = read_pg_version(old)
+    old_bin = old_bindir or find_binaries(major=int(old_version.split(".")[0])).bindir
+    if not new_bindir:
+        if not new_major:
+            raise InvalidInput("pg-upgrade needs --new-bindir or --new-major", reference="invalid-input")
+        new_bindir = find_binaries(major=new_major).bindir
+    r = engine.upgrade_cluster(old_bin, old, new_bindir, new_datadir, mode=mode, jobs=jobs, progress=_say)
+    rows = sum(sum(t.values()) for t in r.evidence.tables.values())
+    click.echo(f"upgraded PostgreSQL {old_version} -> {r.new_major} ({mode}) into {r.new_datadir} "
+               f"in {r.seconds['total']:.1f}s")
+    click.echo(f"  verified: {len(r.evidence.tables)} databases, {rows} rows, "
+               f"{sum(len(s) for s in r.evidence.sequences.values())} sequences equal to the old cluster")
+    for note in r.notes:
+        click.echo(f"  {note}")
+    if mode == "link":
+        click.echo(f"  link mode: {old} shares its files with the new cluster and must not be started again")
+    click.echo(f"  the old cluster is kept in {old}")
+    click.echo(f"next: start Harbor on the new cluster; then harbor-upgrade pg-upgrade --cleanup "
+               f"--old-datadir {old} --new-datadir {r.new_datadir}")
     return int(ExitStatus.OK)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -149,21 +150,29 @@ def runnable_bindir(bindir: Path, uid: int | None = None, gid: int | None = None
         uid, gid = pw.pw_uid, pw.pw_gid
     if os.geteuid() != 0 or _runnable_by(bindir, uid, gid if gid is not None else uid):
         return bindir
-    install = bindir.parent
-    cache = Path(tempfile.gettempdir()) / "harbor-upgrade-pg" / (
-        install.parent.name + "-" + str(abs(hash(str(install.resolve()))) % 10**8))
-    if not (cache / "bin" / "postgres").exists():
+    install = bindir.parent            # .../site-packages/<package>/pginstall
+    package = install.parent
+    key = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
+    cache_root = Path(tempfile.gettempdir()) / "harbor-upgrade-pg"
+    cache = cache_root / f"{package.name}-{key}"
+    cached_bin = cache / package.name / install.name / "bin"
+    if not (cached_bin / "postgres").exists():
+        cache_root.mkdir(mode=0o755, exist_ok=True)
         tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(install, tmp, symlinks=True)
-        for p in [tmp.parent.parent, tmp.parent, *tmp.rglob("*"), tmp]:
-            if p.is_dir():
+        # auditwheel set the RPATH to $ORIGIN/../../../<package>.libs: keep that shape.
+        shutil.copytree(install, tmp / package.name / install.name, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, tmp / libs.name, symlinks=True)
+        for p in [tmp, *tmp.rglob("*")]:
+            if p.is_dir() and not p.is_symlink():
                 p.chmod(0o755)
         try:
             tmp.rename(cache)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
-    return cache / "bin"
+    return cached_bin
 
 
 def free_port() -> int:
