@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -520,7 +519,8 @@ def build(directory: str | os.PathLike, binaries=None) -> DemoInstallation:
     data_volume = d / "data"
     storage = data_volume / "registry"
     storage.mkdir(parents=True)
-    (d / "harbor.yml").write_text(HARBOR_YML.replace("{data_volume}", str(data_volume)), encoding="utf-8")
+    (d / "harbor").mkdir()
+    (d / "harbor" / "harbor.yml").write_text(HARBOR_YML.replace("{data_volume}", str(data_volume)), encoding="utf-8")
     images = write_storage(storage)
     cluster = new_cluster(d, data_volume / "database", binaries)
     try:
@@ -531,9 +531,25 @@ def build(directory: str | os.PathLike, binaries=None) -> DemoInstallation:
     except BaseException:
         cluster.stop()
         raise
-    return DemoInstallation(d, d / "harbor.yml", data_volume, storage, d / "backup", cluster, dsn, images)
+    return DemoInstallation(d, d / "harbor" / "harbor.yml", data_volume, storage, d / "backup", cluster, dsn, images)
 
 
-def remove(inst: DemoInstallation) -> None:
-    inst.cluster.stop()
-    shutil.rmtree(inst.dir, ignore_errors=True)
+def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = False) -> dict:
+    """Build the sample installation in directory, upgrade it with ``run``, return the report."""
+    from .upgrade import Options, run
+    note = progress.note if progress else (lambda _t: None)
+    note(f"building a sample Harbor 1.10.0 installation in {directory} ...")
+    inst = build(directory)
+    try:
+        note(f"  {len(inst.images)} tagged images in {inst.storage}, PostgreSQL "
+             f"{inst.cluster.bin.major} in {inst.cluster.datadir}; upgrading it:")
+        report = run(Options(str(inst.harbor_yml), str(inst.backup_dir), inst.dsn, yes=True), progress)
+    finally:
+        if not keep_running:
+            inst.cluster.stop()
+    report["command"] = "demo"
+    report["demo"] = {"dir": str(inst.dir), "harbor_yml": str(inst.harbor_yml), "storage": str(inst.storage),
+                      "database": inst.dsn, "postgres_running": keep_running}
+    report["next"] = [f"This was a sample: look around {inst.dir} (harbor/harbor-2.4.0.yml is the migrated "
+                      "settings, backup/journal.jsonl the run's journal)."] + report.get("next", [])[1:]
+    return report

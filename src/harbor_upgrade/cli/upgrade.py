@@ -1,4 +1,99 @@
-"""Commands of this area (filled in by its issue)."""
+"""Commands of the whole upgrade: plan, run, verify, rollback, demo."""
 from __future__ import annotations
 
-from . import cli  # noqa: F401
+import sys
+
+import click
+
+from .. import upgrade as up
+from ..errors import ExitStatus
+from ..report import ProgressReporter, render_text, to_json
+from . import cli
+
+harbor_yml_opt = click.option("--harbor-yml", "harbor_yml", required=True, type=click.Path(dir_okay=False),
+                              help="the installation's harbor.yml")
+dsn_opt = click.option("--dsn", help="the registry database, postgresql://USER[:PASSWORD]@HOST:PORT/registry "
+                                     "(default: harbor.yml's external_database)")
+storage_opt = click.option("--storage", help="registry storage: a folder holding docker/registry/v2, or "
+                                             "s3://BUCKET[/ROOT] (default: from harbor.yml)")
+json_opt = click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+
+
+def emit(report: dict, as_json: bool) -> int:
+    click.echo(to_json(report) if as_json else render_text(report), nl=as_json)
+    if report["ok"]:
+        return int(ExitStatus.OK)
+    err = report.get("error")
+    return int(err["exit_code"]) if err else int(ExitStatus.UNSAFE_STATE if report["command"] != "verify"
+                                                 else ExitStatus.CHANGES_NEEDED)
+
+
+@cli.command("plan")
+@harbor_yml_opt
+@dsn_opt
+@storage_opt
+@click.option("--backup-dir", type=click.Path(file_okay=False), help="where run will back up (checks free space)")
+@click.option("--engine-bindir", type=click.Path(file_okay=False), help="plan the PostgreSQL engine upgrade too")
+@json_opt
+def plan_cmd(harbor_yml, dsn, storage, backup_dir, engine_bindir, as_json):
+    """Show the installed state, the path to 2.4.0, every step and the preflight checks. Writes nothing."""
+    return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage, engine_bindir=engine_bindir)), as_json)
+
+
+@cli.command("run")
+@harbor_yml_opt
+@click.option("--backup-dir", required=True, type=click.Path(file_okay=False),
+              help="the backup and the run journal go here; run again with the same folder to continue")
+@dsn_opt
+@storage_opt
+@click.option("--config-out", type=click.Path(dir_okay=False),
+              help="where the migrated harbor.yml goes (default: harbor-2.4.0.yml next to the original)")
+@click.option("--engine-bindir", type=click.Path(file_okay=False),
+              help="also upgrade the PostgreSQL data folder with the binaries in this folder")
+@click.option("--jobs", default=4, show_default=True, help="parallel storage readers / dump jobs")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
+@json_opt
+def run_cmd(harbor_yml, backup_dir, dsn, storage, config_out, engine_bindir, jobs, yes, dry_run, as_json):
+    """Back up, then upgrade config, engine, database, artifacts and scanner, and verify; journaled."""
+    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, engine_bindir, jobs, yes, dry_run)
+    with ProgressReporter(stream=sys.stderr) as progress:
+        report = up.run(opts, progress)
+    return emit(report, as_json)
+
+
+@cli.command("verify")
+@click.option("--dsn", required=True, help="the upgraded registry database")
+@storage_opt
+@click.option("--backup-dir", type=click.Path(file_okay=False, exists=True),
+              help="the run's backup folder: its manifest gives the counts before")
+@json_opt
+def verify_cmd(dsn, storage, backup_dir, as_json):
+    """Counts before and after, and the invariants of a 2.4.0 database; non-zero exit on a failure."""
+    return emit(up.verify_report(dsn, storage, backup_dir), as_json)
+
+
+@cli.command("rollback")
+@click.option("--backup-dir", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--dsn", help="the registry database to restore into (default: the run's, when it had no password)")
+@click.option("--harbor-dir", type=click.Path(file_okay=False), help="default: where the backup was taken")
+@click.option("--data-volume", type=click.Path(file_okay=False), help="default: where the backup was taken")
+@json_opt
+def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, as_json):
+    """Restore the backup taken by run and check the result against the backup's manifest."""
+    with ProgressReporter(stream=sys.stderr) as progress:
+        report = up.rollback(backup_dir, dsn, harbor_dir, data_volume, progress)
+    return emit(report, as_json)
+
+
+@cli.command("demo")
+@click.option("--dir", "directory", default="./harbor-upgrade-demo", show_default=True,
+              type=click.Path(file_okay=False), help="a new folder for the sample installation")
+@click.option("--keep-running", is_flag=True, help="leave the sample's PostgreSQL running afterwards")
+@json_opt
+def demo_cmd(directory, keep_running, as_json):
+    """Build a sample Harbor 1.10 installation (real PostgreSQL, real registry storage) and upgrade it."""
+    from ..demo import run_demo
+    with ProgressReporter(stream=sys.stderr) as progress:
+        report = run_demo(directory, progress, keep_running=keep_running)
+    return emit(report, as_json)
