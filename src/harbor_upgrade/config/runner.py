@@ -1,0 +1,295 @@
+"""Read a harbor.yml once, walk the release steps to the target, validate, write safely.
+
+The edges live here: reading and checking the input file, the atomic write with its
+backup, the diff shown to the operator (secrets masked). The steps in between are
+pure edits of one round-trip document.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .. import secrets
+from ..errors import InvalidInput, UnsupportedVersion, ValidationFailed
+from ..versions import RELEASES, path_between, release_line
+from .document import Document, detect_layout, dump, key_line, make_yaml
+from .model import validate
+from .steps import STEPS
+
+# A real harbor.yml is about 10 KB. The round-trip parser needs some 10 s per MB, so a
+# file far beyond any real configuration is refused up front instead of keeping the
+# operator waiting (Harbor's own migrate spends about 50 s per step on 5 MB).
+MAX_BYTES = 1024 * 1024
+
+
+@dataclass
+class Source:
+    path: Path
+    raw: bytes
+    text: str
+    bom: bool
+
+
+@dataclass
+class MigrationResult:
+    """What a migration did (or, from plan_migration, would do)."""
+    input_path: Path
+    from_version: str               # _version as the file says it (e.g. '2.1.1')
+    to_version: str                 # the target release
+    steps: list[str]                # release steps run, in order ([] when already there)
+    changed: bool                   # the output text differs from the input text
+    output_path: Path | None = None  # where the result was (or would be) written
+    backup_path: Path | None = None  # harbor.yml.<old-version>.bak, when the input was replaced
+    diff_text: str = ""             # unified diff input -> output, secrets masked
+    changes: list[str] = field(default_factory=list)  # one line per edit, '<step>: <key> ...'
+    output_text: str = ""           # the migrated file (secrets NOT masked: it is the file)
+    written: bool = False
+
+
+# ---------------------------------------------------------------------------
+# Reading.
+
+def read_source(path: str | os.PathLike) -> Source:
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise InvalidInput(f"{path}: is a folder, not a harbor.yml file")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise InvalidInput(
+                f"{path}: {size / 1e6:.1f} MB is far too large for a harbor.yml (a real one is about 10 KB; "
+                f"the limit is {MAX_BYTES // 1024} KB)",
+                hint="check that -i names the right file")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file", hint="pass the path of harbor.yml with -i") from None
+    except PermissionError:
+        raise InvalidInput(f"{path}: permission denied", hint="run as a user who can read the file") from None
+    except OSError as err:
+        raise InvalidInput(f"{path}: cannot read: {err.strerror or err}") from None
+    if b"\x00" in raw:
+        line = raw[:raw.index(b"\x00")].count(b"\n") + 1
+        raise InvalidInput(f"{path}, line {line}: binary data (a NUL byte), not a YAML text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise InvalidInput(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x})",
+                           hint="convert the file to UTF-8, e.g. with iconv") from None
+    bom = text.startswith("\ufeff")
+    return Source(path, raw, text[1:] if bom else text, bom)
+
+
+def parse(source: Source) -> tuple[CommentedMap, object]:
+    """The round-trip document and its layout; every way of not being a mapping is refused."""
+    layout = detect_layout(source.text)
+    try:
+        data = make_yaml(layout).load(source.text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        what = " ".join(str(x) for x in (err.context, err.problem) if x)
+        raise InvalidInput(f"{source.path}{where}: not valid YAML: {what}") from None
+    except (YAMLError, ValueError, TypeError, RecursionError) as err:
+        raise InvalidInput(f"{source.path}: not valid YAML: {type(err).__name__}: {err}") from None
+    if data is None:
+        has_comments = any(line.strip() for line in source.text.splitlines())
+        raise InvalidInput(f"{source.path}: " + ("holds only comments, no settings" if has_comments
+                                                 else "the file is empty"),
+                           hint="pass the harbor.yml of the installation with -i")
+    if not isinstance(data, CommentedMap):
+        kind = "a list" if isinstance(data, (list, CommentedSeq)) else f"a single value ({type(data).__name__})"
+        raise InvalidInput(f"{source.path}, line 1: is {kind}, not a mapping of settings like harbor.yml")
+    return data, layout
+
+
+def input_version(data: CommentedMap, path: Path) -> tuple[str, str]:
+    """(_version as written, the release line it belongs to)."""
+    if "_version" not in data:
+        raise InvalidInput(f"{path}: no _version key, so the release of this file is unknown",
+                           hint="add `_version: X.Y.Z` with the Harbor release this file belongs to "
+                                "(Harbor 2.1.x files say 2.0.0)")
+    line = key_line(data, "_version")
+    where = f"{path}, line {line}: _version: " if line else f"{path}: _version: "
+    written = data["_version"]
+    return str(written), release_line(written, where=where)
+
+
+def check_target(target: str) -> str:
+    if target not in RELEASES:
+        raise UnsupportedVersion(f"target {target!r} is not a Harbor release this tool migrates to",
+                                 hint="use one of " + ", ".join(RELEASES[1:]))
+    return target
+
+
+def register_secrets(node: object) -> None:
+    """Every value under a secret-looking key (passwords, tokens, keys) is masked from now on."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if secrets.is_secret_key(key) and not isinstance(value, (dict, list)) and value is not None:
+                secrets.register(value)
+            register_secrets(value)
+    elif isinstance(node, list):
+        for item in node:
+            register_secrets(item)
+
+
+_SECRET_LINE = re.compile(r"^(?P<pre>[-+ ]?\s*(?:#\s*)*(?:-\s+)?)(?P<key>[A-Za-z0-9_-]+)(?P<sep>:[ \t]+)(?P<val>\S.*)$")
+
+
+def mask_yaml_text(text: str) -> str:
+    """Hide the value of every secret-looking key, registered or not, then every known secret."""
+    def line(m: re.Match) -> str:
+        if secrets.is_secret_key(m["key"]):
+            return f"{m['pre']}{m['key']}{m['sep']}{secrets.MASK}"
+        return m.group(0)
+    masked = "\n".join(_SECRET_LINE.sub(line, part) for part in text.split("\n"))
+    return secrets.mask_text(masked)
+
+
+# ---------------------------------------------------------------------------
+# Planning: everything but the write.
+
+def _plan(input_path: str | os.PathLike, target: str) -> tuple[MigrationResult, Source]:
+    target = check_target(target)
+    source = read_source(input_path)
+    data, layout = parse(source)
+    register_secrets(data)
+    written, line = input_version(data, source.path)
+    try:
+        steps = path_between(line, target) if line != target else []
+    except UnsupportedVersion as err:
+        raise UnsupportedVersion(f"{source.path}: _version {written}: {err.message}", hint=err.hint) from None
+    doc = Document(data, layout)
+    for version in steps:
+        doc.step = version
+        STEPS[version](doc)
+    if steps:
+        doc.step = target
+        doc.change((), "_version", target, "the release this file is for")
+        output = ("\ufeff" if source.bom else "") + dump(doc.data, layout)
+    else:
+        output = source.raw.decode("utf-8")
+    problems = validate(doc.data, target)
+    if problems:
+        lines = "\n".join(f"  {p.render(source.path)}" for p in problems)
+        raise ValidationFailed(
+            f"{source.path}: the {target} result is not a valid harbor.yml "
+            f"({len(problems)} problem{'s' if len(problems) > 1 else ''}); nothing was written:\n{lines}",
+            hint=f"fix these in {source.path} and run the command again")
+    result = MigrationResult(
+        input_path=source.path, from_version=written, to_version=target, steps=steps,
+        changed=output != source.raw.decode("utf-8"), changes=doc.changes, output_text=output)
+    return result, source
+
+
+def _diff(source: Source, result: MigrationResult, output_path: Path) -> str:
+    before = source.raw.decode("utf-8").splitlines(keepends=True)
+    after = result.output_text.splitlines(keepends=True)
+    diff = "".join(difflib.unified_diff(before, after, fromfile=str(source.path), tofile=str(output_path)))
+    return mask_yaml_text(diff)
+
+
+def plan_migration(input_path: str | os.PathLike, target: str = "2.4.0") -> MigrationResult:
+    """What migrate_file would do; writes nothing. Raises HarborUpgradeError on bad input."""
+    result, source = _plan(input_path, target)
+    result.diff_text = _diff(source, result, source.path)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Writing.
+
+def migrate_file(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None,
+                 target: str = "2.4.0") -> MigrationResult:
+    """Migrate a harbor.yml to ``target`` and write it.
+
+    Without ``output_path`` the input is replaced atomically and the original kept as
+    ``<input>.<old-version>.bak`` beside it (an existing backup is never overwritten).
+    With ``output_path`` the input is left untouched, and an input already at the target
+    is copied unchanged. Nothing is written when reading, migrating or validating fails.
+    """
+    result, source = _plan(input_path, target)
+    in_place = output_path is None or _same_file(source.path, Path(output_path))
+    out = source.path if in_place else Path(output_path)
+    result.output_path = out
+    result.diff_text = _diff(source, result, out)
+    if in_place:
+        if result.changed:
+            result.backup_path = keep_backup(source, result.from_version)
+            write_atomically(out, result.output_text.encode("utf-8"), _mode(source.path))
+            result.written = True
+    else:
+        _check_output(out)
+        write_atomically(out, result.output_text.encode("utf-8"), _mode(source.path))
+        result.written = True
+    return result
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _mode(path: Path) -> int:
+    # the file holds passwords: the result keeps the original's permissions
+    return path.stat().st_mode & 0o7777
+
+
+def _check_output(out: Path) -> None:
+    if out.is_dir():
+        raise InvalidInput(f"{out}: is a folder; -o takes the path of the file to write")
+    if not out.parent.is_dir():
+        raise InvalidInput(f"{out}: the folder {out.parent} does not exist; nothing was written",
+                           hint=f"create it first (mkdir -p {out.parent})")
+
+
+def write_atomically(target: Path, data: bytes, mode: int) -> None:
+    """Write beside the target, then rename over it: readers see the old or the new file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise InvalidInput(f"{target}: cannot write: {err.strerror or err}; the file was not changed") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def keep_backup(source: Source, version: str) -> Path:
+    """``harbor.yml.<version>.bak``; if taken by another file, ``.bak.2``, ``.bak.3`` ..."""
+    safe = re.sub(r"[^0-9A-Za-z.]", "_", version)
+    base = source.path.with_name(f"{source.path.name}.{safe}.bak")
+    for n in range(1, 1000):
+        candidate = base if n == 1 else base.with_name(f"{base.name}.{n}")
+        try:
+            fh = open(candidate, "xb")
+        except FileExistsError:
+            if candidate.read_bytes() == source.raw:
+                return candidate       # this very file is already backed up there
+            continue
+        except OSError as err:
+            raise InvalidInput(f"{candidate}: cannot write the backup: {err.strerror or err}; "
+                               "nothing was changed") from None
+        with fh:
+            fh.write(source.raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(candidate, _mode(source.path))
+        return candidate
+    raise InvalidInput(f"{base}: too many backups beside {source.path}; nothing was changed",
+                       hint="move old backups away")

@@ -1,0 +1,121 @@
+"""Rules several release steps share; each step module says which ones it applies.
+
+Every rule is tolerant: a section of the wrong type is left alone (validation reports
+it afterwards), a section that is present keeps what the operator wrote, and only what
+a release really needs is added — each addition with a note of ours in the file.
+"""
+from __future__ import annotations
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from ..document import Document
+
+
+def add_if_absent(doc: Document, path: tuple, key: str, value: object, note: str, **kw) -> None:
+    parent = doc.section(*path)
+    if parent is not None and key not in parent:
+        doc.add(path, key, value, note, **kw)
+
+
+def usual_defaults(doc: Document, database: tuple[int, int]) -> None:
+    """What every step writes when the operator's file has no such section."""
+    add_if_absent(doc, (), "harbor_admin_password", "Harbor12345",
+                  "initial admin password, used only by a first install")
+    add_if_absent(doc, (), "database",
+                  {"password": "root123", "max_idle_conns": database[0], "max_open_conns": database[1]},
+                  "settings of Harbor's own PostgreSQL, at this release's defaults")
+    add_if_absent(doc, (), "data_volume", "/data", "where Harbor keeps its data on the host")
+    add_if_absent(doc, (), "jobservice", {"max_job_workers": 10}, "job service workers, default")
+    add_if_absent(doc, (), "notification", {"webhook_job_max_retry": 10}, "webhook retries, default")
+    chart_absolute_url(doc)
+    log_defaults(doc)
+
+
+def chart_absolute_url(doc: Document) -> None:
+    """Harbor turns absolute chart URLs on only for the exact word 'enabled'."""
+    if not doc.has("chart"):
+        doc.add((), "chart", {"absolute_url": "disabled"}, "chart URLs stay relative, the default")
+        return
+    chart = doc.section("chart")
+    if chart is None:
+        return
+    if "absolute_url" not in chart:
+        doc.add(("chart",), "absolute_url", "disabled", "the default")
+    elif chart["absolute_url"] not in ("enabled", "disabled"):
+        doc.change(("chart",), "absolute_url", "disabled",
+                   "Harbor reads anything but 'enabled' as disabled")
+
+
+def log_defaults(doc: Document) -> None:
+    if not doc.has("log"):
+        doc.add((), "log", {"level": "info", "local": {"rotate_count": 50, "rotate_size": "200M",
+                                                       "location": "/var/log/harbor"}},
+                "log settings, at Harbor's defaults")
+        return
+    log = doc.section("log")
+    if log is None:
+        return
+    if "level" not in log:
+        doc.add(("log",), "level", "info", "the default", after=None)
+    if "local" not in log:
+        doc.add(("log",), "local", {"rotate_count": 50, "rotate_size": "200M", "location": "/var/log/harbor"},
+                "log rotation on this host, at Harbor's defaults")
+
+
+def default_proxy(doc: Document, components: list[str]) -> None:
+    """A file without a proxy section gets an empty one, as Harbor's own file has."""
+    if not doc.has("proxy"):
+        doc.add((), "proxy", {"http_proxy": None, "https_proxy": None, "no_proxy": None,
+                              "components": list(components)},
+                "no proxy configured; components that would use one")
+
+
+def proxy_components(doc: Document) -> CommentedSeq | None:
+    proxy = doc.section("proxy")
+    if proxy is None or not isinstance(proxy.get("components"), list):
+        return None
+    return proxy["components"]
+
+
+def pool_size(section: CommentedMap, key: str) -> int | None:
+    value = section.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def trivy_flags(doc: Document) -> None:
+    """A trivy section has three switches; an empty one means all three off."""
+    if doc.has("trivy") and doc.data["trivy"] is None:
+        doc.change((), "trivy", CommentedMap(), "an empty trivy section, filled with the defaults below")
+    trivy = doc.section("trivy")
+    if trivy is None:
+        return
+    for flag in ("ignore_unfixed", "skip_update", "insecure"):
+        add_if_absent(doc, ("trivy",), flag, False, "default")
+
+
+def redis_host_port(doc: Document) -> None:
+    """Since 2.0, external Redis is one 'host:port' (several for Sentinel), no 'port' key."""
+    redis = doc.section("external_redis")
+    if redis is None or "port" not in redis:
+        return
+    host, port = redis.get("host"), redis["port"]
+    if isinstance(host, str) and host and port is not None and ":" not in host:
+        doc.change(("external_redis",), "host", f"{host}:{port}", "the port moved into host")
+        doc.remove(("external_redis",), "port", "host carries the port now")
+    elif isinstance(host, str) and ":" in host:
+        doc.remove(("external_redis",), "port", "host already names the port")
+
+
+def redis_indexes(doc: Document, *, clair: bool) -> None:
+    """The Redis databases of the components of this release (operator's values kept)."""
+    if doc.section("external_redis") is None:
+        return
+    if clair:
+        add_if_absent(doc, ("external_redis",), "clair_db_index", 4, "Redis database of Clair")
+    add_if_absent(doc, ("external_redis",), "trivy_db_index", 5, "Redis database of Trivy")
+    add_if_absent(doc, ("external_redis",), "idle_timeout_seconds", 30, "idle Redis connections close after this")
+
+
+def clair_section(doc: Document) -> None:
+    """Releases before 2.2 always carry Clair's settings."""
+    add_if_absent(doc, (), "clair", {"updaters_interval": 12}, "Clair's update interval in hours (the default)")
