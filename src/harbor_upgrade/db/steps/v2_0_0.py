@@ -78,14 +78,16 @@ V30 = SchemaFile(30, (
             pull_time timestamp,
             CONSTRAINT unique_tag UNIQUE (repository_id, name))"""),
     # Every old row becomes a tag of the lowest-id row with the same repository name
-    # and digest; the tag keeps its own row's repository_id and times.
+    # and digest; the tag keeps its own row's repository_id and times. Tag ids follow
+    # the order upstream's window sort produces (repository, digest, newest row first),
+    # which decides the survivor among duplicate tags in 2.0.3.
     sql("tag: one tag per 1.10 artifact row", """
         INSERT INTO tag (repository_id, artifact_id, name, push_time, pull_time)
         SELECT repository_id,
                min(id) OVER (PARTITION BY repository_name, digest),
                tag, push_time, pull_time
         FROM artifact
-        ORDER BY id"""),
+        ORDER BY repository_name, digest, id DESC"""),
     sql("artifact: drop the tag column", "ALTER TABLE artifact DROP COLUMN tag"),
     sql("artifact: delete the rows no tag points at (duplicates of one manifest)", """
         DELETE FROM artifact AS a

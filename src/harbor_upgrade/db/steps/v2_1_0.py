@@ -95,6 +95,8 @@ V40 = SchemaFile(40, (
             ADD COLUMN cron varchar(64),
             ADD COLUMN callback_func_name varchar(128),
             ADD COLUMN callback_func_param text"""),
+    # Upstream updates policy by policy, so when two policies name one schedule the
+    # later policy wins.
     sql("schedule: retention schedules get vendor RETENTION, their cron and callback", """
         UPDATE schedule AS s SET
             vendor_type = 'RETENTION',
@@ -102,8 +104,12 @@ V40 = SchemaFile(40, (
             cron = p.data::json #>> '{trigger,settings,cron}',
             callback_func_name = 'RETENTION',
             callback_func_param = concat('{"PolicyID":', p.id, ',"Trigger":"Schedule"}')
-        FROM retention_policy p
-        WHERE (p.data::json #>> '{trigger,references,job_id}')::int = s.id"""),
+        FROM (SELECT DISTINCT ON (job_id) id, data, job_id
+              FROM (SELECT id, data, (data::json #>> '{trigger,references,job_id}')::int AS job_id
+                    FROM retention_policy) AS x
+              WHERE job_id IS NOT NULL
+              ORDER BY job_id, id DESC) AS p
+        WHERE p.job_id = s.id"""),
     # Execution ids are taken first so that each task can point at its execution
     # without a row-by-row loop.
     sql("execution + task: one SCHEDULER execution and task per schedule", f"""
