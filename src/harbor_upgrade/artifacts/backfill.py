@@ -1,0 +1,239 @@
+"""The backfill: every artifact row of a 2.4.0 database, filled from registry storage.
+
+Shape: the main thread walks the storage's repositories in a stable order and hands
+each to a pool of readers (bounded: at most ``jobs * 4`` repositories in flight, so
+memory does not grow with the registry). Readers list the repository, read links,
+manifests and configs and abstract them (pure, no database). The main thread takes
+their results back **in walk order** and writes them in batches, one transaction per
+batch with the checkpoint of its repositories. Walk order plus explicit ids make a
+resumed run end with the rows of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..registry.layout import Layout, RepositoryListing
+from ..registry.storage import Storage
+from . import store
+from .abstraction import Artifact, Failure, RepositoryAbstractor
+
+BATCH_ARTIFACTS = 2000
+BATCH_REPOSITORIES = 200
+BATCH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    repository: str
+    digest: str
+    reason: str
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return {"repository": self.repository, "digest": self.digest, "reason": self.reason,
+                "detail": self.detail}
+
+
+@dataclass
+class BackfillReport:
+    storage: str
+    artifacts_done: int = 0          # artifact rows written (updated or created)
+    children_created: int = 0        # index children created as artifacts
+    untagged_imported: int = 0       # manifests unknown to the database, created (--import-untagged)
+    references_created: int = 0      # artifact_reference rows written
+    untagged_found: int = 0          # manifests in storage the database does not know
+    problems: list[Problem] = field(default_factory=list)
+    ignored_tags: list[dict] = field(default_factory=list)
+    empty_repositories: list[str] = field(default_factory=list)
+    data_version_set: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"storage": self.storage, "ok": self.ok, "artifacts_done": self.artifacts_done,
+                "children_created": self.children_created, "untagged_imported": self.untagged_imported,
+                "references_created": self.references_created, "untagged_found": self.untagged_found,
+                "problems": [p.to_dict() for p in self.problems], "ignored_tags": self.ignored_tags,
+                "empty_repositories": self.empty_repositories, "data_version_set": self.data_version_set,
+                "seconds": round(self.seconds, 3)}
+
+
+class Progress:
+    """What the backfill tells about its advance (the CLI draws it); counts artifact rows."""
+
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, count: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+# ------------------------------------------------------------------------------ per repository
+
+def valid_tags(layout: Layout, listing: RepositoryListing) -> tuple[dict[str, str], list[tuple]]:
+    """Tags whose current link resolves in the repository, and the ignored ones
+    as (tag, digest, reason)."""
+    valid: dict[str, str] = {}
+    ignored = []
+    for tag in sorted(listing.tags):
+        digest = listing.tags[tag]
+        if digest is None:
+            ignored.append((tag, "", "tag-link-invalid"))
+        elif digest in listing.revisions or layout.layer_linked(listing, digest):
+            valid[tag] = digest
+        else:
+            ignored.append((tag, digest, "revision-missing"))
+    return valid, ignored
+
+
+def examine(layout: Layout, name: str, project: str, repository: store.RepositoryRow | None,
+            existing: dict[str, int], import_untagged: bool) -> store.RepositoryWrite:
+    """Read and abstract one repository: the rows to write and what to report (no database)."""
+    listing = layout.list_repository(name)
+    tags, ignored = valid_tags(layout, listing)
+    manifests = set(listing.revisions) | {d for d in tags.values() if d not in listing.revisions}
+    abstractor = RepositoryAbstractor(layout, listing)
+    targets = sorted(existing)
+    if import_untagged:
+        targets += sorted(manifests - set(existing))
+    for digest in targets:
+        try:
+            abstractor.artifact(digest)
+        except Failure:
+            pass  # recorded in results, reported below
+    results = abstractor.results()
+    children = {r.child_digest for a in results.values() if isinstance(a, Artifact) for r in a.references}
+    tags_of: dict[str, list[str]] = {}
+    for tag, digest in tags.items():
+        tags_of.setdefault(digest, []).append(tag)
+
+    updates, created, notes = [], [], []
+    for digest, result in results.items():
+        if isinstance(result, Failure):
+            notes.append(("problem", digest, "", result.reason, result.detail))
+        elif digest in existing:
+            updates.append((existing[digest], result))
+        else:
+            created.append(store.NewArtifact(result, name, imported=digest not in children,
+                                             tags=tuple(tags_of.get(digest, ()))))
+    for digest in sorted(d for d, link in listing.revisions.items() if link is None and d not in results):
+        notes.append(("problem", digest, "", "revision-link-invalid", "the revision link does not hold a digest"))
+    for bad in listing.bad_revision_dirs:
+        notes.append(("problem", bad, "", "revision-link-invalid", "the revision directory is not a digest"))
+    for tag in listing.bad_tag_names:
+        notes.append(("problem", "", tag, "name-refused", f"tag directory {tag!r} is not a valid tag name"))
+    for tag, digest, reason in ignored:
+        notes.append(("ignored-tag", digest, tag, reason, ""))
+    unknown = manifests - set(existing) - set(results)
+    return store.RepositoryWrite(name=name, project=project,
+                                 repository_id=repository.repository_id if repository else None,
+                                 updates=updates, created=created, existing_ids=existing, notes=notes,
+                                 untagged=len(unknown), db_artifacts=len(existing))
+
+
+def _note_only(name: str, kind: str, reason: str, detail: str) -> store.RepositoryWrite:
+    return store.RepositoryWrite(name=name, project=name.split("/")[0], repository_id=None, updates=[],
+                                 created=[], existing_ids={}, notes=[(kind, "", "", reason, detail)],
+                                 untagged=0, db_artifacts=0)
+
+
+# ------------------------------------------------------------------------------ the run
+
+def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
+             import_untagged: bool = False, progress: Progress | None = None) -> BackfillReport:
+    """Fill every artifact row of the 2.4.0 database at dsn from storage (see module doc),
+    then set the data version as harbor-core does after its walk."""
+    began = time.monotonic()
+    progress = progress or Progress()
+    layout = Layout(storage)
+    jobs = max(1, jobs)
+    with store.connect(dsn) as conn:
+        store.check_schema(conn, dsn)
+        store.lock(conn)
+        run = store.begin_run(conn, resume, import_untagged)
+        repository_rows = store.repositories(conn)
+        project_ids = store.projects(conn)
+        progress.start(store.count_artifacts(conn), store.totals(conn)["covered"])
+        writer = _Writer(conn, run, project_ids, repository_rows, progress)
+        with ThreadPoolExecutor(jobs, thread_name_prefix="backfill") as pool:
+            in_flight: deque[Future] = deque()
+            for entry in layout.repositories():
+                if entry.name in run.done:
+                    continue
+                if entry.kind == "refused":
+                    in_flight.append(_done(_note_only(entry.name, "problem", "name-refused",
+                                                      "not a valid repository name; not read")))
+                else:
+                    row = repository_rows.get(entry.name)
+                    existing = store.artifact_ids(conn, row.repository_id) if row else {}
+                    if entry.kind == "empty" and not existing:
+                        in_flight.append(_done(_note_only(entry.name, "empty-repository", "", "")))
+                    else:
+                        in_flight.append(pool.submit(examine, layout, entry.name, entry.name.split("/")[0],
+                                                     row, existing, import_untagged))
+                while len(in_flight) > jobs * 4:
+                    writer.add(in_flight.popleft().result())
+            while in_flight:
+                writer.add(in_flight.popleft().result())
+        writer.flush()
+        report = _finish(conn, storage)
+    progress.finish()
+    report.seconds = time.monotonic() - began
+    return report
+
+
+def _done(value) -> Future:
+    f: Future = Future()
+    f.set_result(value)
+    return f
+
+
+class _Writer:
+    """Collects repository results into batches and commits them."""
+
+    def __init__(self, conn, run, project_ids, repository_rows, progress: Progress):
+        self.conn, self.run, self.progress = conn, run, progress
+        self.project_ids, self.repository_rows = project_ids, repository_rows
+        self.batch: list[store.RepositoryWrite] = []
+        self.size = 0
+        self.since = time.monotonic()
+
+    def add(self, write: store.RepositoryWrite) -> None:
+        self.batch.append(write)
+        self.size += len(write.updates) + len(write.created) + 1
+        if (self.size >= BATCH_ARTIFACTS or len(self.batch) >= BATCH_REPOSITORIES
+                or time.monotonic() - self.since >= BATCH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            store.write_batch(self.conn, self.batch, self.run, self.project_ids, self.repository_rows)
+            self.progress.advance(sum(w.db_artifacts for w in self.batch))
+        self.batch, self.size, self.since = [], 0, time.monotonic()
+
+
+def _finish(conn, storage: Storage) -> BackfillReport:
+    """Problems for rows storage does not have, the data version, the report; then the
+    checkpoint goes, all in one transaction."""
+    with conn.transaction():
+        store.note_artifacts_outside(conn)
+        data_version_set = store.mark_data_version(conn)
+        totals = store.totals(conn)
+        report = BackfillReport(storage=storage.description, artifacts_done=totals["artifacts"],
+                                children_created=totals["children"], untagged_imported=totals["imported"],
+                                references_created=totals["references"], untagged_found=totals["untagged"],
+                                data_version_set=data_version_set)
+        for kind, repository, digest, name, reason, detail in store.notes(conn):
+            if kind == "problem":
+                report.problems.append(Problem(repository, digest, reason, detail or name))
+            elif kind == "ignored-tag":
+                report.ignored_tags.append({"repository_name": repository, "name": name, "digest": digest,
+                                            "reason": reason})
+            elif kind == "empty-repository":
+                report.empty_repositories.append(repository)
+        store.finish_run(conn)
+    return report
