@@ -1,0 +1,250 @@
+"""Backup -> change everything -> restore gives the same files and the same database dump;
+a corrupted backup is refused by verify and by restore. Real PostgreSQL, real files."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harbor_upgrade.backup import (MANIFEST, MANIFEST_SUM, create_backup, read_manifest, restore_backup,
+                                   verify_backup)
+from harbor_upgrade.errors import ValidationFailed
+from harbor_upgrade.postgres.tools import Conn, canonical_lines, client_binaries, server_version
+
+# A small Harbor-shaped database of our own, so these tests run without ../shared.
+MINI_HARBOR_SQL = """
+create table schema_migrations (version bigint not null primary key, dirty boolean not null);
+insert into schema_migrations values (15, false);
+create table project (project_id serial primary key, name varchar(255) unique not null,
+                      deleted boolean default false, creation_time timestamp default '2019-03-04');
+create table repository (repository_id serial primary key, name varchar(255) not null,
+                         project_id int references project, description text);
+create table artifact (id serial primary key, repo varchar(255), tag varchar(255), digest varchar(255),
+                       extra jsonb);
+create table properties (id serial primary key, k varchar(64) unique, v text);
+create index artifact_digest on artifact (digest);
+insert into project (name) select 'project-' || g from generate_series(1, 20) g;
+insert into project (name, deleted) values ('gelöscht#21', true), ('ünïcode ☃', false);
+insert into repository (name, project_id, description)
+    select 'project-' || (g % 20 + 1) || '/repo-' || g, g % 20 + 1, repeat('d', g % 7) from generate_series(1, 150) g;
+insert into artifact (repo, tag, digest, extra)
+    select 'project-' || (g % 20 + 1) || '/repo-' || (g % 150), 'v' || g,
+           'sha256:' || md5(g::text) || md5((g * 7)::text), jsonb_build_object('n', g, 'q', 'a"b\\c')
+    from generate_series(1, 900) g;
+insert into properties (k, v) values ('auth_mode', 'db_auth'), ('email_password', 'not-a-real-secret');
+create sequence access_log_log_id_seq;
+select setval('access_log_log_id_seq', 4242);
+"""
+
+HARBOR_YML = "# our own test config\nhostname: reg.example.test\nhttp:\n  port: 80\n_version: 1.10.0\n"
+
+
+def make_installation(base: Path) -> tuple[Path, Path]:
+    """A harbor folder and a data volume with Harbor's owners (10000, 999) and modes."""
+    harbor, dv = base / "harbor", base / "data"
+    files = {
+        harbor / "harbor.yml": (HARBOR_YML.encode(), 0, 0o644),
+        harbor / "common/config/core/env": (b"CORE_SECRET=abc\nPORT=8080\n", 10000, 0o600),
+        harbor / "common/config/nginx/nginx.conf": (b"worker_processes auto;\n", 10000, 0o644),
+        harbor / "docker-compose.yml": (b"version: '2.3'\n", 0, 0o644),
+        dv / "secret/keys/secretkey": (b"0123456789abcdef", 10000, 0o600),
+        dv / "secret/core/private_key.pem": (b"-----BEGIN PRIVATE KEY-----\nx\n", 10000, 0o600),
+        dv / "job_logs/2fd3.log": (bytes(range(256)) * 8, 10000, 0o644),
+        dv / "redis/dump.rdb": (b"REDIS0009\x00\xff", 999, 0o644),
+        dv / "registry/docker/registry/v2/blobs/sha256/ab/data": (b"a big blob", 10000, 0o644),
+        dv / "database/PG_VERSION": (b"9.6\n", 999, 0o600),
+    }
+    for path, (data, uid, mode) in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.chown(path, uid, uid)
+        os.chmod(path, mode)
+    os.chown(dv / "secret", 10000, 10000)
+    os.chmod(dv / "secret", 0o700)
+    os.symlink("keys/secretkey", dv / "secret/current")
+    os.chown(dv / "secret/current", 10000, 10000, follow_symlinks=False)
+    return harbor, dv
+
+
+def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple]:
+    """Every entry under root: type, owner, mode and content (or link target)."""
+    out = {}
+    for p in sorted([root, *root.rglob("*")]):
+        rel = str(p.relative_to(root))
+        if rel.split("/")[0] in skip:
+            continue
+        st = p.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            body = ("link", os.readlink(p))
+        elif stat.S_ISDIR(st.st_mode):
+            body = ("dir",)
+        else:
+            body = ("file", p.read_bytes())
+        out[rel] = (*body, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    return out
+
+
+def plain_dump(dsn: str) -> list[bytes]:
+    conn = Conn.parse(dsn)
+    with conn.connect() as c:
+        tools = client_binaries(server_version(c)[1])
+    out = subprocess.run([tools.tool("pg_dump"), "-d", conn.conninfo], capture_output=True, check=True).stdout
+    return list(canonical_lines(out.splitlines(keepends=True)))
+
+
+def backup_dump(backup: Path, major: int) -> list[bytes]:
+    tools = client_binaries(major)
+    out = subprocess.run([tools.tool("pg_restore"), "-f", "-", str(backup / "database")],
+                         capture_output=True, check=True).stdout
+    return list(canonical_lines(out.splitlines(keepends=True)))
+
+
+def change_files(harbor: Path, dv: Path) -> None:
+    (harbor / "harbor.yml").write_text(HARBOR_YML.replace("1.10.0", "2.4.0") + "trivy:\n  ignore_unfixed: false\n")
+    (harbor / "common/config/core/env").unlink()
+    (harbor / "common/config/nginx/nginx.conf").write_text("changed\n")
+    os.chmod(harbor / "common/config/nginx/nginx.conf", 0o666)
+    os.chown(dv / "secret/keys/secretkey", 0, 0)
+    os.chmod(dv / "secret", 0o755)
+    (dv / "secret/current").unlink()
+    (dv / "secret/current").write_text("now a file")
+    (dv / "job_logs").rename(dv / "job_logs.moved")
+    (harbor / "common/config/trivy-adapter").mkdir()
+    (harbor / "common/config/trivy-adapter/env").write_text("new in 2.4\n")
+
+
+def test_backup_change_everything_restore_is_exact(database, tmp_path):
+    database.psql(MINI_HARBOR_SQL)
+    harbor, dv = make_installation(tmp_path)
+    before_files = {"harbor": snapshot(harbor), "data": snapshot(dv, skip=("registry", "database"))}
+    before_dump = plain_dump(database.dsn)
+
+    m = create_backup(database.dsn, harbor, tmp_path / "backup", data_volume=dv, jobs=2)
+    assert (m.harbor_version, m.schema_version, m.dirty, m.pg_major) == ("1.10.0", 15, False, 15)
+    assert m.table_counts == {"artifact": 900, "project": 22, "properties": 2, "repository": 150,
+                              "schema_migrations": 1}
+    assert {s["path"] for s in m.skipped} == {"data_volume/registry", "data_volume/database"}
+    assert not (tmp_path / "backup/files/data_volume/registry").exists()
+    for p in [tmp_path / "backup", *(tmp_path / "backup").rglob("*")]:
+        assert stat.S_IMODE(p.lstat().st_mode) == (0o700 if p.is_dir() else 0o600), p
+    env = next(f for f in m.files if f.path == "common/config/core/env")
+    assert (env.uid, env.mode, env.sha256) == (10000, 0o600, hashlib.sha256(b"CORE_SECRET=abc\nPORT=8080\n").hexdigest())
+
+    database.psql("alter table project add column registry_id int; update project set name = name || '-x' "
+                  "where project_id < 5; delete from artifact where id % 3 = 0; insert into artifact (repo) "
+                  "values ('new'); create table artifact_trash (id int); update schema_migrations set version = 70;"
+                  "select setval('access_log_log_id_seq', 99999)")
+    change_files(harbor, dv)
+    assert plain_dump(database.dsn) != before_dump
+
+    r = restore_backup(tmp_path / "backup", database.dsn, harbor, data_volume=dv)
+    assert r.ok and r.dump_identical, r.problems
+    assert plain_dump(database.dsn) == before_dump
+    assert backup_dump(tmp_path / "backup", 15) == before_dump
+    assert snapshot(harbor, skip=()) == {**before_files["harbor"],
+                                         **{k: v for k, v in snapshot(harbor).items() if "trivy" in k}}
+    assert snapshot(dv, skip=("registry", "database", "job_logs.moved")) == before_files["data"]
+    assert sorted(r.extra_files) == ["data_volume/job_logs.moved", "data_volume/job_logs.moved/2fd3.log",
+                                     "harbor/common/config/trivy-adapter",
+                                     "harbor/common/config/trivy-adapter/env"]
+
+
+def test_restore_after_harbor_migration(shared, database, tmp_path):
+    """The issue's 'Done when': a Harbor 1.10 database migrated to 2.4 by our db migrate
+    comes back byte for byte (as a pg_dump) with the files."""
+    from harbor_upgrade.db import migrate
+    database.load(shared / "fixtures/harbor-db/harbor-1.10.0.sql")
+    harbor, dv = make_installation(tmp_path)
+    before_dump, before_files = plain_dump(database.dsn), snapshot(harbor)
+    m = create_backup(database.dsn, harbor, tmp_path / "backup", data_volume=dv)
+    assert m.schema_version == 15 and m.table_counts["access_log"] == 2768
+    migrate(database.dsn, force_connected=True)
+    assert database.scalar("select version from schema_migrations") == "70"
+    (harbor / "harbor.yml").write_text("_version: 2.4.0\n")
+    r = restore_backup(tmp_path / "backup", database.dsn, harbor, data_volume=dv)
+    assert r.ok, r.problems
+    assert database.scalar("select version from schema_migrations") == "15"
+    assert plain_dump(database.dsn) == before_dump
+    assert snapshot(harbor) == before_files
+
+
+def test_verify_restores_into_a_scratch_cluster_and_compares_counts(database, tmp_path):
+    database.psql(MINI_HARBOR_SQL)
+    harbor, dv = make_installation(tmp_path)
+    create_backup(database.dsn, harbor, tmp_path / "backup", data_volume=dv)
+    good = verify_backup(tmp_path / "backup")
+    assert good.ok and good.restored_tables == 5, good.problems
+    # A manifest that lies about a count, with consistent checksums: only the scratch restore sees it.
+    man = json.loads((tmp_path / "backup" / MANIFEST).read_text())
+    man["table_counts"]["artifact"] = 901
+    text = json.dumps(man, indent=1, sort_keys=True) + "\n"
+    (tmp_path / "backup" / MANIFEST).write_text(text)
+    (tmp_path / "backup" / MANIFEST_SUM).write_text(hashlib.sha256(text.encode()).hexdigest() + "  manifest.json\n")
+    assert verify_backup(tmp_path / "backup", restore_check=False).ok
+    lying = verify_backup(tmp_path / "backup")
+    assert lying.problems == ["table artifact: 900 rows after a scratch restore, 901 in the manifest"]
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("target", ["dump", "file", "manifest"])
+def test_corrupted_backup_is_refused_by_verify_and_restore(database, tmp_path, target):
+    database.psql(MINI_HARBOR_SQL)
+    harbor, dv = make_installation(tmp_path)
+    backup = tmp_path / "backup"
+    m = create_backup(database.dsn, harbor, backup, data_volume=dv)
+    victim = {"dump": backup / max(m.stored, key=lambda s: s.size).path,
+              "file": backup / "files/harbor/harbor.yml",
+              "manifest": backup / MANIFEST}[target]
+    _flip_one_byte(victim)
+    result = verify_backup(backup)
+    assert not result.ok and result.restored_tables == 0
+    assert victim.name in " ".join(result.problems)
+
+    database.psql("insert into project (name) values ('made after the backup')")
+    (harbor / "harbor.yml").write_text("edited after the backup\n")
+    with pytest.raises(ValidationFailed) as e:
+        restore_backup(backup, database.dsn, harbor, data_volume=dv)
+    assert e.value.reference == "backup-corrupt"
+    assert database.scalar("select count(*) from project where name = 'made after the backup'") == "1"
+    assert (harbor / "harbor.yml").read_text() == "edited after the backup\n"
+
+
+def test_cli_backup_verify_restore(database, tmp_path, run_cli):
+    database.psql(MINI_HARBOR_SQL)
+    harbor, dv = make_installation(tmp_path)
+    code, out, err = run_cli("backup", "--dsn", database.dsn, "--harbor-dir", harbor, "--data-volume", dv,
+                             "--to", tmp_path / "b", "--jobs", "2")
+    assert code == 0, err
+    assert "not copied: data_volume/registry" in out and "snapshot" in out and "backup verify" in out
+    code, out, err = run_cli("backup", "verify", tmp_path / "b")
+    assert code == 0 and "is good" in out, err
+    code, out, err = run_cli("backup", "--dsn", database.dsn, "--harbor-dir", harbor, "--to", tmp_path / "b")
+    assert code == 2 and "backup-exists" in err
+    database.psql("delete from artifact")
+    code, out, err = run_cli("restore", "--from", tmp_path / "b", "--dsn", database.dsn, "--harbor-dir", harbor,
+                             "--data-volume", dv)
+    assert code == 4 and "confirmation-needed" in err  # no terminal under pytest, no --yes
+    assert database.scalar("select count(*) from artifact") == "0"
+    code, out, err = run_cli("restore", "--from", tmp_path / "b", "--dsn", database.dsn, "--harbor-dir", harbor,
+                             "--data-volume", dv, "--yes")
+    assert code == 0 and "pg_dump identical" in out, err
+    assert database.scalar("select count(*) from artifact") == "900"
+    _flip_one_byte(tmp_path / "b/files/data_volume/secret/keys/secretkey")
+    code, out, err = run_cli("backup", "verify", tmp_path / "b", "--no-restore")
+    assert code == 2 and "secretkey: sha256 differs" in out
+
+
+def test_read_manifest_of_a_plain_folder_says_so(tmp_path):
+    with pytest.raises(Exception) as e:
+        read_manifest(tmp_path)
+    assert getattr(e.value, "reference", "") == "backup-missing"

@@ -1,0 +1,160 @@
+"""Pure parts of backup and the engine upgrade: manifests, file checks, layouts, evidence."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harbor_upgrade.backup import BackupManifest, FileEntry, StoredFile, file_problems, harbor_version_of
+from harbor_upgrade.errors import InvalidInput, UnsafeState
+from harbor_upgrade.postgres.layout import (check_siblings, harbor_cluster, harbor_clusters, harbor_home,
+                                            read_pg_version)
+from harbor_upgrade.postgres.tools import canonical_lines
+from harbor_upgrade.postgres.upgrade import ClusterSettings, Evidence, _undo_link_mode, compare_evidence
+
+
+def _manifest(**over) -> BackupManifest:
+    m = BackupManifest(created="2026-01-01T00:00:00+00:00", tool_version="0", harbor_version="2.3.0",
+                       schema_version=61, dirty=False, data_version=30, pg_version="15.18", pg_major=15,
+                       pg_dump_version="pg_dump 15", database="registry", dump_sql_sha256="ab",
+                       table_counts={"project": 3}, roots={"harbor": "/h"}, skipped=[],
+                       files=[FileEntry("harbor", "harbor.yml", "file", 0, 0, 0o600, 1, 3, "cd")],
+                       stored=[StoredFile("database/toc.dat", 10, "ef")])
+    for k, v in over.items():
+        setattr(m, k, v)
+    return m
+
+
+def test_manifest_round_trips_through_json():
+    m = _manifest()
+    back = BackupManifest.from_json(m.to_json())
+    assert back == m
+    assert back.files[0].stored == "files/harbor/harbor.yml"
+
+
+def test_manifest_of_another_format_is_refused():
+    text = _manifest(format=99).to_json()
+    with pytest.raises(InvalidInput) as e:
+        BackupManifest.from_json(text)
+    assert e.value.reference == "backup-format"
+
+
+def test_canonical_lines_drop_only_tool_versions_and_restrict_keys():
+    dump = [b"-- Dumped from database version 15.18\n", b"-- Dumped by pg_dump version 16.2\n",
+            b"\\restrict abc123\n", b"CREATE TABLE public.t (a integer);\n", b"-- Name: t; Type: TABLE\n",
+            b"\\unrestrict abc123\n"]
+    assert list(canonical_lines(dump)) == [b"CREATE TABLE public.t (a integer);\n", b"-- Name: t; Type: TABLE\n"]
+
+
+def test_file_problems_name_content_owner_mode_and_type(tmp_path):
+    (tmp_path / "a").write_bytes(b"abc")
+    os.chmod(tmp_path / "a", 0o640)
+    st = (tmp_path / "a").stat()
+    import hashlib
+    good = FileEntry("harbor", "a", "file", st.st_uid, st.st_gid, 0o640, 0, 3, hashlib.sha256(b"abc").hexdigest())
+    assert file_problems(tmp_path, [good]) == []
+    (tmp_path / "a").write_bytes(b"abd")
+    os.chmod(tmp_path / "a", 0o600)
+    problems = file_problems(tmp_path, [good])
+    assert any("content differs" in p for p in problems) and any("mode 0o600" in p for p in problems)
+    wrong_owner = FileEntry("harbor", "a", "file", st.st_uid + 1, st.st_gid, 0o600, 0, 3, None)
+    assert any("owner" in p for p in file_problems(tmp_path, [wrong_owner]))
+    assert file_problems(tmp_path, [FileEntry("harbor", "a", "dir", st.st_uid, st.st_gid, 0o700, 0)]) == \
+        ["harbor/a: is a file, was a dir"]
+    assert file_problems(tmp_path, [FileEntry("harbor", "gone", "file", 0, 0, 0o600, 0)]) == ["harbor/gone: missing"]
+
+
+def test_harbor_version_comes_from_underscore_version(tmp_path):
+    (tmp_path / "harbor.yml").write_text("hostname: reg.example\n_version: 2.2.0\n")
+    assert harbor_version_of(tmp_path) == "2.2.0"
+    assert harbor_version_of(tmp_path / "nowhere") is None
+
+
+def _cluster_dir(path: Path, version: str) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "PG_VERSION").write_text(version + "\n")
+    return path
+
+
+def test_harbor_layouts_96_at_top_and_pgNN_below(tmp_path):
+    old = _cluster_dir(tmp_path / "a" / "database", "9.6")
+    assert harbor_cluster(old).path == old and harbor_cluster(old).major == 9
+    new = tmp_path / "b" / "database"
+    _cluster_dir(new / "pg13", "13")
+    (new / "pg_hba.conf.bak").write_text("")
+    c = harbor_cluster(new)
+    assert (c.path, c.pg_version, c.major) == (new / "pg13", "13", 13)
+    assert harbor_home(new, 13) == new / "pg13" and harbor_home(old, 9) == old
+
+
+def test_two_clusters_in_one_harbor_folder_are_refused(tmp_path):
+    # Harbor issue 15383: an empty pg13 initialised beside the real 9.6 data.
+    db = _cluster_dir(tmp_path / "database", "9.6")
+    _cluster_dir(db / "pg13", "13")
+    assert len(harbor_clusters(db)) == 2
+    with pytest.raises(UnsafeState) as e:
+        harbor_cluster(db)
+    assert e.value.reference == "datadir-ambiguous"
+
+
+def test_empty_harbor_folder_is_refused(tmp_path):
+    (tmp_path / "database").mkdir()
+    with pytest.raises(UnsafeState) as e:
+        harbor_cluster(tmp_path / "database")
+    assert e.value.reference == "datadir-empty"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_unreadable_folder_is_an_error_not_empty(tmp_path):
+    db = _cluster_dir(tmp_path / "database", "9.6")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(db, 0o700)  # owned by root: user nobody cannot list it
+    os.seteuid(65534)
+    try:
+        with pytest.raises(UnsafeState) as e:
+            read_pg_version(db)
+        with pytest.raises(UnsafeState) as e2:
+            harbor_clusters(db)
+    finally:
+        os.seteuid(0)
+    assert e.value.reference == e2.value.reference == "datadir-unreadable"
+    assert "NOT treated as empty" in e.value.message
+
+
+def test_new_cluster_never_inside_the_old(tmp_path):
+    check_siblings(tmp_path / "database", tmp_path / "database-pg16")
+    for old, new in ((tmp_path / "database", tmp_path / "database" / "pg13"),
+                     (tmp_path / "database" / "pg13", tmp_path / "database"),
+                     (tmp_path / "database", tmp_path / "database")):
+        with pytest.raises(InvalidInput) as e:
+            check_siblings(old, new)
+        assert e.value.reference == "datadir-nested"
+
+
+def test_compare_evidence_reports_rows_sequences_and_databases():
+    old = Evidence({"registry": {"project": 3, "tag": 5}}, {"registry": {"project_id_seq": [3, True]}})
+    same = Evidence({"registry": {"project": 3, "tag": 5}}, {"registry": {"project_id_seq": [3, True]}})
+    assert compare_evidence(old, same) == []
+    lost = Evidence({"registry": {"project": 3, "tag": 0}}, {"registry": {"project_id_seq": [1, False]}})
+    assert compare_evidence(old, lost) == ["registry.tag: rows old 5, new 0",
+                                           "registry.project_id_seq: sequence old [3, True], new [1, False]"]
+    assert compare_evidence(old, Evidence({}, {})) == ["database registry is missing from the new cluster"] * 2
+
+
+def test_initdb_args_follow_the_old_cluster():
+    s = ClusterSettings("postgres", "UTF8", "en_US.UTF-8", "en_US.UTF-8", "c", None, False, 16)
+    assert s.initdb_args(16) == ["--lc-collate=en_US.UTF-8", "--lc-ctype=en_US.UTF-8"]
+    assert s.initdb_args(18)[-1] == "--no-data-checksums"
+    k = ClusterSettings("harbor", "UTF8", "C", "C", "i", "und", True, 64)
+    assert k.initdb_args(17) == ["--lc-collate=C", "--lc-ctype=C", "--locale-provider=icu", "--icu-locale=und",
+                                 "--data-checksums", "--wal-segsize=64"]
+
+
+def test_link_mode_undo_puts_pg_control_back(tmp_path):
+    g = tmp_path / "global"
+    g.mkdir()
+    (g / "pg_control.old").write_bytes(b"x")
+    assert _undo_link_mode(tmp_path) is True
+    assert (g / "pg_control").read_bytes() == b"x" and not (g / "pg_control.old").exists()
+    assert _undo_link_mode(tmp_path) is False
