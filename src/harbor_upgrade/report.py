@@ -186,6 +186,10 @@ class ProgressReporter:
         else:
             print(mask_text(text), file=self.stream, flush=True)
 
+    def counter(self, label: str) -> "Counter":
+        """A start/advance/finish progress object (the artifact backfill's interface)."""
+        return Counter(self.callback(label))
+
     def callback(self, label: str) -> ProgressFn:
         started = time.monotonic()
 
@@ -209,3 +213,23 @@ class ProgressReporter:
                 line = f"{label}: {done:,} done, {rate:,.0f}/s"
             print(line, file=self.stream, flush=True)
         return update
+
+
+class Counter:
+    """Counts advances and passes (done, total) on to a progress callback."""
+
+    def __init__(self, update: ProgressFn):
+        self.update = update
+        self.total: int | None = None
+        self.done = 0
+
+    def start(self, total: int, done: int) -> None:
+        self.total, self.done = total, done
+        self.update(self.done, self.total)
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        self.update(self.done, self.total)
+
+    def finish(self) -> None:
+        self.update(self.done, self.total)

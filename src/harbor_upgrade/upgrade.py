@@ -386,7 +386,13 @@ def step_engine(ctx: Context) -> dict:
 
 def step_database(ctx: Context) -> dict:
     from . import db
-    report = db.migrate(ctx.dsn, to=TARGET, progress=lambda step, what: ctx.progress.note(f"  {step}: {what}"))
+    seen: set[str] = set()
+
+    def one_line_per_release(step: str, _what: str) -> None:
+        if step not in seen:
+            seen.add(step)
+            ctx.progress.note(f"  release step {step}")
+    report = db.migrate(ctx.dsn, to=TARGET, progress=one_line_per_release)
     names = [s.name for s in report.steps]
     return {"summary": f"schema {report.from_version} → {report.to_version}"
                        + (f": {', '.join(names)}" if names else " (nothing to do)"),
@@ -398,13 +404,21 @@ def step_artifacts(ctx: Context) -> dict:
     from .artifacts import backfill
     storage = open_storage(ctx.inst)
     try:
+        # resume=True continues a backfill this run started and was cut short; else it starts afresh
         report = backfill(ctx.dsn, storage, jobs=ctx.opts.jobs, resume=True,
-                          progress=ctx.progress.callback("artifacts"))
+                          progress=ctx.progress.counter("artifacts"))
     finally:
         storage.close()
-    d = report.to_dict() if hasattr(report, "to_dict") else dict(vars(report))
-    summary = ", ".join(f"{k} {v:,}" for k, v in d.items() if isinstance(v, int) and not isinstance(v, bool))
-    return {"summary": summary, "changed": {k: v for k, v in d.items() if isinstance(v, (int, str))}}
+    problems = [f"{p.repository}@{p.digest[:19]}: {p.reason}" for p in report.problems]
+    summary = (f"{report.artifacts_done:,} artifacts written, {report.children_created:,} index children and "
+               f"{report.references_created:,} references created, {report.untagged_found:,} untagged manifests "
+               f"left out, {len(report.ignored_tags)} dangling tags ignored")
+    if problems:
+        summary += f"; {len(problems)} manifests could not be read (e.g. {'; '.join(problems[:3])})"
+    return {"summary": summary,
+            "changed": {"artifacts_done": report.artifacts_done, "children_created": report.children_created,
+                        "references_created": report.references_created, "problems": len(problems),
+                        "data_version_set": report.data_version_set}}
 
 
 SCANNER_SQL_CLAIR = "SELECT id, uuid, is_default FROM scanner_registration WHERE immutable AND name = 'Clair'"
@@ -442,9 +456,8 @@ def step_scanner(ctx: Context) -> dict:
             cur.execute("UPDATE scanner_registration SET is_default = true WHERE id = %s", (trivy[0],))
             changed["trivy_default"] = True
         default = cur.execute("SELECT name FROM scanner_registration WHERE is_default").fetchone()[0]
-    parts = []
-    if changed["clair_removed"]:
-        parts.append(f"Clair removed with {changed['clair_reports_removed']} reports")
+    parts = [f"Clair removed with {changed['clair_reports_removed']} reports" if changed["clair_removed"]
+             else "no Clair registration left"]
     parts.append("Trivy registered" if changed["trivy_registered"] else "Trivy already registered")
     parts.append(f"default scanner: {default}")
     return {"summary": "; ".join(parts), "changed": changed}

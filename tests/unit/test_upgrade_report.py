@@ -1,0 +1,50 @@
+"""Reports: text and JSON views of one dict, secrets masked, progress lines off a terminal."""
+from __future__ import annotations
+
+import io
+import json
+
+from harbor_upgrade.report import FAIL, PASS, WARN, Check, ProgressReporter, render_text, to_json
+from harbor_upgrade.secrets import register
+
+REPORT = {
+    "ok": False, "command": "run",
+    "hops": ["1.10.0", "2.0.0", "2.4.0"],
+    "checks": [Check("Harbor stopped", PASS, "no other client").to_dict(),
+               Check("Clair", WARN, "Clair is in use", hint="scan all").to_dict(),
+               Check("free disk", FAIL, "not enough for rep0rt-secret-pw", hint="free space").to_dict()],
+    "steps": [{"name": "backup", "ok": True, "seconds": 1.5, "summary": "done"},
+              {"name": "config", "ok": False, "seconds": 0.1, "summary": "broke"}],
+    "next": ["fix it", "run again"],
+}
+
+
+def test_text_report_has_tables_result_and_next_steps_and_no_secret():
+    register("rep0rt-secret-pw")
+    text = render_text(REPORT)
+    for word in ("Preflight", "Harbor stopped", "warn", "fail", "Steps", "backup", "FAILED", "1.10.0 → 2.0.0 → 2.4.0",
+                 "Result: FAILED", "What to do next:", "1. fix it", "2. run again", "→ free space"):
+        assert word in text, word
+    assert "rep0rt-secret-pw" not in text
+
+
+def test_json_report_has_top_level_ok_and_an_ok_per_step_and_no_secret():
+    register("rep0rt-secret-pw")
+    d = json.loads(to_json(REPORT))
+    assert d["ok"] is False
+    assert [s["ok"] for s in d["steps"]] == [True, False]
+    assert [c["ok"] for c in d["checks"]] == [True, True, False]
+    assert "rep0rt-secret-pw" not in to_json(REPORT)
+
+
+def test_progress_off_a_terminal_is_plain_lines_with_rate_and_eta():
+    out = io.StringIO()
+    with ProgressReporter(stream=out) as p:
+        cb = p.callback("artifacts")
+        cb(0, 10)
+        cb(10, 10)
+        p.note("a note")
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("artifacts: 0/10 (0%)") and "ETA" in lines[0]
+    assert lines[1].startswith("artifacts: 10/10 (100%)") and "/s" in lines[1]
+    assert lines[2] == "a note"
