@@ -1,4 +1,162 @@
-"""Commands of this area (filled in by its issue)."""
+"""`harbor-upgrade artifacts`: fill artifact metadata straight from registry storage.
+
+    harbor-upgrade artifacts --dsn DSN (--storage STORAGE | --harbor-yml F)
+                             [--jobs N] [--report FILE] [--resume] [--import-untagged]
+                             [--s3-endpoint URL --s3-region R]
+
+Exit codes:
+
+    0  every artifact row filled; the data version is set so harbor-core does not walk again
+    1  completed with N problems (each listed, and in --report): the rest is filled and
+       the data version is set, as harbor-core does after its own walk
+    2  bad input (storage spec, options that differ from the interrupted run)
+    4  the database is not at the 2.4.0 schema, or another run holds the lock
+    5  the database or the storage cannot be read (nothing is lost: rerun with --resume)
+"""
 from __future__ import annotations
 
-from . import cli  # noqa: F401
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..artifacts import BackfillReport, Progress, backfill
+from ..errors import ExitStatus, InvalidInput
+from ..registry import open_storage
+from ..secrets import mask_text, register_dsn
+from . import cli
+
+SHOWN_PROBLEMS = 20
+PLAIN_EVERY_SECONDS = 10.0
+
+
+class PlainProgress(Progress):
+    """Periodic lines (logs, pipes): done/total, rate, ETA."""
+
+    def __init__(self, every: float = PLAIN_EVERY_SECONDS):
+        self.every = every
+
+    def start(self, total: int, done: int) -> None:
+        self.total, self.done, self.first = total, done, done
+        self.began = self.last = time.monotonic()
+        click.echo(f"artifacts: {total} rows in the database" + (f", {done} done before" if done else ""),
+                   err=True)
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            click.echo(f"artifacts: {self.line(now)}", err=True)
+
+    def line(self, now: float) -> str:
+        rate = (self.done - self.first) / max(now - self.began, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        return f"{self.done}/{self.total} ({pct:.1f}%) {rate:.0f}/s ETA {eta:.0f}s"
+
+    def finish(self) -> None:
+        click.echo(f"artifacts: {self.line(time.monotonic())}", err=True)
+
+
+class BarProgress(Progress):
+    """A progress bar with rate and ETA, for a terminal."""
+
+    def start(self, total: int, done: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TaskProgressColumn,
+                                   TextColumn, TimeRemainingColumn)
+        from rich.console import Console
+        self.bar = Bar(TextColumn("artifacts"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                       TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(),
+                       console=Console(stderr=True))
+        self.task = self.bar.add_task("artifacts", total=total, completed=done, rate="-")
+        self.first, self.began = done, time.monotonic()
+        self.bar.start()
+
+    def advance(self, count: int) -> None:
+        self.bar.advance(self.task, count)
+        done = self.bar.tasks[0].completed
+        rate = (done - self.first) / max(time.monotonic() - self.began, 1e-9)
+        self.bar.update(self.task, rate=f"{rate:.0f}")
+
+    def finish(self) -> None:
+        self.bar.stop()
+
+
+def render(report: BackfillReport) -> list[str]:
+    lines = [f"storage: {report.storage}",
+             f"artifacts filled: {report.artifacts_done} (index children created: {report.children_created}, "
+             f"untagged imported: {report.untagged_imported})",
+             f"references written: {report.references_created}",
+             f"manifests the database does not know (untagged): {report.untagged_found}"
+             + ("" if report.untagged_imported else " (use --import-untagged to make them artifacts)"
+                if report.untagged_found else ""),
+             f"dangling tags ignored: {len(report.ignored_tags)}"]
+    if report.empty_repositories:
+        lines.append(f"empty repositories: {', '.join(report.empty_repositories)}")
+    lines.append("data version: set to 30 (harbor-core will not walk the registry again)"
+                 if report.data_version_set else
+                 "data version: data_migrations has no row; harbor-core will walk the registry at its start")
+    for p in report.problems[:SHOWN_PROBLEMS]:
+        lines.append(f"problem: {p.repository}@{p.digest or '-'}: {p.reason}" + (f" ({p.detail})" if p.detail else ""))
+    if len(report.problems) > SHOWN_PROBLEMS:
+        lines.append(f"... and {len(report.problems) - SHOWN_PROBLEMS} more problems (see --report)")
+    lines.append(f"completed with {len(report.problems)} problems in {report.seconds:.1f}s"
+                 if report.problems else f"completed in {report.seconds:.1f}s")
+    return lines
+
+
+def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str | None):
+    from ..installation import load_yaml, storage_of
+    doc = load_yaml(Path(path))
+    spec, kind, endpoint, region = storage_of(doc, str(doc.get("data_volume") or "/data"))
+    if kind not in ("filesystem", "s3"):
+        raise InvalidInput(f"{path}: storage_service {kind} is not supported (filesystem and s3 are)",
+                           reference="storage-unsupported")
+    s3 = (doc.get("storage_service") or {}).get("s3") or {}
+    return open_storage(spec, s3_endpoint=s3_endpoint or endpoint, s3_region=s3_region or region,
+                        s3_access_key=s3.get("accesskey"), s3_secret_key=s3.get("secretkey"))
+
+
+@cli.command("artifacts")
+@click.option("--dsn", required=True, help="the Harbor database, already at the 2.4.0 schema")
+@click.option("--storage", help="the registry storage: the folder holding docker/registry/v2, "
+                                "or s3://BUCKET[/ROOTDIRECTORY]")
+@click.option("--harbor-yml", type=click.Path(dir_okay=False),
+              help="read the storage from this harbor.yml (storage_service, data_volume) instead")
+@click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="repositories read in parallel")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="write the JSON report here")
+@click.option("--resume", is_flag=True, help="continue an interrupted run where it stopped")
+@click.option("--import-untagged", is_flag=True,
+              help="also make artifacts of manifests the database does not know (untagged revisions)")
+@click.option("--s3-endpoint", help="S3 endpoint URL (S3-compatible services, moto, MinIO)")
+@click.option("--s3-region", help="S3 region")
+def artifacts_cmd(dsn: str, storage: str | None, harbor_yml: str | None, jobs: int, report_path: str | None,
+                  resume: bool, import_untagged: bool, s3_endpoint: str | None, s3_region: str | None) -> int:
+    """Fill every artifact row of a 2.4.0 database from registry storage, as Harbor 2.4 stores a
+    pushed artifact (type, media types, size, extra_attrs, annotations, icon), create the children
+    of manifest lists and indexes with their references, and set the data version so harbor-core
+    does not walk the registry again. Resumable (--resume); broken storage is reported, never fatal.
+
+    Exit codes: 0 done; 1 completed with N problems (listed; the rest is filled); 2 bad input;
+    4 database not at 2.4.0 or locked; 5 database or storage unreadable (rerun with --resume).
+    """
+    register_dsn(dsn)
+    if bool(storage) == bool(harbor_yml):
+        raise InvalidInput("give exactly one of --storage and --harbor-yml", reference="storage-spec-invalid")
+    backend = (open_storage(storage, s3_endpoint=s3_endpoint, s3_region=s3_region) if storage
+               else storage_from_harbor_yml(harbor_yml, s3_endpoint, s3_region))
+    progress = BarProgress() if sys.stderr.isatty() else PlainProgress()
+    try:
+        report = backfill(dsn, backend, jobs=jobs, resume=resume, import_untagged=import_untagged,
+                          progress=progress)
+    finally:
+        backend.close()
+    if report_path:
+        Path(report_path).write_text(mask_text(json.dumps(report.to_dict(), indent=1)) + "\n", encoding="utf-8")
+    for line in render(report):
+        click.echo(mask_text(line))
+    return int(ExitStatus.OK if report.ok else ExitStatus.CHANGES_NEEDED)

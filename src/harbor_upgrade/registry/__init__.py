@@ -20,13 +20,15 @@ def parse_s3_spec(spec: str) -> tuple[str, str]:
     return bucket, "/" + root.strip("/") if root.strip("/") else ""
 
 
-def open_storage(spec: str, *, s3_endpoint: str | None = None, s3_region: str | None = None) -> Storage:
-    """A Storage for a folder or an ``s3://bucket[/rootdirectory]`` (credentials from the
-    usual AWS environment variables)."""
+def open_storage(spec: str, *, s3_endpoint: str | None = None, s3_region: str | None = None,
+                 s3_access_key: str | None = None, s3_secret_key: str | None = None) -> Storage:
+    """A Storage for a folder or an ``s3://bucket[/rootdirectory]`` (credentials: the keys
+    given, e.g. from harbor.yml, else the usual AWS environment variables)."""
     if spec.startswith("s3://"):
         from .s3 import S3Storage
         bucket, root = parse_s3_spec(spec)
-        return S3Storage(bucket, root, endpoint_url=s3_endpoint, region=s3_region)
+        return S3Storage(bucket, root, endpoint_url=s3_endpoint, region=s3_region,
+                         access_key=s3_access_key, secret_key=s3_secret_key)
     return FilesystemStorage(spec)
 
 
