@@ -95,9 +95,15 @@ class Number(Int):
         return None
 
 
+# Harbor reads harbor.yml as YAML 1.1, where these words are booleans too.
+YAML11_BOOLS = {w for word in ("yes", "no", "on", "off", "y", "n") for w in (word, word.capitalize(), word.upper())}
+
+
 class Bool(Spec):
     def check(self, value):
-        return None if isinstance(value, bool) else f"must be true or false, not {_kind(value)}"
+        if isinstance(value, bool) or value in YAML11_BOOLS:
+            return None
+        return f"must be true or false, not {_kind(value)}"
 
 
 class OneOf(Spec):
@@ -265,9 +271,7 @@ def validate(data: CommentedMap, target: str = "2.4.0") -> list[Problem]:
     """Every problem of a harbor.yml for Harbor 2.4.0 (for earlier targets: the same checks,
     with Clair still allowed in the proxy components)."""
     out: list[Problem] = []
-    spec = MODEL_2_4
-    if target != "2.4.0":
-        spec = _relaxed(target)
+    spec = MODEL_2_4 if target == "2.4.0" else _relaxed(target)
     _walk(spec, data, (), None, out)
     if isinstance(data, dict) and data.get("_version") is not None and _line_of(data["_version"]) != target:
         out.append(Problem(("_version",), key_line(data, "_version"), f"must be {target}, not {data['_version']!r}"))
@@ -282,12 +286,14 @@ def _line_of(version: object) -> str | None:
 
 
 def _relaxed(target: str) -> Section:
-    """Before 2.2, Clair is a proxy component; before 2.4, trivy.timeout did not exist (allowed anyway)."""
-    if RELEASES.index(target) >= RELEASES.index("2.2.0"):
-        return MODEL_2_4
-    proxy = MODEL_2_4.fields["proxy"][0]
-    fields = dict(proxy.fields)
-    fields["components"] = F(ListOf(OneOf(*PROXY_COMPONENTS, "clair"), nullable=True))
+    """The same model for an earlier target, with what that release still had: Clair as a
+    proxy component (before 2.2), external Redis as separate host and port (before 2.1)."""
     top = dict(MODEL_2_4.fields)
-    top["proxy"] = F(Section(fields))
+    if RELEASES.index(target) < RELEASES.index("2.2.0"):
+        proxy = MODEL_2_4.fields["proxy"][0]
+        top["proxy"] = F(Section({**proxy.fields,
+                                  "components": F(ListOf(OneOf(*PROXY_COMPONENTS, "clair"), nullable=True))}))
+    if RELEASES.index(target) < RELEASES.index("2.1.0"):
+        redis = MODEL_2_4.fields["external_redis"][0]
+        top["external_redis"] = F(Section({**redis.fields, "host": F(Text(), True), "port": F(PORT)}))
     return Section(top)
