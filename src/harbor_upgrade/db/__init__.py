@@ -23,7 +23,7 @@ from ..secrets import mask_dsn
 from ..versions import TARGET, release_of_schema
 from . import ledger, runner
 from .connection import connect
-from .lint import LintFinding, run_checks
+from .checks import LintFinding, run_checks
 from .repair import matching_versions
 from .runner import MigrateReport, Progress, StepResult
 

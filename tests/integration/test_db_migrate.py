@@ -1,0 +1,251 @@
+"""The database upgrade on real PostgreSQL, with a Harbor 1.10 database built from the
+project's own fresh 1.10 schema and seed generator (bench/db_*), no ../shared needed."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harbor_upgrade import db as harbor_db
+from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
+
+REPO = Path(__file__).resolve().parents[2]
+FRESH_1_10 = REPO / "bench" / "db_harbor_1_10_fresh.sql"
+
+
+@pytest.fixture(scope="session")
+def seed_sql(tmp_path_factory) -> Path:
+    spec = importlib.util.spec_from_file_location("db_seed_harbor", REPO / "bench" / "db_seed_harbor.py")
+    seed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed)
+    out = tmp_path_factory.mktemp("seed") / "harbor-1.10-seed3.sql"
+    out.write_text(seed.generate(seed=3, scale=1, profile="edge", inventory="none"))
+    return out
+
+
+@pytest.fixture
+def harbor110(database, seed_sql):
+    database.load(FRESH_1_10)
+    database.load(seed_sql)
+    return database
+
+
+def snapshot(dsn: str) -> dict[str, str]:
+    """Every table's content hash and every sequence's state: equal means nothing written."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        out = {}
+        for t in tables:
+            out[t] = conn.execute(
+                f'SELECT count(*) || md5(coalesce(string_agg(x::text, \'|\' ORDER BY x::text), \'\')) '
+                f'FROM public."{t}" x').fetchone()[0]
+        for (s,) in conn.execute("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"):
+            out["seq:" + s] = str(conn.execute(f'SELECT last_value, is_called FROM public."{s}"').fetchone())
+        out["columns"] = str(conn.execute(
+            "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY 1) "
+            "FROM information_schema.columns WHERE table_schema = 'public'").fetchone()[0])
+    return out
+
+
+def test_1_10_to_2_4_then_a_second_run_changes_nothing(harbor110, run_cli):
+    before = harbor_db.status(harbor110.dsn)
+    assert (before.schema_version, before.dirty, before.release) == (15, False, "1.10.0")
+    assert len(before.pending) == 5
+    report = harbor_db.migrate(harbor110.dsn)
+    assert [s.release for s in report.steps] == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert all(s.ok for s in report.steps)
+    assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "70,false"
+    assert harbor110.scalar("SELECT count(*) FROM schema_migrations") == "1"
+    # the artifact abstraction has not run: harbor-core (or `harbor-upgrade artifacts`) will
+    assert harbor110.scalar("SELECT string_agg(version::text, ',') FROM data_migrations") == "0"
+    st = harbor_db.status(harbor110.dsn)
+    assert (st.schema_version, st.dirty, st.data_version, st.pending) == (70, False, 0, [])
+    # the 1.10 tag rows became tags, the old tables are gone
+    assert int(harbor110.scalar("SELECT count(*) FROM tag")) > 0
+    assert harbor110.scalar("SELECT to_regclass('public.access_log') IS NULL") == "t"
+
+    frozen = snapshot(harbor110.dsn)
+    code, out, _ = run_cli("db", "migrate", "--dsn", harbor110.dsn)
+    assert code == 0 and "nothing to do" in out
+    assert snapshot(harbor110.dsn) == frozen
+
+
+def test_intermediate_release_then_the_rest(harbor110):
+    rep = harbor_db.migrate(harbor110.dsn, to="2.1.0")
+    assert [s.release for s in rep.steps] == ["2.0.0", "2.1.0"] and rep.to_version == 41
+    st = harbor_db.status(harbor110.dsn)
+    assert (st.schema_version, st.release) == (41, "2.1.0")
+    assert st.pending == ["2.2.0 (0050+0051+0052+0053)", "2.3.0 (0060+0061)", "2.4.0 (0070)"]
+    rep = harbor_db.migrate(harbor110.dsn)
+    assert rep.from_version == 41 and rep.to_version == 70
+
+
+def test_to_2_0_keeps_the_2_0_data_version_column(harbor110):
+    harbor_db.migrate(harbor110.dsn, to="2.0.0")
+    assert harbor110.scalar("SELECT version || ',' || dirty || ',' || coalesce(data_version::text, 'null') "
+                            "FROM schema_migrations") == "31,false,null"
+
+
+def test_dry_run_reports_row_counts_and_writes_nothing(harbor110, run_cli):
+    before = snapshot(harbor110.dsn)
+    code, out, _ = run_cli("db", "migrate", "--dsn", harbor110.dsn, "--dry-run")
+    assert code == 0, out
+    assert "dry run: nothing written; would go 15 -> 70" in out
+    tags = int(harbor110.scalar("SELECT count(*) FROM artifact"))
+    assert f"tag: one tag per 1.10 artifact row: {tags} row(s)" in out
+    assert snapshot(harbor110.dsn) == before
+
+
+def test_other_clients_are_refused_unless_forced(harbor110):
+    with psycopg.connect(harbor110.dsn, application_name="harbor-core"):
+        with pytest.raises(UnsafeState) as err:
+            harbor_db.migrate(harbor110.dsn)
+        assert err.value.reference == "db-in-use" and "harbor-core" in err.value.message
+        assert harbor_db.status(harbor110.dsn).schema_version == 15
+        harbor_db.migrate(harbor110.dsn, to="2.0.0", force_connected=True)
+    assert harbor_db.status(harbor110.dsn).schema_version == 31
+
+
+def test_a_second_run_is_locked_out(harbor110):
+    from harbor_upgrade.db import ledger
+    with psycopg.connect(harbor110.dsn, autocommit=True) as other:
+        assert ledger.try_lock(other)
+        with pytest.raises(UnsafeState) as err:
+            harbor_db.migrate(harbor110.dsn, force_connected=True)
+        assert err.value.reference == "db-locked"
+    assert harbor_db.status(harbor110.dsn).schema_version == 15
+
+
+BREAKING_ROWS = """
+INSERT INTO access_log (username, project_id, repo_name, repo_tag, operation)
+    VALUES ('admin', 1, NULL, 'N/A', 'create');
+INSERT INTO harbor_resource_label (label_id, resource_name, resource_type)
+    VALUES (987654, 'library/ghost:1.0', 'i');
+INSERT INTO schedule (job_id, status) VALUES ('job-without-status', NULL);
+INSERT INTO quota (reference, reference_id, hard) VALUES ('project', 'not-a-number', '{}');
+UPDATE properties SET v = 'forever' WHERE k = 'robot_token_duration';
+INSERT INTO properties (k, v) SELECT 'robot_token_duration', 'forever'
+    WHERE NOT EXISTS (SELECT 1 FROM properties WHERE k = 'robot_token_duration');
+INSERT INTO retention_policy (id, data) VALUES (98765, '{not json');
+"""
+
+
+def test_lint_lists_breaking_rows_and_migrate_refuses_before_writing(harbor110, run_cli):
+    harbor110.psql(BREAKING_ROWS)
+    findings = harbor_db.lint(harbor110.dsn)
+    found = {(f.step, f.table) for f in findings}
+    assert {("2.0.0", "access_log"), ("2.0.0", "harbor_resource_label"), ("2.1.0", "schedule"),
+            ("2.2.0", "quota"), ("2.2.0", "properties"), ("2.1.0", "retention_policy")} <= found
+    label = next(f for f in findings if f.table == "harbor_resource_label")
+    assert label.rows == [{"id": label.rows[0]["id"], "label_id": 987654,
+                           "resource_name": "library/ghost:1.0"}] and "DELETE" in label.fix
+    assert harbor_db.lint(harbor110.dsn, to="2.0.0") and all(
+        f.step == "2.0.0" for f in harbor_db.lint(harbor110.dsn, to="2.0.0"))
+
+    before = snapshot(harbor110.dsn)
+    code, _, err = run_cli("db", "migrate", "--dsn", harbor110.dsn)
+    assert code == 4 and "lint-findings" in err and "would make the upgrade fail" in err
+    assert snapshot(harbor110.dsn) == before
+    code, out, _ = run_cli("db", "lint", "--dsn", harbor110.dsn, "--json")
+    assert code == 1 and len(json.loads(out)) == len(findings)
+
+
+def test_each_lint_fix_lets_the_upgrade_through(harbor110):
+    harbor110.psql(BREAKING_ROWS)
+    harbor110.psql("""
+        UPDATE access_log SET repo_name = '' WHERE repo_name IS NULL AND repo_tag = 'N/A';
+        DELETE FROM harbor_resource_label WHERE resource_type = 'i'
+            AND label_id NOT IN (SELECT id FROM harbor_label);
+        UPDATE schedule SET status = 'Error' WHERE status IS NULL OR length(status) > 16;
+        DELETE FROM quota WHERE reference = 'project' AND reference_id !~ '^[0-9]+$';
+        UPDATE properties SET v = '43200' WHERE k = 'robot_token_duration';
+        DELETE FROM retention_policy WHERE id = 98765;""")
+    assert harbor_db.lint(harbor110.dsn) == []
+    assert harbor_db.migrate(harbor110.dsn).to_version == 70
+
+
+def test_below_1_10_is_refused(harbor110, run_cli):
+    harbor110.psql("UPDATE schema_migrations SET version = 12")
+    code, _, err = run_cli("db", "migrate", "--dsn", harbor110.dsn)
+    assert code == 3 and "upgrade to 1.10 first" in err
+    with pytest.raises(UnsupportedVersion):
+        harbor_db.lint(harbor110.dsn)
+
+
+def test_dirty_state_is_explained_and_repair_checks_the_schema(harbor110, run_cli):
+    harbor_db.migrate(harbor110.dsn, to="2.1.0")
+    # what golang-migrate leaves when 0050 fails: (50, dirty) with 0050 rolled back
+    harbor110.psql("UPDATE schema_migrations SET version = 50, dirty = true")
+    code, _, err = run_cli("db", "migrate", "--dsn", harbor110.dsn)
+    assert code == 4 and "dirty" in err and "harbor-upgrade db repair --dsn" in err
+    code, out, _ = run_cli("db", "status", "--dsn", harbor110.dsn, "--json")
+    assert json.loads(out)["dirty"] is True
+    code, out, _ = run_cli("db", "repair", "--dsn", harbor110.dsn)
+    assert code == 0 and "schema matches version 40" in out
+    assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "40,false"
+    code, out, _ = run_cli("db", "repair", "--dsn", harbor110.dsn)
+    assert "nothing to repair" in out
+    assert harbor_db.migrate(harbor110.dsn).to_version == 70
+
+
+def test_repair_refuses_a_schema_it_does_not_recognise(harbor110):
+    harbor110.psql("DROP TABLE access_log; UPDATE schema_migrations SET dirty = true")
+    with pytest.raises(UnsafeState) as err:
+        harbor_db.repair(harbor110.dsn)
+    assert err.value.reference == "schema-unrecognized"
+    assert harbor110.scalar("SELECT dirty FROM schema_migrations") == "t"
+
+
+# A table only the given step writes (and lint does not read): holding an exclusive
+# lock on it stops the migration inside that step.
+STEP_BLOCKER = {"2.0.0": "notification_policy", "2.1.0": "registry", "2.2.0": "robot",
+                "2.3.0": "harbor_user", "2.4.0": "project_member"}
+VERSION_BEFORE = {"2.0.0": 15, "2.1.0": 31, "2.2.0": 41, "2.3.0": 53, "2.4.0": 61}
+
+
+def kill_during_step(dsn: str, step: str) -> int:
+    """Run `harbor-upgrade db migrate` in a subprocess, SIGKILL it while it is inside
+    `step`, and return the pid of its (now orphaned) server backend."""
+    with psycopg.connect(dsn) as blocker:
+        blocker.execute(f"LOCK TABLE {STEP_BLOCKER[step]} IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen([sys.executable, "-m", "harbor_upgrade", "db", "migrate", "--dsn", dsn,
+                                 "--force-connected"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with psycopg.connect(dsn, autocommit=True) as watch:
+            backend = None
+            for _ in range(600):
+                row = watch.execute("""SELECT pid FROM pg_stat_activity WHERE application_name =
+                                       'harbor-upgrade' AND wait_event_type = 'Lock'""").fetchone()
+                if row:
+                    backend = row[0]
+                    break
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.05)
+            assert backend, "the migration never reached the blocked step"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            assert proc.returncode == -signal.SIGKILL
+        blocker.rollback()
+    with psycopg.connect(dsn, autocommit=True) as watch:
+        for _ in range(600):
+            if not watch.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone():
+                break
+            time.sleep(0.05)
+    return backend
+
+
+@pytest.mark.parametrize("step", list(STEP_BLOCKER))
+def test_sigkill_inside_a_step_leaves_the_last_completed_step(harbor110, step):
+    kill_during_step(harbor110.dsn, step)
+    st = harbor_db.status(harbor110.dsn)
+    assert (st.schema_version, st.dirty) == (VERSION_BEFORE[step], False)
+    assert harbor_db.migrate(harbor110.dsn).to_version == 70
+    assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "70,false"

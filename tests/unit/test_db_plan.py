@@ -1,0 +1,96 @@
+"""Pure parts of the database upgrade: the chain of steps, version checks, lint helpers."""
+from __future__ import annotations
+
+import pytest
+
+from harbor_upgrade.db import checks as db_lint
+from harbor_upgrade.db.ledger import LedgerState
+from harbor_upgrade.db.runner import check_version, plan, step_name, target_version
+from harbor_upgrade.db.steps import STEPS
+from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
+from harbor_upgrade.versions import SCHEMA_VERSION
+
+DSN = "postgresql://harbor:s3cret-pw@127.0.0.1:5432/registry"
+
+
+def names(version: int, to: str = "2.4.0") -> list[str]:
+    return [step_name(s, f) for s, f in plan(version, to)]
+
+
+def test_steps_cover_every_upstream_file_in_order():
+    versions = [f.version for s in STEPS for f in s.files]
+    assert versions == [30, 31, 40, 41, 50, 51, 52, 53, 60, 61, 70]
+    assert [s.release for s in STEPS] == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert all(s.version == SCHEMA_VERSION[s.release] for s in STEPS)
+
+
+@pytest.mark.parametrize("version,expected", [
+    (15, ["2.0.0 (0030+0031)", "2.1.0 (0040+0041)", "2.2.0 (0050+0051+0052+0053)",
+          "2.3.0 (0060+0061)", "2.4.0 (0070)"]),
+    (30, ["2.0.0 (0031)", "2.1.0 (0040+0041)", "2.2.0 (0050+0051+0052+0053)",
+          "2.3.0 (0060+0061)", "2.4.0 (0070)"]),
+    (41, ["2.2.0 (0050+0051+0052+0053)", "2.3.0 (0060+0061)", "2.4.0 (0070)"]),
+    (51, ["2.2.0 (0052+0053)", "2.3.0 (0060+0061)", "2.4.0 (0070)"]),
+    (60, ["2.3.0 (0061)", "2.4.0 (0070)"]),
+    (70, []),
+])
+def test_plan_applies_only_the_files_above_the_current_version(version, expected):
+    assert names(version) == expected
+
+
+def test_plan_stops_at_an_intermediate_release():
+    assert names(15, "2.1.0") == ["2.0.0 (0030+0031)", "2.1.0 (0040+0041)"]
+    assert names(40, "2.1.0") == ["2.1.0 (0041)"]
+
+
+def test_plan_refuses_to_go_down():
+    with pytest.raises(UnsupportedVersion):
+        plan(53, "2.1.0")
+
+
+def test_target_accepts_patch_versions_and_refuses_others():
+    assert target_version("2.1.4") == ("2.1.0", 41)
+    assert target_version("2.4.0") == ("2.4.0", 70)
+    for bad in ("1.10.0", "2.5.0", "v2.4.0", "2.4"):
+        with pytest.raises(UnsupportedVersion):
+            target_version(bad)
+
+
+def test_below_1_10_is_refused_with_upgrade_to_1_10_first():
+    with pytest.raises(UnsupportedVersion, match="upgrade to 1.10 first"):
+        check_version(LedgerState(12, False, None), DSN)
+
+
+def test_dirty_state_names_the_repair_command_without_the_password():
+    with pytest.raises(UnsafeState) as err:
+        check_version(LedgerState(50, True, None), DSN)
+    assert err.value.reference == "dirty-schema"
+    assert "harbor-upgrade db repair --dsn" in err.value.hint
+    assert "s3cret-pw" not in err.value.hint
+
+
+@pytest.mark.parametrize("version", [16, 42, 54, 71])
+def test_unknown_versions_are_explained(version):
+    with pytest.raises(UnsafeState) as err:
+        check_version(LedgerState(version, False, None), DSN)
+    assert err.value.reference == "unknown-schema-version"
+
+
+def test_no_version_is_not_a_harbor_database():
+    with pytest.raises(UnsafeState) as err:
+        check_version(LedgerState(None, False, None), DSN)
+    assert err.value.reference == "not-a-harbor-db"
+
+
+def test_json_and_integer_probes():
+    assert db_lint.not_json("{bad") and not db_lint.not_json('{"a": 1}') and not db_lint.not_json(None)
+    assert db_lint.not_integer("12a") and not db_lint.not_integer(" 43200 ")
+    assert db_lint._bad_job_id('{"trigger": {"references": {"job_id": "x"}}}')
+    assert not db_lint._bad_job_id('{"trigger": {"references": {"job_id": "12"}}}')
+    assert not db_lint._bad_job_id('{"trigger": {"references": {}}}')
+
+
+def test_every_lint_check_names_a_pending_step_and_a_fix():
+    releases = {s.release for s in STEPS}
+    for check in db_lint.CHECKS:
+        assert check.step in releases and check.fix and check.problem
