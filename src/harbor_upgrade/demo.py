@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -500,9 +501,24 @@ def server_owned_dir(path: Path, mode: int) -> Path:
     return path
 
 
+def check_reachable(path: Path) -> None:
+    """PostgreSQL runs as an unprivileged user: every folder above its data must let it through."""
+    pw = server_user()
+    if pw is None:
+        return
+    r = subprocess.run(["test", "-x", str(path)], user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+    if r.returncode != 0:
+        closed = next((p for p in [*reversed(path.parents), path] if not p.stat().st_mode & 0o001), path)
+        raise InvalidInput(f"PostgreSQL runs as user {pw.pw_name}, who cannot reach {path}: {closed} is closed "
+                           f"to other users (mode {closed.stat().st_mode & 0o777:04o})",
+                           hint="pass a --dir below a folder open to other users, e.g. /tmp or /srv",
+                           reference="demo-dir-unreachable")
+
+
 def new_cluster(d: Path, datadir: Path, binaries=None) -> LocalCluster:
     """initdb and start the installation's cluster in <data_volume>/database (mode 0700, as
     Harbor keeps it), with its socket in <dir>/run."""
+    check_reachable(datadir.parent)
     server_owned_dir(datadir, 0o700)
     cluster = LocalCluster.create(datadir, binaries=binaries or find_binaries(), fast=True)
     cluster.socket_dir = server_owned_dir(d / "run", 0o755)

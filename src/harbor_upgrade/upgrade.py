@@ -571,6 +571,10 @@ def run(opts: Options, progress: ProgressReporter | None = None,
                               exit_code=ExitStatus.INTERRUPTED)
     with RunLock(backup_dir):
         journal = Journal.open(backup_dir)
+        if journal.last("rollback"):
+            raise InvalidInput(f"{backup_dir} was rolled back to: its backup is the installation's state now",
+                               reference="backup-dir-rolled-back",
+                               hint="run again with a new, empty --backup-dir (keep this one)")
         ctx = Context(opts, inst, journal, backup_dir, progress)
         if not journal.records:
             journal.write("plan", installation=inst.to_dict(), hops=hops(inst), steps=steps,
@@ -681,6 +685,10 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
          "the backup" if not differ else f"row counts differ in {', '.join(differ[:10])}"},
     ]
     ok = all(s["ok"] for s in steps)
+    if (b / "journal.jsonl").exists():
+        with RunLock(b):
+            # a later `run` on this folder would take the restored state for the upgraded one
+            Journal.open(b).write("rollback", ok=ok)
     return {"ok": ok, "command": "rollback", "steps": steps, "backup_dir": str(b),
             "next": [f"Start Harbor {manifest.harbor_version or 'as it was'} again (docker compose up -d in "
                      f"{harbor_dir})."] if ok else ["The restore did not come out identical: see the steps above."]}

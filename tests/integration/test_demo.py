@@ -1,0 +1,144 @@
+"""The demo from README: a sample 1.10 installation built from scratch, upgraded, verified;
+then `verify` and `rollback` on it, and no password anywhere in what the run wrote."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harbor_upgrade import demo
+from harbor_upgrade.postgres.cluster import LocalCluster
+from harbor_upgrade.report import ProgressReporter, render_text
+
+PASSWORDS = (demo.ADMIN_PASSWORD, demo.DB_PASSWORD)
+STEPS = ["backup", "config", "database", "artifacts", "scanner", "verify"]
+
+
+@pytest.fixture(scope="module")
+def demo_run():
+    base = open_tmpdir("harbor-upgrade-demo-test-")
+    d = base / "site"
+    err = io.StringIO()
+    with ProgressReporter(stream=err) as progress:
+        report = demo.run_demo(d, progress, keep_running=True)
+    cluster = LocalCluster(d / "data" / "database", socket_dir=d / "run",
+                           port=int(report["demo"]["database"].split(":")[-1].split("/")[0]))
+    cluster.started = True
+    yield d, report, err.getvalue(), cluster
+    cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def open_tmpdir(prefix: str) -> Path:
+    """A temporary folder the PostgreSQL server user can pass through (pytest's own are 0700,
+    and another pytest session may close them again at any time)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    base.chmod(0o755)
+    return base
+
+
+def scalar(dsn: str, sql: str):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def test_demo_upgrades_the_sample_and_verify_passes(demo_run):
+    d, report, err, _ = demo_run
+    assert report["ok"] is True, render_text(report)
+    assert [s["name"] for s in report["steps"]] == STEPS and all(s["ok"] for s in report["steps"])
+    assert report["hops"] == ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert report["verify"]["ok"] and all(c["status"] == "pass" for c in report["verify"]["checks"])
+    counts = {c["name"]: (c["before"], c["after"]) for c in report["verify"]["counts"]}
+    assert counts["projects"] == (3, 3) and counts["robots"] == (1, 1) and counts["members"] == (5, 4)
+    dsn = report["demo"]["database"]
+    assert scalar(dsn, "SELECT version FROM schema_migrations") == 70
+    # the manifest list's children became artifacts with references; the OCI image got its config's type
+    assert scalar(dsn, "SELECT count(*) FROM artifact_reference") == 2
+    assert scalar(dsn, "SELECT media_type FROM artifact WHERE repository_name = 'library/nginx'") == demo.OCI_CONFIG
+    assert scalar(dsn, "SELECT name FROM scanner_registration WHERE is_default") == "Trivy"
+    migrated = (d / "harbor" / "harbor-2.4.0.yml").read_text()
+    assert "_version: 2.4.0" in migrated and "# Sample Harbor 1.10 settings" in migrated
+    text = render_text(report)
+    assert "Result: OK" in text and "What to do next:" in text and "scan all artifacts" in text
+    assert "release step 2.2.0" in err and "artifacts: 8/8 (100%)" in err
+
+
+def test_sample_storage_is_the_distribution_layout_with_right_digests_and_sizes(demo_run):
+    d = demo_run[0]
+    v2 = d / "data" / "registry" / "docker" / "registry" / "v2"
+    blobs = list((v2 / "blobs" / "sha256").glob("*/*/data"))
+    assert blobs
+    for data in blobs:
+        assert demo.digest_of(data.read_bytes()).split(":")[1] == data.parent.name
+    for link in (v2 / "repositories").rglob("link"):
+        digest = link.read_text()
+        assert (v2 / "blobs" / "sha256" / digest[7:9] / digest[7:] / "data").exists(), link
+    lst = json.loads((v2 / "blobs" / "sha256").joinpath(*_blob_path(v2, "library/busybox", "1.33")).read_bytes())
+    assert lst["mediaType"] == demo.DOCKER_LIST
+    for child in lst["manifests"]:
+        data = (v2 / "blobs" / "sha256" / child["digest"][7:9] / child["digest"][7:] / "data").read_bytes()
+        assert len(data) == child["size"]
+        manifest = json.loads(data)
+        config_ref = manifest["config"]
+        config = (v2 / "blobs" / "sha256" / config_ref["digest"][7:9] / config_ref["digest"][7:] / "data").read_bytes()
+        assert len(config) == config_ref["size"] and json.loads(config)["architecture"] == child["platform"]["architecture"]
+
+
+def _blob_path(v2: Path, repo: str, tag: str) -> tuple[str, str, str]:
+    digest = (v2 / "repositories" / repo / "_manifests" / "tags" / tag / "current" / "link").read_text()
+    return digest[7:9], digest[7:], "data"
+
+
+def test_no_password_in_any_output_log_report_or_journal(demo_run):
+    d, report, err, _ = demo_run
+    # the passwords are really there to leak: the installation's own settings hold them
+    assert all(p in (d / "harbor" / "harbor.yml").read_text() for p in PASSWORDS)
+    texts = {"report.json": json.dumps(report), "report.txt": render_text(report), "stderr": err}
+    backup_dir = d / "backup"
+    for f in backup_dir.rglob("*"):
+        inside_backup_copy = backup_dir / "backup" in f.parents
+        if f.is_file() and not inside_backup_copy:
+            texts[str(f)] = f.read_text(errors="replace")
+    for f in (d / "data").glob("*.log"):
+        texts[str(f)] = f.read_text(errors="replace")
+    assert any("journal.jsonl" in k for k in texts)
+    leaks = [(name, p) for name, text in texts.items() for p in PASSWORDS if p in text]
+    assert leaks == []
+
+
+def test_verify_command_passes_then_names_a_broken_invariant(demo_run, run_cli):
+    d, report, _, _ = demo_run
+    dsn = report["demo"]["database"]
+    code, out, _ = run_cli("verify", "--dsn", dsn, "--storage", d / "data" / "registry", "--backup-dir",
+                           d / "backup", "--json")
+    assert code == 0, out
+    assert json.loads(out)["ok"] is True
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE artifact SET media_type = 'UNKNOWN' WHERE repository_name = 'library/nginx'")
+        try:
+            code, out, _ = run_cli("verify", "--dsn", dsn, "--storage", d / "data" / "registry")
+        finally:
+            conn.execute(f"UPDATE artifact SET media_type = '{demo.OCI_CONFIG}' "
+                         "WHERE repository_name = 'library/nginx'")
+    assert code == 1
+    assert "artifact media types" in out and "1 artifacts with media type UNKNOWN" in out and "library/nginx" in out
+
+
+def test_rollback_restores_the_1_10_database_and_checks_it(demo_run, run_cli):
+    d, report, _, _ = demo_run
+    dsn = report["demo"]["database"]
+    code, out, _ = run_cli("rollback", "--backup-dir", d / "backup", "--json")
+    assert code == 0, out
+    r = json.loads(out)
+    assert r["ok"] and [s["name"] for s in r["steps"]] == ["restore", "verify"]
+    assert scalar(dsn, "SELECT version FROM schema_migrations") == 15
+    assert scalar(dsn, "SELECT count(*) FROM artifact") == 10
+    # the folder now holds the state the installation is in: another run there is refused
+    code, _, err = run_cli("run", "--harbor-yml", d / "harbor" / "harbor.yml", "--backup-dir", d / "backup",
+                           "--dsn", dsn, "--yes")
+    assert code == 2 and "backup-dir-rolled-back" in err
