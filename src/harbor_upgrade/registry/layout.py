@@ -195,3 +195,45 @@ class Layout:
         if parse_digest(digest) is None or not self.layer_linked(listing, digest):
             raise ObjectMissing(f"blob {digest} is not linked in repository {listing.name}")
         return self.read_blob_head(digest, length)
+
+
+class LayoutWriter:
+    """Writes a storage tree in the same layout on a filesystem, as distribution does on a
+    push (blobs, layer links, revision links, tag links with their history). For building
+    test trees and benchmark trees; the backfill itself never writes to storage."""
+
+    def __init__(self, rootdirectory):
+        from pathlib import Path
+        self.v2 = Path(rootdirectory) / "docker/registry/v2"
+        self.v2.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, path: str, data: bytes) -> None:
+        target = self.v2 / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def put_blob(self, data: bytes) -> str:
+        """Store content in the global blob store; its digest."""
+        import hashlib
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self._write(blob_path(digest), data)
+        return digest
+
+    def link_layer(self, repository: str, digest: str) -> None:
+        alg, hex_ = digest.split(":", 1)
+        self._write(f"{REPOSITORIES}/{repository}/_layers/{alg}/{hex_}/link", digest.encode())
+
+    def put_manifest(self, repository: str, data: bytes, tags: tuple[str, ...] = ()) -> str:
+        """Store a manifest (a blob plus its revision link) and point tags at it."""
+        digest = self.put_blob(data)
+        alg, hex_ = digest.split(":", 1)
+        self._write(f"{REPOSITORIES}/{repository}/_manifests/revisions/{alg}/{hex_}/link", digest.encode())
+        for tag in tags:
+            self.tag(repository, tag, digest)
+        return digest
+
+    def tag(self, repository: str, tag: str, digest: str) -> None:
+        alg, hex_ = digest.split(":", 1)
+        base = f"{REPOSITORIES}/{repository}/_manifests/tags/{tag}"
+        self._write(f"{base}/current/link", digest.encode())
+        self._write(f"{base}/index/{alg}/{hex_}/link", digest.encode())
