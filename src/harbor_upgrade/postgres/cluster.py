@@ -242,11 +242,13 @@ class LocalCluster:
             datadir = base / "data"
             throwaway = True
         datadir = Path(datadir)
-        datadir.parent.mkdir(parents=True, exist_ok=True)
         c = cls(datadir, binaries, port=port, superuser=superuser, throwaway=throwaway)
         c.owned_dir = base
         if base is not None:
             c.chown_for_server(base)
+        if not datadir.exists():  # made here, so the server user can initdb into it
+            datadir.mkdir(mode=0o700, parents=True)
+            c.chown_for_server(datadir)
         args = [c.bin.tool("initdb"), "-D", str(datadir), "-U", superuser, "--auth=trust",
                 "-E", encoding, *([f"--locale={locale}"] if locale else []), *initdb_args]
         if fast:

