@@ -128,11 +128,26 @@ def examine(layout: Layout, name: str, project: str, repository: store.Repositor
         notes.append(("problem", "", tag, "name-refused", f"tag directory {tag!r} is not a valid tag name"))
     for tag, digest, reason in ignored:
         notes.append(("ignored-tag", digest, tag, reason, ""))
-    unknown = manifests - set(existing) - set(results)
+    unknown = manifests - _reached(results, existing)
     return store.RepositoryWrite(name=name, project=project,
                                  repository_id=repository.repository_id if repository else None,
                                  updates=updates, created=created, existing_ids=existing, notes=notes,
                                  untagged=len(unknown), db_artifacts=len(existing))
+
+
+def _reached(results: dict, roots) -> set[str]:
+    """The database's artifacts and every child they lead to (those the database knows of)."""
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        digest = stack.pop()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        art = results.get(digest)
+        if isinstance(art, Artifact):
+            stack.extend(r.child_digest for r in art.references)
+    return seen
 
 
 def _note_only(name: str, kind: str, reason: str, detail: str) -> store.RepositoryWrite:
@@ -144,9 +159,11 @@ def _note_only(name: str, kind: str, reason: str, detail: str) -> store.Reposito
 # ------------------------------------------------------------------------------ the run
 
 def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
-             import_untagged: bool = False, progress: Progress | None = None) -> BackfillReport:
+             import_untagged: bool = False, progress: Progress | None = None,
+             batch_artifacts: int = BATCH_ARTIFACTS) -> BackfillReport:
     """Fill every artifact row of the 2.4.0 database at dsn from storage (see module doc),
-    then set the data version as harbor-core does after its walk."""
+    then set the data version as harbor-core does after its walk. batch_artifacts bounds
+    the rows per transaction (smaller: finer checkpoints, more commits)."""
     began = time.monotonic()
     progress = progress or Progress()
     layout = Layout(storage)
@@ -158,7 +175,7 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         repository_rows = store.repositories(conn)
         project_ids = store.projects(conn)
         progress.start(store.count_artifacts(conn), store.totals(conn)["covered"])
-        writer = _Writer(conn, run, project_ids, repository_rows, progress)
+        writer = _Writer(conn, run, project_ids, repository_rows, progress, max(1, batch_artifacts))
         with ThreadPoolExecutor(jobs, thread_name_prefix="backfill") as pool:
             in_flight: deque[Future] = deque()
             for entry in layout.repositories():
@@ -195,8 +212,8 @@ def _done(value) -> Future:
 class _Writer:
     """Collects repository results into batches and commits them."""
 
-    def __init__(self, conn, run, project_ids, repository_rows, progress: Progress):
-        self.conn, self.run, self.progress = conn, run, progress
+    def __init__(self, conn, run, project_ids, repository_rows, progress: Progress, batch_artifacts: int):
+        self.conn, self.run, self.progress, self.batch_artifacts = conn, run, progress, batch_artifacts
         self.project_ids, self.repository_rows = project_ids, repository_rows
         self.batch: list[store.RepositoryWrite] = []
         self.size = 0
@@ -205,7 +222,7 @@ class _Writer:
     def add(self, write: store.RepositoryWrite) -> None:
         self.batch.append(write)
         self.size += len(write.updates) + len(write.created) + 1
-        if (self.size >= BATCH_ARTIFACTS or len(self.batch) >= BATCH_REPOSITORIES
+        if (self.size >= self.batch_artifacts or len(self.batch) >= BATCH_REPOSITORIES
                 or time.monotonic() - self.since >= BATCH_SECONDS):
             self.flush()
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from ..artifacts import BackfillReport, Progress, backfill
+from ..artifacts.backfill import BATCH_ARTIFACTS
 from ..errors import ExitStatus, InvalidInput
 from ..registry import open_storage
 from ..secrets import mask_text, register_dsn
@@ -132,10 +133,13 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
 @click.option("--resume", is_flag=True, help="continue an interrupted run where it stopped")
 @click.option("--import-untagged", is_flag=True,
               help="also make artifacts of manifests the database does not know (untagged revisions)")
+@click.option("--batch", "batch_artifacts", default=BATCH_ARTIFACTS, show_default=True, type=click.IntRange(1),
+              help="artifact rows per transaction (each commit is a checkpoint)")
 @click.option("--s3-endpoint", help="S3 endpoint URL (S3-compatible services, moto, MinIO)")
 @click.option("--s3-region", help="S3 region")
 def artifacts_cmd(dsn: str, storage: str | None, harbor_yml: str | None, jobs: int, report_path: str | None,
-                  resume: bool, import_untagged: bool, s3_endpoint: str | None, s3_region: str | None) -> int:
+                  resume: bool, import_untagged: bool, batch_artifacts: int, s3_endpoint: str | None,
+                  s3_region: str | None) -> int:
     """Fill every artifact row of a 2.4.0 database from registry storage, as Harbor 2.4 stores a
     pushed artifact (type, media types, size, extra_attrs, annotations, icon), create the children
     of manifest lists and indexes with their references, and set the data version so harbor-core
@@ -152,7 +156,7 @@ def artifacts_cmd(dsn: str, storage: str | None, harbor_yml: str | None, jobs: i
     progress = BarProgress() if sys.stderr.isatty() else PlainProgress()
     try:
         report = backfill(dsn, backend, jobs=jobs, resume=resume, import_untagged=import_untagged,
-                          progress=progress)
+                          progress=progress, batch_artifacts=batch_artifacts)
     finally:
         backend.close()
     if report_path:

@@ -1,0 +1,199 @@
+"""`harbor-upgrade artifacts` against a real PostgreSQL at the 2.4.0 schema and storage trees
+written here: rows, children, references, problems, exit codes, data version, resume after
+SIGKILL. Runs without ../shared (the fresh 1.10 schema ships with the package)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+
+import psycopg
+import pytest
+
+from harbor_upgrade import db
+from harbor_upgrade.artifacts import backfill
+from harbor_upgrade.artifacts.store import artifact_rows
+from harbor_upgrade.registry import manifest as m
+from harbor_upgrade.registry.layout import LayoutWriter
+from harbor_upgrade.registry.storage import FilesystemStorage
+
+CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
+def fresh_schema():
+    return resources.files("harbor_upgrade") / "data" / "harbor-1.10.0-fresh.sql"
+
+
+@pytest.fixture
+def harbor24(database):
+    """An empty Harbor database migrated to the 2.4.0 schema."""
+    database.load(fresh_schema())
+    db.migrate(database.dsn)
+    return database
+
+
+def image(w: LayoutWriter, repo: str, arch: str, tags=()) -> str:
+    cfg = json.dumps({"architecture": arch, "os": "linux", "created": "2021-01-01T00:00:00Z"}).encode()
+    layer = f"layer of {repo} {arch}".encode()
+    for blob in (cfg, layer):
+        w.link_layer(repo, w.put_blob(blob))
+    doc = {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST,
+           "config": {"mediaType": CONFIG, "size": len(cfg), "digest": w.put_blob(cfg)},
+           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(layer),
+                       "digest": w.put_blob(layer)}]}
+    return w.put_manifest(repo, json.dumps(doc).encode(), tags)
+
+
+def index(w: LayoutWriter, repo: str, children, tags=()) -> str:
+    doc = {"schemaVersion": 2, "mediaType": m.OCI_INDEX,
+           "manifests": [{"mediaType": m.OCI_MANIFEST, "size": 1, "digest": d,
+                          "platform": {"architecture": a, "os": "linux"}} for d, a in children]}
+    return w.put_manifest(repo, json.dumps(doc).encode(), tags)
+
+
+def register(dsn: str, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
+    """What the SQL migration leaves for tagged 1.10 artifacts: rows without metadata."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for repo, digest, tags in rows:
+            project = repo.split("/")[0]
+            conn.execute("INSERT INTO project (owner_id, name) VALUES (1, %s) ON CONFLICT DO NOTHING", (project,))
+            pid = conn.execute("SELECT project_id FROM project WHERE name = %s", (project,)).fetchone()[0]
+            conn.execute("INSERT INTO repository (name, project_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                         (repo, pid))
+            rid = conn.execute("SELECT repository_id FROM repository WHERE name = %s", (repo,)).fetchone()[0]
+            aid = conn.execute("""INSERT INTO artifact (project_id, repository_name, digest, type, repository_id,
+                                  media_type, manifest_media_type, push_time)
+                                  VALUES (%s, %s, %s, 'IMAGE', %s, 'UNKNOWN', 'UNKNOWN', '2020-01-01')
+                                  RETURNING id""", (pid, repo, digest, rid)).fetchone()[0]
+            for tag in tags:
+                conn.execute("INSERT INTO tag (repository_id, artifact_id, name) VALUES (%s, %s, %s)",
+                             (rid, aid, tag))
+
+
+def rows(dsn: str) -> list[dict]:
+    with psycopg.connect(dsn) as conn:
+        return artifact_rows(conn)
+
+
+def test_fill_children_references_problems_and_data_version(harbor24, tmp_path, run_cli):
+    w = LayoutWriter(tmp_path)
+    amd, arm = image(w, "lib/app", "amd64"), image(w, "lib/app", "arm64", tags=("arm",))
+    idx = index(w, "lib/app", [(amd, "amd64"), (arm, "arm64")], tags=("v1",))
+    loose = image(w, "lib/app", "s390x")                   # pushed by digest, unknown to the database
+    broken = image(w, "lib/broken", "amd64", tags=("x",))
+    alg, hex_ = broken.split(":")
+    (tmp_path / f"docker/registry/v2/blobs/{alg}/{hex_[:2]}/{hex_}/data").write_bytes(b'{"schemaVersion":')
+    register(harbor24.dsn, [("lib/app", idx, ("v1",)), ("lib/app", arm, ("arm",)), ("lib/broken", broken, ("x",)),
+                            ("lib/gone", "sha256:" + "1" * 64, ("old",))])
+    report_file = tmp_path / "report.json"
+    code, out, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--storage", tmp_path, "--report", report_file)
+    assert code == 1, out + err
+    assert "completed with 2 problems" in out
+    report = json.loads(report_file.read_text())
+    assert {(p["repository"], p["digest"], p["reason"]) for p in report["problems"]} == {
+        ("lib/broken", broken, "manifest-invalid"), ("lib/gone", "sha256:" + "1" * 64, "manifest-unknown")}
+    assert (report["artifacts_done"], report["children_created"], report["references_created"],
+            report["untagged_found"]) == (3, 1, 2, 1)
+    by_digest = {r["digest"]: r for r in rows(harbor24.dsn)}
+    parent, child = by_digest[idx], by_digest[amd]
+    assert (parent["type"], parent["media_type"], parent["manifest_media_type"]) == ("IMAGE", m.OCI_INDEX, m.OCI_INDEX)
+    assert parent["size"] == by_digest[amd]["size"] + by_digest[arm]["size"] + \
+        len((tmp_path / f"docker/registry/v2/blobs/sha256/{idx[7:9]}/{idx[7:]}/data").read_bytes())
+    assert [(r["child_digest"], r["child_id"], r["platform"]) for r in parent["references"]] == [
+        (amd, child["id"], '{"architecture":"amd64","os":"linux"}'),
+        (arm, by_digest[arm]["id"], '{"architecture":"arm64","os":"linux"}')]
+    assert child["tags"] == [] and child["repository_id"] == parent["repository_id"]
+    assert json.loads(child["extra_attrs"])["architecture"] == "amd64"
+    assert by_digest[broken]["media_type"] == "UNKNOWN"           # left as it was
+    assert loose not in by_digest
+    assert harbor24.scalar("SELECT version FROM data_migrations") == "30"
+    assert harbor24.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'harbor_upgrade_artifacts'") == "0"
+    # A second run changes nothing and creates nothing.
+    before = rows(harbor24.dsn)
+    code, out, _ = run_cli("artifacts", "--dsn", harbor24.dsn, "--storage", tmp_path)
+    assert code == 1 and rows(harbor24.dsn) == before
+
+
+def test_import_untagged_creates_repository_artifacts_and_tags(harbor24, tmp_path):
+    w = LayoutWriter(tmp_path)
+    known = image(w, "lib/app", "amd64", tags=("1",))
+    loose = image(w, "lib/app", "arm64")
+    only = image(w, "lib/only-untagged", "ppc64le")
+    unknown_tagged = image(w, "lib/app", "s390x", tags=("new",))
+    register(harbor24.dsn, [("lib/app", known, ("1",))])
+    report = backfill(harbor24.dsn, FilesystemStorage(tmp_path), import_untagged=True, jobs=2)
+    assert report.ok, report.problems
+    assert (report.untagged_found, report.untagged_imported) == (3, 3)
+    got = {(r["repository_name"], r["digest"]): r for r in rows(harbor24.dsn)}
+    assert set(got) == {("lib/app", known), ("lib/app", loose), ("lib/only-untagged", only), ("lib/app", unknown_tagged)}
+    assert got[("lib/app", unknown_tagged)]["tags"] == ["new"]
+    assert got[("lib/only-untagged", only)]["repository_id"] == int(
+        harbor24.scalar("SELECT repository_id FROM repository WHERE name = 'lib/only-untagged'"))
+
+
+def test_refuses_a_database_not_at_2_4_0(database, tmp_path, run_cli):
+    database.load(fresh_schema())
+    LayoutWriter(tmp_path)
+    code, _, err = run_cli("artifacts", "--dsn", database.dsn, "--storage", tmp_path)
+    assert code == 4 and "schema-not-2.4.0" in err and "db migrate" in err
+
+
+def big_tree(root, repos: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    w = LayoutWriter(root)
+    registered = []
+    for i in range(repos):
+        repo = f"proj{i % 3}/repo{i:04d}"
+        a, b = image(w, repo, "amd64"), image(w, repo, "arm64")
+        registered.append((repo, index(w, repo, [(a, "amd64"), (b, "arm64")], tags=("v1",)), ("v1",)))
+        registered.append((repo, image(w, repo, "386", tags=("i386",)), ("i386",)))
+    return registered
+
+
+def comparable(rows_: list[dict], started: set) -> list[dict]:
+    """Rows with the creation time of created rows (the run's start) blanked out."""
+    return [dict(r, push_time="<run start>") if r["push_time"] in started else r for r in rows_]
+
+
+def test_killed_run_resumes_to_identical_rows(pg_cluster, tmp_path):
+    registered = big_tree(tmp_path, 150)
+    dsns = []
+    for name in (f"resume_a_{os.getpid()}", f"resume_b_{os.getpid()}"):
+        pg_cluster.createdb(name)
+        pg_cluster.psql(dbname=name, file=fresh_schema())
+        dsn = pg_cluster.dsn(name)
+        db.migrate(dsn)
+        register(dsn, registered)
+        dsns.append(dsn)
+    uninterrupted, interrupted = dsns
+    try:
+        assert backfill(uninterrupted, FilesystemStorage(tmp_path), jobs=2).ok
+        cmd = [sys.executable, "-m", "harbor_upgrade", "artifacts", "--dsn", interrupted, "--storage", str(tmp_path),
+               "--jobs", "2", "--batch", "1"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with psycopg.connect(interrupted, autocommit=True) as conn:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if conn.execute("SELECT to_regclass('harbor_upgrade_artifacts.repository')").fetchone()[0] and \
+                        conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0] >= 20:
+                    break
+                time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with psycopg.connect(interrupted, autocommit=True) as conn:
+            done = conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0]
+            assert 20 <= done < 150, "the kill must land in the middle of the run"
+            assert conn.execute("SELECT version FROM data_migrations").fetchone()[0] == 0
+        resumed = subprocess.run(cmd[:-2] + ["--resume"], capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        a, b = rows(uninterrupted), rows(interrupted)
+        started = lambda rs: {r["push_time"] for r in rs if not r["tags"]}  # noqa: E731 created rows are untagged
+        assert len(started(a)) == len(started(b)) == 1
+        assert comparable(a, started(a)) == comparable(b, started(b))
+        assert sum(len(r["references"]) for r in b) == 300
+    finally:
+        for dsn in dsns:
+            pg_cluster.dropdb(dsn.rsplit("/", 1)[-1].split("?")[0])
