@@ -129,7 +129,7 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
                           hint=f"fix the rows listed (see `harbor-upgrade db lint --dsn "
                                f"'{mask_dsn(dsn)}'`), then run db migrate again; nothing was written")
     if dry_run:
-        _dry_run(conn, steps, report, progress)
+        _dry_run(conn, dsn, steps, report, progress)
     else:
         at = state.version
         for step, files in steps:
@@ -146,7 +146,8 @@ class _DryRunDone(Exception):
     pass
 
 
-def _dry_run(conn, steps, report: MigrateReport, progress) -> None:
+def _dry_run(conn: psycopg.Connection, dsn: str, steps, report: MigrateReport,
+            progress: Progress | None) -> None:
     seqs = runner.sequence_values(conn)
     try:
         with conn.transaction():
@@ -154,7 +155,7 @@ def _dry_run(conn, steps, report: MigrateReport, progress) -> None:
                 try:
                     report.steps.append(runner.run_step(conn, step, files, progress))
                 except runner.StatementFailed as err:
-                    raise runner.step_failure(err, report.from_version, "") from err
+                    raise runner.step_failure(err, report.from_version, dsn) from err
             raise _DryRunDone
     except _DryRunDone:
         pass

@@ -305,9 +305,10 @@ V50 = SchemaFile(50, (
     sql("retention executions mapped to new execution ids", """
         CREATE TEMP TABLE retention_execution_map ON COMMIT DROP AS
         SELECT nextval('execution_id_seq') AS new_id, e.id AS old_id, e.policy_id, e.dry_run,
-               e.trigger, e.start_time,
-               (SELECT max(t.end_time) FROM retention_task t WHERE t.execution_id = e.id) AS end_time
-        FROM retention_execution e"""),
+               e.trigger, e.start_time, t.end_time
+        FROM retention_execution e
+        LEFT JOIN (SELECT execution_id, max(end_time) AS end_time FROM retention_task
+                   GROUP BY execution_id) AS t ON t.execution_id = e.id"""),
     sql("execution: retention executions (all Succeed)", """
         INSERT INTO execution (id, vendor_type, vendor_id, status, revision, extra_attrs, trigger,
                                start_time, end_time)
