@@ -24,8 +24,8 @@ class Problem:
     message: str
 
     def render(self, file: Path | str) -> str:
-        where = f"line {self.line}" if self.line else "added by the migration"
-        return f"{where}: {'.'.join(str(p) for p in self.path) or '(top level)'}: {self.message}"
+        key = ".".join(str(p) for p in self.path) or "(top level)"
+        return f"line {self.line}: {key}: {self.message}" if self.line else f"{key}: {self.message}"
 
 
 # ---------------------------------------------------------------------------

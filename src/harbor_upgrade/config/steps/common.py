@@ -119,3 +119,10 @@ def redis_indexes(doc: Document, *, clair: bool) -> None:
 def clair_section(doc: Document) -> None:
     """Releases before 2.2 always carry Clair's settings."""
     add_if_absent(doc, (), "clair", {"updaters_interval": 12}, "Clair's update interval in hours (the default)")
+
+
+def proxy_without_clair(doc: Document, why: str) -> None:
+    """From 2.2 on no component is called clair; the steps after it filter it out too."""
+    components = proxy_components(doc)
+    if components is not None and "clair" in components:
+        doc.remove_items(("proxy",), "components", "clair", why)

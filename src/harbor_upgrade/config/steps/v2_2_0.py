@@ -22,9 +22,7 @@ def apply(doc: Document) -> None:
         doc.remove(("external_database",), "clair", WHY)
     if doc.section("external_redis") is not None and doc.has("external_redis", "clair_db_index"):
         doc.remove(("external_redis",), "clair_db_index", WHY)
-    components = common.proxy_components(doc)
-    if components is not None and "clair" in components:
-        doc.remove_items(("proxy",), "components", "clair", WHY)
+    common.proxy_without_clair(doc, WHY)
     common.usual_defaults(doc, database=(50, 100))
     common.trivy_flags(doc)
     common.redis_host_port(doc)

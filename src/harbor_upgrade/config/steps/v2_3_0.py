@@ -3,6 +3,7 @@
 - New connection defaults for Harbor's own database: 100 idle / 900 open. A file
   still at the old shipped pair (50 / 1000) moves to the new pair; tuned values stay.
 - ``metric`` (``enabled``, ``port``, ``path``) is carried as written.
+- As since 2.2, ``clair`` is filtered out of the proxy ``components`` list.
 """
 from __future__ import annotations
 
@@ -22,4 +23,5 @@ def apply(doc: Document) -> None:
     common.trivy_flags(doc)
     common.redis_host_port(doc)
     common.redis_indexes(doc, clair=False)
+    common.proxy_without_clair(doc, "Harbor 2.3 has no Clair")
     common.default_proxy(doc, ["core", "jobservice", "trivy"])

@@ -4,6 +4,7 @@
   added to an existing ``trivy`` section.
 - Distributed tracing (``trace``: jaeger or otel) becomes possible; a section the
   operator already wrote is kept as written, nothing is added.
+- As since 2.2, ``clair`` is filtered out of the proxy ``components`` list.
 """
 from __future__ import annotations
 
@@ -22,4 +23,5 @@ def apply(doc: Document) -> None:
         doc.add(("trivy",), "timeout", "5m0s", "how long one scan may take, Harbor 2.4's default", after=after)
     common.redis_host_port(doc)
     common.redis_indexes(doc, clair=False)
+    common.proxy_without_clair(doc, "Harbor 2.4 has no Clair")
     common.default_proxy(doc, ["core", "jobservice", "trivy"])
