@@ -39,7 +39,7 @@ from . import cli
 def migrate_cmd(input_path: str, output_path: str | None, target: str, show_diff: bool, check: bool) -> int:
     """Migrate harbor.yml to TARGET, keeping comments, order, quoting and unknown keys."""
     if show_diff or check:
-        result = plan_migration(input_path, target=target)
+        result = plan_migration(input_path, target=target, output_path=output_path)
         if show_diff and result.diff_text:
             click.echo(result.diff_text, nl=False)
         if not result.steps:

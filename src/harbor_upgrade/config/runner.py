@@ -174,7 +174,10 @@ def _plan(input_path: str | os.PathLike, target: str) -> tuple[MigrationResult, 
     if steps:
         doc.step = target
         doc.change((), "_version", target, "the release this file is for")
-        output = ("\ufeff" if source.bom else "") + dump(doc.data, layout)
+        output = dump(doc.data, layout)
+        if "\r\n" in source.text:       # a file edited on Windows keeps its line ends
+            output = output.replace("\r\n", "\n").replace("\n", "\r\n")
+        output = ("\ufeff" if source.bom else "") + output
     else:
         output = source.raw.decode("utf-8")
     problems = validate(doc.data, target)
@@ -197,10 +200,12 @@ def _diff(source: Source, result: MigrationResult, output_path: Path) -> str:
     return mask_yaml_text(diff)
 
 
-def plan_migration(input_path: str | os.PathLike, target: str = "2.4.0") -> MigrationResult:
-    """What migrate_file would do; writes nothing. Raises HarborUpgradeError on bad input."""
+def plan_migration(input_path: str | os.PathLike, target: str = "2.4.0",
+                   output_path: str | os.PathLike | None = None) -> MigrationResult:
+    """What migrate_file would do; writes nothing. Raises HarborUpgradeError on bad input.
+    ``output_path`` only names the new side of the diff."""
     result, source = _plan(input_path, target)
-    result.diff_text = _diff(source, result, source.path)
+    result.diff_text = _diff(source, result, Path(output_path) if output_path else source.path)
     return result
 
 
@@ -218,7 +223,8 @@ def migrate_file(input_path: str | os.PathLike, output_path: str | os.PathLike |
     """
     result, source = _plan(input_path, target)
     in_place = output_path is None or _same_file(source.path, Path(output_path))
-    out = source.path if in_place else Path(output_path)
+    # in place through a symlink (/etc/harbor/harbor.yml -> ...): replace the file it points to
+    out = Path(os.path.realpath(source.path)) if in_place else Path(output_path)
     result.output_path = out
     result.diff_text = _diff(source, result, out)
     if in_place:
