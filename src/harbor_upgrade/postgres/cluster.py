@@ -46,7 +46,7 @@ class PgBinaries:
         return found
 
 
-def _major_of(bindir: Path) -> int:
+def major_of(bindir: Path) -> int:
     out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True)
     # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
     try:
@@ -106,9 +106,9 @@ def find_binaries(major: int | None = None, bindir: str | os.PathLike | None = N
         if not all((b / n).exists() for n in SERVER_BINARIES):
             raise ExternalFailure(f"{b} does not hold PostgreSQL server binaries (initdb, pg_ctl, postgres)",
                                   reference="postgres-missing")
-        return PgBinaries(runnable_bindir(b), _major_of(b))
+        return PgBinaries(runnable_bindir(b), major_of(b))
     for c in candidate_bindirs():
-        m = _major_of(c)
+        m = major_of(c)
         if major is None or m == major:
             return PgBinaries(runnable_bindir(c), m)
     want = f"PostgreSQL {major}" if major else "PostgreSQL"

@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..errors import ExternalFailure
 from ..secrets import mask_dsn, mask_text, register_dsn
-from .cluster import PgBinaries, _major_of, candidate_bindirs, runnable_bindir
+from .cluster import PgBinaries, candidate_bindirs, major_of, runnable_bindir
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def server_version(conn: psycopg.Connection) -> tuple[str, int]:
 
 def client_binaries(server_major: int) -> PgBinaries:
     """Client tools for a server: the same major if installed, else the oldest newer one."""
-    found = sorted({_major_of(b): b for b in reversed(candidate_bindirs())}.items())
+    found = sorted({major_of(b): b for b in reversed(candidate_bindirs())}.items())
     for major, bindir in found:
         if major == server_major:
             return PgBinaries(runnable_bindir(bindir), major)

@@ -34,10 +34,9 @@ from pathlib import Path
 from typing import Callable
 
 import psycopg
-from psycopg import sql
 
 from ..errors import ExternalFailure, InvalidInput, UnsafeState, ValidationFailed
-from .cluster import LocalCluster, PgBinaries, _major_of, free_port, runnable_bindir
+from .cluster import LocalCluster, PgBinaries, free_port, major_of, runnable_bindir
 from .layout import check_siblings, harbor_cluster, list_entries, read_pg_version
 from .tools import sequence_values, table_counts
 
@@ -233,7 +232,7 @@ def _binaries(bindir: str | os.PathLike, owner: Owner, what: str) -> PgBinaries:
     b = Path(bindir)
     if not all((b / n).exists() for n in ("initdb", "pg_ctl", "postgres")):
         raise InvalidInput(f"{what} {b} does not hold PostgreSQL server binaries", reference="postgres-missing")
-    return PgBinaries(runnable_bindir(b, owner.uid, owner.gid), _major_of(b))
+    return PgBinaries(runnable_bindir(b, owner.uid, owner.gid), major_of(b))
 
 
 def _prepare_new_datadir(new: Path, owner: Owner) -> None:
@@ -373,7 +372,7 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
     owner.chown(work)
     (work / "pg_hba.conf").write_text("local all all trust\n")
     owner.chown(work / "pg_hba.conf")
-    created_new = False
+    created_new = transferred = False
     try:
         control = _controldata(old_bin, old, owner, work)
         state = control.get("Database cluster state", "")
@@ -413,6 +412,7 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
             if r.returncode != 0:
                 raise _failure("pg_upgrade", r, work, new)
         seconds["transfer"] = time.monotonic() - t
+        transferred = True
         notes += [f"copied {n} from the old cluster" for n in _copy_access_files(old, new)]
 
         t = time.monotonic()
@@ -420,18 +420,21 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
             after = new_srv.evidence()
             problems = compare_evidence(before, after)
             if problems:
+                keep = ("the old cluster shares its files with the new one (link mode): restore the backup"
+                        if mode == "link" else "the old cluster is unchanged and still the one to use")
                 raise ValidationFailed(
                     f"the new cluster in {new} differs from the old one: " + "; ".join(problems[:10]),
-                    hint=f"both clusters are kept; inspect them{'' if mode != 'link' else ' (link mode: the old one shares files with the new, restore your backup)'}",
-                    reference="pg-upgrade-mismatch")
+                    hint=f"both clusters are kept; {keep}", reference="pg-upgrade-mismatch")
             seconds["verify"] = time.monotonic() - t
             say("rebuilding planner statistics (vacuumdb --analyze-in-stages)")
             t = time.monotonic()
             _analyze(new_srv, new_bin, new_bin.major)
             seconds["analyze"] = time.monotonic() - t
-    except BaseException as err:
-        if not isinstance(err, ValidationFailed) or err.reference != "pg-upgrade-mismatch":
-            _roll_back(old, new, created_new, mode, notes)
+    except BaseException:
+        # Before the transfer completed the new folder is ours to remove; after it, the new
+        # cluster may have run (in link mode on the old cluster's files): keep both.
+        if created_new and not transferred:
+            _roll_back(old, new, mode)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -455,11 +458,11 @@ def _failure(step: str, r: subprocess.CompletedProcess, work: Path, new: Path) -
         hint=f"logs kept in {kept}; fix the cause and run pg-upgrade again", reference="pg-upgrade-failed")
 
 
-def _roll_back(old: Path, new: Path, created_new: bool, mode: str, notes: list[str]) -> None:
-    if mode == "link" and _undo_link_mode(old):
-        notes.append("put back the old cluster's global/pg_control")
-    if created_new:
-        shutil.rmtree(new, ignore_errors=True)
+def _roll_back(old: Path, new: Path, mode: str) -> None:
+    """Undo a transfer that did not finish: the new cluster never started."""
+    if mode == "link":
+        _undo_link_mode(old)
+    shutil.rmtree(new, ignore_errors=True)
 
 
 def cleanup(old_datadir: str | os.PathLike, new_datadir: str | os.PathLike) -> list[Path]:
