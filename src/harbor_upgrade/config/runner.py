@@ -7,8 +7,10 @@ pure edits of one round-trip document.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,25 +280,48 @@ def write_atomically(target: Path, data: bytes, mode: int) -> None:
 
 
 def keep_backup(source: Source, version: str) -> Path:
-    """``harbor.yml.<version>.bak``; if taken by another file, ``.bak.2``, ``.bak.3`` ..."""
+    """``harbor.yml.<version>.bak``; if taken by another file, ``.bak.2``, ``.bak.3`` ...
+
+    The copy is written to a temp file beside it and hard-linked into place, which fails
+    instead of overwriting when the name is taken: a backup is never half-written and
+    never replaces another one.
+    """
     safe = re.sub(r"[^0-9A-Za-z.]", "_", version)
     base = source.path.with_name(f"{source.path.name}.{safe}.bak")
-    for n in range(1, 1000):
-        candidate = base if n == 1 else base.with_name(f"{base.name}.{n}")
-        try:
-            fh = open(candidate, "xb")
-        except FileExistsError:
-            if candidate.read_bytes() == source.raw:
-                return candidate       # this very file is already backed up there
-            continue
-        except OSError as err:
-            raise InvalidInput(f"{candidate}: cannot write the backup: {err.strerror or err}; "
-                               "nothing was changed") from None
-        with fh:
+    fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=".tmp", dir=base.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(source.raw)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(candidate, _mode(source.path))
-        return candidate
-    raise InvalidInput(f"{base}: too many backups beside {source.path}; nothing was changed",
-                       hint="move old backups away")
+        os.chmod(tmp, _mode(source.path))
+        for n in range(1, 1000):
+            candidate = base if n == 1 else base.with_name(f"{base.name}.{n}")
+            try:
+                _link_or_copy(tmp, candidate)
+                return candidate
+            except FileExistsError:
+                if candidate.read_bytes() == source.raw:
+                    return candidate       # this very file is already backed up there
+        raise InvalidInput(f"{base}: too many backups beside {source.path}; nothing was changed",
+                           hint="move old backups away")
+    except OSError as err:
+        raise InvalidInput(f"{base}: cannot write the backup: {err.strerror or err}; nothing was changed") from None
+    finally:
+        os.unlink(tmp)
+
+
+def _link_or_copy(tmp: str, dest: Path) -> None:
+    """Hard-link; where the filesystem has no hard links, copy into an exclusively created file."""
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        raise
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        with open(tmp, "rb") as src, open(dest, "xb") as out:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        shutil.copymode(tmp, dest)
