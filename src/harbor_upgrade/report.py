@@ -5,11 +5,16 @@ with its own ``ok`` — and sections such as ``checks``, ``counts``, ``next``); 
 JSON renderings are two views of that dict, and both pass through secret masking last.
 Progress goes to stderr: rich bars with rate and ETA on a terminal, a plain line every
 few seconds otherwise.
+
+For the crash tests, ``HARBOR_UPGRADE_CRASH_AFTER_PROGRESS=N`` makes the process kill
+itself (SIGKILL) at its N-th progress event: inside a step, between two pieces of work.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +28,7 @@ from rich.table import Table
 from .secrets import mask_text
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+CRASH_ENV = "HARBOR_UPGRADE_CRASH_AFTER_PROGRESS"
 
 
 @dataclass
@@ -164,6 +170,7 @@ class ProgressReporter:
         self._progress: Progress | None = None
         self._tasks: dict[str, int] = {}
         self._last_line: dict[str, float] = {}
+        self._events = 0
 
     def __enter__(self) -> "ProgressReporter":
         if self.tty:
@@ -178,7 +185,14 @@ class ProgressReporter:
         if self._progress:
             self._progress.stop()
 
+    def _tick(self) -> None:
+        self._events += 1
+        limit = os.environ.get(CRASH_ENV)
+        if limit and self._events >= int(limit):
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def note(self, text: str) -> None:
+        self._tick()
         if not self.enabled:
             return
         if self._progress:
@@ -194,6 +208,7 @@ class ProgressReporter:
         started = time.monotonic()
 
         def update(done: int, total: int | None = None, *_args, **_kw) -> None:
+            self._tick()
             if not self.enabled:
                 return
             rate = done / max(time.monotonic() - started, 1e-6)
