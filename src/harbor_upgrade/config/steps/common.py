@@ -125,4 +125,4 @@ def proxy_without_clair(doc: Document, why: str) -> None:
     """From 2.2 on no component is called clair; the steps after it filter it out too."""
     components = proxy_components(doc)
     if components is not None and "clair" in components:
-        doc.remove_items(("proxy",), "components", "clair", why)
+        doc.remove_items(("proxy",), "components", "clair", f"'clair' left this list, {why}")
