@@ -129,7 +129,12 @@ BREAKING_ROWS = """
 INSERT INTO access_log (username, project_id, repo_name, repo_tag, operation)
     VALUES ('admin', 1, NULL, 'N/A', 'create');
 INSERT INTO harbor_resource_label (label_id, resource_name, resource_type)
-    VALUES (987654, 'library/ghost:1.0', 'i');
+    SELECT 987654, a.repo || ':' || a.tag, 'i' FROM artifact a
+    JOIN repository r ON r.name = a.repo JOIN blob b ON b.digest = a.digest
+    ORDER BY a.id LIMIT 1;
+-- a dangling label of an image 2.0 cannot resolve is dropped by upstream, not a failure
+INSERT INTO harbor_resource_label (label_id, resource_name, resource_type)
+    VALUES (987655, 'nowhere/ghost:1.0', 'i');
 INSERT INTO schedule (job_id, status) VALUES ('job-without-status', NULL);
 INSERT INTO quota (reference, reference_id, hard) VALUES ('project', 'not-a-number', '{}');
 UPDATE properties SET v = 'forever' WHERE k = 'robot_token_duration';
@@ -146,8 +151,7 @@ def test_lint_lists_breaking_rows_and_migrate_refuses_before_writing(harbor110, 
     assert {("2.0.0", "access_log"), ("2.0.0", "harbor_resource_label"), ("2.1.0", "schedule"),
             ("2.2.0", "quota"), ("2.2.0", "properties"), ("2.1.0", "retention_policy")} <= found
     label = next(f for f in findings if f.table == "harbor_resource_label")
-    assert label.rows == [{"id": label.rows[0]["id"], "label_id": 987654,
-                           "resource_name": "library/ghost:1.0"}] and "DELETE" in label.fix
+    assert [r["label_id"] for r in label.rows] == [987654] and "DELETE" in label.fix
     assert harbor_db.lint(harbor110.dsn, to="2.0.0") and all(
         f.step == "2.0.0" for f in harbor_db.lint(harbor110.dsn, to="2.0.0"))
 
@@ -249,3 +253,35 @@ def test_sigkill_inside_a_step_leaves_the_last_completed_step(harbor110, step):
     assert (st.schema_version, st.dirty) == (VERSION_BEFORE[step], False)
     assert harbor_db.migrate(harbor110.dsn).to_version == 70
     assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "70,false"
+
+
+def apply_without_lint(dsn: str) -> None:
+    """The release steps alone, as if lint did not exist: shows what a finding prevents."""
+    from harbor_upgrade.db import ledger, runner
+    from harbor_upgrade.db.connection import connect
+    with connect(dsn) as conn:
+        for step, files in runner.plan(ledger.read_state(conn).version, "2.4.0"):
+            with conn.transaction():
+                runner.run_step(conn, step, files, None)
+
+
+@pytest.mark.parametrize("rows,step,left_at", [
+    ("INSERT INTO access_log (username, project_id, repo_name, repo_tag, operation) "
+     "VALUES ('admin', 1, NULL, 'N/A', 'delete')", "2.0.0", 15),
+    (BREAKING_ROWS.split(";")[1], "2.0.0", 15),
+    ("INSERT INTO schedule (job_id, status) VALUES ('j', NULL)", "2.1.0", 31),
+    ("INSERT INTO retention_policy (id, data) VALUES (98765, '{not json')", "2.1.0", 31),
+    ("INSERT INTO quota (reference, reference_id, hard) VALUES ('project', 'x1', '{}')", "2.2.0", 41),
+    ("UPDATE properties SET v = '30d' WHERE k = 'robot_token_duration'; "
+     "INSERT INTO properties (k, v) SELECT 'robot_token_duration', '30d' "
+     "WHERE NOT EXISTS (SELECT 1 FROM properties WHERE k = 'robot_token_duration')", "2.2.0", 41),
+])
+def test_a_lint_finding_is_a_row_that_really_breaks_its_step(harbor110, rows, step, left_at):
+    from harbor_upgrade.db.runner import StatementFailed
+    harbor110.psql(rows)
+    assert [f.step for f in harbor_db.lint(harbor110.dsn)] == [step]
+    with pytest.raises(StatementFailed) as err:
+        apply_without_lint(harbor110.dsn)
+    assert err.value.step.startswith(step)
+    st = harbor_db.status(harbor110.dsn)
+    assert (st.schema_version, st.dirty) == (left_at, False)

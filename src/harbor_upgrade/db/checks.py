@@ -75,12 +75,19 @@ CHECKS: tuple[Check, ...] = (
                          AND operation IN ('create', 'delete') ORDER BY log_id""",
           before=30),
     Check("2.0.0", "harbor_resource_label",
-          "image labels that point at a label that does not exist (label_reference foreign key)",
+          "labels of images that point at a label that does not exist (label_reference foreign key)",
           "DELETE FROM harbor_resource_label WHERE resource_type = 'i' "
           "AND label_id NOT IN (SELECT id FROM harbor_label)",
-          lambda c: """SELECT id, label_id, resource_name FROM harbor_resource_label
-                       WHERE resource_type = 'i'
-                         AND label_id NOT IN (SELECT id FROM harbor_label) ORDER BY id""",
+          # only labels of tags that 2.0 can resolve are moved (and then fail); labels of
+          # orphan images are dropped silently
+          lambda c: """SELECT l.id, l.label_id, l.resource_name FROM harbor_resource_label l
+                       WHERE l.resource_type = 'i'
+                         AND l.label_id NOT IN (SELECT id FROM harbor_label)
+                         AND EXISTS (SELECT 1 FROM artifact a
+                                     JOIN repository r ON r.name = a.repo
+                                     JOIN blob b ON b.digest = a.digest
+                                     WHERE a.repo || ':' || a.tag = l.resource_name)
+                       ORDER BY l.id""",
           before=30),
     Check("2.0.0", "scanner_registration",
           "immutable scanners whose names become equal when cut at the first hyphen "

@@ -46,7 +46,11 @@ V30 = SchemaFile(30, (
     sql("artifact: rename kind to type", "ALTER TABLE artifact RENAME COLUMN kind TO type"),
     # One pass: rows with a repository and a manifest blob are classified, all the
     # others become orphans with repository_id = -id (the 11754 workaround).
-    sql("artifact: classify by repository and manifest blob; orphans become UNKNOWN", f"""
+    # The size is set here too. Upstream sums blob sizes over artifact x artifact_blob
+    # x blob grouped by digest once the duplicates are gone, so a digest kept in N
+    # repositories gets N times its size; N is the number of distinct repository names
+    # holding the digest, because one row per (repository name, digest) survives.
+    sql("artifact: classify by repository and manifest blob (orphans become UNKNOWN); size", f"""
         UPDATE artifact AS a SET
             type = 'IMAGE',
             repository_id = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
@@ -55,11 +59,17 @@ V30 = SchemaFile(30, (
                                        THEN c.content_type ELSE 'UNKNOWN' END,
             media_type = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
                               THEN {MEDIA_TYPE_OF_MANIFEST.format(ct='c.content_type')}
-                              ELSE 'UNKNOWN' END
-        FROM (SELECT x.id, r.repository_id, b.content_type
+                              ELSE 'UNKNOWN' END,
+            size = c.size
+        FROM (SELECT x.id, r.repository_id, b.content_type, h.holders * s.total AS size
               FROM artifact x
               LEFT JOIN repository r ON r.name = x.repo
-              LEFT JOIN blob b ON b.digest = x.digest) AS c
+              LEFT JOIN blob b ON b.digest = x.digest
+              LEFT JOIN (SELECT digest, count(DISTINCT repo) AS holders FROM artifact
+                         GROUP BY digest) AS h ON h.digest = x.digest
+              LEFT JOIN (SELECT ab.digest_af, sum(bl.size) AS total
+                         FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
+                         GROUP BY ab.digest_af) AS s ON s.digest_af = x.digest) AS c
         WHERE c.id = a.id"""),
     sql("artifact: repository_id and media types become NOT NULL; repo renamed repository_name", """
         ALTER TABLE artifact
@@ -96,16 +106,6 @@ V30 = SchemaFile(30, (
         "ALTER TABLE tag ADD FOREIGN KEY (artifact_id) REFERENCES artifact(id)"),
     sql("artifact: unique (repository_id, digest)",
         "ALTER TABLE artifact ADD CONSTRAINT unique_artifact UNIQUE (repository_id, digest)"),
-    # Upstream sums blob sizes over artifact x artifact_blob x blob grouped by digest,
-    # so a digest held by N repositories gets N times its size.
-    sql("artifact: size = sum of its blobs x number of repositories holding the digest", """
-        UPDATE artifact AS a SET size = s.size
-        FROM (SELECT d.digest, d.holders * b.total AS size
-              FROM (SELECT digest, count(*) AS holders FROM artifact GROUP BY digest) AS d
-              JOIN (SELECT ab.digest_af, sum(bl.size) AS total
-                    FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
-                    GROUP BY ab.digest_af) AS b ON b.digest_af = d.digest) AS s
-        WHERE a.digest = s.digest"""),
     sql("artifact_reference: new table", """
         CREATE TABLE artifact_reference (
             id SERIAL PRIMARY KEY NOT NULL,
