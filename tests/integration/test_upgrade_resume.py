@@ -18,6 +18,7 @@ import pytest
 from harbor_upgrade import demo
 from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES
 from harbor_upgrade.journal import Journal
+from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS
 
 from test_demo import open_tmpdir
@@ -58,6 +59,9 @@ def run_once(inst: demo.DemoInstallation, kill: tuple[str, float] | None) -> int
     env = dict(os.environ)
     env.pop(CRASH_AFTER_WRITES, None)
     env.pop(CRASH_AFTER_PROGRESS, None)
+    # scratch clusters (the backup's restore check) go below the test's folder, so that one
+    # orphaned by a kill is found and stopped at the end
+    env["TMPDIR"] = str(scratch_dir(inst))
     kind, n = kill or (None, 0)
     if kind == "writes":
         env[CRASH_AFTER_WRITES] = str(n)
@@ -76,6 +80,17 @@ def run_once(inst: demo.DemoInstallation, kill: tuple[str, float] | None) -> int
     return p.returncode
 
 
+def scratch_dir(inst: demo.DemoInstallation) -> Path:
+    d = inst.dir.parent / "tmp"
+    d.mkdir(mode=0o755, exist_ok=True)
+    return d
+
+
+def stop_orphans(base: Path) -> None:
+    for pid_file in base.glob("tmp/*/*/postmaster.pid"):
+        LocalCluster(pid_file.parent, socket_dir=pid_file.parent.parent).stop()
+
+
 def normalized(inst: demo.DemoInstallation, src_ids, window):
     pg = ClusterPsql(inst.cluster)
     return schema(pg, "registry"), data(pg, "registry", src_ids, window)
@@ -92,6 +107,7 @@ def sites():
     finally:
         for inst in made:
             inst.cluster.stop()
+        stop_orphans(base)
         shutil.rmtree(base, ignore_errors=True)
 
 
