@@ -84,7 +84,14 @@ def dump(data: object, layout: Layout | None = None) -> str:
 # end-of-line comment, the line break, then whole comment and blank lines up to the
 # next key. ``first line`` = eol comment, ``rest`` = the lines that follow.
 
+_SELF = object()   # "the collection itself": an empty [] or {} carries its comments after the bracket
+
+
 def _slot(container: CommentedMap | CommentedSeq, key: object) -> tuple[list, int]:
+    if key is _SELF:
+        if not container.ca.comment:
+            container.ca.comment = [None, None]
+        return container.ca.comment, 0
     entry = container.ca.items.setdefault(key, [None, None, None, None])
     while len(entry) < 4:
         entry.append(None)
@@ -109,7 +116,10 @@ def _put(container, key, text: str) -> None:
 def last_leaf(container: CommentedMap | CommentedSeq, key: object) -> tuple[object, object]:
     """The innermost last entry under container[key]: comments after the block hang there."""
     value = container[key]
-    while isinstance(value, (CommentedMap, CommentedSeq)) and len(value) > 0:
+    while isinstance(value, (CommentedMap, CommentedSeq)):
+        if len(value) == 0:
+            value.fa.set_flow_style()
+            return value, _SELF
         container = value
         key = list(value.keys())[-1] if isinstance(value, CommentedMap) else len(value) - 1
         value = container[key]
