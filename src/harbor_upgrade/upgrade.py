@@ -2,7 +2,7 @@
 
 ``plan`` describes the installation, the release hops to 2.4.0, every step and the
 preflight checks (pass / warn / fail) and writes nothing. ``run`` takes the steps in
-order — backup, config, engine (when asked), database, artifacts, scanner, verify —
+order — backup, config, database, artifacts, scanner, verify —
 recording each in the journal inside the backup folder; run again after a crash or a
 kill, it skips the steps the journal shows done and continues at the first unfinished
 one. Every step is safe to repeat: the backup starts over in an empty folder, the
@@ -20,6 +20,7 @@ import ssl
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +33,11 @@ from .secrets import mask_dsn
 from .versions import SCHEMA_VERSION, TARGET, path_between
 from .verify import load_known_missing, missing_manifests, verify
 
-STEPS = ("backup", "config", "engine", "database", "artifacts", "scanner", "verify")
+STEPS = ("backup", "config", "database", "artifacts", "scanner", "verify")
 STEP_TEXT = {
     "backup": "back up the database (pg_dump), harbor.yml, common/config and the data volume's small state; "
               "then restore it into a scratch cluster to prove it",
     "config": "write harbor.yml migrated to 2.4.0 next to the original (comments and order kept)",
-    "engine": "upgrade the PostgreSQL data folder to a newer major (pg_upgrade, --check first)",
     "database": "apply the database release steps (one transaction each)",
     "artifacts": "read every manifest from registry storage and fill in the artifact metadata",
     "scanner": "remove the Clair registration and its reports; register Trivy and make it the default",
@@ -62,7 +62,6 @@ class Options:
     dsn: str | None = None
     storage: str | None = None
     config_out: str | None = None
-    engine_bindir: str | None = None      # a newer PostgreSQL bin folder: the engine step runs
     jobs: int = 4
     yes: bool = False
     dry_run: bool = False
@@ -86,14 +85,10 @@ def hops(inst: Installation) -> list[str]:
     return [start] + path_between(start, TARGET)
 
 
-def planned_steps(inst: Installation, engine: bool) -> list[str]:
-    return [s for s in STEPS if s != "engine" or engine]
-
-
-def step_plan(inst: Installation, engine: bool) -> list[dict]:
+def step_plan(inst: Installation) -> list[dict]:
     out = []
     db = inst.database
-    for s in planned_steps(inst, engine):
+    for s in STEPS:
         text = STEP_TEXT[s]
         if s == "database" and db and db.schema_version is not None:
             text += f": schema {db.schema_version} → {SCHEMA_VERSION[TARGET]}"
@@ -174,13 +169,11 @@ def folder_size(path: Path) -> int:
     return total
 
 
-def check_disk(inst: Installation, backup_dir: Path | None, engine: bool) -> Check:
+def check_disk(inst: Installation, backup_dir: Path | None) -> Check:
     if backup_dir is None:
         return Check("free disk", PASS, "no backup folder given yet (run --backup-dir): not checked")
     db_size = inst.database.size_bytes if inst.database else 0
     need = int(db_size * 1.2) + folder_size(Path(inst.harbor_dir)) // 2
-    if engine and inst.pg_data_dir:
-        need += 2 * folder_size(Path(inst.pg_data_dir))
     free = free_bytes(backup_dir)
     detail = f"{free / 2**20:,.0f} MiB free at {backup_dir}, about {need / 2**20:,.1f} MiB needed"
     if free < need:
@@ -276,10 +269,9 @@ def check_storage(inst: Installation) -> Check:
     return Check("registry storage", PASS, f"{inst.storage} is readable")
 
 
-def preflight(inst: Installation, backup_dir: Path | None = None, engine: bool = False,
-              resuming: bool = False) -> list[Check]:
+def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool = False) -> list[Check]:
     checks = [check_start(inst), check_versions_agree(inst), check_dirty(inst, resuming), check_stopped(inst),
-              check_disk(inst, backup_dir, engine), check_owners(inst), check_internal_tls(inst),
+              check_disk(inst, backup_dir), check_owners(inst), check_internal_tls(inst),
               check_clair(inst), check_storage(inst)]
     if all_ok(checks) and not resuming:
         checks.append(check_lint(inst))
@@ -316,10 +308,10 @@ def plan(opts: Options) -> dict:
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage)
     backup_dir = Path(opts.backup_dir) if opts.backup_dir else None
     resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
-    checks = preflight(inst, backup_dir, bool(opts.engine_bindir), resuming)
+    checks = preflight(inst, backup_dir, resuming)
     ok = all_ok(checks)
     return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst),
-            "steps": step_plan(inst, bool(opts.engine_bindir)), "checks": [c.to_dict() for c in checks],
+            "steps": step_plan(inst), "checks": [c.to_dict() for c in checks],
             "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
                       f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{mask_dsn(opts.dsn)}'" if opts.dsn else "")]
                      if ok else ["Fix the failed checks above, then plan again."])}
@@ -378,12 +370,6 @@ def step_config(ctx: Context) -> dict:
             "checksums": {"input": sha256_file(ctx.inst.harbor_yml), "output": sha256_file(out)}}
 
 
-def step_engine(ctx: Context) -> dict:
-    from .postgres.upgrade import upgrade_cluster
-    result = upgrade_cluster(ctx.inst.pg_data_dir, new_bindir=ctx.opts.engine_bindir)
-    return {"summary": str(result), "changed": {"pg_data_dir": ctx.inst.pg_data_dir}}
-
-
 def step_database(ctx: Context) -> dict:
     from . import db
     seen: set[str] = set()
@@ -410,11 +396,13 @@ def step_artifacts(ctx: Context) -> dict:
     finally:
         storage.close()
     problems = [f"{p.repository}@{p.digest[:19]}: {p.reason}" for p in report.problems]
+    reasons = Counter(p.reason for p in report.problems)
     summary = (f"{report.artifacts_done:,} artifacts written, {report.children_created:,} index children and "
                f"{report.references_created:,} references created, {report.untagged_found:,} untagged manifests "
                f"left out, {len(report.ignored_tags)} dangling tags ignored")
     if problems:
-        summary += f"; {len(problems)} manifests could not be read (e.g. {'; '.join(problems[:3])})"
+        summary += ("; not abstracted: " + ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+                    + f" (e.g. {'; '.join(problems[:3])}); verify tells which were so before")
     return {"summary": summary,
             "changed": {"artifacts_done": report.artifacts_done, "children_created": report.children_created,
                         "references_created": report.references_created, "problems": len(problems),
@@ -484,7 +472,7 @@ def step_verify(ctx: Context) -> dict:
 
 
 STEP_FUNCS: dict[str, StepFn] = {
-    "backup": step_backup, "config": step_config, "engine": step_engine, "database": step_database,
+    "backup": step_backup, "config": step_config, "database": step_database,
     "artifacts": step_artifacts, "scanner": step_scanner, "verify": step_verify,
 }
 
@@ -553,13 +541,12 @@ def run(opts: Options, progress: ProgressReporter | None = None,
     backup_dir = Path(opts.backup_dir).resolve()
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage)
     resuming = (backup_dir / "journal.jsonl").exists()
-    engine = bool(opts.engine_bindir)
-    checks = preflight(inst, backup_dir, engine, resuming)
-    steps = planned_steps(inst, engine)
+    checks = preflight(inst, backup_dir, resuming)
+    steps = list(STEPS)
     base = {"command": "run", "installation": inst.to_dict(), "hops": hops(inst), "backup_dir": str(backup_dir),
             "checks": [c.to_dict() for c in checks]}
     if not all_ok(checks):
-        return {**base, "ok": False, "steps": step_plan(inst, engine),
+        return {**base, "ok": False, "steps": step_plan(inst),
                 "next": ["Fix the failed checks above, then run again; nothing was changed."]}
     if not opts.yes:
         tty = interactive if interactive is not None else sys.stdin.isatty()

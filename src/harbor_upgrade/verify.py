@@ -103,8 +103,15 @@ def before_counts(table_counts: dict[str, int]) -> dict[str, int | None]:
         present = [t for t in tables if t in table_counts]
         out[name] = sum(int(table_counts[t]) for t in present) if present else None
     if "tag" not in table_counts and "artifact" in table_counts:
-        out["tags"] = None  # 0031 removes duplicate tags: a 1.10 count is not comparable
+        out["tags"] = int(table_counts["artifact"])  # 1.10 kept one artifact row per tag
     return out
+
+
+def rule_of(name: str, table_counts: dict[str, int]) -> str:
+    """The rule of a count; from 1.10 the tags are only shown (2.0.3 drops duplicate tag names)."""
+    if name == "tags" and "tag" not in table_counts:
+        return "shown"
+    return COUNTS[name][2]
 
 
 def manifest_paths(repository: str, digest: str) -> tuple[str, str]:
@@ -157,9 +164,10 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
             return result  # the 2.4.0 queries below would fail on another schema
 
         before = before_counts(table_counts) if table_counts is not None else {}
-        for name, (sql, _tables, rule) in COUNTS.items():
+        for name, (sql, _tables, _rule) in COUNTS.items():
             after = int(cur.execute(sql).fetchone()[0])
             b = before.get(name)
+            rule = rule_of(name, table_counts or {})
             result.counts.append(CountRow(name, b, after, rule if b is not None else "shown",
                                           rule_holds(rule, b, after)))
 

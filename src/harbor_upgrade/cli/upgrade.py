@@ -33,11 +33,10 @@ def emit(report: dict, as_json: bool) -> int:
 @dsn_opt
 @storage_opt
 @click.option("--backup-dir", type=click.Path(file_okay=False), help="where run will back up (checks free space)")
-@click.option("--engine-bindir", type=click.Path(file_okay=False), help="plan the PostgreSQL engine upgrade too")
 @json_opt
-def plan_cmd(harbor_yml, dsn, storage, backup_dir, engine_bindir, as_json):
+def plan_cmd(harbor_yml, dsn, storage, backup_dir, as_json):
     """Show the installed state, the path to 2.4.0, every step and the preflight checks. Writes nothing."""
-    return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage, engine_bindir=engine_bindir)), as_json)
+    return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage)), as_json)
 
 
 @cli.command("run")
@@ -48,15 +47,16 @@ def plan_cmd(harbor_yml, dsn, storage, backup_dir, engine_bindir, as_json):
 @storage_opt
 @click.option("--config-out", type=click.Path(dir_okay=False),
               help="where the migrated harbor.yml goes (default: harbor-2.4.0.yml next to the original)")
-@click.option("--engine-bindir", type=click.Path(file_okay=False),
-              help="also upgrade the PostgreSQL data folder with the binaries in this folder")
 @click.option("--jobs", default=4, show_default=True, help="parallel storage readers / dump jobs")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
 @json_opt
-def run_cmd(harbor_yml, backup_dir, dsn, storage, config_out, engine_bindir, jobs, yes, dry_run, as_json):
-    """Back up, then upgrade config, engine, database, artifacts and scanner, and verify; journaled."""
-    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, engine_bindir, jobs, yes, dry_run)
+def run_cmd(harbor_yml, backup_dir, dsn, storage, config_out, jobs, yes, dry_run, as_json):
+    """Back up, then upgrade config, database, artifacts and scanner, and verify; journaled.
+
+    The PostgreSQL engine (9.6 -> 13) is upgraded with `harbor-upgrade pg-upgrade`, with
+    Harbor's database stopped, before or after this command."""
+    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, jobs, yes, dry_run)
     with ProgressReporter(stream=sys.stderr) as progress:
         report = up.run(opts, progress)
     return emit(report, as_json)
