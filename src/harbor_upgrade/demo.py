@@ -566,6 +566,13 @@ def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = F
     report["command"] = "demo"
     report["demo"] = {"dir": str(inst.dir), "harbor_yml": str(inst.harbor_yml), "storage": str(inst.storage),
                       "database": inst.dsn, "postgres_running": keep_running}
-    report["next"] = [f"This was a sample: look around {inst.dir} (harbor/harbor-2.4.0.yml is the migrated "
-                      "settings, backup/journal.jsonl the run's journal)."] + report.get("next", [])[1:]
+    d = inst.dir
+    report["next"] = [
+        f"This was a sample installation in {d}: harbor/harbor.yml (1.10) and harbor/harbor-2.4.0.yml (migrated), "
+        "data/registry (the images), data/database (its PostgreSQL; --keep-running leaves it up), backup/ (the "
+        "backup and the run's journal.jsonl).",
+        "On a real installation, with Harbor stopped: harbor-upgrade plan --harbor-yml /path/to/harbor.yml --dsn "
+        "postgresql://postgres:PASSWORD@HOST:5432/registry, then `harbor-upgrade run` with the same options and "
+        "--backup-dir.",
+    ] + [line for line in report.get("next", []) if line.startswith("Clair")]
     return report
