@@ -1,0 +1,87 @@
+"""Benchmark: the whole `harbor-upgrade run` on a large Harbor 1.10 installation.
+
+Builds a Harbor 1.10 database (bench/db_harbor_1_10_fresh.sql + bench/db_seed_harbor.py
+at --scale; ≈53k artifact rows at 100) next to the demo's registry storage (so nearly
+every artifact row is database-only: the artifact walk is benchmarked on its own in
+bench_artifacts.py), then times `run` step by step and prints
+
+  * every step's seconds, and the part of the run that is the orchestration's own
+    (preflight, journal, the pre-upgrade manifest census, verify);
+  * the ratio to Harbor's own upgrade of the same database: its SQL (116 s at scale 100
+    on this kind of machine, specs/db-migration.md §7) plus its serial artifact walk
+    (about 110 artifacts/s through the registry API, tools/README.md) — which has no
+    backup, no preflight and no verification.
+
+    python bench/bench_upgrade.py [--scale 100]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harbor_upgrade import demo
+from harbor_upgrade.upgrade import Options, run
+
+HERE = Path(__file__).resolve().parent
+FRESH_1_10 = HERE / "db_harbor_1_10_fresh.sql"
+HARBOR_SQL_SECONDS_AT_100 = 116.0
+HARBOR_ARTIFACTS_PER_SECOND = 110.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=float, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+
+    base = Path(tempfile.mkdtemp(prefix="hu-bench-upgrade-"))
+    base.chmod(0o755)
+    d = base / "site"
+    try:
+        t0 = time.monotonic()
+        data_sql = base / "seed.sql"
+        subprocess.run([sys.executable, str(HERE / "db_seed_harbor.py"), "--seed", str(args.seed), "--scale",
+                        str(args.scale), "--inventory", "none", "--out", str(data_sql)], check=True)
+        d.mkdir()
+        (d / "harbor").mkdir()
+        data_volume = d / "data"
+        (data_volume / "registry").mkdir(parents=True)
+        (d / "harbor" / "harbor.yml").write_text(demo.HARBOR_YML.replace("{data_volume}", str(data_volume)))
+        demo.write_storage(data_volume / "registry")
+        cluster = demo.new_cluster(d, data_volume / "database")
+        try:
+            cluster.createdb("registry")
+            cluster.psql(dbname="registry", file=FRESH_1_10)
+            cluster.psql(dbname="registry", file=data_sql)
+            cluster.psql("ANALYZE", dbname="registry")
+            artifacts = int(cluster.psql("SELECT count(*) FROM artifact", dbname="registry"))
+            print(f"built: scale {args.scale}, {artifacts:,} artifact rows in {time.monotonic() - t0:.1f} s")
+
+            t1 = time.monotonic()
+            report = run(Options(str(d / "harbor" / "harbor.yml"), str(d / "backup"), cluster.dsn("registry"),
+                                 yes=True))
+            total = time.monotonic() - t1
+        finally:
+            cluster.stop()
+        if not report["ok"]:
+            raise SystemExit(f"run failed: {report.get('error')}")
+        steps = {s["name"]: s["seconds"] for s in report["steps"]}
+        own = total - sum(v for k, v in steps.items() if k not in ("verify",))
+        for name, secs in steps.items():
+            print(f"  {name:<10} {secs:8.1f} s")
+        print(f"run total: {total:.1f} s; orchestration's own part (preflight, journal, manifest census, "
+              f"verify): {own:.1f} s ({100 * own / total:.0f}%)")
+        harbor = HARBOR_SQL_SECONDS_AT_100 * args.scale / 100 + artifacts / HARBOR_ARTIFACTS_PER_SECOND
+        print(f"Harbor's own upgrade of this database (SQL + serial artifact walk, no backup, no checks): "
+              f"about {harbor:.0f} s; ratio run / Harbor = {total / harbor:.2f}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
