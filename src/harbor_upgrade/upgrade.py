@@ -140,10 +140,10 @@ def check_dirty(inst: Installation, resuming: bool) -> Check:
     return Check("schema not dirty", PASS, "clean")
 
 
-def check_stopped(inst: Installation) -> Check:
+def check_stopped(inst: Installation, need_db: bool = True) -> Check:
     db = inst.database
     if db is None:
-        return Check("Harbor stopped", FAIL, "no database to check: pass --dsn",
+        return Check("Harbor stopped", FAIL if need_db else WARN, "no database to check: pass --dsn",
                      hint="the database steps need --dsn postgresql://USER[:PASSWORD]@HOST:PORT/registry")
     if db.other_clients:
         return Check("Harbor stopped", FAIL, f"{len(db.other_clients)} other sessions on the database",
@@ -269,8 +269,11 @@ def check_storage(inst: Installation) -> Check:
     return Check("registry storage", PASS, f"{inst.storage} is readable")
 
 
-def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool = False) -> list[Check]:
-    checks = [check_start(inst), check_versions_agree(inst), check_dirty(inst, resuming), check_stopped(inst),
+def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool = False,
+              need_db: bool = True) -> list[Check]:
+    """The checks before anything is written; need_db=False (plan) lets a missing --dsn pass as a warning."""
+    checks = [check_start(inst), check_versions_agree(inst), check_dirty(inst, resuming),
+              check_stopped(inst, need_db),
               check_disk(inst, backup_dir), check_owners(inst), check_internal_tls(inst),
               check_clair(inst), check_storage(inst)]
     if all_ok(checks) and not resuming:
@@ -308,7 +311,7 @@ def plan(opts: Options) -> dict:
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage)
     backup_dir = Path(opts.backup_dir) if opts.backup_dir else None
     resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
-    checks = preflight(inst, backup_dir, resuming)
+    checks = preflight(inst, backup_dir, resuming, need_db=False)
     ok = all_ok(checks)
     return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst),
             "steps": step_plan(inst), "checks": [c.to_dict() for c in checks],

@@ -63,6 +63,7 @@ def test_harbor_running_fails(tmp_path):
     assert c.status == FAIL and c.samples == ["harbor-core from 172.18.0.5"] and "docker compose down" in c.hint
     assert up.check_stopped(inst(tmp_path)).status == PASS
     assert up.check_stopped(inst(tmp_path, schema=None)).status == FAIL
+    assert up.check_stopped(inst(tmp_path, schema=None), need_db=False).status == WARN  # plan without --dsn
 
 
 def test_disk_check_compares_free_space_with_the_database_size(tmp_path):
