@@ -271,10 +271,12 @@ def _backup_area(area: str, root: Path, dest: Path, skip, skipped: list[dict[str
     return entries
 
 
-def _harbor_dir_skip(backup_to: Path):
+def _harbor_dir_skip(backup_to: Path, data_volume: Path | None):
     def skip(p: Path, st: os.stat_result) -> str | None:
         if _inside(p, backup_to):
             return "the backup folder itself"
+        if data_volume is not None and _inside(p, data_volume):
+            return "the data volume: backed up under data_volume/"
         if stat.S_ISREG(st.st_mode) and st.st_size > HARBOR_DIR_MAX_FILE:
             return f"large file ({st.st_size >> 20} MiB, the installer's image archive): download it again"
         return None
@@ -341,7 +343,7 @@ def create_backup(dsn: str, harbor_dir: str | os.PathLike, to: str | os.PathLike
     digest = sql_digest([tools.tool("pg_restore"), "-f", "-", str(to / DUMP_DIR)])
 
     skipped: list[dict[str, str]] = []
-    files = _backup_area("harbor", harbor_dir, to / FILES_DIR, _harbor_dir_skip(to), skipped, say)
+    files = _backup_area("harbor", harbor_dir, to / FILES_DIR, _harbor_dir_skip(to, dv), skipped, say)
     roots = {"harbor": str(harbor_dir)}
     if dv is not None:
         files += _backup_area("data_volume", dv, to / FILES_DIR, _data_volume_skip(dv, harbor_dir, to),

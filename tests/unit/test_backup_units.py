@@ -158,3 +158,20 @@ def test_link_mode_undo_puts_pg_control_back(tmp_path):
     assert _undo_link_mode(tmp_path) is True
     assert (g / "pg_control").read_bytes() == b"x" and not (g / "pg_control.old").exists()
     assert _undo_link_mode(tmp_path) is False
+
+
+def test_sql_digest_filters_like_canonical_lines_across_chunks(tmp_path):
+    import hashlib
+    import random
+    from harbor_upgrade.postgres.tools import sql_digest
+    rng = random.Random(5)
+    lines = [b"-- Dumped from database version 15.18\n", b"\\restrict k3y\n"]
+    for i in range(120_000):  # ~9 MiB: several 4 MiB reads, volatile lines across their edges
+        lines.append(b"x" * rng.randint(0, 150) + b"\t%d\n" % i)
+        if i % 9_973 == 0:
+            lines.append(b"\\unrestrict k3y\n")
+    lines.append(b"last line without newline")
+    f = tmp_path / "dump.sql"
+    f.write_bytes(b"".join(lines))
+    want = hashlib.sha256(b"".join(canonical_lines(lines))).hexdigest()
+    assert sql_digest(["cat", str(f)]) == want

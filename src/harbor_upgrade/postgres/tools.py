@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -98,6 +100,7 @@ def run_tool(args: list[str], conn: Conn | None = None, what: str = "", **kw) ->
 # the tools and, since 15.14/16.10/17.6/18.0, the random key of \restrict.
 _VOLATILE_PREFIXES = (b"-- Dumped from database version", b"-- Dumped by pg_dump version",
                       b"\\restrict ", b"\\unrestrict ")
+_VOLATILE_RE = re.compile(b"(?m)^(?:" + b"|".join(re.escape(p) for p in _VOLATILE_PREFIXES) + b").*\n")
 
 
 def canonical_lines(lines: Iterable[bytes]) -> Iterator[bytes]:
@@ -105,16 +108,24 @@ def canonical_lines(lines: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def sql_digest(args: list[str], conn: Conn | None = None) -> str:
-    """sha256 of the canonical plain-SQL text a pg_dump/pg_restore command writes to stdout."""
+    """sha256 of the canonical plain-SQL text a pg_dump/pg_restore command writes to stdout
+    (the same bytes as canonical_lines keeps, filtered a few MiB at a time)."""
     h = hashlib.sha256()
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=conn.env() if conn else None) as p:
-        for line in canonical_lines(p.stdout):
-            h.update(line)
-        err = p.stderr.read().decode(errors="replace")
-    if p.returncode != 0:
-        raise ExternalFailure(mask_text(f"{os.path.basename(args[0])} failed (exit {p.returncode}): {err[-3000:]}"),
-                              reference="postgres-failed")
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=err, env=conn.env() if conn else None) as p:
+        rest = b""
+        while chunk := p.stdout.read(4 << 20):
+            whole, sep, rest = (rest + chunk).rpartition(b"\n")
+            if sep:
+                h.update(_VOLATILE_RE.sub(b"", whole + sep))
+        if rest and not rest.startswith(_VOLATILE_PREFIXES):
+            h.update(rest)
+        p.wait()
+        err.seek(0)
+        if p.returncode != 0:
+            raise ExternalFailure(mask_text(f"{os.path.basename(args[0])} failed (exit {p.returncode}): "
+                                            f"{err.read().decode(errors='replace')[-3000:]}"),
+                                  reference="postgres-failed")
     return h.hexdigest()
 
 
