@@ -32,4 +32,5 @@ def columns(conn: psycopg.Connection, table: str) -> set[str]:
 
 
 def index_exists(conn: psycopg.Connection, name: str) -> bool:
+    """Indexes are relations too: to_regclass finds them by name."""
     return table_exists(conn, name)
