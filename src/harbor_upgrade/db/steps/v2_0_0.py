@@ -33,7 +33,7 @@ V30 = SchemaFile(30, (
         "ALTER TABLE admin_job ADD COLUMN job_parameters varchar(255) DEFAULT ''"),
     sql("schema_migrations: new column data_version",
         "ALTER TABLE schema_migrations ADD COLUMN data_version int"),
-    sql("artifact: new columns, kind renamed type, creation_time dropped", """
+    sql("artifact: new columns; creation_time and the per-tag unique constraint dropped", """
         ALTER TABLE artifact
             ADD COLUMN repository_id int,
             ADD COLUMN media_type varchar(255),
@@ -71,7 +71,7 @@ V30 = SchemaFile(30, (
                          FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
                          GROUP BY ab.digest_af) AS s ON s.digest_af = x.digest) AS c
         WHERE c.id = a.id"""),
-    sql("artifact: repository_id and media types become NOT NULL; repo renamed repository_name", """
+    sql("artifact: repository_id and media types become NOT NULL", """
         ALTER TABLE artifact
             ALTER COLUMN repository_id SET NOT NULL,
             ALTER COLUMN media_type SET NOT NULL,
