@@ -79,6 +79,17 @@ def sections(draw):
         d["proxy"] = {"http_proxy": None, "https_proxy": None, "no_proxy": None, "components": comps}
     if draw(maybe):
         d["x_ours"] = {"note": draw(text), "n": draw(st.integers())}
+    # now and then a section, or a setting inside one, of a type no release expects
+    for _ in range(draw(st.integers(0, 2))):
+        keys = sorted(k for k in d if k != "x_ours")
+        if not keys:
+            break
+        key = draw(st.sampled_from(keys))
+        odd = draw(st.sampled_from([None, [], "text", 5, {}, [1, 2], {"x": None}, True]))
+        if isinstance(d[key], dict) and d[key] and draw(maybe):
+            d[key][draw(st.sampled_from(sorted(d[key])))] = odd
+        else:
+            d[key] = odd
     return d
 
 

@@ -101,7 +101,7 @@ YAML11_BOOLS = {w for word in ("yes", "no", "on", "off", "y", "n") for w in (wor
 
 class Bool(Spec):
     def check(self, value):
-        if isinstance(value, bool) or value in YAML11_BOOLS:
+        if isinstance(value, bool) or (isinstance(value, str) and value in YAML11_BOOLS):
             return None
         return f"must be true or false, not {_kind(value)}"
 
