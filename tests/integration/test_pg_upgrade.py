@@ -10,7 +10,7 @@ import pytest
 
 from harbor_upgrade.errors import ExternalFailure, InvalidInput, UnsafeState
 from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries, server_user
-from harbor_upgrade.postgres.layout import read_pg_version
+from harbor_upgrade.postgres.layout import harbor_cluster, read_pg_version
 from harbor_upgrade.postgres.upgrade import cleanup, state_path, upgrade_cluster
 from test_backup_restore import MINI_HARBOR_SQL
 
@@ -81,7 +81,7 @@ def test_15_to_16_to_18(base, mode):
     assert facts(base / "pg18", 18) == want
 
     removed = cleanup(base / "database", base / "pg16")
-    assert removed and not any(old.iterdir()) and old.is_dir()
+    assert removed == [old] and not old.exists() and (base / "database").is_dir()  # a pgNN sub-folder goes
     assert not state_path(base / "pg16").exists()
 
 
@@ -143,16 +143,24 @@ def test_refusals_change_nothing(base):
         assert e.value.reference == "datadir-owned-by-root"
 
 
-def test_cli_pg_upgrade_and_cleanup(base, run_cli):
-    old = base / "old"
+def test_cli_pg_upgrade_and_cleanup_into_harbor_layout(base, run_cli):
+    # Harbor up to 2.2 kept its 9.6 cluster right in data_volume/database; 2.3+ wants pgNN below.
+    old = base / "database"
     make_old_cluster(old, 15)
+    want = facts(old, 15)
     code, out, err = run_cli("pg-upgrade", "--cleanup", "--old-datadir", old, "--new-datadir", base / "new")
     assert code == 4 and "pg-upgrade-unverified" in err
-    code, out, err = run_cli("pg-upgrade", "--old-datadir", old, "--new-datadir", base / "new",
+    code, out, err = run_cli("pg-upgrade", "--old-datadir", old, "--new-datadir", base / "database" / "pg16",
+                             "--new-major", "16")
+    assert code == 2 and "datadir-nested" in err
+    code, out, err = run_cli("pg-upgrade", "--old-datadir", old, "--new-datadir", base / "database-pg16",
                              "--new-major", "16", "--mode", "copy", "--jobs", "2")
     assert code == 0, err
-    assert "verified: 3 databases" in out and "--cleanup" in out and "kept" in out
-    assert "pg_upgrade --check" in err
-    code, out, err = run_cli("pg-upgrade", "--cleanup", "--old-datadir", old, "--new-datadir", base / "new")
+    assert "verified: 3 databases" in out and "kept" in out and "pg_upgrade --check" in err
+    assert f"--cleanup --old-datadir {old} --new-datadir {base / 'database-pg16'} --move-into {old / 'pg16'}" in out
+    code, out, err = run_cli("pg-upgrade", "--cleanup", "--old-datadir", old, "--new-datadir", base / "database-pg16",
+                             "--move-into", old / "pg16")
     assert code == 0, err
-    assert list(old.iterdir()) == []
+    assert sorted(p.name for p in old.iterdir()) == ["pg16"] and not (base / "database-pg16").exists()
+    assert harbor_cluster(old).path == old / "pg16"
+    assert facts(old / "pg16", 16) == want

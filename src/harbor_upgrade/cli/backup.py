@@ -9,7 +9,7 @@ from .. import backup as backup_api
 from ..errors import ExitStatus, InvalidInput, UnsafeState, ValidationFailed
 from ..postgres import upgrade as engine
 from ..postgres.cluster import find_binaries
-from ..postgres.layout import read_pg_version
+from ..postgres.layout import harbor_database_dir, harbor_home, read_pg_version
 from ..secrets import mask_text
 from . import cli
 
@@ -110,16 +110,21 @@ def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes) -> int:
 @click.option("--jobs", "-j", default=1, show_default=True, help="parallel jobs")
 @click.option("--cleanup", "do_cleanup", is_flag=True,
               help="remove the old cluster after a verified upgrade into --new-datadir")
-def pg_upgrade_cmd(old_datadir, new_datadir, old_bindir, new_bindir, new_major, mode, jobs, do_cleanup) -> int:
+@click.option("--move-into", type=click.Path(file_okay=False),
+              help="with --cleanup: then move the new cluster here (e.g. data_volume/database/pg13)")
+def pg_upgrade_cmd(old_datadir, new_datadir, old_bindir, new_bindir, new_major, mode, jobs, do_cleanup,
+                   move_into) -> int:
     """Upgrade the PostgreSQL major version of Harbor's database cluster, keeping the old one.
 
     Runs pg_upgrade --check first, as the data folder's owner; verifies row counts and
     sequence values in the new cluster; `--cleanup` removes the old cluster afterwards."""
     if do_cleanup:
-        removed = engine.cleanup(old_datadir, new_datadir)
-        click.echo(f"removed the old cluster's {len(removed)} entries from {old_datadir}; "
-                   f"the cluster now lives in {new_datadir}")
+        removed = engine.cleanup(old_datadir, new_datadir, move_into=move_into)
+        click.echo(f"removed the old cluster ({len(removed)} entries) from {old_datadir}; "
+                   f"the cluster now lives in {move_into or new_datadir}")
         return int(ExitStatus.OK)
+    if move_into:
+        raise InvalidInput("--move-into goes with --cleanup", reference="invalid-input")
     old = engine.resolve_old_datadir(old_datadir)
     old_version = read_pg_version(old)
     old_bin = old_bindir or find_binaries(major=int(old_version.split(".")[0])).bindir
@@ -138,6 +143,9 @@ def pg_upgrade_cmd(old_datadir, new_datadir, old_bindir, new_bindir, new_major, 
     if mode == "link":
         click.echo(f"  link mode: {old} shares its files with the new cluster and must not be started again")
     click.echo(f"  the old cluster is kept in {old}")
-    click.echo(f"next: start Harbor on the new cluster; then harbor-upgrade pg-upgrade --cleanup "
-               f"--old-datadir {old} --new-datadir {r.new_datadir}")
+    db = harbor_database_dir(old)
+    home = harbor_home(db, r.new_major) if db else None
+    move = f" --move-into {home}" if home and home != r.new_datadir else ""
+    click.echo(f"next: check the new cluster; then harbor-upgrade pg-upgrade --cleanup "
+               f"--old-datadir {old} --new-datadir {r.new_datadir}{move}")
     return int(ExitStatus.OK)

@@ -115,3 +115,12 @@ def harbor_home(database_dir: str | os.PathLike, major: int) -> Path:
     """Where harbor-db of a release on PostgreSQL ``major`` expects its cluster."""
     root = Path(database_dir)
     return root if major < 10 else root / f"pg{major}"
+
+
+def harbor_database_dir(cluster: Path) -> Path | None:
+    """Harbor's data_volume/database folder a cluster belongs to, if it sits in that layout."""
+    if cluster.name == "database":
+        return cluster
+    if _SUBFOLDER_RE.match(cluster.name) and cluster.parent.name == "database":
+        return cluster.parent
+    return None

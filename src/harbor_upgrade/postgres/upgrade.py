@@ -245,6 +245,30 @@ def _prepare_new_datadir(new: Path, owner: Owner) -> None:
     owner.chown(new)
 
 
+def folder_size(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def check_space(old: Path, new: Path, mode: str) -> None:
+    """copy and dump write a second copy of the data; link and clone share the old files."""
+    if mode not in ("copy", "dump"):
+        return
+    need = folder_size(old)
+    parent = next(p for p in [new, *new.parents] if p.exists())
+    free = shutil.disk_usage(parent).free
+    if free < need * 1.1:
+        raise UnsafeState(f"{mode} mode needs about {need >> 20} MiB free at {parent}, only {free >> 20} MiB are",
+                          hint="free some space, put --new-datadir on another disk, or use --mode link "
+                               "(fast, no copy; only with a verified backup)", reference="disk-space")
+
+
 def _pg_upgrade_logs(work: Path, new: Path) -> list[Path]:
     logs = list(work.glob("*.log")) + list((new / "pg_upgrade_output.d").rglob("*.log"))
     return sorted(p for p in logs if p.is_file())
@@ -357,6 +381,7 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
     old_version = read_pg_version(old)
     check_siblings(old, new)
     owner = data_owner(old)
+    check_space(old, new, mode)
     old_bin, new_bin = _binaries(old_bindir, owner, "old bindir"), _binaries(new_bindir, owner, "new bindir")
     if old_version.split(".")[0] != str(old_bin.major):
         raise InvalidInput(f"{old} is a PostgreSQL {old_version} cluster but {old_bindir} is {old_bin.major}",
@@ -465,8 +490,11 @@ def _roll_back(old: Path, new: Path, mode: str) -> None:
     shutil.rmtree(new, ignore_errors=True)
 
 
-def cleanup(old_datadir: str | os.PathLike, new_datadir: str | os.PathLike) -> list[Path]:
-    """Remove the old cluster, only after a verified upgrade into new_datadir."""
+def cleanup(old_datadir: str | os.PathLike, new_datadir: str | os.PathLike,
+            move_into: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the old cluster, only after a verified upgrade into new_datadir; then, with
+    ``move_into``, move the new cluster to where Harbor's image expects it (a 9.6 cluster
+    filled data_volume/database itself; 2.3+ looks in data_volume/database/pg13)."""
     old, new = resolve_old_datadir(old_datadir), Path(new_datadir).absolute()
     sp = state_path(new)
     if not sp.is_file():
@@ -482,15 +510,23 @@ def cleanup(old_datadir: str | os.PathLike, new_datadir: str | os.PathLike) -> l
     if read_pg_version(old) != state["old_version"]:
         raise UnsafeState(f"{old} does not hold the PostgreSQL {state['old_version']} cluster recorded in {sp}",
                           reference="datadir-version")
-    # Empty the old folder but keep it: Harbor's data_volume/database may be a mount point,
-    # and it is where later harbor-db releases look for their pgNN sub-folder.
+    if move_into is not None and os.path.lexists(move_into):
+        raise InvalidInput(f"{move_into} exists already; the old cluster was kept", reference="datadir-not-empty")
     removed = []
-    for name in list_entries(old) or []:
-        p = old / name
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
-        removed.append(p)
+    if re.fullmatch(r"pg\d+", old.name):  # a harbor-db sub-folder (pg13 ...): goes entirely
+        shutil.rmtree(old)
+        removed.append(old)
+    else:
+        # Empty the folder but keep it: Harbor's data_volume/database may be a mount point,
+        # and it is where later harbor-db releases look for their pgNN sub-folder.
+        for name in list_entries(old) or []:
+            p = old / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
     sp.unlink()
+    if move_into is not None:
+        os.rename(new, move_into)
     return removed
