@@ -147,6 +147,8 @@ def render_text(report: dict, width: int = 110) -> str:
         con.print(f"error [{err.get('reference')}]: {err.get('message')}")
         if err.get("hint"):
             con.print(f"hint: {err['hint']}")
+    if report.get("journal"):
+        con.print(f"Journal: {report['journal']}")
     con.print(f"Result: {'OK' if report['ok'] else 'FAILED'}")
     if report.get("next"):
         con.print("What to do next:")
