@@ -248,3 +248,54 @@ def test_access_denied_is_a_clear_error_without_the_secret(s3_with_auth):
     text = f"{e.value.message} {e.value.hint}"
     assert "denied" in text and "harbor-registry" in text
     assert secret not in text
+
+
+def count_gets(storage) -> list:
+    calls = []
+    storage._client.meta.events.register("before-parameter-build.s3.GetObject",
+                                         lambda **kw: calls.append(kw["params"]["Key"]))
+    return calls
+
+
+def test_links_proven_by_the_listing_cost_no_get(storage, tree):
+    fs = FilesystemStorage(tree)
+    base = "repositories/library/alpine/_manifests"
+    links = [p for p in storage.walk(base) if p.endswith("/link") and "/index/" not in p]
+    assert any("/revisions/" in p for p in links) and any("/current/" in p for p in links)
+    gets = count_gets(storage)
+    assert [storage.read(p) for p in links] == [fs.read(p) for p in links]
+    assert gets == [], "revision and current-tag links were proven by their listed MD5"
+    assert [storage.read(p) for p in links] == [fs.read(p) for p in links]
+    assert len(gets) == len(links), "a proven link is used once, then read again from S3"
+
+
+def test_links_whose_content_differs_are_fetched(s3_server, client):
+    """A link with a trailing newline, and a tag pointing to a digest with no revision: both
+    must come from S3 as they are, never be guessed from their key."""
+    good = "sha256:" + "a" * 64
+    other = "sha256:" + "b" * 64
+    base = "reg/docker/registry/v2/repositories/p/r/_manifests"
+    objects = {f"{base}/revisions/sha256/{'a' * 64}/link": (good + "\n").encode(),
+               f"{base}/revisions/sha256/{'c' * 64}/link": ("sha256:" + "c" * 64).encode(),
+               f"{base}/tags/t1/current/link": other.encode(),
+               f"{base}/tags/t2/current/link": ("sha256:" + "c" * 64).encode()}
+    client.create_bucket(Bucket="odd-links")
+    for key, body in objects.items():
+        client.put_object(Bucket="odd-links", Key=key, Body=body)
+    s = S3Storage("odd-links", "reg", endpoint_url=s3_server)
+    try:
+        paths = list(s.walk("repositories/p/r/_manifests"))
+        gets = count_gets(s)
+        got = {p: s.read(p) for p in paths}
+    finally:
+        s.close()
+    assert got == {k.removeprefix("reg/docker/registry/v2/"): v for k, v in objects.items()}
+    assert sorted(gets) == [f"{base}/revisions/sha256/{'a' * 64}/link", f"{base}/tags/t1/current/link"], \
+        "only the two links whose listing does not prove them are fetched"
+
+
+def test_reading_a_link_without_a_listing_fetches_it(storage, tree):
+    path = next(p for p in FilesystemStorage(tree).walk("repositories/team-b") if "/revisions/" in p)
+    gets = count_gets(storage)
+    assert storage.read(path) == FilesystemStorage(tree).read(path)
+    assert len(gets) == 1

@@ -6,11 +6,21 @@ key prefix, so ``walk`` is one paginated ListObjectsV2 by prefix (1000 keys a pa
 an empty folder simply does not exist. Reads are one GET per object; the client is shared
 by the backfill's worker threads (boto3 clients are thread-safe), so its connection pool
 must be at least as large as the number of workers.
+
+Link files cost no GET when a listing already proves their content: a link holds exactly a
+digest, and for objects written with one PUT (as the driver writes links) the listed ETag
+is the MD5 of the content. A revision link whose ETag is the MD5 of the digest its key
+names, or a tag's current link whose ETag is the MD5 of one of the revisions listed just
+before it, holds that digest. Anything else (a corrupted link, multipart or SSE-KMS ETags
+that are not MD5s) is fetched as usual. This halves the requests per artifact.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 
 import boto3
@@ -25,6 +35,37 @@ _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId",
                            "SignatureDoesNotMatch", "AllAccessDisabled"})
 _NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
+
+_REVISION_LINK = re.compile(r"(?:^|/)_manifests/revisions/([a-z0-9]+)/([a-f0-9]{32,128})/link$")
+_TAG_CURRENT_LINK = re.compile(r"(?:^|/)_manifests/tags/[^/]+/current/link$")
+# Links proven by a listing but not read yet; bounded so that a walk nobody reads from
+# cannot grow memory (an evicted entry is simply fetched).
+_KNOWN_LINKS_MAX = 100_000
+
+
+def md5_hex(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def proven_link(rel: str, size: int, etag: str, listed_revisions: dict[str, str]) -> str | None:
+    """The content of link object rel if its listing entry proves it, else None.
+
+    listed_revisions maps MD5 -> digest of the revision links listed so far in the same
+    listing; revision links are added to it (keys are listed in order, revisions before tags)."""
+    etag = etag.strip('"')
+    if len(etag) != 32:
+        return None  # a multipart or encrypted object: its ETag is not the MD5 of its content
+    m = _REVISION_LINK.search(rel)
+    if m:
+        digest = f"{m.group(1)}:{m.group(2)}"
+        listed_revisions[md5_hex(digest)] = digest
+    elif _TAG_CURRENT_LINK.search(rel):
+        digest = listed_revisions.get(etag)
+        if digest is None:
+            return None
+    else:
+        return None
+    return digest if size == len(digest) and md5_hex(digest) == etag else None
 
 
 def key_prefix(rootdirectory: str) -> str:
@@ -75,6 +116,8 @@ class S3Storage(Storage):
             config = config.merge(Config(s3={"addressing_style": "path"}))
         self._client = session.client("s3", endpoint_url=endpoint_url, config=config)
         self._closed = threading.Event()
+        self._known_links: OrderedDict[str, str] = OrderedDict()
+        self._known_lock = threading.Lock()
         self._check_bucket()
 
     # ------------------------------------------------------------------ errors
@@ -120,6 +163,10 @@ class S3Storage(Storage):
     # ------------------------------------------------------------------ Storage
     def read(self, path: str) -> bytes:
         key = self._key(path)
+        with self._known_lock:
+            known = self._known_links.pop(path, None)
+        if known is not None:
+            return known.encode()
         try:
             return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as e:
@@ -170,12 +217,18 @@ class S3Storage(Storage):
         start = len(self.prefix)
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=list_prefix, PaginationConfig={"PageSize": 1000})
+        listed_revisions: dict[str, str] = {}
         try:
             for page in pages:
                 for obj in page.get("Contents", ()):
                     # Keys ending in '/' are folder markers some S3 tools create; not files.
-                    if not obj["Key"].endswith("/"):
-                        yield obj["Key"][start:]
+                    if obj["Key"].endswith("/"):
+                        continue
+                    rel = obj["Key"][start:]
+                    if rel.endswith("/link"):
+                        self._remember_link(rel, proven_link(rel, obj.get("Size", -1), obj.get("ETag", ""),
+                                                             listed_revisions))
+                    yield rel
         except ClientError as e:
             raise self._fail(e, f"the listing of {folder or '/'}") from None
         except BotoCoreError as e:
@@ -197,6 +250,14 @@ class S3Storage(Storage):
         except BotoCoreError as e:
             raise self._fail(e, f"the listing of {folder or '/'}") from None
         return sorted(d for d in dirs if d), sorted(files)
+
+    def _remember_link(self, rel: str, content: str | None) -> None:
+        if content is None:
+            return
+        with self._known_lock:
+            self._known_links[rel] = content
+            if len(self._known_links) > _KNOWN_LINKS_MAX:
+                self._known_links.popitem(last=False)
 
     def close(self) -> None:
         if not self._closed.is_set():
