@@ -259,3 +259,29 @@ def test_validation_failure_is_raised_from_the_api(tmp_path):
     p.write_text(SMALL_2_0.replace("hostname: reg.test.internal   # the name clients use\n", ""))
     with pytest.raises(ValidationFailed, match="hostname: is required"):
         plan_migration(p)
+
+
+def test_partial_sections_that_crash_harbor_are_completed(tmp_path):
+    p = tmp_path / "harbor.yml"
+    p.write_text("hostname: h.test\n_version: 2.3.0\ndatabase:\n  password: pw-part\nproxy:\n  components: [core]\n"
+                 "log:\n  level: info\ntrace:\n  enabled: true\n  sample_rate: 1\n  jaeger:\n"
+                 "    endpoint: http://127.0.0.1:14268/api/traces\n")
+    data = load(plan_migration(p).output_text)
+    assert data["database"] == {"password": "pw-part", "max_idle_conns": 100, "max_open_conns": 900}
+    assert data["proxy"] == {"http_proxy": None, "https_proxy": None, "no_proxy": None, "components": ["core"]}
+    assert data["log"]["local"] == {"rotate_count": 50, "rotate_size": "200M", "location": "/var/log/harbor"}
+    assert data["trace"]["jaeger"] == {"endpoint": "http://127.0.0.1:14268/api/traces", "username": None,
+                                       "password": None, "agent_host": None, "agent_port": None}
+
+
+def test_external_redis_of_1_10_and_extdb_without_notary_migrate(tmp_path):
+    p = tmp_path / "harbor.yml"
+    p.write_text("hostname: h.test\n_version: 1.10.0\nexternal_redis:\n  host: 127.0.0.1\n  port: 6379\n"
+                 "  password:\n  registry_db_index: 1\n  jobservice_db_index: 2\n  chartmuseum_db_index: 3\n"
+                 "  clair_db_index: 4\nexternal_database:\n  harbor:\n    host: 127.0.0.1\n    port: 5432\n"
+                 "    db_name: registry\n    username: harbor\n    password: pw-ext\n    ssl_mode: disable\n")
+    data = load(plan_migration(p).output_text)
+    assert data["external_redis"] == {"host": "127.0.0.1:6379", "password": None, "registry_db_index": 1,
+                                      "jobservice_db_index": 2, "chartmuseum_db_index": 3, "trivy_db_index": 5,
+                                      "idle_timeout_seconds": 30}
+    assert list(data["external_database"]) == ["harbor"]

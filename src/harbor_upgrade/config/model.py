@@ -100,6 +100,9 @@ YAML11_BOOLS = {w for word in ("yes", "no", "on", "off", "y", "n") for w in (wor
 
 
 class Bool(Spec):
+    def __init__(self, *, nullable: bool = False):
+        self.nullable = nullable
+
     def check(self, value):
         if isinstance(value, bool) or (isinstance(value, str) and value in YAML11_BOOLS):
             return None
@@ -234,7 +237,9 @@ MODEL_2_4 = Section({
                              "password": F(Text(nullable=True)), "agent_host": F(Text(nullable=True)),
                              "agent_port": F(Int(1, 65535, "a port number", nullable=True))}, nullable=True)),
         "otel": F(Section({"endpoint": F(Text(nullable=True)), "url_path": F(Text(nullable=True)),
-                           "compression": F(Bool()), "insecure": F(Bool()), "timeout": F(DURATION)}, nullable=True)),
+                           "compression": F(Bool(nullable=True)), "insecure": F(Bool(nullable=True)),
+                           "timeout": F(Text(nullable=True, pattern=DURATION.pattern.pattern, what=DURATION.what))},
+                          nullable=True)),
     }, rule=_trace_rule)),
 })
 

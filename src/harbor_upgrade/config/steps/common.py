@@ -24,11 +24,30 @@ def usual_defaults(doc: Document, database: tuple[int, int]) -> None:
     add_if_absent(doc, (), "database",
                   {"password": "root123", "max_idle_conns": database[0], "max_open_conns": database[1]},
                   "settings of Harbor's own PostgreSQL, at this release's defaults")
+    pool_defaults(doc, database)
     add_if_absent(doc, (), "data_volume", "/data", "where Harbor keeps its data on the host")
     add_if_absent(doc, (), "jobservice", {"max_job_workers": 10}, "job service workers, default")
     add_if_absent(doc, (), "notification", {"webhook_job_max_retry": 10}, "webhook retries, default")
     chart_absolute_url(doc)
     log_defaults(doc)
+
+
+def in_order(doc: Document, path: tuple, order: tuple[str, ...], defaults: dict, note: str) -> None:
+    """Add the ``defaults`` a section lacks, each after the key before it in ``order``."""
+    section = doc.section(*path)
+    if section is None:
+        return
+    for i, key in enumerate(order):
+        if key in defaults and key not in section:
+            before = [k for k in order[:i] if k in section]
+            doc.add(path, key, defaults.get(key), note, after=before[-1] if before else "")
+
+
+def pool_defaults(doc: Document, database: tuple[int, int]) -> None:
+    """A database section without its pool sizes gets this release's defaults for them
+    (a missing password is not invented: validation reports it)."""
+    in_order(doc, ("database",), ("password", "max_idle_conns", "max_open_conns"),
+             {"max_idle_conns": database[0], "max_open_conns": database[1]}, "this release's default")
 
 
 def chart_absolute_url(doc: Document) -> None:
@@ -63,11 +82,14 @@ def log_defaults(doc: Document) -> None:
 
 
 def default_proxy(doc: Document, components: list[str]) -> None:
-    """A file without a proxy section gets an empty one, as Harbor's own file has."""
+    """A file without a proxy section gets an empty one, as Harbor's own file has; a proxy
+    section names all three proxy settings (empty ones stay empty)."""
     if not doc.has("proxy"):
         doc.add((), "proxy", {"http_proxy": None, "https_proxy": None, "no_proxy": None,
                               "components": list(components)},
                 "no proxy configured; components that would use one")
+    in_order(doc, ("proxy",), ("http_proxy", "https_proxy", "no_proxy"),
+             {"http_proxy": None, "https_proxy": None, "no_proxy": None}, "not set")
 
 
 def proxy_components(doc: Document) -> CommentedSeq | None:
