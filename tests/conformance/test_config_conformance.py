@@ -149,3 +149,14 @@ def test_release_2_4_file_is_left_byte_identical(corpus, tmp_path):
     result = migrate_file(src, out)
     assert out.read_bytes() == src.read_bytes()
     assert not result.changed and result.steps == []
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("fixture,target", _cases())
+def test_stopping_halfway_then_finishing_gives_the_same_result(corpus, fixture, target, tmp_path):
+    """-t X then -t 2.4.0 means the same as going straight to 2.4.0."""
+    root, manifest, _ = corpus
+    src = root / manifest["fixtures"][fixture]["fixture"]
+    half = tmp_path / "half.yml"
+    migrate_file(src, half, target=target)
+    assert harbor_reads(plan_migration(half).output_text) == harbor_reads(plan_migration(src).output_text)
