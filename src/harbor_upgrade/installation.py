@@ -63,10 +63,12 @@ class Installation:
     pg_major_on_disk: int | None = None
     pg_data_dir: str | None = None
     database: DatabaseState | None = None
+    s3_keys: tuple[str, str] | None = field(default=None, repr=False)  # harbor.yml's accesskey, secretkey
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("dsn")
+        d.pop("s3_keys")
         return d
 
 
@@ -209,8 +211,17 @@ def database_state(dsn: str) -> DatabaseState:
                          server, int(size), others, scanners)
 
 
-def detect(harbor_yml: str | os.PathLike, dsn: str | None = None, storage: str | None = None) -> Installation:
-    """Describe the installation whose harbor.yml is given (the database too when reachable)."""
+def s3_keys_of(doc: dict) -> tuple[str, str] | None:
+    s3 = (doc.get("storage_service") or {}).get("s3")
+    if isinstance(s3, dict) and s3.get("accesskey") and s3.get("secretkey"):
+        return str(s3["accesskey"]), str(s3["secretkey"])
+    return None
+
+
+def detect(harbor_yml: str | os.PathLike, dsn: str | None = None, storage: str | None = None,
+           s3_endpoint: str | None = None, s3_region: str | None = None) -> Installation:
+    """Describe the installation whose harbor.yml is given (the database too when reachable).
+    storage, s3_endpoint and s3_region override what harbor.yml says."""
     path = Path(harbor_yml).resolve()
     doc = load_yaml(path)
     raw_version = doc.get("_version")
@@ -224,6 +235,7 @@ def detect(harbor_yml: str | os.PathLike, dsn: str | None = None, storage: str |
     if storage:
         spec = storage
         kind = "s3" if storage.startswith("s3://") else "filesystem"
+    endpoint, region = s3_endpoint or endpoint, s3_region or region
     dsn = dsn or dsn_of_external(doc)
     if dsn:
         register_dsn(dsn)
@@ -237,4 +249,5 @@ def detect(harbor_yml: str | os.PathLike, dsn: str | None = None, storage: str |
         dsn=dsn, dsn_masked=mask_dsn(dsn) if dsn else None,
         components=components_of(doc, path.parent, db),
         internal_tls_dir=str(tls.get("dir") or "/etc/harbor/tls/internal") if tls.get("enabled") else None,
-        pg_major_on_disk=major, pg_data_dir=pgdir, database=db)
+        pg_major_on_disk=major, pg_data_dir=pgdir, database=db,
+        s3_keys=s3_keys_of(doc) if kind == "s3" and not storage else None)

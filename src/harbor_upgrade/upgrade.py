@@ -62,6 +62,8 @@ class Options:
     dsn: str | None = None
     storage: str | None = None
     config_out: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
     jobs: int = 4
     yes: bool = False
     dry_run: bool = False
@@ -308,7 +310,7 @@ def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | N
 
 def plan(opts: Options) -> dict:
     """The plan report: installation, hops, steps and preflight checks. Writes nothing."""
-    inst = detect(opts.harbor_yml, opts.dsn, opts.storage)
+    inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     backup_dir = Path(opts.backup_dir) if opts.backup_dir else None
     resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
     checks = preflight(inst, backup_dir, resuming, need_db=False)
@@ -322,7 +324,15 @@ def plan(opts: Options) -> dict:
 
 # -- the steps ----------------------------------------------------------------------------------
 def open_storage(inst: Installation):
+    """The registry storage, with harbor.yml's own S3 keys when it names the bucket (else the
+    usual AWS environment)."""
     from .registry import open_storage as _open
+    if inst.storage_kind == "s3" and inst.s3_keys:
+        from .registry import parse_s3_spec
+        from .registry.s3 import S3Storage
+        bucket, root = parse_s3_spec(inst.storage)
+        return S3Storage(bucket, root, endpoint_url=inst.s3_endpoint, region=inst.s3_region,
+                         access_key=inst.s3_keys[0], secret_key=inst.s3_keys[1])
     return _open(inst.storage, s3_endpoint=inst.s3_endpoint, s3_region=inst.s3_region)
 
 
@@ -542,7 +552,7 @@ def run(opts: Options, progress: ProgressReporter | None = None,
         return report
     progress = progress or ProgressReporter(enabled=False)
     backup_dir = Path(opts.backup_dir).resolve()
-    inst = detect(opts.harbor_yml, opts.dsn, opts.storage)
+    inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     resuming = (backup_dir / "journal.jsonl").exists()
     checks = preflight(inst, backup_dir, resuming)
     steps = list(STEPS)

@@ -19,6 +19,12 @@ storage_opt = click.option("--storage", help="registry storage: a folder holding
 json_opt = click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 
 
+def s3_opts(f):
+    f = click.option("--s3-region", help="region of an s3:// --storage")(f)
+    return click.option("--s3-endpoint", help="endpoint of an S3-compatible service for an s3:// --storage "
+                                              "(credentials: the AWS_* environment)")(f)
+
+
 def emit(report: dict, as_json: bool) -> int:
     click.echo(to_json(report) if as_json else render_text(report), nl=as_json)
     if report["ok"]:
@@ -32,11 +38,13 @@ def emit(report: dict, as_json: bool) -> int:
 @harbor_yml_opt
 @dsn_opt
 @storage_opt
+@s3_opts
 @click.option("--backup-dir", type=click.Path(file_okay=False), help="where run will back up (checks free space)")
 @json_opt
-def plan_cmd(harbor_yml, dsn, storage, backup_dir, as_json):
+def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, as_json):
     """Show the installed state, the path to 2.4.0, every step and the preflight checks. Writes nothing."""
-    return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage)), as_json)
+    return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage, s3_endpoint=s3_endpoint,
+                                   s3_region=s3_region)), as_json)
 
 
 @cli.command("run")
@@ -45,18 +53,19 @@ def plan_cmd(harbor_yml, dsn, storage, backup_dir, as_json):
               help="the backup and the run journal go here; run again with the same folder to continue")
 @dsn_opt
 @storage_opt
+@s3_opts
 @click.option("--config-out", type=click.Path(dir_okay=False),
               help="where the migrated harbor.yml goes (default: harbor-2.4.0.yml next to the original)")
 @click.option("--jobs", default=4, show_default=True, help="parallel storage readers / dump jobs")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
 @json_opt
-def run_cmd(harbor_yml, backup_dir, dsn, storage, config_out, jobs, yes, dry_run, as_json):
+def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config_out, jobs, yes, dry_run, as_json):
     """Back up, then upgrade config, database, artifacts and scanner, and verify; journaled.
 
     The PostgreSQL engine (9.6 -> 13) is upgraded with `harbor-upgrade pg-upgrade`, with
     Harbor's database stopped, before or after this command."""
-    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, jobs, yes, dry_run)
+    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, s3_endpoint, s3_region, jobs, yes, dry_run)
     with ProgressReporter(stream=sys.stderr) as progress:
         report = up.run(opts, progress)
     return emit(report, as_json)
@@ -65,12 +74,13 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, config_out, jobs, yes, dry_run
 @cli.command("verify")
 @click.option("--dsn", required=True, help="the upgraded registry database")
 @storage_opt
+@s3_opts
 @click.option("--backup-dir", type=click.Path(file_okay=False, exists=True),
               help="the run's backup folder: its manifest gives the counts before")
 @json_opt
-def verify_cmd(dsn, storage, backup_dir, as_json):
+def verify_cmd(dsn, storage, s3_endpoint, s3_region, backup_dir, as_json):
     """Counts before and after, and the invariants of a 2.4.0 database; non-zero exit on a failure."""
-    return emit(up.verify_report(dsn, storage, backup_dir), as_json)
+    return emit(up.verify_report(dsn, storage, backup_dir, s3_endpoint, s3_region), as_json)
 
 
 @cli.command("rollback")

@@ -1,0 +1,47 @@
+"""run on an installation whose registry storage is S3 (a moto server on 127.0.0.1):
+harbor.yml's storage_service.s3 (bucket, rootdirectory, regionendpoint, keys) is used as
+it is, and its secret key appears in no output."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from harbor_upgrade import demo
+from harbor_upgrade.report import render_text
+from harbor_upgrade.upgrade import Options, run
+
+from test_demo import open_tmpdir
+
+SECRET_KEY = "demo-s3-secret-key-5120"
+
+
+@pytest.fixture
+def site():
+    base = open_tmpdir("harbor-upgrade-s3-test-")
+    inst = demo.build(base / "site")
+    yield inst
+    inst.cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_run_reads_the_registry_from_s3_as_harbor_yml_configures_it(site, s3_upload, s3_server):
+    bucket, root = s3_upload(site.storage)
+    shutil.rmtree(site.storage)  # only the bucket holds the images now
+    text = site.harbor_yml.read_text()
+    site.harbor_yml.write_text(text.replace(
+        "# Everything Harbor keeps", "storage_service:\n  s3:\n    accesskey: demo-s3-access\n"
+        f"    secretkey: {SECRET_KEY}\n    region: us-east-1\n    regionendpoint: {s3_server}\n"
+        f"    bucket: {bucket}\n    rootdirectory: {root}\n    secure: false\n\n# Everything Harbor keeps"))
+
+    report = run(Options(str(site.harbor_yml), str(site.backup_dir), site.dsn, yes=True))
+    assert report["ok"], render_text(report)
+    assert report["installation"]["storage"] == f"s3://{bucket}{root}"
+    checks = {c["name"]: c["status"] for c in report["verify"]["checks"]}
+    assert checks["manifests in storage"] == "pass" and checks["artifact media types"] == "pass"
+    artifacts = next(s for s in report["steps"] if s["name"] == "artifacts")
+    assert artifacts["changed"]["artifacts_done"] == 9 and artifacts["changed"]["problems"] == 0
+    written = [json.dumps(report), render_text(report), (site.backup_dir / "journal.jsonl").read_text()]
+    assert not any(SECRET_KEY in t for t in written)
+    assert SECRET_KEY in (site.harbor_yml.parent / "harbor-2.4.0.yml").read_text()
