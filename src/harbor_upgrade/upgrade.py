@@ -87,7 +87,8 @@ def hops(inst: Installation) -> list[str]:
     return [start] + path_between(start, TARGET)
 
 
-def step_plan(inst: Installation) -> list[dict]:
+def step_plan(inst: Installation, ok: bool = True) -> list[dict]:
+    """The steps run would take; each is ok to take when the preflight passed."""
     out = []
     db = inst.database
     for s in STEPS:
@@ -96,7 +97,7 @@ def step_plan(inst: Installation) -> list[dict]:
             text += f": schema {db.schema_version} → {SCHEMA_VERSION[TARGET]}"
         if s == "artifacts":
             text += f" ({inst.storage})"
-        out.append({"name": s, "planned": True, "ok": True, "summary": text})
+        out.append({"name": s, "planned": True, "ok": ok, "summary": text})
     return out
 
 
@@ -316,7 +317,7 @@ def plan(opts: Options) -> dict:
     checks = preflight(inst, backup_dir, resuming, need_db=False)
     ok = all_ok(checks)
     return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst),
-            "steps": step_plan(inst), "checks": [c.to_dict() for c in checks],
+            "steps": step_plan(inst, ok), "checks": [c.to_dict() for c in checks],
             "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
                       f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{mask_dsn(opts.dsn)}'" if opts.dsn else "")]
                      if ok else ["Fix the failed checks above, then plan again."])}
@@ -559,7 +560,7 @@ def run(opts: Options, progress: ProgressReporter | None = None,
     base = {"command": "run", "installation": inst.to_dict(), "hops": hops(inst), "backup_dir": str(backup_dir),
             "checks": [c.to_dict() for c in checks]}
     if not all_ok(checks):
-        return {**base, "ok": False, "steps": step_plan(inst),
+        return {**base, "ok": False, "steps": step_plan(inst, False),
                 "next": ["Fix the failed checks above, then run again; nothing was changed."]}
     if not opts.yes:
         tty = interactive if interactive is not None else sys.stdin.isatty()
