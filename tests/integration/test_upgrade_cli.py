@@ -62,6 +62,7 @@ def test_a_running_harbor_fails_the_preflight_and_nothing_changes(site, run_cli)
     r = json.loads(out)
     stopped = next(c for c in r["checks"] if c["name"] == "Harbor stopped")
     assert not r["ok"] and stopped["status"] == "fail" and "harbor-core" in stopped["samples"][0]
+    assert r["steps"] and not any(s["ok"] for s in r["steps"])
     assert not site.backup_dir.exists() and schema_version(site.dsn) == 15
 
 
