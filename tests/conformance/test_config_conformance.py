@@ -7,7 +7,6 @@ of known-deviations.json, where Harbor loses an operator's value, we must keep i
 """
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path

@@ -46,7 +46,7 @@ my_own_key: anything goes
 
 def problems(text: str, target: str = "2.4.0") -> list[str]:
     data = YAML(typ="rt").load(text)
-    return [p.render("f") for p in validate(data, target)]
+    return [p.render() for p in validate(data, target)]
 
 
 def test_valid_file_has_no_problem():

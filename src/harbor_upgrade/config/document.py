@@ -16,8 +16,7 @@ Every note we write starts with ``NOTE_PREFIX`` so an operator can grep for our 
 from __future__ import annotations
 
 import io
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -23,7 +22,7 @@ class Problem:
     line: int | None
     message: str
 
-    def render(self, file: Path | str) -> str:
+    def render(self) -> str:
         key = ".".join(str(p) for p in self.path) or "(top level)"
         return f"line {self.line}: {key}: {self.message}" if self.line else f"{key}: {self.message}"
 
@@ -244,13 +243,9 @@ MODEL_2_4 = Section({
 })
 
 
-def _nullable(spec: Spec) -> bool:
-    return spec.nullable
-
-
 def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Problem]) -> None:
     if value is None:
-        if not _nullable(spec):
+        if not spec.nullable:
             out.append(Problem(path, line, "is empty; give it a value or remove the key"))
         return
     message = spec.check(value)

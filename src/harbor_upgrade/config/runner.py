@@ -185,7 +185,7 @@ def _plan(input_path: str | os.PathLike, target: str) -> tuple[MigrationResult, 
         output = source.raw.decode("utf-8")
     problems = validate(doc.data, target)
     if problems:
-        lines = "\n".join(f"  {p.render(source.path)}" for p in problems)
+        lines = "\n".join(f"  {p.render()}" for p in problems)
         raise ValidationFailed(
             f"{source.path}: the {target} result is not a valid harbor.yml "
             f"({len(problems)} problem{'s' if len(problems) > 1 else ''}); nothing was written:\n{lines}",
