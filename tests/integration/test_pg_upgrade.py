@@ -45,6 +45,9 @@ def make_old_cluster(datadir: Path, major: int, sql: str | None = None, sql_file
             c.psql(dbname="registry", file=sql_file)
         else:
             c.psql(sql or MINI_HARBOR_SQL, dbname="registry")
+        # A second role with a password and a grant: roles live outside the database dump.
+        c.psql("create role harbor_reader login password 'reader-pw-test'", dbname="registry")
+        c.psql("grant select on all tables in schema public to harbor_reader", dbname="registry")
     return c
 
 
@@ -56,6 +59,8 @@ def facts(datadir: Path, major: int) -> dict:
                 "artifacts": q("select count(*), sum(length(extra::text)) from artifact"),
                 "seq": q("select last_value from access_log_log_id_seq"),
                 "super": q("select rolname from pg_roles where oid = 10"),
+                "reader": q("select rolcanlogin, rolpassword from pg_authid where rolname = 'harbor_reader'"),
+                "grant": q("select has_table_privilege('harbor_reader', 'public.project', 'select')"),
                 "enc": q("select pg_encoding_to_char(encoding) from pg_database where datname = 'registry'")}
 
 
