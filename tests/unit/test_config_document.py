@@ -115,3 +115,11 @@ def test_removing_the_first_key_of_a_section_keeps_it_as_comment():
     out = dump(d.data, d.layout)
     assert YAML(typ="safe").load(out)["section"] == {"b": 2}
     assert "# a: 1" in out and "retired" in out
+
+
+def test_a_quoted_value_we_change_stays_quoted():
+    d = doc_of('hostname: h\n_version: "2.3.0"  # ours\n')
+    d.step = "2.4.0"
+    d.change((), "_version", "2.4.0", "new release")
+    out = dump(d.data, d.layout)
+    assert '_version: "2.4.0"  # ours  (harbor-upgrade 2.4.0: new release; was \'2.3.0\')\n' in out

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
+from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
 NOTE_PREFIX = "harbor-upgrade"
@@ -296,7 +297,10 @@ class Document:
         """Set a value; the note says what the operator's file had (the first value we saw)."""
         mapping = self.section(*path)
         original = self._originals.setdefault((*path, key), mapping.get(key))
-        shown = "empty" if original is None else repr(original) if isinstance(original, str) else original
+        shown = "empty" if original is None else repr(str(original)) if isinstance(original, str) else original
+        old = mapping.get(key)
+        if isinstance(old, ScalarString) and isinstance(value, str):
+            value = type(old)(value)      # the operator quoted it: the new text is quoted the same way
         set_value(mapping, key, _to_node(value), note=self._note(f"{note}; was {shown}"))
         self._log(path, key, f"changed ({note})")
 
