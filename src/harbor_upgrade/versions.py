@@ -64,6 +64,9 @@ def release_line(text: object, *, where: str = "") -> str:
                 f"{where}version {v} is older than 1.9.0",
                 hint="upgrade Harbor to 1.10 first with Harbor's own tools, then run harbor-upgrade",
             )
+        if v < Version.parse(TARGET):
+            raise UnsupportedVersion(f"{where}version {v} is not a Harbor release (known lines: "
+                                     + ", ".join(r[:-2] + ".x" for r in RELEASES) + ")")
         raise UnsupportedVersion(f"{where}version {v} is newer than {TARGET}, the newest this tool knows")
     return v.line
 

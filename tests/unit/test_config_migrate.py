@@ -180,6 +180,7 @@ def test_every_validation_problem_at_once(tmp_path, run_cli):
     (b"hostname: x\n", "no _version", InvalidInput),
     (b"hostname: x\n_version: 9.9.9\n", "newer than 2.4.0", UnsupportedVersion),
     (b"hostname: x\n_version: 1.8.0\n", "older than 1.9.0", UnsupportedVersion),
+    (b"hostname: x\n_version: 1.11.0\n", "not a Harbor release", UnsupportedVersion),
     (b"hostname: x\n_version: 2.3\n", "line 2", UnsupportedVersion),
     (b"hostname: x\n_version: v2.3.0\n", "leading 'v'", UnsupportedVersion),
     (b"hostname: x\n_version: banana\n", "X.Y.Z", UnsupportedVersion),
