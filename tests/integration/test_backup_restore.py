@@ -248,3 +248,13 @@ def test_read_manifest_of_a_plain_folder_says_so(tmp_path):
     with pytest.raises(Exception) as e:
         read_manifest(tmp_path)
     assert getattr(e.value, "reference", "") == "backup-missing"
+
+
+@pytest.mark.parametrize("release,schema,data", [("2.0.0", 31, 30), ("2.1.0", 41, 30)])
+def test_manifest_records_schema_and_data_versions(shared, database, tmp_path, release, schema, data):
+    # 2.0 kept data_version in schema_migrations, 2.1+ in data_migrations.
+    database.load(shared / f"fixtures/harbor-db/harbor-{release}.sql")
+    (tmp_path / "harbor").mkdir()
+    m = create_backup(database.dsn, tmp_path / "harbor", tmp_path / "backup")
+    assert (m.schema_version, m.data_version, m.dirty) == (schema, data, False)
+    assert m.harbor_version == release  # no harbor.yml: the release line of the schema version
