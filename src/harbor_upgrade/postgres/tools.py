@@ -69,7 +69,7 @@ def server_version(conn: psycopg.Connection) -> tuple[str, int]:
     """('15.18', 15) — the human version and the major."""
     num = int(conn.execute("show server_version_num").fetchone()[0])
     text = conn.execute("show server_version").fetchone()[0].split()[0]
-    return text, (num // 10000 if num >= 100000 else num // 100)
+    return text, num // 10000  # 90624 -> 9 (9.6, as PG_VERSION and the bin folder say), 150018 -> 15
 
 
 def client_binaries(server_major: int) -> PgBinaries:
