@@ -83,6 +83,8 @@ class RepositoryAbstractor:
         self.layout, self.listing, self.name = layout, listing, listing.name
         self._done: dict[str, Artifact | Failure] = {}
         self._docs: dict[str, tuple[bytes, object, str]] = {}
+        # by id(): every document stays alive in _docs for the abstractor's lifetime
+        self._image_manifests: dict[int, dict] = {}
 
     # ------------------------------------------------------------------ public
     def artifact(self, digest: str) -> Artifact:
@@ -132,6 +134,13 @@ class RepositoryAbstractor:
         self._docs[digest] = (data, doc, content_type)
         return data, doc, content_type
 
+    def _as_image_manifest(self, doc: dict) -> dict:
+        """doc decoded as image-spec's Manifest (what Harbor unmarshals), once per document."""
+        parsed = self._image_manifests.get(id(doc))
+        if parsed is None:
+            parsed = self._image_manifests[id(doc)] = m.decode(doc, m.OCI_IMAGE_MANIFEST, "manifest-invalid")
+        return parsed
+
     def _layer_linked(self, digest: str) -> bool:
         return self.layout.layer_linked(self.listing, digest)
 
@@ -164,7 +173,7 @@ class RepositoryAbstractor:
         return Artifact(self.name, digest, m.SCHEMA1, m.SCHEMA1, size, "", "", None)
 
     def _image_envelope(self, digest: str, data: bytes, doc: dict, content_type: str) -> Artifact:
-        parsed = m.decode(doc, m.OCI_IMAGE_MANIFEST, "manifest-invalid")
+        parsed = self._as_image_manifest(doc)
         config = parsed.get("config") or {}
         size = len(data) + config.get("size", 0) + sum(l.get("size", 0) for l in parsed.get("layers") or ())
         return Artifact(self.name, digest, content_type, config.get("mediaType", ""), size, "", "",
@@ -217,7 +226,7 @@ class RepositoryAbstractor:
             self._default(art, doc)
 
     def _image_attrs(self, digest: str, doc: dict) -> str:
-        parsed = m.decode(doc, m.OCI_IMAGE_MANIFEST, "manifest-invalid")
+        parsed = self._as_image_manifest(doc)
         descriptor = parsed.get("config") or {}
         image: dict = {}
         if descriptor.get("size", 0) != 0:
@@ -228,15 +237,17 @@ class RepositoryAbstractor:
         author = image.get("author", "")
         if not author and labels:
             author = labels.get("maintainer", "")
-        members = m.GoStruct((k, config[k]) for k in m.IMAGE_CONFIG_ORDER if config.get(k))
-        return m.go_json({"architecture": image.get("architecture", ""), "author": author,
-                          "config": members, "created": image.get("created"),
-                          "os": image.get("os", "")})
+        # ImageConfig's members in struct order, its maps with sorted keys, as Go writes them
+        members = {k: dict(sorted(v.items())) if isinstance(v, dict) else v
+                   for k in m.IMAGE_CONFIG_ORDER if (v := config.get(k))}
+        return m.go_json_ordered({"architecture": image.get("architecture", ""), "author": author,
+                                  "config": members, "created": image.get("created"),
+                                  "os": image.get("os", "")})
 
     def _whole_config(self, digest: str, doc: dict) -> dict | None:
         """The chart rule: the config blob as a generic JSON object (nothing when its
         descriptor says size 0 or it is null)."""
-        parsed = m.decode(doc, m.OCI_IMAGE_MANIFEST, "manifest-invalid")
+        parsed = self._as_image_manifest(doc)
         descriptor = parsed.get("config") or {}
         if descriptor.get("size", 0) == 0:
             return None
@@ -259,7 +270,7 @@ class RepositoryAbstractor:
 
     def _default(self, art: Artifact, doc: dict) -> None:
         art.type = default_type(art.media_type)
-        parsed = m.decode(doc, m.OCI_IMAGE_MANIFEST, "manifest-invalid")
+        parsed = self._as_image_manifest(doc)
         descriptor = parsed.get("config") or {}
         attrs: dict | None = None
         if art.manifest_media_type in m.IMAGE_MANIFESTS:

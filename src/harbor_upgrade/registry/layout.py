@@ -119,32 +119,62 @@ class Layout:
     def list_repository(self, name: str) -> RepositoryListing:
         """Revisions and tags (with their link contents) of one repository."""
         listing = RepositoryListing(name)
-        base = f"{REPOSITORIES}/{name}/_manifests"
-        tag_links = []
+        if self.list_layers:
+            self._list_by_walking(listing)
+            listing.layers = frozenset(self._listed_layers(name))
+        else:
+            self._list_by_folders(listing)
+        return listing
+
+    def _add_revision(self, listing: RepositoryListing, alg: str, hex_: str, link: bytes | None) -> None:
+        digest = parse_digest(f"{alg}:{hex_}")
+        if digest is None:
+            listing.bad_revision_dirs.append(f"{alg}:{hex_}")
+        else:
+            listing.revisions[digest] = None if link is None else parse_link(link)
+
+    def _tag_name_ok(self, listing: RepositoryListing, tag: str) -> bool:
+        if _TAG_RE.match(tag):
+            return True
+        if tag not in listing.bad_tag_names:
+            listing.bad_tag_names.append(tag)
+        return False
+
+    def _list_by_folders(self, listing: RepositoryListing) -> None:
+        """Folder by folder (a filesystem): the revision and current tag links only, never the
+        tag history below ``tags/<tag>/index``."""
+        base = f"{REPOSITORIES}/{listing.name}/_manifests"
+        for alg in self.storage.listdir(f"{base}/revisions")[0]:
+            for hex_ in self.storage.listdir(f"{base}/revisions/{alg}")[0]:
+                try:
+                    link = self.storage.read(f"{base}/revisions/{alg}/{hex_}/link")
+                except ObjectMissing:
+                    continue  # a deleted manifest leaves its empty directory behind
+                self._add_revision(listing, alg, hex_, link)
+        for tag in self.storage.listdir(f"{base}/tags")[0]:
+            if self._tag_name_ok(listing, tag):
+                listing.tags[tag] = self._read_link(f"{base}/tags/{tag}/current/link")
+
+    def _list_by_walking(self, listing: RepositoryListing) -> None:
+        """One recursive listing (an object store: 1000 keys a request), then the links."""
+        base = f"{REPOSITORIES}/{listing.name}/_manifests"
+        revision_links, tag_links = [], []
         for path in self.storage.walk(base):
-            rel = path[len(base) + 1:]
-            parts = rel.split("/")
+            parts = path[len(base) + 1:].split("/")
             if parts[0] == "revisions" and len(parts) == 4 and parts[3] == "link":
-                digest = parse_digest(f"{parts[1]}:{parts[2]}")
-                if digest is None:
-                    listing.bad_revision_dirs.append(f"{parts[1]}:{parts[2]}")
-                    continue
-                listing.revisions[digest] = self._read_link(path)
-            elif parts[0] == "tags" and len(parts) >= 2:
-                tag = parts[1]
-                if not _TAG_RE.match(tag):
-                    if tag not in listing.bad_tag_names:
-                        listing.bad_tag_names.append(tag)
-                    continue
+                revision_links.append((parts[1], parts[2], path))
+            elif parts[0] == "tags" and len(parts) >= 2 and self._tag_name_ok(listing, parts[1]):
                 if parts[2:] == ["current", "link"]:
-                    tag_links.append((tag, path))
+                    tag_links.append((parts[1], path))
                 else:
-                    listing.tags.setdefault(tag, None)
+                    listing.tags.setdefault(parts[1], None)
+        for alg, hex_, path in revision_links:
+            try:
+                self._add_revision(listing, alg, hex_, self.storage.read(path))
+            except ObjectMissing:
+                continue
         for tag, path in tag_links:
             listing.tags[tag] = self._read_link(path)
-        if self.list_layers:
-            listing.layers = frozenset(self._listed_layers(name))
-        return listing
 
     def _listed_layers(self, name: str) -> Iterator[str]:
         base = f"{REPOSITORIES}/{name}/_layers"

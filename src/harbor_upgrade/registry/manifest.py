@@ -128,78 +128,94 @@ def _zero(t):
     return None
 
 
-def decode(value: object, t, reason: str, where: str = "$"):
-    """Check value against Go type t and return the decoded value (None for null)."""
+def decode(value: object, t, reason: str):
+    """Check value against Go type t and return the decoded value (the zero value for null)."""
     if value is None:
         return _zero(t)
+    kind = type(value)
     if t is STR:
-        if isinstance(value, str):
+        if kind is str:
             return value
     elif t is INT:
-        if isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]:
+        if kind is int and _INT64[0] <= value <= _INT64[1]:
             return value
     elif t is BOOL:
-        if isinstance(value, bool):
+        if kind is bool:
             return value
     elif t is TIME:
-        if isinstance(value, str):
-            return GoTime.parse(value, reason, where)
+        if kind is str:
+            return GoTime.parse(value, reason)
     elif t is ANY:
-        return _check_any(value, reason, where)
+        return _check_any(value, reason)
     elif t is EMPTY:
         if isinstance(value, dict):
             return {}
     elif isinstance(t, ListOf):
-        if isinstance(value, list):
-            return [decode(v, t.item, reason, f"{where}[{i}]") for i, v in enumerate(value)]
+        if kind is list:
+            item = t.item
+            if item is STR and all(type(v) is str for v in value):
+                return value
+            return [decode(v, item, reason) for v in value]
     elif isinstance(t, MapOf):
         if isinstance(value, dict):
-            items = value.pairs if isinstance(value, _DupDict) else value.items()
+            if t.value is STR and kind is dict and all(type(v) is str for v in value.values()):
+                return value
+            items = value.pairs if kind is _DupDict else value.items()
             out = {}
             for k, v in items:
-                out[k] = decode(v, t.value, reason, f"{where}.{k}")
+                try:
+                    out[k] = decode(v, t.value, reason)
+                except Invalid as e:
+                    raise Invalid(f"{k}: {e.message}", reason) from None
             return out
     elif isinstance(t, Struct):
         if isinstance(value, dict):
-            return _decode_struct(value, t, reason, where)
-    raise Invalid(f"{where}: {_json_kind(value)} where Go expects {_type_name(t)}", reason)
+            return _decode_struct(value, t, reason)
+    raise Invalid(f"{_json_kind(value)} where Go expects {_type_name(t)}", reason)
 
 
-def _decode_struct(obj: dict, t: Struct, reason: str, where: str) -> dict:
+def _decode_struct(obj: dict, t: Struct, reason: str) -> dict:
     out: dict = {}
-    items = obj.pairs if isinstance(obj, _DupDict) else obj.items()
+    items = obj.pairs if type(obj) is _DupDict else obj.items()
     fields = t.fields
     for key, v in items:
-        name = key if key in fields else t.folded.get(_fold(key))
-        if name is None:
-            continue
-        ft = fields[name]
-        dv = decode(v, ft, reason, f"{where}.{name}")
-        if v is None and ft not in (STR, INT, BOOL):
+        ft = fields.get(key)
+        if ft is None:
+            name = t.folded.get(_fold(key))
+            if name is None:
+                continue
+            ft = fields[name]
+        else:
+            name = key
+        if v is None and ft is not STR and ft is not INT and ft is not BOOL:
             # Go sets a pointer/slice/map member to nil for null: absent
             out.pop(name, None)
             continue
-        out[name] = dv
+        try:
+            out[name] = decode(v, ft, reason)
+        except Invalid as e:
+            raise Invalid(f"{name}: {e.message}", reason) from None
     return out
 
 
-def _check_any(value: object, reason: str, where: str) -> object:
+def _check_any(value: object, reason: str) -> object:
     """Generic JSON (Go interface{}): every number must fit a float64."""
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is float:
         if isinf(value):
-            raise Invalid(f"{where}: number out of float64 range", reason)
-    elif isinstance(value, int) and not isinstance(value, bool):
+            raise Invalid("number out of float64 range", reason)
+    elif kind is int:
         try:
             if isinf(float(value)):
                 raise OverflowError
         except OverflowError:
-            raise Invalid(f"{where}: number out of float64 range", reason) from None
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_any(v, reason, f"{where}[{i}]")
+            raise Invalid("number out of float64 range", reason) from None
+    elif kind is list:
+        for v in value:
+            _check_any(v, reason)
     elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_any(v, reason, f"{where}.{k}")
+        for v in value.values():
+            _check_any(v, reason)
     return value
 
 
@@ -238,15 +254,15 @@ class GoTime(str):
     """A time as Go's MarshalJSON writes it back (the str value, without quotes)."""
 
     @classmethod
-    def parse(cls, text: str, reason: str, where: str) -> "GoTime":
+    def parse(cls, text: str, reason: str) -> "GoTime":
         m = _TIME_RE.match(text)
         if not m:
-            raise Invalid(f"{where}: {text!r} is not an RFC 3339 time", reason)
+            raise Invalid(f"{text!r} is not an RFC 3339 time", reason)
         year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
         leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
         if not (1 <= month <= 12 and 1 <= day <= _DAYS[month - 1] + (month == 2 and leap)
                 and hour < 24 and minute < 60 and second < 60):
-            raise Invalid(f"{where}: {text!r} is not a valid date and time", reason)
+            raise Invalid(f"{text!r} is not a valid date and time", reason)
         fraction = (m.group(7) or "")[:9].rstrip("0")
         zone = m.group(8)
         if zone[1:] == "00:00":
@@ -288,9 +304,28 @@ def go_float(x: float) -> str:
     return re.sub(r"e-0(\d)$", r"e-\1", r)
 
 
-def go_json(value: object) -> str:
-    """Compact Go JSON of a decoded value: dicts are Go maps (sorted keys), GoStruct keeps
-    its member order, numbers are float64."""
+_ORDERED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def go_json_ordered(value: object) -> str:
+    """Go JSON of strings, lists, null and dicts written in their own order (the caller
+    sorts Go maps and orders structs): no numbers. Python's C encoder does the work; the
+    few characters Go escapes differently are fixed after, and the rare strings where
+    that is ambiguous (backspace, form feed, a backslash before b/f) take the exact path."""
+    out = _ORDERED.encode(value)
+    if "\\b" in out or "\\f" in out or (not out.isascii() and _SURROGATE.search(out)):
+        return go_json(value, ordered=True)
+    if "<" in out or ">" in out or "&" in out:
+        out = out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    if not out.isascii():
+        out = out.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return out
+
+
+def go_json(value: object, ordered: bool = False) -> str:
+    """Compact Go JSON of a decoded value: dicts are Go maps (sorted keys) unless ordered,
+    GoStruct keeps its member order, numbers are float64."""
     if value is None:
         return "null"
     if value is True:
@@ -302,11 +337,12 @@ def go_json(value: object) -> str:
     if isinstance(value, (int, float)):
         return go_float(float(value))
     if isinstance(value, GoStruct):
-        return "{" + ",".join(f"{go_string(k)}:{go_json(v)}" for k, v in value) + "}"
+        return "{" + ",".join(f"{go_string(k)}:{go_json(v, ordered)}" for k, v in value) + "}"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{go_string(k)}:{go_json(value[k])}" for k in sorted(value)) + "}"
+        keys = value if ordered else sorted(value)
+        return "{" + ",".join(f"{go_string(k)}:{go_json(value[k], ordered)}" for k in keys) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
+        return "[" + ",".join(go_json(v, ordered) for v in value) + "]"
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
@@ -326,8 +362,6 @@ LIST_ENTRY = Struct(mediaType=STR, digest=STR, size=INT, urls=ListOf(STR),
 
 VERSIONED = Struct(schemaVersion=INT, mediaType=STR)
 # What the registry unmarshals before serving (distribution's types)
-REGISTRY_MANIFEST = Struct(schemaVersion=INT, mediaType=STR, config=DESCRIPTOR,
-                           layers=ListOf(DESCRIPTOR), annotations=_ANNOTATIONS)
 REGISTRY_INDEX = Struct(schemaVersion=INT, mediaType=STR, manifests=ListOf(LIST_ENTRY),
                         annotations=_ANNOTATIONS)
 SCHEMA1_MANIFEST = Struct(schemaVersion=INT, mediaType=STR, name=STR, tag=STR, architecture=STR,
@@ -351,8 +385,10 @@ IMAGE_CONFIG_ORDER = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volum
 
 
 def classify(doc: object) -> str:
-    """The content type the registry serves for this stored manifest (§3), checking the
-    manifest decodes into the registry's own type; Invalid otherwise."""
+    """The content type the registry serves for this stored manifest (§3); Invalid when it
+    cannot serve it. Schema1 and indexes are checked against the registry's own types here;
+    an image manifest's registry type has the members of OCI_IMAGE_MANIFEST (plus the
+    mediaType checked here), so decoding it as OCI_IMAGE_MANIFEST is the same check."""
     if not isinstance(doc, dict):
         raise Invalid("a manifest must be a JSON object")
     head = decode(doc, VERSIONED, "manifest-invalid")
@@ -364,11 +400,9 @@ def classify(doc: object) -> str:
         raise Invalid(f"schemaVersion {version} is not 1 or 2")
     if not media_type:
         media_type = OCI_INDEX if doc.get("manifests") is not None else OCI_MANIFEST
-    if media_type in IMAGE_MANIFESTS:
-        decode(doc, REGISTRY_MANIFEST, "manifest-invalid")
-    elif media_type in INDEXES:
+    if media_type in INDEXES:
         decode(doc, REGISTRY_INDEX, "manifest-invalid")
-    else:
+    elif media_type not in IMAGE_MANIFESTS:
         raise Invalid(f"mediaType {media_type!r} is not a manifest type the registry serves")
     return media_type
 
