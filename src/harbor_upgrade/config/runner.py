@@ -264,7 +264,11 @@ def _check_output(out: Path) -> None:
 
 def write_atomically(target: Path, data: bytes, mode: int) -> None:
     """Write beside the target, then rename over it: readers see the old or the new file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise InvalidInput(f"{target}: cannot write in {target.parent}: {err.strerror or err}; "
+                           "nothing was changed") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -288,7 +292,11 @@ def keep_backup(source: Source, version: str) -> Path:
     """
     safe = re.sub(r"[^0-9A-Za-z.]", "_", version)
     base = source.path.with_name(f"{source.path.name}.{safe}.bak")
-    fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=".tmp", dir=base.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=".tmp", dir=base.parent)
+    except OSError as err:
+        raise InvalidInput(f"{base}: cannot write the backup in {base.parent}: {err.strerror or err}; "
+                           "nothing was changed") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(source.raw)
