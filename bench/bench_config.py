@@ -2,8 +2,8 @@
 
 Cases:
   * a real-sized file (examples/harbor-1.10.yml, ~1.5 KB), 1.10.0 -> 2.4.0 (5 steps);
-  * the largest file we accept (just under 256 KiB: a harbor.yml plus an unknown mapping
-    of ~4 300 entries), 1.10.0 -> 2.4.0;
+  * the largest file we accept (just under 128 KiB: a harbor.yml plus an unknown mapping
+    of ~2 100 entries), 1.10.0 -> 2.4.0;
   * a 5 MB file: refused up front with a clear message.
 
 Baseline: Harbor's own migrate re-parses the file at every step with PyYAML's pure-Python

@@ -25,11 +25,11 @@ from .document import Document, detect_layout, dump, key_line, make_yaml
 from .model import validate
 from .steps import STEPS
 
-# A real harbor.yml is about 10 KB. The round-trip parser and emitter need some 15 s
-# per MB on this kind of machine, so a file 25 times larger than any real configuration
-# is refused up front instead of keeping the operator waiting (Harbor's own migrate
-# spends about 50 s per step on 5 MB). See bench/bench_config.py.
-MAX_BYTES = 256 * 1024
+# A real harbor.yml is about 10 KB. The round-trip parser and emitter need some 15-20 s
+# per MB on this kind of machine, so a file more than 12 times larger than any real
+# configuration is refused up front instead of keeping the operator waiting (Harbor's
+# own migrate spends about 50 s per step on 5 MB). See bench/bench_config.py.
+MAX_BYTES = 128 * 1024
 
 
 @dataclass
