@@ -37,7 +37,16 @@ from . import cli
 @click.option("--diff", "show_diff", is_flag=True, help="print the unified diff; write nothing")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 if a migration is needed")
 def migrate_cmd(input_path: str, output_path: str | None, target: str, show_diff: bool, check: bool) -> int:
-    """Migrate harbor.yml to TARGET, keeping comments, order, quoting and unknown keys."""
+    """Migrate harbor.yml to TARGET, keeping comments, order, quoting and unknown keys.
+
+    Without -o the input is replaced atomically and the original kept as
+    IN.<old-version>.bak. Secrets are masked in everything printed.
+
+    \b
+    Exit codes: 0 done or nothing to do; 1 --check: a migration is needed;
+    2 bad input or a result that fails validation; 3 unsupported version or
+    downgrade. Nothing is written on any non-zero exit.
+    """
     if show_diff or check:
         result = plan_migration(input_path, target=target, output_path=output_path)
         if show_diff and result.diff_text:
