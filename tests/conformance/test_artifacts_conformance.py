@@ -133,3 +133,12 @@ def test_import_untagged_gives_every_expected_artifact(shared, migrated):
     report = backfill(migrated.dsn, open_storage(str(shared / "fixtures/registry/storage")), import_untagged=True)
     assert report.untagged_imported == report.untagged_found == 3
     check_rows(migrated.dsn, expected["artifacts"])
+
+
+def test_same_rows_from_s3(shared, migrated, run_cli, s3_server, s3_upload):
+    """The fixture tree uploaded to moto under a rootdirectory, read through the S3 driver's keys."""
+    bucket, root = s3_upload(shared / "fixtures/registry/storage", rootdirectory="/harbor/registry")
+    code, out, err = run_cli("artifacts", "--dsn", migrated.dsn, "--storage", f"s3://{bucket}{root}",
+                             "--s3-endpoint", s3_server, "--s3-region", "us-east-1", "--import-untagged")
+    assert code == 1 and "completed with" in out, out + err
+    check_rows(migrated.dsn, expected_artifacts(shared)["artifacts"])

@@ -79,7 +79,20 @@ def rows(dsn: str) -> list[dict]:
         return artifact_rows(conn)
 
 
-def test_fill_children_references_problems_and_data_version(harbor24, tmp_path, run_cli):
+@pytest.fixture(params=["filesystem", "s3"])
+def storage_of(request):
+    """The CLI's storage arguments for a tree written in a folder: the folder itself, or the
+    tree uploaded to moto under a rootdirectory."""
+    def args(root) -> list[str]:
+        if request.param == "filesystem":
+            return ["--storage", str(root)]
+        endpoint = request.getfixturevalue("s3_server")
+        bucket, rootdirectory = request.getfixturevalue("s3_upload")(root, rootdirectory="/harbor/registry")
+        return ["--storage", f"s3://{bucket}{rootdirectory}", "--s3-endpoint", endpoint, "--s3-region", "us-east-1"]
+    return args
+
+
+def test_fill_children_references_problems_and_data_version(harbor24, tmp_path, run_cli, storage_of):
     w = LayoutWriter(tmp_path)
     amd, arm = image(w, "lib/app", "amd64"), image(w, "lib/app", "arm64", tags=("arm",))
     idx = index(w, "lib/app", [(amd, "amd64"), (arm, "arm64")], tags=("v1",))
@@ -89,8 +102,9 @@ def test_fill_children_references_problems_and_data_version(harbor24, tmp_path, 
     (tmp_path / f"docker/registry/v2/blobs/{alg}/{hex_[:2]}/{hex_}/data").write_bytes(b'{"schemaVersion":')
     register(harbor24.dsn, [("lib/app", idx, ("v1",)), ("lib/app", arm, ("arm",)), ("lib/broken", broken, ("x",)),
                             ("lib/gone", "sha256:" + "1" * 64, ("old",))])
-    report_file = tmp_path / "report.json"
-    code, out, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--storage", tmp_path, "--report", report_file)
+    report_file = tmp_path.parent / f"{tmp_path.name}-report.json"
+    storage = storage_of(tmp_path)
+    code, out, err = run_cli("artifacts", "--dsn", harbor24.dsn, *storage, "--report", report_file)
     assert code == 1, out + err
     assert "completed with 2 problems" in out
     report = json.loads(report_file.read_text())
@@ -114,7 +128,7 @@ def test_fill_children_references_problems_and_data_version(harbor24, tmp_path, 
     assert harbor24.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'harbor_upgrade_artifacts'") == "0"
     # A second run changes nothing and creates nothing.
     before = rows(harbor24.dsn)
-    code, out, _ = run_cli("artifacts", "--dsn", harbor24.dsn, "--storage", tmp_path)
+    code, out, _ = run_cli("artifacts", "--dsn", harbor24.dsn, *storage)
     assert code == 1 and rows(harbor24.dsn) == before
 
 
