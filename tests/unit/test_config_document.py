@@ -123,3 +123,13 @@ def test_a_quoted_value_we_change_stays_quoted():
     d.change((), "_version", "2.4.0", "new release")
     out = dump(d.data, d.layout)
     assert '_version: "2.4.0"  # ours  (harbor-upgrade 2.4.0: new release; was \'2.3.0\')\n' in out
+
+
+def test_removing_the_only_key_leaves_an_empty_mapping_and_keeps_the_text():
+    d = doc_of("a: 1\nouter:\n  only:\n    x: 1  # eol of x\n# about b\nb: 2\n")
+    d.step = "2.2.0"
+    d.remove(("outer",), "only", "retired")
+    out = dump(d.data, d.layout)
+    assert YAML(typ="safe").load(out) == {"a": 1, "outer": {}, "b": 2}
+    assert "# only:" in out and "# eol of x" in out and "retired" in out
+    assert out.index("# about b") < out.index("b: 2")

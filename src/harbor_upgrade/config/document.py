@@ -190,8 +190,11 @@ def add_key(mapping: CommentedMap, key: str, value: object, *, after: str | None
     append_following(mapping, key, following)
 
 
-def remove_key(mapping: CommentedMap, key: str, *, note: str, indent: int, layout: Layout) -> None:
-    """Take ``key`` out of the live settings but keep it, commented out, where it was."""
+def remove_key(mapping: CommentedMap, key: str, *, note: str, indent: int, layout: Layout) -> str:
+    """Take ``key`` out of the live settings but keep it, commented out, where it was.
+
+    Returns the comment lines it could not place because the mapping is now empty: the
+    caller puts them after the mapping (``{}``) in its parent."""
     keys = list(mapping.keys())
     pos = keys.index(key)
     following = pop_following(mapping, key)
@@ -211,7 +214,8 @@ def remove_key(mapping: CommentedMap, key: str, *, note: str, indent: int, layou
         entry[1] = [CommentToken(line.lstrip() + "\n", CommentMark(indent), None) for line in lines] \
             + list(entry[1] or [])
     else:
-        mapping.yaml_set_start_comment((block + following).rstrip("\n"), indent=indent)
+        return block + following
+    return ""
 
 
 def set_value(mapping: CommentedMap, key: str, value: object, *, note: str) -> None:
@@ -289,8 +293,10 @@ class Document:
 
     def remove(self, path: tuple, key: str, note: str) -> None:
         """Retire a key: it stays in the file, commented out, under a note."""
-        remove_key(self.section(*path), key, note=self._note(note), indent=self._indent(path),
-                   layout=self.layout)
+        left = remove_key(self.section(*path), key, note=self._note(note), indent=self._indent(path),
+                          layout=self.layout)
+        if left:
+            append_following(self.section(*path[:-1]), path[-1], left)
         self._log(path, key, f"commented out ({note})")
 
     def change(self, path: tuple, key: str, value: object, note: str) -> None:
