@@ -211,3 +211,25 @@ def test_killed_run_resumes_to_identical_rows(pg_cluster, tmp_path):
     finally:
         for dsn in dsns:
             pg_cluster.dropdb(dsn.rsplit("/", 1)[-1].split("?")[0])
+
+
+def test_storage_from_harbor_yml(harbor24, tmp_path, run_cli):
+    """--harbor-yml: the filesystem driver's storage is <data_volume>/registry."""
+    digest = image(LayoutWriter(tmp_path / "data" / "registry"), "lib/app", "amd64", tags=("1",))
+    register(harbor24.dsn, [("lib/app", digest, ("1",))])
+    harbor_yml = tmp_path / "harbor.yml"
+    harbor_yml.write_text(f"hostname: reg.example.com\ndata_volume: {tmp_path / 'data'}\n"
+                          "storage_service:\n  filesystem:\n    maxthreads: 100\n")
+    code, out, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--harbor-yml", harbor_yml)
+    assert code == 0, out + err
+    assert f"storage: {tmp_path / 'data' / 'registry'}" in out and "completed in" in out
+    assert rows(harbor24.dsn)[0]["type"] == "IMAGE"
+
+
+def test_a_second_run_waits_for_the_first(harbor24, tmp_path, run_cli):
+    LayoutWriter(tmp_path)
+    from harbor_upgrade.artifacts.store import LOCK_KEY
+    with psycopg.connect(harbor24.dsn, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        code, _, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--storage", tmp_path)
+    assert code == 4 and "artifacts-locked" in err
