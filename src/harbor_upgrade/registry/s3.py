@@ -22,6 +22,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import boto3
 from botocore.config import Config
@@ -66,6 +67,10 @@ def proven_link(rel: str, size: int, etag: str, listed_revisions: dict[str, str]
     else:
         return None
     return digest if size == len(digest) and md5_hex(digest) == etag else None
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
 
 
 def key_prefix(rootdirectory: str) -> str:
@@ -129,9 +134,10 @@ class S3Storage(Storage):
                                 hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the storage_service "
                                      "s3 accesskey/secretkey in harbor.yml)")
         if isinstance(err, ClientError):
-            code = str(err.response.get("Error", {}).get("Code", ""))
+            code = error_code(err)
             if code in _NO_BUCKET_CODES:
-                return StorageError(f"S3 bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}",
+                return StorageError(mask_text(f"S3 bucket {self.bucket!r} does not exist at "
+                                              f"{self.endpoint_url or 'AWS'}"),
                                     hint="check the bucket name and --s3-endpoint/--s3-region")
             if code in _DENIED_CODES:
                 return StorageError(mask_text(f"access denied reading {what} in {where} ({code})"),
@@ -141,16 +147,24 @@ class S3Storage(Storage):
         return StorageError(mask_text(f"cannot reach S3 for {what} in {where}: {err}"),
                             hint="check --s3-endpoint, --s3-region and the network")
 
+    @contextmanager
+    def _errors(self, what: str):
+        """Map botocore errors: a missing key -> ObjectMissing, anything else -> StorageError."""
+        try:
+            yield
+        except ClientError as e:
+            if error_code(e) in _MISSING_CODES:
+                raise ObjectMissing(f"{what} is missing in {self.description}") from None
+            raise self._fail(e, what) from None
+        except BotoCoreError as e:
+            raise self._fail(e, what) from None
+
     def _check_bucket(self) -> None:
         try:
-            self._client.head_bucket(Bucket=self.bucket)
-        except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchBucket", "NotFound"):
-                e.response["Error"]["Code"] = "NoSuchBucket"
-            raise self._fail(e, "the bucket") from None
-        except BotoCoreError as e:
-            raise self._fail(e, "the bucket") from None
+            with self._errors("the bucket"):
+                self._client.head_bucket(Bucket=self.bucket)
+        except ObjectMissing:  # HEAD on a missing bucket answers a bare 404
+            raise self._fail(ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket"), "the bucket") from None
 
     def _key_prefix(self) -> str:
         if self._closed.is_set():
@@ -167,40 +181,27 @@ class S3Storage(Storage):
             known = self._known_links.pop(path, None)
         if known is not None:
             return known.encode()
-        try:
+        with self._errors(path):
             return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if str(e.response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
-                raise ObjectMissing(f"{path} is missing in {self.description}") from None
-            raise self._fail(e, path) from None
-        except BotoCoreError as e:
-            raise self._fail(e, path) from None
 
     def read_head(self, path: str, length: int) -> bytes:
         key = self._key(path)
-        try:
-            return self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max(length, 1) - 1}")[
-                "Body"].read()[:length]
-        except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in _MISSING_CODES:
-                raise ObjectMissing(f"{path} is missing in {self.description}") from None
-            if code == "InvalidRange":  # the object exists and is empty
-                return b""
-            raise self._fail(e, path) from None
-        except BotoCoreError as e:
-            raise self._fail(e, path) from None
+        with self._errors(path):
+            try:
+                body = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max(length, 1) - 1}")
+            except ClientError as e:
+                if error_code(e) == "InvalidRange":  # the object exists and is empty
+                    return b""
+                raise
+            return body["Body"].read()[:length]
 
     def _head(self, path: str) -> dict | None:
         key = self._key(path)
         try:
-            return self._client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as e:
-            if str(e.response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
-                return None
-            raise self._fail(e, path) from None
-        except BotoCoreError as e:
-            raise self._fail(e, path) from None
+            with self._errors(path):
+                return self._client.head_object(Bucket=self.bucket, Key=key)
+        except ObjectMissing:
+            return None
 
     def exists(self, path: str) -> bool:
         return self._head(path) is not None
@@ -218,7 +219,7 @@ class S3Storage(Storage):
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=list_prefix, PaginationConfig={"PageSize": 1000})
         listed_revisions: dict[str, str] = {}
-        try:
+        with self._errors(f"the listing of {folder or '/'}"):
             for page in pages:
                 for obj in page.get("Contents", ()):
                     # Keys ending in '/' are folder markers some S3 tools create; not files.
@@ -229,10 +230,6 @@ class S3Storage(Storage):
                         self._remember_link(rel, proven_link(rel, obj.get("Size", -1), obj.get("ETag", ""),
                                                              listed_revisions))
                     yield rel
-        except ClientError as e:
-            raise self._fail(e, f"the listing of {folder or '/'}") from None
-        except BotoCoreError as e:
-            raise self._fail(e, f"the listing of {folder or '/'}") from None
 
     def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
         folder = prefix.strip("/")
@@ -240,15 +237,11 @@ class S3Storage(Storage):
         dirs, files = [], []
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=list_prefix, Delimiter="/", PaginationConfig={"PageSize": 1000})
-        try:
+        with self._errors(f"the listing of {folder or '/'}"):
             for page in pages:
                 dirs += [p["Prefix"][len(list_prefix):-1] for p in page.get("CommonPrefixes", ())]
                 files += [o["Key"][len(list_prefix):] for o in page.get("Contents", ())
                           if not o["Key"].endswith("/")]
-        except ClientError as e:
-            raise self._fail(e, f"the listing of {folder or '/'}") from None
-        except BotoCoreError as e:
-            raise self._fail(e, f"the listing of {folder or '/'}") from None
         return sorted(d for d in dirs if d), sorted(files)
 
     def _remember_link(self, rel: str, content: str | None) -> None:
