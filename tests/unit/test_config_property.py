@@ -104,6 +104,12 @@ def harbor_files(draw):
         if draw(st.integers(0, 2)) == 0:
             comments.append(f"before {key} {i}")
             doc.yaml_set_comment_before_after_key(key, before=comments[-1])
+        if isinstance(doc[key], dict) and doc[key]:
+            doc[key] = section = CommentedMap(doc[key])
+            for j, sub in enumerate(section):
+                if draw(st.integers(0, 2)) == 0:
+                    comments.append(f"on {key}.{sub} {j}")
+                    section.yaml_add_eol_comment(comments[-1], sub)
     buf = io.StringIO()
     y = YAML(typ="rt")
     y.indent(mapping=2, sequence=4, offset=2)
