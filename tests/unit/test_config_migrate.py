@@ -286,3 +286,23 @@ def test_external_redis_of_1_10_and_extdb_without_notary_migrate(tmp_path):
                                       "jobservice_db_index": 2, "chartmuseum_db_index": 3, "trivy_db_index": 5,
                                       "idle_timeout_seconds": 30}
     assert list(data["external_database"]) == ["harbor"]
+
+
+def test_crlf_file_keeps_its_line_ends(tmp_path):
+    p = tmp_path / "harbor.yml"
+    p.write_bytes(SMALL_2_0.replace("\n", "\r\n").encode())
+    out = tmp_path / "out.yml"
+    migrate_file(p, out)
+    raw = out.read_bytes()
+    assert raw.count(b"\r\n") == raw.count(b"\n") > 20
+
+
+def test_symlinked_harbor_yml_is_replaced_at_its_target(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "harbor.yml").write_text(SMALL_2_0)
+    link = tmp_path / "harbor.yml"
+    link.symlink_to(real / "harbor.yml")
+    result = migrate_file(link)
+    assert link.is_symlink() and load(link.read_text())["_version"] == "2.4.0"
+    assert result.backup_path.read_text() == SMALL_2_0
