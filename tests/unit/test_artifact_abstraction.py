@@ -226,3 +226,13 @@ def test_names_escaping_the_root_are_refused(tmp_path):
     with pytest.raises(Exception) as e:
         layout.storage.read("repositories/../../outside")
     assert getattr(e.value, "reference", "") == "storage-path-refused"
+
+
+def test_digests_that_are_not_digests_are_never_paths(tree):
+    tree.image("b/r")
+    layout = Layout(FilesystemStorage(tree.root))
+    abstractor = RepositoryAbstractor(layout, layout.list_repository("b/r"))
+    for bad in ("sha256:../../../etc", "SHA256:" + "a" * 64, "nocolon", ""):
+        with pytest.raises(Failure) as e:
+            abstractor.artifact(bad)
+        assert e.value.reason == "manifest-unknown"

@@ -94,7 +94,8 @@ def begin_run(conn: psycopg.Connection, resume: bool, import_untagged: bool) -> 
             seq bigserial PRIMARY KEY, kind text NOT NULL, repository text NOT NULL,
             digest text NOT NULL, name text NOT NULL, reason text NOT NULL, detail text NOT NULL)""")
         started_at = conn.execute(
-            f"INSERT INTO {SCHEMA}.run VALUES (localtimestamp, %s) RETURNING started_at",
+            # Harbor's own push times are UTC (its containers run in UTC)
+            f"INSERT INTO {SCHEMA}.run VALUES (now() AT TIME ZONE 'UTC', %s) RETURNING started_at",
             (import_untagged,)).fetchone()[0]
     return RunState(started_at, import_untagged, frozenset())
 

@@ -196,6 +196,8 @@ class Layout:
         """Whether the repository links blob digest (the registry serves no blob otherwise)."""
         if listing.layers is not None:
             return digest in listing.layers
+        if parse_digest(digest) is None:
+            return False  # a digest from the database or a manifest is never trusted as a path
         alg, hex_ = digest.split(":", 1)
         return self.storage.exists(f"{REPOSITORIES}/{listing.name}/_layers/{alg}/{hex_}/link")
 
