@@ -120,11 +120,16 @@ class RepositoryAbstractor:
         cached = self._docs.get(digest)
         if cached is not None:
             return cached
-        if digest not in self.listing.revisions and not self._layer_linked(digest):
+        # the registry serves a manifest through its revision link, or (registry 2.1.0 legacy)
+        # through a layer link of the same digest
+        if digest in self.listing.revisions:
+            target = self.listing.revisions[digest]
+            if target is None:
+                raise self._fail(digest, "revision-link-invalid", "the revision link does not hold a digest")
+        elif self._layer_linked(digest):
+            target = digest
+        else:
             raise self._fail(digest, "manifest-unknown", "not a manifest of this repository")
-        target = self.listing.manifest_target(digest, self._layer_linked)
-        if target is None:
-            raise self._fail(digest, "revision-link-invalid", "the revision link does not hold a digest")
         try:
             data = self.layout.read_blob(target)
         except ObjectMissing:

@@ -7,11 +7,14 @@ refused instead of being followed out of the storage root.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from .storage import ObjectMissing, Storage
+from .storage import V2, ObjectMissing, Storage
 
 # distribution's digest grammar for the algorithms it can verify
 _HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -72,15 +75,6 @@ class RepositoryListing:
     bad_tag_names: list[str] = field(default_factory=list)
     # the _layers links, when listed in one go (object stores); None: checked one by one
     layers: frozenset[str] | None = None
-
-    def manifest_target(self, digest: str, layer_linked) -> str | None:
-        """The blob digest the registry serves for manifest digest, or None when the
-        repository does not know the manifest (revision link, or legacy _layers link)."""
-        if digest in self.revisions:
-            return self.revisions[digest]
-        if layer_linked(digest):
-            return digest
-        return None
 
 
 class Layout:
@@ -234,9 +228,8 @@ class LayoutWriter:
     push (blobs, layer links, revision links, tag links with their history). For building
     test trees and benchmark trees; the backfill itself never writes to storage."""
 
-    def __init__(self, rootdirectory):
-        from pathlib import Path
-        self.v2 = Path(rootdirectory) / "docker/registry/v2"
+    def __init__(self, rootdirectory: str | os.PathLike):
+        self.v2 = Path(rootdirectory) / V2
         self.v2.mkdir(parents=True, exist_ok=True)
 
     def _write(self, path: str, data: bytes) -> None:
@@ -246,7 +239,6 @@ class LayoutWriter:
 
     def put_blob(self, data: bytes) -> str:
         """Store content in the global blob store; its digest."""
-        import hashlib
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         self._write(blob_path(digest), data)
         return digest
