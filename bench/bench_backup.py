@@ -42,6 +42,12 @@ def timed(fn, *args, **kw):
     return time.monotonic() - t0, out
 
 
+def phases(label: str):
+    """A progress callback that prints when each phase starts."""
+    t0 = time.monotonic()
+    return lambda msg: print(f"    {label} +{time.monotonic() - t0:6.1f}s {msg}", flush=True)
+
+
 def du(path: Path) -> str:
     return subprocess.run(["du", "-sh", str(path)], capture_output=True, text=True).stdout.split()[0]
 
@@ -121,14 +127,16 @@ def main(argv: list[str] | None = None) -> None:
               + ", ".join(f"{k} {v:,}" for k, v in rows.items()), flush=True)
         harbor, dv = installation(base)
 
-        t_backup, manifest = timed(create_backup, dsn, harbor, base / "backup", data_volume=dv, jobs=a.jobs)
+        t_backup, manifest = timed(create_backup, dsn, harbor, base / "backup", data_volume=dv, jobs=a.jobs,
+                                    progress=phases("backup"))
         print(f"backup  ({a.jobs} jobs): {t_backup:7.1f}s  ({du(base / 'backup')}, "
               f"{sum(manifest.table_counts.values()):,} rows counted)", flush=True)
         t_verify, v = timed(verify_backup, base / "backup")
         assert v.ok, v.problems
         print(f"verify (checksums + scratch restore): {t_verify:7.1f}s", flush=True)
         cluster.psql("delete from access_log where log_id % 2 = 0", dbname="registry")
-        t_restore, r = timed(restore_backup, base / "backup", dsn, harbor, data_volume=dv, jobs=a.jobs)
+        t_restore, r = timed(restore_backup, base / "backup", dsn, harbor, data_volume=dv, jobs=a.jobs,
+                               progress=phases("restore"))
         assert r.ok, r.problems
         print(f"restore ({a.jobs} jobs, + fresh pg_dump compared): {t_restore:7.1f}s", flush=True)
         cluster.stop()
