@@ -218,10 +218,25 @@ def remove_key(mapping: CommentedMap, key: str, *, note: str, indent: int, layou
     return ""
 
 
-def set_value(mapping: CommentedMap, key: str, value: object, *, note: str) -> None:
-    """Change a value; the note goes to the end of its line, after any comment already there."""
+def set_value(mapping: CommentedMap, key: str, value: object, *, note: str, indent: int,
+              layout: Layout) -> None:
+    """Change a value; the note goes to the end of its line, after any comment already there.
+
+    The comment lines that followed the old value follow the new one. An old list or
+    mapping is kept below, commented out, with the comments it held.
+    """
+    old = mapping.get(key)
+    following = pop_following(mapping, key) if key in mapping else ""
+    kept = ""
+    if isinstance(old, (CommentedMap, CommentedSeq)) and len(old) > 0:
+        holder = CommentedMap()
+        holder[key] = old
+        kept = comment_block("it was:\n" + dump(holder, layout), indent)
+        first, _, _ = _get(mapping, key).partition("\n")   # the key's own eol comment stays
+        _put(mapping, key, first + "\n" if first else "")
     mapping[key] = value
     _add_eol_note(mapping, key, note)
+    append_following(mapping, key, kept + following)
 
 
 def key_line(mapping: object, key: object) -> int | None:
@@ -307,7 +322,8 @@ class Document:
         old = mapping.get(key)
         if isinstance(old, ScalarString) and isinstance(value, str):
             value = type(old)(value)      # the operator quoted it: the new text is quoted the same way
-        set_value(mapping, key, _to_node(value), note=self._note(f"{note}; was {shown}"))
+        set_value(mapping, key, _to_node(value), note=self._note(f"{note}; was {shown}"),
+                  indent=self._indent(path), layout=self.layout)
         self._log(path, key, f"changed ({note})")
 
 
