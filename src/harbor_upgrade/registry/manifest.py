@@ -17,6 +17,7 @@ import base64
 import json
 import re
 from decimal import Decimal
+from functools import lru_cache
 from math import copysign, isinf
 
 from ..errors import HarborUpgradeError
@@ -255,19 +256,25 @@ class GoTime(str):
 
     @classmethod
     def parse(cls, text: str, reason: str) -> "GoTime":
-        m = _TIME_RE.match(text)
-        if not m:
-            raise Invalid(f"{text!r} is not an RFC 3339 time", reason)
-        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-        if not (1 <= month <= 12 and 1 <= day <= _DAYS[month - 1] + (month == 2 and leap)
-                and hour < 24 and minute < 60 and second < 60):
-            raise Invalid(f"{text!r} is not a valid date and time", reason)
-        fraction = (m.group(7) or "")[:9].rstrip("0")
-        zone = m.group(8)
-        if zone[1:] == "00:00":
-            zone = "Z"
-        return cls(f"{text[:19]}{'.' + fraction if fraction else ''}{zone}")
+        return _parse_time(text, reason)
+
+
+@lru_cache(maxsize=4096)
+def _parse_time(text: str, reason: str) -> GoTime:
+    # image histories repeat the same times in every image built on one base: cached
+    m = _TIME_RE.match(text)
+    if not m:
+        raise Invalid(f"{text!r} is not an RFC 3339 time", reason)
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not (1 <= month <= 12 and 1 <= day <= _DAYS[month - 1] + (month == 2 and leap)
+            and hour < 24 and minute < 60 and second < 60):
+        raise Invalid(f"{text!r} is not a valid date and time", reason)
+    fraction = (m.group(7) or "")[:9].rstrip("0")
+    zone = m.group(8)
+    if zone[1:] == "00:00":
+        zone = "Z"
+    return GoTime(f"{text[:19]}{'.' + fraction if fraction else ''}{zone}")
 
 
 # --------------------------------------------------------------------------------------
