@@ -142,3 +142,66 @@ def test_same_rows_from_s3(shared, migrated, run_cli, s3_server, s3_upload):
                              "--s3-endpoint", s3_server, "--s3-region", "us-east-1", "--import-untagged")
     assert code == 1 and "completed with" in out, out + err
     check_rows(migrated.dsn, expected_artifacts(shared)["artifacts"])
+
+
+def writable_copy(src, dst):
+    import os
+    import shutil
+    shutil.copytree(src, dst, symlinks=True)
+    for folder, dirs, files in os.walk(dst):
+        os.chmod(folder, 0o755)
+        for f in files:
+            os.chmod(os.path.join(folder, f), 0o644)
+    return dst
+
+
+def test_corrupted_copy_reports_each_problem_and_fills_the_rest(shared, migrated, tmp_path):
+    from harbor_upgrade.artifacts import backfill
+    from harbor_upgrade.registry.storage import FilesystemStorage
+    root = writable_copy(shared / "fixtures/registry/storage", tmp_path / "storage")
+    v2 = root / "docker/registry/v2"
+    expected = without_untagged(expected_artifacts(shared)["artifacts"])
+    by_key = {(e["repository_name"], e["digest"][:19]): e for e in expected}
+
+    def blob(digest):
+        return v2 / "blobs/sha256" / digest[7:9] / digest[7:] / "data"
+
+    def full(repo, short):
+        return by_key[(repo, short)]["digest"]
+
+    nginx = full("library/nginx", "sha256:a454bafda545")
+    blob(nginx).unlink()                                                     # missing blob
+    wasm = full("team-a/wasm", "sha256:604b1025d9bc")
+    blob(wasm).write_bytes(blob(wasm).read_bytes()[:40])                     # truncated manifest
+    a = full("team-b/a", "sha256:a69ea958ce77")
+    doc = json.loads(blob(a).read_bytes())
+    doc["mediaType"] = "application/vnd.example.unknown.v1+json"
+    blob(a).write_bytes(json.dumps(doc).encode())                            # unknown media type
+    scratch = full("library/scratch", "sha256:0623d70b5619")
+    (v2 / f"repositories/library/scratch/_manifests/revisions/sha256/{scratch[7:]}/link").write_text("sha256:nowhere")
+    abc = full("team-b/a/b/c", "sha256:fd33b472b9da")
+    config = json.loads(blob(abc).read_bytes())["config"]["digest"]
+    (v2 / f"repositories/team-b/a/b/c/_layers/sha256/{config[7:]}/link").unlink()   # config not linked
+    child = "sha256:797b2c2fac5baed493050f8591a79b430c6537e860cbc803ad5869c16bc6d323"
+    blob(child).unlink()                                                     # a child of busybox:1.33
+    busybox = full("library/busybox", "sha256:08544d4592d8")
+    (v2 / "repositories/team-b/Evil..Name/_manifests").mkdir(parents=True)   # names that try to escape
+    (v2 / "repositories/team-b/outside").symlink_to(tmp_path, target_is_directory=True)
+
+    report = backfill(migrated.dsn, FilesystemStorage(root), jobs=3)
+    ours = {(p.repository, p.digest, p.reason) for p in report.problems if p.repository.split("/")[0] in PROJECTS}
+    assert ours == {("library/nginx", nginx, "manifest-blob-missing"), ("team-a/wasm", wasm, "manifest-invalid"),
+                    ("team-b/a", a, "manifest-invalid"), ("library/scratch", scratch, "revision-link-invalid"),
+                    ("team-b/a/b/c", abc, "config-blob-missing"), ("library/busybox", child, "manifest-blob-missing"),
+                    ("library/busybox", busybox, "child-not-artifact"), ("team-b/Evil..Name", "", "name-refused")}
+    failed = {nginx, wasm, a, scratch, abc, child, busybox}
+    with psycopg.connect(migrated.dsn) as conn:
+        got = {(r["repository_name"], r["digest"]): r for r in artifact_rows(conn, PROJECTS)}
+    for exp in expected:
+        row = got.get((exp["repository_name"], exp["digest"]))
+        if exp["digest"] in failed:
+            assert row is None or row["extra_attrs"] is None, exp["digest"]   # untouched (or never created)
+        else:
+            assert {k: row[k] for k in ROW_FIELDS} == {k: exp[k] for k in ROW_FIELDS}, exp["digest"]
+    # the other children of the failed manifest list are still created, as a push creates them first
+    assert ("library/busybox", "sha256:ca951b108bd59318eede77a12dd1b38bda8e66942b45eac4243f79a546c530ad") in got

@@ -189,10 +189,18 @@ class RepositoryAbstractor:
         parsed = m.decode(doc, m.OCI_IMAGE_INDEX, "manifest-invalid")
         annotations = parsed.get("annotations") or {}
         media_type = annotations.get(ARTIFACT_TYPE_ANNOTATION) or content_type
+        entries = parsed.get("manifests") or ()
+        # Every child first, whatever happens to the index: a client pushes each child before
+        # the index, so Harbor has them all even when the index itself is refused.
+        for entry in entries:
+            try:
+                self._abstract(entry.get("digest", ""), stack)
+            except Failure:
+                pass
         size = len(data)
         references: list[Reference] = []
         seen: set[str] = set()
-        for entry in parsed.get("manifests") or ():
+        for entry in entries:
             child = entry.get("digest", "")
             if child in seen:
                 raise self._fail(digest, "duplicate-reference", f"lists {child} twice")

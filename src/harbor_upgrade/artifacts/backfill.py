@@ -181,12 +181,15 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
             for entry in layout.repositories():
                 if entry.name in run.done:
                     continue
+                row = repository_rows.get(entry.name)
+                existing = store.artifact_ids(conn, row.repository_id) if row else {}
                 if entry.kind == "refused":
-                    in_flight.append(_done(_note_only(entry.name, "problem", "name-refused",
-                                                      "not a valid repository name; not read")))
+                    write = _note_only(entry.name, "problem", "name-refused", "not a valid repository name; not read")
+                    write.notes += [("problem", d, "", "name-refused", "its repository name is refused")
+                                    for d in sorted(existing)]
+                    write.db_artifacts = len(existing)
+                    in_flight.append(_done(write))
                 else:
-                    row = repository_rows.get(entry.name)
-                    existing = store.artifact_ids(conn, row.repository_id) if row else {}
                     if entry.kind == "empty" and not existing:
                         in_flight.append(_done(_note_only(entry.name, "empty-repository", "", "")))
                     else:
