@@ -233,3 +233,19 @@ def test_a_second_run_waits_for_the_first(harbor24, tmp_path, run_cli):
         other.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         code, _, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--storage", tmp_path)
     assert code == 4 and "artifacts-locked" in err
+
+
+def test_s3_storage_and_keys_from_harbor_yml(harbor24, tmp_path, run_cli, s3_server, s3_upload):
+    tree = tmp_path / "tree"
+    digest = image(LayoutWriter(tree), "lib/app", "amd64", tags=("1",))
+    register(harbor24.dsn, [("lib/app", digest, ("1",))])
+    bucket, root = s3_upload(tree, rootdirectory="/harbor/registry")
+    harbor_yml = tmp_path / "harbor.yml"
+    harbor_yml.write_text(f"hostname: reg.example.com\ndata_volume: {tmp_path / 'data'}\nstorage_service:\n"
+                          f"  s3:\n    region: us-east-1\n    bucket: {bucket}\n    rootdirectory: {root}\n"
+                          f"    regionendpoint: {s3_server}\n    accesskey: yml-access\n"
+                          "    secretkey: yml-secret-key-value\n")
+    code, out, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--harbor-yml", harbor_yml)
+    assert code == 0, out + err
+    assert f"s3://{bucket}{root}" in out and "yml-secret-key-value" not in out + err
+    assert rows(harbor24.dsn)[0]["type"] == "IMAGE"
