@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> None:
             new = base / f"new-{mode}"
             try:
                 t_up, res = timed(upgrade_cluster, old_bin.bindir, copy, new_bin.bindir, new, mode=mode, jobs=a.jobs)
-                phases = ", ".join(f"{k} {v:.1f}" for k, v in res.seconds.items() if k != "total")
+                split = ", ".join(f"{k} {v:.1f}" for k, v in res.seconds.items() if k != "total")
                 print(f"pg-upgrade {mode:5s} 15 -> {a.to_major} ({a.jobs} jobs): {t_up:7.1f}s  "
-                      f"x{t_up / t_bare:.2f} of bare pg_upgrade  [{phases}]", flush=True)
+                      f"x{t_up / t_bare:.2f} of bare pg_upgrade  [{split}]", flush=True)
             except HarborUpgradeError as e:
                 why = [line for line in e.message.splitlines() if "could not" in line] or [e.message[:200]]
                 print(f"pg-upgrade {mode:5s}: refused here: {why[0].strip()}", flush=True)

@@ -340,6 +340,7 @@ def create_backup(dsn: str, harbor_dir: str | os.PathLike, to: str | os.PathLike
     say(f"dumping database {conn.dbname} (PostgreSQL {pg_version}, {jobs} jobs)")
     run_tool([tools.tool("pg_dump"), "-Fd", "-j", str(max(1, jobs)), "-f", str(to / DUMP_DIR),
               "-d", conn.conninfo], conn, what=f"dumping {conn.dbname}")
+    say("computing the digest of the dump's SQL text (restore compares a fresh dump with it)")
     digest = sql_digest([tools.tool("pg_restore"), "-f", "-", str(to / DUMP_DIR)])
 
     skipped: list[dict[str, str]] = []
