@@ -1,6 +1,7 @@
 """Commands of the whole upgrade: plan, run, verify, rollback, demo."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -97,13 +98,19 @@ def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, as_json):
 
 
 @cli.command("demo")
-@click.option("--dir", "directory", default="./harbor-upgrade-demo", show_default=True,
-              type=click.Path(file_okay=False), help="a new folder for the sample installation")
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="a new folder for the sample installation [default: a new folder in the system's "
+                   "temporary directory, which the unprivileged PostgreSQL user can always reach]")
 @click.option("--keep-running", is_flag=True, help="leave the sample's PostgreSQL running afterwards")
 @json_opt
 def demo_cmd(directory, keep_running, as_json):
     """Build a sample Harbor 1.10 installation (real PostgreSQL, real registry storage) and upgrade it."""
+    import tempfile
+
     from ..demo import run_demo
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="harbor-upgrade-demo-")
+        os.chmod(directory, 0o755)  # mkdtemp makes it 0700: PostgreSQL's own user must pass through
     with ProgressReporter(stream=sys.stderr) as progress:
         report = run_demo(directory, progress, keep_running=keep_running)
     return emit(report, as_json)
