@@ -23,6 +23,7 @@ from .abstraction import Artifact, Failure, RepositoryAbstractor
 BATCH_ARTIFACTS = 2000
 BATCH_REPOSITORIES = 200
 BATCH_SECONDS = 2.0
+ID_GROUP = 64   # repositories whose artifact ids are fetched in one query
 
 
 @dataclass(frozen=True)
@@ -178,11 +179,8 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         writer = _Writer(conn, run, project_ids, repository_rows, progress, max(1, batch_artifacts))
         with ThreadPoolExecutor(jobs, thread_name_prefix="backfill") as pool:
             in_flight: deque[Future] = deque()
-            for entry in layout.repositories():
-                if entry.name in run.done:
-                    continue
-                row = repository_rows.get(entry.name)
-                existing = store.artifact_ids(conn, row.repository_id) if row else {}
+            for entry, row, existing in _with_database_rows(conn, layout.repositories(), run.done,
+                                                             repository_rows):
                 if entry.kind == "refused":
                     write = _note_only(entry.name, "problem", "name-refused", "not a valid repository name; not read")
                     write.notes += [("problem", d, "", "name-refused", "its repository name is refused")
@@ -204,6 +202,25 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
     progress.finish()
     report.seconds = time.monotonic() - began
     return report
+
+
+def _with_database_rows(conn, entries, done, repository_rows):
+    """(entry, repository row, {digest: id}) for each storage repository not done yet, the
+    database rows fetched for a group of repositories at a time."""
+    group: list = []
+
+    def flush():
+        ids = store.artifact_ids(conn, [row.repository_id for _, row in group if row])
+        for entry, row in group:
+            yield entry, row, ids[row.repository_id] if row else {}
+        group.clear()
+
+    for entry in entries:
+        if entry.name not in done:
+            group.append((entry, repository_rows.get(entry.name)))
+            if len(group) >= ID_GROUP:
+                yield from flush()
+    yield from flush()
 
 
 def _done(value) -> Future:

@@ -121,8 +121,13 @@ def projects(conn: psycopg.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT name, project_id FROM project WHERE NOT deleted"))
 
 
-def artifact_ids(conn: psycopg.Connection, repository_id: int) -> dict[str, int]:
-    return dict(conn.execute("SELECT digest, id FROM artifact WHERE repository_id = %s", (repository_id,)))
+def artifact_ids(conn: psycopg.Connection, repository_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{repository_id: {digest: artifact id}} for a group of repositories (one round trip)."""
+    out: dict[int, dict[str, int]] = {rid: {} for rid in repository_ids}
+    for rid, digest, aid in conn.execute("SELECT repository_id, digest, id FROM artifact "
+                                         "WHERE repository_id = ANY(%s)", (repository_ids,)):
+        out[rid][digest] = aid
+    return out
 
 
 def count_artifacts(conn: psycopg.Connection) -> int:

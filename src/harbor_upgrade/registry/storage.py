@@ -30,6 +30,8 @@ def safe_relpath(path: str) -> str:
     if not path or path.startswith("/") or "\\" in path or "\x00" in path:
         raise InvalidInput(f"refused storage path {path!r}: not a relative path below the storage root",
                            reference="storage-path-refused")
+    if "//" not in path and "/." not in path and not path.startswith("."):
+        return path  # no empty, "." or ".." part is possible (the common case, checked cheaply)
     parts = path.split("/")
     if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
         raise InvalidInput(f"refused storage path {path!r}: it would leave the storage root",
@@ -84,6 +86,25 @@ class Storage(ABC):
         """Release connections; reading after close is an error."""
 
 
+_CHUNK = 1 << 16
+
+
+def _read_file(path: str) -> bytes:
+    """A whole file through the bare system calls: half the cost of open() for the small
+    link, manifest and config files a backfill reads by the hundred thousand."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, _CHUNK)
+        if len(data) < _CHUNK:
+            return data  # a short read of a regular file is its end
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class FilesystemStorage(Storage):
     """The filesystem driver's layout: ``<rootdirectory>/docker/registry/v2``."""
 
@@ -102,8 +123,7 @@ class FilesystemStorage(Storage):
 
     def read(self, path: str) -> bytes:
         try:
-            with open(self._abs(path), "rb") as f:
-                return f.read()
+            return _read_file(self._abs(path))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectMissing(f"{path} is missing in {self.description}") from None
         except PermissionError as e:
