@@ -177,26 +177,19 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         project_ids = store.projects(conn)
         progress.start(store.count_artifacts(conn), store.totals(conn)["covered"])
         writer = _Writer(conn, run, project_ids, repository_rows, progress, max(1, batch_artifacts))
-        with ThreadPoolExecutor(jobs, thread_name_prefix="backfill") as pool:
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="backfill")
+        try:
             in_flight: deque[Future] = deque()
             for entry, row, existing in _with_database_rows(conn, layout.repositories(), run.done,
                                                              repository_rows):
-                if entry.kind == "refused":
-                    write = _note_only(entry.name, "problem", "name-refused", "not a valid repository name; not read")
-                    write.notes += [("problem", d, "", "name-refused", "its repository name is refused")
-                                    for d in sorted(existing)]
-                    write.db_artifacts = len(existing)
-                    in_flight.append(_done(write))
-                else:
-                    if entry.kind == "empty" and not existing:
-                        in_flight.append(_done(_note_only(entry.name, "empty-repository", "", "")))
-                    else:
-                        in_flight.append(pool.submit(examine, layout, entry.name, entry.name.split("/")[0],
-                                                     row, existing, import_untagged))
+                in_flight.append(_submit(pool, layout, entry, row, existing, import_untagged))
                 while len(in_flight) > jobs * 4:
                     writer.add(in_flight.popleft().result())
             while in_flight:
                 writer.add(in_flight.popleft().result())
+        finally:
+            # on an interruption, drop the queued repositories: they are not checkpointed
+            pool.shutdown(wait=True, cancel_futures=True)
         writer.flush()
         report = _finish(conn, storage)
     progress.finish()
@@ -221,6 +214,19 @@ def _with_database_rows(conn, entries, done, repository_rows):
             if len(group) >= ID_GROUP:
                 yield from flush()
     yield from flush()
+
+
+def _submit(pool: ThreadPoolExecutor, layout: Layout, entry, row, existing: dict[str, int],
+            import_untagged: bool) -> Future:
+    """The future RepositoryWrite of one storage repository entry."""
+    if entry.kind == "refused":
+        write = _note_only(entry.name, "problem", "name-refused", "not a valid repository name; not read")
+        write.notes += [("problem", d, "", "name-refused", "its repository name is refused") for d in sorted(existing)]
+        write.db_artifacts = len(existing)
+        return _done(write)
+    if entry.kind == "empty" and not existing:
+        return _done(_note_only(entry.name, "empty-repository", "", ""))
+    return pool.submit(examine, layout, entry.name, entry.name.split("/")[0], row, existing, import_untagged)
 
 
 def _done(value) -> Future:

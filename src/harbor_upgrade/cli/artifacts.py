@@ -130,7 +130,7 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
 @click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 256),
               help="repositories read in parallel")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="write the JSON report here")
-@click.option("--resume", is_flag=True, help="continue an interrupted run where it stopped")
+@click.option("--resume", is_flag=True, help="continue an interrupted run where it stopped (a fresh run when there is none)")
 @click.option("--import-untagged", is_flag=True,
               help="also make artifacts of manifests the database does not know (untagged revisions)")
 @click.option("--batch", "batch_artifacts", default=BATCH_ARTIFACTS, show_default=True, type=click.IntRange(1),
