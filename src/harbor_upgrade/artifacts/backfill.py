@@ -191,7 +191,7 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
             # on an interruption, drop the queued repositories: they are not checkpointed
             pool.shutdown(wait=True, cancel_futures=True)
         writer.flush()
-        report = _finish(conn, storage)
+        report = _finish(conn, storage, progress)
     progress.finish()
     report.seconds = time.monotonic() - began
     return report
@@ -259,11 +259,11 @@ class _Writer:
         self.batch, self.size, self.since = [], 0, time.monotonic()
 
 
-def _finish(conn, storage: Storage) -> BackfillReport:
+def _finish(conn, storage: Storage, progress: Progress) -> BackfillReport:
     """Problems for rows storage does not have, the data version, the report; then the
     checkpoint goes, all in one transaction."""
     with conn.transaction():
-        store.note_artifacts_outside(conn)
+        progress.advance(store.note_artifacts_outside(conn))  # rows storage does not have: done too
         data_version_set = store.mark_data_version(conn)
         totals = store.totals(conn)
         report = BackfillReport(storage=storage.description, artifacts_done=totals["artifacts"],
