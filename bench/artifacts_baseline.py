@@ -20,6 +20,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -57,6 +59,24 @@ def registry_config(port: int, *, storage_root: Path | None = None, s3: dict | N
             f"http:\n  addr: 127.0.0.1:{port}\n")
 
 
+def wait_answering(url: str, proc: subprocess.Popen, name: str, logfile: Path | None = None,
+                   timeout: float = 30) -> None:
+    """Wait until the server started as proc answers HTTP at url (any status)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = logfile.read_text(errors="replace")[-2000:] if logfile and logfile.exists() else ""
+            raise RuntimeError(f"{name} exited with {proc.returncode} {tail}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer on {url} within {timeout} s")
+
+
 class Registry:
     """A docker-registry process serving one storage, for the length of a with-block."""
 
@@ -73,18 +93,8 @@ class Registry:
         env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
         log = open(self.dir / "registry.log", "wb")
         self.proc = subprocess.Popen([REGISTRY, "serve", str(self.config)], stdout=log, stderr=log, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {(self.dir / 'registry.log').read_text()[-2000:]}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/v2/")
-                if conn.getresponse().status == 200:
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("docker-registry did not answer within 30 s")
+        wait_answering(f"http://{self.addr}/v2/", self.proc, "docker-registry", self.dir / "registry.log")
+        return self
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()

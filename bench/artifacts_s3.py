@@ -6,13 +6,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
+
+from artifacts_baseline import wait_answering
 
 # moto accepts any credentials; these only have to be consistent between clients
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench-access", "AWS_SECRET_ACCESS_KEY": "bench-secret-key"}
@@ -33,16 +33,8 @@ class MotoServer:
         os.environ.pop("AWS_CA_BUNDLE", None)  # docker-registry's S3 driver refuses to start with it
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=2).close()
-                return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("moto server did not answer within 30 s")
+        wait_answering(self.endpoint + "/moto-api/", self.proc, "moto server")
+        return self
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()
