@@ -767,11 +767,11 @@ def step_engine(ctx: Context) -> dict:
         say(f"  stopping the PostgreSQL server of {old} (pg_ctl stop as the folder's owner)")
         stop_server(rec["old_bindir"], old)
         ctx.journal.write("engine-stopped", "engine", datadir=str(old))
-    elif answers(ctx.dsn):
+    state = engine_state(rec)
+    if state is None and (old / "postmaster.pid").exists() and answers(ctx.dsn):
         raise UnsafeState(f"the server behind --dsn runs from {old} but is no process pg_ctl can stop here "
                           "(a container?)", reference="postgres-running",
                           hint="stop harbor-db (docker compose down), then run again")
-    state = engine_state(rec)
     if state is None:
         if list_entries(new) is not None or engine.state_path(new).exists():
             say(f"  removing {new}, the unfinished new cluster of an interrupted attempt")
