@@ -737,21 +737,32 @@ def engine_state(rec: dict) -> dict | None:
 
 
 def remove_half_made(rec: dict) -> None:
-    """What a killed attempt left of the new cluster; the old one is as it was (in link
-    mode once the one file pg_upgrade renames is put back, as upgrade_cluster itself does)."""
+    """What a killed attempt left of the new cluster; the old one is as it was (a link-mode
+    attempt that got as far as disabling it is refused before: see old_cluster_usable)."""
     from .postgres import upgrade as engine
     new = Path(rec["new_datadir"])
-    if (new / "postmaster.pid").exists() and server_running(rec["new_bindir"], new):
+    if server_running(rec["new_bindir"], new):
         stop_server(rec["new_bindir"], new)
-    if rec["mode"] == "link":
-        engine._undo_link_mode(Path(rec["old_datadir"]))  # noqa: SLF001 - the API's own undo
     shutil.rmtree(new, ignore_errors=True)
     engine.state_path(new).unlink(missing_ok=True)
+
+
+def old_cluster_usable(rec: dict) -> None:
+    """pg_upgrade --link renames the old global/pg_control before it links the files; once
+    it has, the old cluster shares them with a new one that may have run: neither is safe
+    to start or to remove without a look, so an interrupted link-mode attempt stops here."""
+    old = Path(rec["old_datadir"])
+    if rec["mode"] == "link" and (old / "global" / "pg_control.old").exists():
+        raise UnsafeState(f"an interrupted link-mode upgrade left {old} sharing its files with {rec['new_datadir']}, "
+                          "and the new cluster was not verified", reference="engine-link-interrupted",
+                          hint="restore data_volume/database from your snapshot (link mode needs one), then run "
+                               "again; or check the new cluster by hand and finish with harbor-upgrade pg-upgrade")
 
 
 def step_engine(ctx: Context) -> dict:
     """Stop the old server (as the data folder's owner), upgrade its cluster into a new
     folder beside it, start the new cluster with the old server's port and socket."""
+    import psycopg
     from .postgres import upgrade as engine
     from .postgres.layout import list_entries
     say = ctx.progress.note
@@ -777,9 +788,15 @@ def step_engine(ctx: Context) -> dict:
             say(f"  removing {new}, the unfinished new cluster of an interrupted attempt")
             remove_half_made(rec)
             ctx.journal.write("engine-removed", "engine", datadir=str(new))
-        result = engine.upgrade_cluster(rec["old_bindir"], old, rec["new_bindir"], new, mode=rec["mode"],
-                                        jobs=max(1, min(ctx.opts.jobs, os.cpu_count() or 1)),
-                                        progress=lambda m: say(f"  {m}"))
+        try:
+            result = engine.upgrade_cluster(rec["old_bindir"], old, rec["new_bindir"], new, mode=rec["mode"],
+                                            jobs=max(1, min(ctx.opts.jobs, os.cpu_count() or 1)),
+                                            progress=lambda m: say(f"  {m}"))
+        except HarborUpgradeError:
+            # the API left the old cluster as it was: serve it again, Harbor's database stays usable
+            if engine_state(rec) is None and not (old / "global" / "pg_control.old").exists():
+                ensure_serving(rec["old_bindir"], old, rec["listen"])
+            raise
         ctx.journal.write("engine-upgraded", "engine", seconds={k: round(v, 3) for k, v in result.seconds.items()},
                           notes=result.notes)
         state = engine_state(rec)
@@ -789,7 +806,6 @@ def step_engine(ctx: Context) -> dict:
     how = ensure_serving(rec["new_bindir"], new, listen)
     say(f"  PostgreSQL {rec['new_major']} in {new}: {how} on port {listen['port']}")
     ctx.journal.write("engine-serving", "engine", datadir=str(new), how=how)
-    import psycopg
     with psycopg.connect(ctx.dsn, autocommit=True, connect_timeout=10) as conn:
         major = conn.info.server_version // 10000
     if major != rec["new_major"]:
@@ -822,6 +838,8 @@ def restore_engine_server(backup_dir: Path) -> str | None:
         if rec is None or journal.last("rollback"):
             return None
         finished = journal.is_done("engine") or engine_state(rec) is not None
+        if not finished:
+            old_cluster_usable(rec)
         datadir, bindir = ((Path(rec["new_datadir"]), rec["new_bindir"]) if finished
                            else (Path(rec["old_datadir"]), rec["old_bindir"]))
         how = ensure_serving(bindir, datadir, rec["listen"])
