@@ -1,6 +1,6 @@
 """Benchmark: backup, verify, restore and the PostgreSQL major upgrade on a large Harbor DB.
 
-Builds a Harbor 1.10 database on PostgreSQL 15 (bench/db_harbor_1_10_fresh.sql +
+Builds a Harbor 1.10 database on PostgreSQL 15 (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql +
 bench/db_seed_harbor.py at --scale, ≈188k artifact rows and ≈877k access_log rows at
 350), then times
 
@@ -33,7 +33,7 @@ from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries, server_
 from harbor_upgrade.postgres.upgrade import MODES, upgrade_cluster
 
 HERE = Path(__file__).resolve().parent
-FRESH_1_10 = HERE / "db_harbor_1_10_fresh.sql"
+FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"  # shipped for the demo
 
 
 def timed(fn, *args, **kw):

@@ -1,6 +1,6 @@
 """Benchmark: `harbor-upgrade db migrate` on a large Harbor 1.10 database.
 
-Builds a Harbor 1.10 database (bench/db_harbor_1_10_fresh.sql + bench/db_seed_harbor.py
+Builds a Harbor 1.10 database (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + bench/db_seed_harbor.py
 at --scale, ≈200k artifact rows and ≈1M access_log rows at the default 375; the
 replication history is then multiplied up to --replication-executions executions and
 about twice as many tasks), then times
@@ -28,7 +28,7 @@ from pathlib import Path
 from harbor_upgrade.postgres.cluster import LocalCluster
 
 HERE = Path(__file__).resolve().parent
-FRESH_1_10 = HERE / "db_harbor_1_10_fresh.sql"
+FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"  # shipped for the demo
 HARBOR_SECONDS_AT_350 = 1467.4
 
 COUNTS = ["artifact", "access_log", "blob", "artifact_blob", "repository", "scan_report",

@@ -1,6 +1,6 @@
 """Benchmark: the whole `harbor-upgrade run` on a large Harbor 1.10 installation.
 
-Builds a Harbor 1.10 database (bench/db_harbor_1_10_fresh.sql + bench/db_seed_harbor.py
+Builds a Harbor 1.10 database (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + bench/db_seed_harbor.py
 at --scale; ≈53k artifact rows at 100) next to the demo's registry storage (so nearly
 every artifact row is database-only: the artifact walk is benchmarked on its own in
 bench_artifacts.py), then times `run` step by step and prints
@@ -28,7 +28,7 @@ from harbor_upgrade import demo
 from harbor_upgrade.upgrade import Options, run
 
 HERE = Path(__file__).resolve().parent
-FRESH_1_10 = HERE / "db_harbor_1_10_fresh.sql"
+FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"  # shipped for the demo
 HARBOR_SQL_SECONDS_AT_100 = 116.0
 HARBOR_ARTIFACTS_PER_SECOND = 110.0
 

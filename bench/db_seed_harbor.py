@@ -7,7 +7,7 @@ Usage
         write the data part only (COPY blocks + sequence fixes).  Load it into a
         database whose schema is already at version 15 (upstream files 0001..0015
         applied, including the rows those files insert).
-  Load it into bench/db_harbor_1_10_fresh.sql (a fresh 1.10 schema with the rows
+  Load it into src/harbor_upgrade/data/harbor-1.10.0-fresh.sql (a fresh 1.10 schema with the rows
   Harbor's own files insert) to get a Harbor 1.10 database of any size.
 
 Options

@@ -18,7 +18,7 @@ from harbor_upgrade import db as harbor_db
 from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
 
 REPO = Path(__file__).resolve().parents[2]
-FRESH_1_10 = REPO / "bench" / "db_harbor_1_10_fresh.sql"
+FRESH_1_10 = REPO / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"
 
 
 @pytest.fixture(scope="session")
