@@ -151,8 +151,22 @@ def sites():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_plan_shows_the_engine_step_and_its_preflight_and_writes_nothing(sites, run_cli):
-    inst = sites[0]
+@pytest.fixture
+def site():
+    base = open_tmpdir("harbor-upgrade-engine-site-")
+    (base / "tmp").mkdir(mode=0o755)
+    inst = demo.build(base / "site")
+    try:
+        yield inst
+    finally:
+        inst.cluster.stop()
+        stop_clusters(inst.dir)
+        stop_orphans(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_plan_shows_the_engine_step_and_its_preflight_and_writes_nothing(site, run_cli):
+    inst = site
     target = demo.newer_binaries(inst.cluster.bin.major)
     args = ["plan", "--harbor-yml", inst.harbor_yml, "--dsn", inst.dsn, "--json"]
     code, out, _ = run_cli(*args, "--engine-bindir", target.bindir)
@@ -239,3 +253,27 @@ def test_runs_killed_in_the_engine_step_resume_to_the_result_of_an_uninterrupted
         assert scalar(old.dsn("registry"), "SELECT version FROM schema_migrations") == 15
     finally:
         old.stop()
+
+
+def test_a_failed_engine_step_serves_the_old_cluster_again_and_a_rerun_completes(site):
+    inst = site
+    bindir = str(demo.newer_binaries(inst.cluster.bin.major).bindir)
+    # pg_upgrade --check refuses user tables with reg* columns other than regclass/regtype/...
+    inst.cluster.psql("CREATE TABLE upgrade_blocker (p regprocedure)", dbname="registry")
+    env = {k: v for k, v in os.environ.items() if k not in (CRASH_AFTER_WRITES, CRASH_AFTER_PROGRESS)}
+    env["TMPDIR"] = str(inst.dir.parent / "tmp")
+    p = subprocess.run(command(inst, bindir), env=env, capture_output=True, timeout=300)
+    report = json.loads(p.stdout)
+    assert p.returncode != 0 and report["ok"] is False
+    failed = next(s for s in report["steps"] if not s["ok"])
+    assert failed["name"] == "engine" and "pg_upgrade --check failed" in failed["summary"]
+    assert "continues at the 'engine' step" in report["next"][0]
+    # nothing half-made is left, and Harbor's database answers as before, on the old major
+    assert not any(inst.dir.glob("data/database-pg*/PG_VERSION"))
+    assert int(scalar(inst.dsn, "SHOW server_version_num")) // 10000 == inst.cluster.bin.major
+    assert scalar(inst.dsn, "SELECT version FROM schema_migrations") == 15
+
+    inst.cluster.psql("DROP TABLE upgrade_blocker", dbname="registry")
+    assert run_once(inst, bindir, None) == 0
+    assert int(scalar(inst.dsn, "SHOW server_version_num")) // 10000 > inst.cluster.bin.major
+    assert scalar(inst.dsn, "SELECT version FROM schema_migrations") == 70
