@@ -838,6 +838,8 @@ def restore_engine_server(backup_dir: Path) -> str | None:
         if rec is None or journal.last("rollback"):
             return None
         finished = journal.is_done("engine") or engine_state(rec) is not None
+        if finished and not (Path(rec["new_datadir"]) / "PG_VERSION").exists():
+            return None  # pg-upgrade --cleanup --move-into took it elsewhere: the operator serves it now
         if not finished:
             old_cluster_usable(rec)
         datadir, bindir = ((Path(rec["new_datadir"]), rec["new_bindir"]) if finished
