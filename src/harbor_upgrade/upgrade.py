@@ -319,8 +319,9 @@ def engine_next_steps(engine: dict, start: str | None) -> list[str]:
     home = harbor_home(db_dir, engine["new_major"]) if db_dir else None
     move = f" --move-into {home}" if home and home != new else ""
     out = [f"The database now runs on PostgreSQL {engine['new_major']} from {new}, started by harbor-upgrade on the "
-           f"old server's port and socket. The old PostgreSQL {engine['old_version']} cluster is kept, unchanged "
-           f"(Harbor {start or 'as it was'}), in {old}"
+           f"old server's port and socket. The old PostgreSQL {engine['old_version']} cluster is kept"
+           + (" " if engine["mode"] == "link" else ", unchanged ")
+           + f"(Harbor {start or 'as it was'}) in {old}"
            + (" (link mode: it shares its files with the new one and must not be started)"
               if engine["mode"] == "link" else "")
            + f". Once 2.4.0 runs well, remove it: harbor-upgrade pg-upgrade --cleanup --old-datadir {old} "
