@@ -30,6 +30,7 @@ from pathlib import Path
 from .errors import ExitStatus, ExternalFailure, HarborUpgradeError, InvalidInput, UnsafeState
 from .installation import Installation, detect
 from .journal import Journal, sha256_file
+from .postgres.upgrade import folder_size
 from .report import FAIL, PASS, WARN, Check, ProgressReporter, all_ok
 from .secrets import mask_dsn
 from .versions import SCHEMA_VERSION, TARGET, path_between
@@ -177,17 +178,6 @@ def free_bytes(path: Path) -> int:
     while not p.exists():
         p = p.parent
     return shutil.disk_usage(p).free
-
-
-def folder_size(path: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def check_disk(inst: Installation, backup_dir: Path | None) -> Check:

@@ -251,7 +251,7 @@ def folder_size(path: Path) -> int:
         for name in files:
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-            except FileNotFoundError:
+            except OSError:  # vanished or unreadable while we walk: it does not count
                 continue
     return total
 
