@@ -75,3 +75,33 @@ def upload(client, bucket: str, rootdirectory: str, storage_root: Path, files: l
         for _ in ex.map(put, files):
             pass
     return time.monotonic() - t0
+
+
+def get_cpu(endpoint: str, objects: int = 200, gets: int = 2000) -> dict:
+    """Client CPU per S3Storage.read of a small object (time.process_time of this process
+    over `gets` sequential GETs of `objects` ≈1 KB objects), against a running moto server."""
+    from harbor_upgrade.registry.s3 import S3Storage
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="get-cpu")
+    paths = [f"blobs/sha256/{i:02x}/{i:064x}/data" for i in range(objects)]
+    for i, p in enumerate(paths):
+        client.put_object(Bucket="get-cpu", Key=f"reg/docker/registry/v2/{p}", Body=b"x" * 1000 + bytes([i % 256]))
+    storage = S3Storage("get-cpu", "reg", endpoint_url=endpoint)
+    try:
+        for p in paths[:20]:  # warm up connections and caches
+            storage.read(p)
+        t0, w0 = time.process_time(), time.monotonic()
+        for i in range(gets):
+            storage.read(paths[i % objects])
+        cpu, wall = time.process_time() - t0, time.monotonic() - w0
+    finally:
+        storage.close()
+        client.close()
+    return {"gets": gets, "client_cpu_ms_per_get": round(cpu / gets * 1000, 2),
+            "wall_ms_per_get": round(wall / gets * 1000, 2)}
+
+
+if __name__ == "__main__":
+    # python bench/artifacts_s3.py: client CPU per GET against a fresh moto server
+    with MotoServer() as server:
+        print(get_cpu(server.endpoint))
