@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from harbor_upgrade import secrets
 from harbor_upgrade.cli import main as cli_main
 from harbor_upgrade.postgres.cluster import LocalCluster
 
@@ -28,6 +29,14 @@ REPO = Path(__file__).resolve().parent.parent
 def shared_dir() -> Path | None:
     cand = Path(os.environ.get("HARBOR_SHARED", REPO.parent / "shared"))
     return cand if (cand / "specs").is_dir() else None
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets():
+    """Secrets registered by one test (hypothesis registers random ones) must not mask
+    another test's output."""
+    yield
+    secrets.forget_all()
 
 
 @pytest.fixture(scope="session")

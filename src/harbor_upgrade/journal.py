@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import InvalidInput
-from .secrets import mask_text
+from .secrets import mask_data
 
 JOURNAL_NAME = "journal.jsonl"
 CRASH_ENV = "HARBOR_UPGRADE_CRASH_AFTER_WRITES"
@@ -91,7 +91,7 @@ class Journal:
         if step is not None:
             record["step"] = step
         record.update(data)
-        record = json.loads(mask_text(json.dumps(record, sort_keys=True, default=str)))
+        record = mask_data(json.loads(json.dumps(record, sort_keys=True, default=str)))
         line = json.dumps(record, sort_keys=True) + "\n"
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line)

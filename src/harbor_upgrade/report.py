@@ -25,7 +25,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
-from .secrets import mask_text
+from .secrets import mask_data, mask_text
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 CRASH_ENV = "HARBOR_UPGRADE_CRASH_AFTER_PROGRESS"
@@ -56,7 +56,7 @@ def all_ok(checks: list[Check]) -> bool:
 
 # -- JSON -----------------------------------------------------------------------------
 def to_json(report: dict) -> str:
-    return mask_text(json.dumps(report, indent=2, sort_keys=False, default=str))
+    return json.dumps(mask_data(json.loads(json.dumps(report, default=str))), indent=2, sort_keys=False)
 
 
 # -- text -----------------------------------------------------------------------------

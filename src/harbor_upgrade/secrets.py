@@ -36,6 +36,12 @@ def register(value: object) -> None:
                 _known.add(text)
 
 
+def forget_all() -> None:
+    """Forget every registered secret (a new session: the tests start each case clean)."""
+    with _lock:
+        _known.clear()
+
+
 def mask_dsn(dsn: str) -> str:
     """postgresql://user:pw@host/db -> postgresql://user:********@host/db; key=value DSNs too."""
     if "://" in dsn:
@@ -71,3 +77,18 @@ def mask_text(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def mask_data(value: object) -> object:
+    """A copy of a JSON-shaped value with secrets hidden in its strings and under secret keys.
+
+    Masking the rendered JSON text instead would also hit its syntax: a registered secret
+    such as 'false' or '2.0.0' would turn `"ok": false` into invalid JSON.
+    """
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: MASK if is_secret_key(k) and v not in (None, "") else mask_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_data(v) for v in value]
+    return value

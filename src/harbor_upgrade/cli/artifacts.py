@@ -26,7 +26,7 @@ from ..artifacts import BackfillReport, Progress, backfill
 from ..artifacts.backfill import BATCH_ARTIFACTS
 from ..errors import ExitStatus, InvalidInput
 from ..registry import open_storage
-from ..secrets import mask_text, register_dsn
+from ..secrets import mask_data, mask_text, register_dsn
 from . import cli
 
 SHOWN_PROBLEMS = 20
@@ -160,7 +160,7 @@ def artifacts_cmd(dsn: str, storage: str | None, harbor_yml: str | None, jobs: i
     finally:
         backend.close()
     if report_path:
-        Path(report_path).write_text(mask_text(json.dumps(report.to_dict(), indent=1)) + "\n", encoding="utf-8")
+        Path(report_path).write_text(json.dumps(mask_data(report.to_dict()), indent=1) + "\n", encoding="utf-8")
     for line in render(report):
         click.echo(mask_text(line))
     return int(ExitStatus.OK if report.ok else ExitStatus.CHANGES_NEEDED)
