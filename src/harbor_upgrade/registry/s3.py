@@ -107,14 +107,30 @@ def client_config(max_pool_connections: int, retries: int) -> Config:
 _PROBE_KEY = "harbor-upgrade-probe"
 
 
-def object_url_base(client, bucket: str) -> str:
-    """The URL an object key is appended to, exactly as the boto3 client addresses the bucket
-    (virtual-host or path style, regional or custom endpoint); presigning contacts nobody."""
-    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": _PROBE_KEY})
+class _Captured(Exception):
+    """Carries the URL and signing region of a GetObject request botocore was about to sign."""
+
+
+def _capture(request, region_name, **_):
+    raise _Captured(request.url, region_name)
+
+
+def object_url_base(client, bucket: str) -> tuple[str, str]:
+    """(the URL an object key is appended to, the SigV4 signing region), exactly as the boto3
+    client's GetObject addresses the bucket: virtual-host or path style, regional or custom
+    endpoint. The request is stopped before signing, so it contacts nobody."""
+    event = "before-sign.s3.GetObject"
+    client.meta.events.register_first(event, _capture, unique_id="harbor-upgrade-capture")
+    try:
+        client.get_object(Bucket=bucket, Key=_PROBE_KEY)
+    except _Captured as c:
+        url, region = c.args
+    finally:
+        client.meta.events.unregister(event, unique_id="harbor-upgrade-capture")
     base = url.split("?", 1)[0]
     if not base.endswith("/" + _PROBE_KEY):
         raise StorageError(f"unexpected S3 object URL form for bucket {bucket!r}")
-    return base[:-len(_PROBE_KEY)]
+    return base[:-len(_PROBE_KEY)], region
 
 
 def ssl_context() -> ssl.SSLContext:
@@ -190,10 +206,10 @@ class S3Storage(Storage):
         self._known_links: OrderedDict[str, str] = OrderedDict()
         self._known_lock = threading.Lock()
         self._check_bucket()
-        # credentials and region exactly as the client resolved them (the bucket check
-        # above proved they work)
-        self._getter = SignedGetter(object_url_base(self._client, bucket), session.get_credentials(),
-                                    self._client.meta.region_name, max_pool_connections)
+        # credentials, URL and region exactly as the client resolved them (the bucket
+        # check above proved they work)
+        base, signing_region = object_url_base(self._client, bucket)
+        self._getter = SignedGetter(base, session.get_credentials(), signing_region, max_pool_connections)
 
     # ------------------------------------------------------------------ errors
     def _fail(self, err: Exception, what: str) -> StorageError:
