@@ -16,10 +16,11 @@ per second:
 and the peak RSS of the backfill process. Targets: ours-fs ≥ 20× baseline, ≥ 50 % of
 raw-read; ours-s3 ≥ 10× the S3 baseline; RSS ≤ 300 MB at 100k artifacts.
 
-On moto every request costs the one moto process ≈ 4.5 ms of CPU (it closes the connection
-after each response), so both S3 figures are bounded by moto, not by the network: the
-Harbor-shaped walk costs moto ≈ 7 requests per artifact, ours ≈ 2 (manifest + config; link
-files are proven by the listing), which caps the S3 ratio near 6× on this machine.
+On moto every request costs the one moto process several ms of CPU (it closes the connection
+after each response); the bench starts moto answering S3 only, since the stock server spends
+about half its CPU finding the service of each request. Both S3 figures are bounded by moto,
+not by the network: the Harbor-shaped walk costs moto ≈ 7 requests per artifact, ours ≈ 2
+(manifest + config; link files are proven by the listing), so moto's CPU caps the ratio here.
 
     python bench/bench_artifacts.py                         # full size (tree kept in bench/out)
     python bench/bench_artifacts.py --repos 40 --tree /tmp/t # a quick run
