@@ -174,13 +174,8 @@ def pg_on_disk(data_volume: str) -> tuple[int | None, str | None]:
 
 
 def database_state(dsn: str) -> DatabaseState:
-    import psycopg
-    from .errors import ExternalFailure
-    try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        raise ExternalFailure(f"cannot connect to {mask_dsn(dsn)}: {e}".strip(), reference="database-unreachable",
-                              hint="check --dsn; Harbor's own database listens inside its container only") from None
+    from .db.connection import connect
+    conn = connect(dsn, hint="check --dsn; Harbor's own database listens inside its container only")
     with conn:
         cur = conn.cursor()
         version, dirty, data_version = None, False, None

@@ -16,9 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ExternalFailure
 from .report import FAIL, PASS, WARN, Check
-from .secrets import mask_dsn
 from .versions import SCHEMA_VERSION, TARGET
 
 # what -> (SQL on the 2.4.0 schema, tables of the old schema whose row counts sum to "before", rule)
@@ -143,13 +141,10 @@ def _samples(rows: list[tuple[str, str]]) -> list[str]:
 def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
            known_missing: set[tuple[str, str]] | None = None) -> VerifyResult:
     """Verify the database at dsn (and its artifacts against storage when given)."""
-    import psycopg
+    from .db.connection import connect
     known_missing = known_missing or set()
     result = VerifyResult()
-    try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        raise ExternalFailure(f"cannot connect to {mask_dsn(dsn)}: {e}", reference="database-unreachable") from None
+    conn = connect(dsn)
     with conn:
         cur = conn.cursor()
         row = cur.execute("SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1").fetchone()

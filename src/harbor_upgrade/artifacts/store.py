@@ -19,8 +19,9 @@ from datetime import datetime
 import psycopg
 import psycopg.rows
 
-from ..errors import ExternalFailure, InvalidInput, UnsafeState
-from ..secrets import mask_dsn, register_dsn
+from ..db.connection import connect as db_connect
+from ..errors import InvalidInput, UnsafeState
+from ..secrets import mask_dsn
 from .abstraction import Artifact
 
 SCHEMA = "harbor_upgrade_artifacts"
@@ -31,13 +32,7 @@ LOCK_KEY = 0x68617262_61727466
 
 
 def connect(dsn: str) -> psycopg.Connection:
-    register_dsn(dsn)
-    try:
-        return psycopg.connect(dsn, autocommit=True, application_name="harbor-upgrade artifacts")
-    except psycopg.Error as e:
-        raise ExternalFailure(f"cannot connect to the Harbor database {mask_dsn(dsn)}: {str(e).strip()}",
-                              reference="db-unreachable",
-                              hint="check --dsn and that PostgreSQL is running") from None
+    return db_connect(dsn, application_name="harbor-upgrade artifacts")
 
 
 def check_schema(conn: psycopg.Connection, dsn: str) -> None:

@@ -9,16 +9,17 @@ from ..secrets import mask_dsn, register_dsn
 APPLICATION_NAME = "harbor-upgrade"
 
 
-def connect(dsn: str) -> psycopg.Connection:
-    """An autocommit connection; every write happens in an explicit transaction."""
+def connect(dsn: str, application_name: str = APPLICATION_NAME, hint: str | None = None) -> psycopg.Connection:
+    """An autocommit connection; every write happens in an explicit transaction. The DSN's
+    password is registered as a secret, and a failure names the DSN without it."""
     register_dsn(dsn)
     try:
-        return psycopg.connect(dsn, autocommit=True, application_name=APPLICATION_NAME)
+        return psycopg.connect(dsn, autocommit=True, application_name=application_name, connect_timeout=10)
     except psycopg.Error as exc:
         raise ExternalFailure(f"cannot connect to the Harbor database {mask_dsn(dsn)}: "
                               f"{str(exc).strip()}", reference="db-unreachable",
-                              hint="check --dsn (host, port, user, database name) and that "
-                                   "PostgreSQL is running") from exc
+                              hint=hint or "check --dsn (host, port, user, database name) and that "
+                                           "PostgreSQL is running") from None
 
 
 def table_exists(conn: psycopg.Connection, table: str) -> bool:
