@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .errors import ExternalFailure, InvalidInput
 from .postgres.cluster import LocalCluster, PgBinaries, candidate_bindirs, find_binaries, major_of, server_user
+from .registry.layout import LayoutWriter
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -111,38 +112,6 @@ def pretty(obj: dict) -> bytes:
     return json.dumps(obj, indent=3).encode()
 
 
-# -- registry storage, distribution layout -------------------------------------------
-class LayoutWriter:
-    """Writes blobs, links and tags the way the registry's filesystem driver stores them."""
-
-    def __init__(self, root: Path):
-        self.v2 = root / "docker" / "registry" / "v2"
-
-    def _write(self, rel: str, data: bytes) -> None:
-        p = self.v2 / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-
-    def blob(self, data: bytes) -> str:
-        d = digest_of(data)
-        hexd = d.split(":")[1]
-        self._write(f"blobs/sha256/{hexd[:2]}/{hexd}/data", data)
-        return d
-
-    def layer_link(self, repo: str, digest: str) -> None:
-        self._write(f"repositories/{repo}/_layers/sha256/{digest.split(':')[1]}/link", digest.encode())
-
-    def manifest(self, repo: str, data: bytes) -> str:
-        d = self.blob(data)
-        self._write(f"repositories/{repo}/_manifests/revisions/sha256/{d.split(':')[1]}/link", d.encode())
-        return d
-
-    def tag(self, repo: str, tag: str, digest: str) -> None:
-        hexd = digest.split(":")[1]
-        self._write(f"repositories/{repo}/_manifests/tags/{tag}/current/link", digest.encode())
-        self._write(f"repositories/{repo}/_manifests/tags/{tag}/index/sha256/{hexd}/link", digest.encode())
-
-
 def layer(files: dict[str, str], when: datetime) -> tuple[bytes, str]:
     """A gzip'd tar layer of the given files; (compressed bytes, diff_id of the tar)."""
     raw = io.BytesIO()
@@ -184,12 +153,12 @@ def push_image(w: LayoutWriter, repo: str, layers: list[dict[str, str]], *, arch
                     for i in range(len(built))],
     }
     config_bytes = canonical(config)
-    config_digest = w.blob(config_bytes)
-    w.layer_link(repo, config_digest)
+    config_digest = w.put_blob(config_bytes)
+    w.link_layer(repo, config_digest)
     descriptors = []
     for data, _diff in built:
-        d = w.blob(data)
-        w.layer_link(repo, d)
+        d = w.put_blob(data)
+        w.link_layer(repo, d)
         descriptors.append({"mediaType": layer_type, "size": len(data), "digest": d})
     manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
                 "config": {"mediaType": config_type, "size": len(config_bytes), "digest": config_digest},
@@ -197,7 +166,7 @@ def push_image(w: LayoutWriter, repo: str, layers: list[dict[str, str]], *, arch
     if annotations:
         manifest["annotations"] = annotations
     data = pretty(manifest)
-    digest = w.manifest(repo, data)
+    digest = w.put_manifest(repo, data)
     blobs = [(config_digest, config_type, len(config_bytes))] + [(x["digest"], layer_type, x["size"])
                                                                   for x in descriptors]
     return Pushed(repo, digest, manifest["mediaType"], len(data), blobs, pushed=when)
@@ -214,7 +183,7 @@ def push_list(w: LayoutWriter, repo: str, children: list[tuple[Pushed, str, str 
         entries.append({"mediaType": child.media_type, "size": child.size, "digest": child.digest,
                         "platform": platform})
     data = pretty({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": entries})
-    digest = w.manifest(repo, data)
+    digest = w.put_manifest(repo, data)
     return Pushed(repo, digest, DOCKER_LIST, len(data), children=[c for c, _, _ in children], pushed=when)
 
 
