@@ -208,12 +208,15 @@ class ProgressReporter:
 
     def callback(self, label: str) -> ProgressFn:
         started = time.monotonic()
+        first: list[int] = []  # the count at the first call: a resumed step starts past zero
 
         def update(done: int, total: int | None = None, *_args, **_kw) -> None:
             self._tick()
             if not self.enabled:
                 return
-            rate = done / max(time.monotonic() - started, 1e-6)
+            if not first:
+                first.append(done)
+            rate = (done - first[0]) / max(time.monotonic() - started, 1e-6)
             if self._progress:
                 if label not in self._tasks:
                     self._tasks[label] = self._progress.add_task(label, total=total, rate="")

@@ -48,3 +48,17 @@ def test_progress_off_a_terminal_is_plain_lines_with_rate_and_eta():
     assert lines[0].startswith("artifacts: 0/10 (0%)") and "ETA" in lines[0]
     assert lines[1].startswith("artifacts: 10/10 (100%)") and "/s" in lines[1]
     assert lines[2] == "a note"
+
+
+def test_rate_of_a_resumed_step_counts_only_this_run():
+    import time
+    stream = io.StringIO()
+    with ProgressReporter(stream=stream) as reporter:
+        counter = reporter.counter("artifacts")
+        counter.start(total=1000, done=900)  # 900 were done by an earlier, killed run
+        time.sleep(0.2)
+        counter.advance(100)
+    last = stream.getvalue().splitlines()[-1]
+    assert last.startswith("artifacts: 1,000/1,000 (100%)")
+    rate = int(last.split(", ")[1].split("/s")[0].replace(",", ""))
+    assert rate <= 100 / 0.2, last  # 100 rows in at least 0.2 s; counting the earlier 900 gives > 1000/s
