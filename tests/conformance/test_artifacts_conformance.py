@@ -155,8 +155,10 @@ def writable_copy(src, dst):
     return dst
 
 
-def test_corrupted_copy_reports_each_problem_and_fills_the_rest(shared, migrated, tmp_path):
+@pytest.mark.parametrize("backend", ["filesystem", "s3"])
+def test_corrupted_copy_reports_each_problem_and_fills_the_rest(shared, migrated, tmp_path, backend, request):
     from harbor_upgrade.artifacts import backfill
+    from harbor_upgrade.registry.s3 import S3Storage
     from harbor_upgrade.registry.storage import FilesystemStorage
     root = writable_copy(shared / "fixtures/registry/storage", tmp_path / "storage")
     v2 = root / "docker/registry/v2"
@@ -185,10 +187,18 @@ def test_corrupted_copy_reports_each_problem_and_fills_the_rest(shared, migrated
     child = "sha256:797b2c2fac5baed493050f8591a79b430c6537e860cbc803ad5869c16bc6d323"
     blob(child).unlink()                                                     # a child of busybox:1.33
     busybox = full("library/busybox", "sha256:08544d4592d8")
-    (v2 / "repositories/team-b/Evil..Name/_manifests").mkdir(parents=True)   # names that try to escape
+    evil = v2 / "repositories/team-b/Evil..Name/_manifests/tags/x/current"   # names that try to escape
+    evil.mkdir(parents=True)
+    (evil / "link").write_text(busybox)
     (v2 / "repositories/team-b/outside").symlink_to(tmp_path, target_is_directory=True)
 
-    report = backfill(migrated.dsn, FilesystemStorage(root), jobs=3)
+    if backend == "filesystem":
+        storage = FilesystemStorage(root)
+    else:   # the same copy with the S3 driver's keys (a symbolic link is no object there)
+        bucket, rootdirectory = request.getfixturevalue("s3_upload")(root)
+        storage = S3Storage(bucket, rootdirectory, endpoint_url=request.getfixturevalue("s3_server"))
+    report = backfill(migrated.dsn, storage, jobs=3)
+    storage.close()
     ours = {(p.repository, p.digest, p.reason) for p in report.problems if p.repository.split("/")[0] in PROJECTS}
     assert ours == {("library/nginx", nginx, "manifest-blob-missing"), ("team-a/wasm", wasm, "manifest-invalid"),
                     ("team-b/a", a, "manifest-invalid"), ("library/scratch", scratch, "revision-link-invalid"),

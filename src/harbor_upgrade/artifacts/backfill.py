@@ -95,6 +95,13 @@ def examine(layout: Layout, name: str, project: str, repository: store.Repositor
             existing: dict[str, int], import_untagged: bool) -> store.RepositoryWrite:
     """Read and abstract one repository: the rows to write and what to report (no database)."""
     listing = layout.list_repository(name)
+    if not listing.has_manifests and not existing:
+        # only an object store's listing tells an empty repository (or a folder with only
+        # _uploads) from one with manifests; a filesystem's entry kind said it already
+        if listing.layers:
+            return _note_only(name, "empty-repository", "", "")
+        return store.RepositoryWrite(name=name, project=project, repository_id=None, updates=[], created=[],
+                                     existing_ids={}, notes=[], untagged=0, db_artifacts=0)
     tags, ignored = valid_tags(layout, listing)
     manifests = set(listing.revisions) | {d for d in tags.values() if d not in listing.revisions}
     abstractor = RepositoryAbstractor(layout, listing)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .storage import V2, ObjectMissing, Storage
+from .storage import V2, GroupingUnsupported, ObjectMissing, Storage
 
 # distribution's digest grammar for the algorithms it can verify
 _HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -56,9 +56,10 @@ def valid_repository_name(name: str) -> bool:
 @dataclass(frozen=True)
 class RepositoryEntry:
     """A directory under ``repositories/`` that matters: a repository (it has
-    ``_manifests``), an empty one (only ``_layers``), or a refused name."""
+    ``_manifests``), an empty one (only ``_layers``), a refused name, or (on an object
+    store, where a name's reserved folders are only known once listed) a listed one."""
     name: str
-    kind: str  # "repository" | "empty" | "refused"
+    kind: str  # "repository" | "empty" | "refused" | "listed"
 
 
 @dataclass
@@ -75,6 +76,19 @@ class RepositoryListing:
     bad_tag_names: list[str] = field(default_factory=list)
     # the _layers links, when listed in one go (object stores); None: checked one by one
     layers: frozenset[str] | None = None
+    # whether anything is stored below _manifests (an object store has no empty folders)
+    has_manifests: bool = True
+
+
+# Listing delimiters (object stores). Below ``repositories/`` every key of a repository's own
+# files continues with "/_" right after the name (``/_manifests``, ``/_layers``, ``/_uploads``)
+# and a name component never starts with "_", so "/_" rolls each repository up into one
+# entry. Below ``_manifests``, "/index/sha256/" rolls a tag's history up (only there can it
+# occur: a tag named "index" has ``tags/index/current/link``); below ``_layers``, "/link"
+# leaves one short entry per link file instead of a listed key with its date, size and ETag.
+_REPOSITORY_DELIMITER = "/_"
+_TAG_HISTORY_DELIMITER = "/index/sha256/"
+_LINK_DELIMITER = "/link"
 
 
 class Layout:
@@ -85,30 +99,61 @@ class Layout:
         # Object stores list a whole folder tree in a few requests but pay one request per
         # existence check; a filesystem is the other way round.
         self.list_layers = bool(getattr(storage, "batch_listing", False))
+        # whether the store groups listings by a delimiter (cleared on the first refusal)
+        self.grouping = self.list_layers
 
     # ---------------------------------------------------------------- enumeration
     def repositories(self) -> Iterator[RepositoryEntry]:
-        """Every repository directory, depth first in name order (a stable order, which
-        makes ids of created rows reproducible)."""
-        stack: list[str] = [""]
+        """Every repository directory in one stable order, whatever the backend: by name
+        components (``a`` < ``a/b`` < ``a-c``), which is depth first in name order. A stable
+        order makes the ids of created rows reproducible."""
+        if self.grouping:
+            try:
+                entries = self._repositories_by_grouping()
+            except GroupingUnsupported:
+                self.grouping = False
+            else:
+                yield from entries
+                return
+        yield from self._repositories_by_folders()
+
+    def _repositories_by_folders(self) -> Iterator[RepositoryEntry]:
+        """Folder by folder, depth first; a refused name is never descended into."""
+        stack: list[tuple[str, bool]] = [("", False)]
         while stack:
-            name = stack.pop()
+            name, refused = stack.pop()
+            if refused:
+                yield RepositoryEntry(name, "refused")
+                continue
             dirs, _files = self.storage.listdir(f"{REPOSITORIES}/{name}" if name else REPOSITORIES)
             if name:
                 if "_manifests" in dirs:
                     yield RepositoryEntry(name, "repository")
                 elif "_layers" in dirs:
                     yield RepositoryEntry(name, "empty")
-            children = []
-            for d in dirs:
-                if d.startswith("_"):
-                    continue  # reserved (_manifests, _layers, _uploads): never a repository
-                child = f"{name}/{d}" if name else d
-                if not _COMPONENT_RE.match(d):
-                    yield RepositoryEntry(child, "refused")
-                    continue
-                children.append(child)
+            children = [(f"{name}/{d}" if name else d, not _COMPONENT_RE.match(d))
+                        for d in dirs if not d.startswith("_")]  # reserved (_manifests, _layers, _uploads)
             stack.extend(reversed(children))
+
+    def _repositories_by_grouping(self) -> list[RepositoryEntry]:
+        """Every name from one listing grouped by "/_" (1000 names a request), in the same
+        order as the folder walk. Holds one entry per repository, never per artifact."""
+        skip = len(REPOSITORIES) + 1
+        found: dict[tuple[str, ...], RepositoryEntry] = {}
+        for head, grouped in self.storage.walk_grouped(REPOSITORIES, _REPOSITORY_DELIMITER):
+            if not grouped:
+                continue  # a file beside the repositories, no repository's own
+            parts = head[skip:-len(_REPOSITORY_DELIMITER)].split("/")
+            if parts[0].startswith("_"):
+                continue  # below a reserved folder at the top: never a repository (as on a filesystem)
+            for i, part in enumerate(parts):
+                if not _COMPONENT_RE.match(part):
+                    entry = RepositoryEntry("/".join(parts[:i + 1]), "refused")
+                    break
+            else:
+                entry = RepositoryEntry("/".join(parts), "listed")
+            found.setdefault(tuple(entry.name.split("/")), entry)
+        return [found[key] for key in sorted(found)]
 
     def list_repository(self, name: str) -> RepositoryListing:
         """Revisions and tags (with their link contents) of one repository."""
@@ -119,6 +164,15 @@ class Layout:
         else:
             self._list_by_folders(listing)
         return listing
+
+    def _grouped(self, folder: str, delimiter: str) -> list[tuple[str, bool]]:
+        """walk_grouped, or a plain walk where the store cannot group (see walk_grouped)."""
+        if self.grouping:
+            try:
+                return list(self.storage.walk_grouped(folder, delimiter))
+            except GroupingUnsupported:
+                self.grouping = False
+        return [(path, False) for path in self.storage.walk(folder)]
 
     def _add_revision(self, listing: RepositoryListing, alg: str, hex_: str, link: bytes | None) -> None:
         digest = parse_digest(f"{alg}:{hex_}")
@@ -153,7 +207,9 @@ class Layout:
         """One recursive listing (an object store: 1000 keys a request), then the links."""
         base = f"{REPOSITORIES}/{listing.name}/_manifests"
         revision_links, tag_links = [], []
-        for path in self.storage.walk(base):
+        entries = self._grouped(base, _TAG_HISTORY_DELIMITER)
+        listing.has_manifests = bool(entries)
+        for path, _grouped in entries:
             parts = path[len(base) + 1:].split("/")
             if parts[0] == "revisions" and len(parts) == 4 and parts[3] == "link":
                 revision_links.append((parts[1], parts[2], path))
@@ -161,7 +217,7 @@ class Layout:
                 if parts[2:] == ["current", "link"]:
                     tag_links.append((parts[1], path))
                 else:
-                    listing.tags.setdefault(parts[1], None)
+                    listing.tags.setdefault(parts[1], None)  # history (``index/``) without a current link
         for alg, hex_, path in revision_links:
             try:
                 self._add_revision(listing, alg, hex_, self.storage.read(path))
@@ -172,7 +228,7 @@ class Layout:
 
     def _listed_layers(self, name: str) -> Iterator[str]:
         base = f"{REPOSITORIES}/{name}/_layers"
-        for path in self.storage.walk(base):
+        for path, _grouped in self._grouped(base, _LINK_DELIMITER):
             parts = path[len(base) + 1:].split("/")
             if len(parts) == 3 and parts[2] == "link":
                 digest = parse_digest(f"{parts[0]}:{parts[1]}")

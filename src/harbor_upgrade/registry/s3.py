@@ -14,6 +14,14 @@ names, or a tag's current link whose ETag is the MD5 of one of the revisions lis
 before it, holds that digest. Anything else (a corrupted link, multipart or SSE-KMS ETags
 that are not MD5s) is fetched as usual. This halves the requests per artifact.
 
+Listings are grouped by a delimiter where the layout allows it (``walk_grouped``): S3
+returns one CommonPrefix for every group of keys, which costs a service far less than a
+listed key with its date, size and ETag. All repository names come from one listing of
+``repositories/`` grouped by "/_" (1000 names a request), and a repository costs two:
+its ``_manifests`` with the tag history grouped away, and its ``_layers`` grouped at
+"/link" (one short entry per link). A service that answers such a listing with the
+ungrouped keys (or refuses it) gets plain listings instead.
+
 Object GETs skip botocore's per-call machinery (endpoint rules, event hooks, response
 parsing: ≈3 ms of CPU a GET, as much as a small S3 answer takes to serve): each GET is
 signed with botocore's own SigV4 signer and the client's credentials, and sent on one
@@ -43,13 +51,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ..secrets import mask_text, register
-from .storage import V2, ObjectMissing, Storage, StorageError, safe_relpath
+from .storage import V2, GroupingUnsupported, ObjectMissing, Storage, StorageError, safe_relpath
 
 # Error codes S3 (and moto, MinIO, Ceph) use for "no such object" on GET/HEAD.
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId",
                            "SignatureDoesNotMatch", "AllAccessDisabled"})
 _NO_BUCKET_CODES = frozenset({"NoSuchBucket"})
+# What a service that cannot group by a delimiter other than "/" answers.
+_GROUPING_REFUSED_CODES = frozenset({"NotImplemented", "InvalidArgument", "InvalidRequest"})
 
 _REVISION_LINK = re.compile(r"(?:^|/)_manifests/revisions/([a-z0-9]+)/([a-f0-9]{32,128})/link$")
 _TAG_CURRENT_LINK = re.compile(r"(?:^|/)_manifests/tags/[^/]+/current/link$")
@@ -315,23 +325,45 @@ class S3Storage(Storage):
         return int(head["ContentLength"])
 
     def walk(self, prefix: str) -> Iterator[str]:
+        for path, _head in self._list(prefix, None):
+            yield path
+
+    def walk_grouped(self, prefix: str, delimiter: str) -> Iterator[tuple[str, bool]]:
+        return self._list(prefix, delimiter)
+
+    def _list(self, prefix: str, delimiter: str | None) -> Iterator[tuple[str, bool]]:
+        """One paginated ListObjectsV2 below folder prefix (with a Delimiter: its CommonPrefixes
+        as heads); link files the listing proves are remembered (module doc)."""
         folder = prefix.strip("/")
         list_prefix = self._key(folder) + "/" if folder else self._key_prefix()
         start = len(self.prefix)
+        grouping = {"Delimiter": delimiter} if delimiter else {}
         pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=list_prefix, PaginationConfig={"PageSize": 1000})
+            Bucket=self.bucket, Prefix=list_prefix, PaginationConfig={"PageSize": 1000}, **grouping)
         listed_revisions: dict[str, str] = {}
         with self._errors(f"the listing of {folder or '/'}"):
-            for page in pages:
-                for obj in page.get("Contents", ()):
-                    # Keys ending in '/' are folder markers some S3 tools create; not files.
-                    if obj["Key"].endswith("/"):
-                        continue
-                    rel = obj["Key"][start:]
-                    if rel.endswith("/link"):
-                        self._remember_link(rel, proven_link(rel, obj.get("Size", -1), obj.get("ETag", ""),
-                                                             listed_revisions))
-                    yield rel
+            try:
+                for page in pages:
+                    contents = page.get("Contents", ())
+                    if delimiter and any(delimiter in o["Key"][len(list_prefix):] for o in contents):
+                        # the service ignored the delimiter (some S3-compatible ones know only "/")
+                        raise GroupingUnsupported(f"{self.description} does not group listings by {delimiter!r}")
+                    for common in page.get("CommonPrefixes", ()):
+                        yield common["Prefix"][start:], True
+                    for obj in contents:
+                        # Keys ending in '/' are folder markers some S3 tools create; not files.
+                        if obj["Key"].endswith("/"):
+                            continue
+                        rel = obj["Key"][start:]
+                        if rel.endswith("/link"):
+                            self._remember_link(rel, proven_link(rel, obj.get("Size", -1), obj.get("ETag", ""),
+                                                                 listed_revisions))
+                        yield rel, False
+            except ClientError as e:
+                if delimiter and error_code(e) in _GROUPING_REFUSED_CODES:
+                    raise GroupingUnsupported(f"{self.description} refuses the delimiter {delimiter!r}: "
+                                              f"{error_code(e)}") from None
+                raise
 
     def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
         folder = prefix.strip("/")

@@ -25,6 +25,12 @@ class ObjectMissing(StorageError):
     reference = "storage-object-missing"
 
 
+class GroupingUnsupported(StorageError):
+    """The backend cannot group a listing by a delimiter (an S3-compatible service that only
+    knows "/" or ignores it); the caller lists the files one by one instead."""
+    reference = "storage-grouping-unsupported"
+
+
 def safe_relpath(path: str) -> str:
     """Refuse paths that try to escape the storage root (``..``, absolute, empty parts)."""
     if not path or path.startswith("/") or "\\" in path or "\x00" in path:
@@ -59,6 +65,26 @@ class Storage(ABC):
     @abstractmethod
     def walk(self, prefix: str) -> Iterator[str]:
         """Every file below prefix (a folder path, '' for the root), recursively, in no set order."""
+
+    def walk_grouped(self, prefix: str, delimiter: str) -> Iterator[tuple[str, bool]]:
+        """The files below folder prefix, each file whose path after ``prefix/`` contains
+        delimiter cut just after its first occurrence: ``(path, False)`` for a file without
+        it, ``(head, True)`` once for every distinct head (which ends with delimiter).
+
+        This is S3's ListObjectsV2 with a Delimiter, whose CommonPrefixes cost a fraction of a
+        listed key; this default derives it from ``walk`` (in no set order)."""
+        folder = prefix.strip("/")
+        start = len(folder) + 1 if folder else 0
+        heads: set[str] = set()
+        for path in self.walk(folder):
+            at = path.find(delimiter, start)
+            if at < 0:
+                yield path, False
+                continue
+            head = path[:at + len(delimiter)]
+            if head not in heads:
+                heads.add(head)
+                yield head, True
 
     def size(self, path: str) -> int:
         return len(self.read(path))

@@ -1,0 +1,173 @@
+"""Listings grouped by a delimiter on S3 (moto on 127.0.0.1): the same repositories, revisions,
+tags and layer links as the filesystem gives, in the same order, with one request per 1000
+repositories and two per repository; and the same backfill from both."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from harbor_upgrade.artifacts import backfill
+from harbor_upgrade.artifacts.store import artifact_rows
+from harbor_upgrade.registry.layout import Layout, LayoutWriter
+from harbor_upgrade.registry.s3 import S3Storage
+from harbor_upgrade.registry.storage import FilesystemStorage
+
+from test_artifacts_backfill import harbor24, image, index, register  # noqa: F401 (fixture)
+
+GROUPINGS = [("repositories", "/_"), ("repositories/a/app/_manifests", "/index/sha256/"),
+             ("repositories/a/app/_layers", "/link"), ("repositories/a", "/link")]
+
+
+def build(root: Path) -> dict[str, str]:
+    """Names that sort differently by path and by key ("a/0x" < "a/_…" < "a/app", "a-c" < "a/"),
+    nesting, a tag called "index" with history, an empty repository, a folder with only an
+    abandoned upload, refused names, a reserved folder at the top and a stray file."""
+    w = LayoutWriter(root)
+    d = {"amd": image(w, "a/app", "amd64", tags=("index", "v1")), "arm": image(w, "a/app", "arm64")}
+    d["idx"] = index(w, "a/app", [(d["amd"], "amd64"), (d["arm"], "arm64")], tags=("multi",))
+    w.tag("a/app", "v1", d["arm"])                                     # v1 moved: two history links
+    d["sub"] = image(w, "a/app/sub", "amd64", tags=("s",))
+    d["0x"] = image(w, "a/0x", "amd64", tags=("t",))
+    d["ac"] = image(w, "a-c/x", "s390x", tags=("t",))
+    d["bad"] = image(w, "a/Bad/deep", "amd64", tags=("t",))
+    image(w, "Bad-top/r", "amd64", tags=("t",))
+    image(w, "_reserved/r", "amd64", tags=("t",))
+    w.link_layer("empty/only-layers", w.put_blob(b"a layer nobody's manifest uses"))
+    v2 = root / "docker/registry/v2"
+    (v2 / "repositories/up/only-uploads/_uploads/0b1c").mkdir(parents=True)
+    (v2 / "repositories/up/only-uploads/_uploads/0b1c/startedat").write_text("2021-01-01T00:00:00Z")
+    (v2 / "repositories/a/README").write_text("not a repository")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("grouped")
+    return root, build(root)
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_server, tree) -> str:
+    import boto3
+
+    from conftest import upload_tree
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket="grouped-listing")
+    upload_tree(client, "grouped-listing", "/harbor/registry", tree[0])
+    client.close()
+    return "grouped-listing"
+
+
+@pytest.fixture
+def s3(s3_server, bucket):
+    s = S3Storage(bucket, "/harbor/registry", endpoint_url=s3_server)
+    yield s
+    s.close()
+
+
+def count_listings(storage: S3Storage) -> list[dict]:
+    calls: list[dict] = []
+    storage._client.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: calls.append(kw["params"]))
+    return calls
+
+
+def ignore_delimiters(storage: S3Storage) -> None:
+    """What a service that groups only by "/" answers for any other delimiter: every key, as
+    if no Delimiter was asked."""
+    def drop(params, **_):
+        if params.get("Delimiter") != "/":
+            params.pop("Delimiter", None)
+    storage._client.meta.events.register("before-parameter-build.s3.ListObjectsV2", drop)
+
+
+@pytest.mark.parametrize("folder,delimiter", GROUPINGS)
+def test_grouped_listing_equals_the_filesystem_one(s3, tree, folder, delimiter):
+    fs = FilesystemStorage(tree[0])
+    got, want = sorted(s3.walk_grouped(folder, delimiter)), sorted(fs.walk_grouped(folder, delimiter))
+    assert got == want and any(grouped for _, grouped in want)
+
+
+def test_repositories_in_the_filesystem_order_from_one_request(s3, tree):
+    fs_entries = list(Layout(FilesystemStorage(tree[0])).repositories())
+    calls = count_listings(s3)
+    s3_entries = list(Layout(s3).repositories())
+    assert len(calls) == 1 and calls[0]["query_string"]["delimiter"] == "/_"
+    assert [e.name for e in fs_entries] == ["Bad-top", "a/0x", "a/Bad", "a/app", "a/app/sub", "a-c/x",
+                                            "empty/only-layers"]
+    # S3 cannot tell a folder with only an upload from a repository before listing it
+    assert [e.name for e in s3_entries] == [e.name for e in fs_entries] + ["up/only-uploads"]
+    fs_kinds = {e.name: e.kind for e in fs_entries}
+    assert {e.name: e.kind for e in s3_entries} == {
+        name: "refused" if kind == "refused" else "listed" for name, kind in fs_kinds.items()} | \
+        {"up/only-uploads": "listed"}
+
+
+def test_repository_listing_equals_the_filesystem_one_in_two_requests(s3, tree):
+    fs = Layout(FilesystemStorage(tree[0]))
+    layout = Layout(s3)
+    for name in ("a/app", "a/app/sub", "a/0x", "a-c/x", "empty/only-layers", "up/only-uploads"):
+        want = fs.list_repository(name)
+        calls = count_listings(s3)
+        got = layout.list_repository(name)
+        assert len(calls) == 2, name
+        assert (got.revisions, got.tags, got.bad_revision_dirs, got.bad_tag_names) == \
+            (want.revisions, want.tags, want.bad_revision_dirs, want.bad_tag_names), name
+        linked = {p.split("/")[-3] + ":" + p.split("/")[-2] for p in FilesystemStorage(tree[0]).walk(
+            f"repositories/{name}/_layers")}
+        assert got.layers == linked, name
+        assert got.has_manifests == (name not in ("empty/only-layers", "up/only-uploads")), name
+    assert fs.list_repository("a/app").tags["index"] == tree[1]["amd"]   # a tag named "index"
+
+
+def test_a_service_that_does_not_group_gets_plain_listings(s3, tree):
+    fs = Layout(FilesystemStorage(tree[0]))
+    ignore_delimiters(s3)
+    layout = Layout(s3)
+    assert [e.name for e in layout.repositories()] == [e.name for e in fs.repositories()]
+    assert layout.grouping is False
+    got, want = layout.list_repository("a/app"), fs.list_repository("a/app")
+    assert (got.revisions, got.tags) == (want.revisions, want.tags)
+
+
+@pytest.fixture
+def twin(harbor24, pg_cluster):  # noqa: F811
+    """A second database made from harbor24 as it is when asked for."""
+    made = []
+
+    def make() -> str:
+        name = f"{harbor24.name}_twin"
+        pg_cluster.psql(f"CREATE DATABASE {name} TEMPLATE {harbor24.name}")
+        made.append(name)
+        return pg_cluster.dsn(name)
+    yield make
+    for name in made:
+        pg_cluster.dropdb(name)
+
+
+@pytest.mark.parametrize("ignore", [False, True], ids=["grouped", "plain"])
+def test_backfill_from_s3_equals_the_filesystem_one(harbor24, twin, tree, s3_server, bucket, ignore):  # noqa: F811
+    """Rows, ids, tags, references and report of --import-untagged from both backends."""
+    d = tree[1]
+    register(harbor24.dsn, [("a/app", d["idx"], ("multi",)), ("a/app", d["arm"], ("v1",)),
+                            ("a-c/x", d["ac"], ("t",)), ("a/Bad/deep", d["bad"], ("t",))])
+    s3_dsn = twin()
+    s3 = S3Storage(bucket, "/harbor/registry", endpoint_url=s3_server)
+    if ignore:
+        ignore_delimiters(s3)
+    results = []
+    for dsn, storage in ((harbor24.dsn, FilesystemStorage(tree[0])), (s3_dsn, s3)):
+        report = backfill(dsn, storage, jobs=3, import_untagged=True).to_dict()
+        storage.close()
+        with psycopg.connect(dsn) as conn:
+            # push_time of a created row is the time its run began
+            results.append((report, [{k: v for k, v in r.items() if k != "push_time"} for r in artifact_rows(conn)]))
+    (fs_report, fs_rows), (s3_report, s3_rows) = results
+    assert s3_rows == fs_rows and len(fs_rows) == 7   # a/app 3, a/app/sub, a/0x, a-c/x, and nothing refused
+    for key in ("problems", "ignored_tags", "empty_repositories", "untagged_found", "untagged_imported",
+                "children_created", "references_created", "artifacts_done"):
+        assert s3_report[key] == fs_report[key], key
+    assert fs_report["empty_repositories"] == ["empty/only-layers"]
+    assert {p["repository"] for p in fs_report["problems"]} >= {"a/Bad", "Bad-top"}
+    assert any("index" in r["tags"] for r in fs_rows)
