@@ -6,19 +6,22 @@ memory does not grow with the registry). Readers list the repository, read links
 manifests and configs and abstract them (pure, no database). The main thread takes
 their results back **in walk order** and writes them in batches, one transaction per
 batch with the checkpoint of its repositories. Walk order plus explicit ids make a
-resumed run end with the rows of an uninterrupted one.
+resumed run end with the rows of an uninterrupted one. On an object store a second pool
+reads each repository's manifests and configs a window ahead of its reader (``readahead``),
+so a repository of many artifacts is read in parallel too.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..registry.layout import Layout, RepositoryListing
 from ..registry.storage import Storage
 from . import store
 from .abstraction import Artifact, Failure, RepositoryAbstractor
+from .readahead import ReadAhead
 
 BATCH_ARTIFACTS = 2000
 BATCH_REPOSITORIES = 200
@@ -92,8 +95,10 @@ def valid_tags(layout: Layout, listing: RepositoryListing) -> tuple[dict[str, st
 
 
 def examine(layout: Layout, name: str, project: str, repository: store.RepositoryRow | None,
-            existing: dict[str, int], import_untagged: bool) -> store.RepositoryWrite:
-    """Read and abstract one repository: the rows to write and what to report (no database)."""
+            existing: dict[str, int], import_untagged: bool, io_pool: Executor | None = None,
+            window: int = 8) -> store.RepositoryWrite:
+    """Read and abstract one repository: the rows to write and what to report (no database).
+    With io_pool, manifests and configs are read up to window artifacts ahead on it."""
     listing = layout.list_repository(name)
     if not listing.has_manifests and not existing:
         # only an object store's listing tells an empty repository (or a folder with only
@@ -104,15 +109,20 @@ def examine(layout: Layout, name: str, project: str, repository: store.Repositor
                                      existing_ids={}, notes=[], untagged=0, db_artifacts=0)
     tags, ignored = valid_tags(layout, listing)
     manifests = set(listing.revisions) | {d for d in tags.values() if d not in listing.revisions}
-    abstractor = RepositoryAbstractor(layout, listing)
     targets = sorted(existing)
     if import_untagged:
         targets += sorted(manifests - set(existing))
-    for digest in targets:
-        try:
-            abstractor.artifact(digest)
-        except Failure:
-            pass  # recorded in results, reported below
+    reader = ReadAhead(layout, listing, io_pool, targets, window) if io_pool else layout
+    abstractor = RepositoryAbstractor(reader, listing)
+    try:
+        for digest in targets:
+            try:
+                abstractor.artifact(digest)
+            except Failure:
+                pass  # recorded in results, reported below
+    finally:
+        if io_pool:
+            reader.close()
     results = abstractor.results()
     children = {r.child_digest for a in results.values() if isinstance(a, Artifact) for r in a.references}
     tags_of: dict[str, list[str]] = {}
@@ -185,11 +195,13 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         progress.start(store.count_artifacts(conn), store.totals(conn)["covered"])
         writer = _Writer(conn, run, project_ids, repository_rows, progress, max(1, batch_artifacts))
         pool = ThreadPoolExecutor(jobs, thread_name_prefix="backfill")
+        # an object store answers each read after a round trip: read ahead within repositories
+        io_pool = ThreadPoolExecutor(jobs, thread_name_prefix="read-ahead") if storage.batch_listing else None
         try:
             in_flight: deque[Future] = deque()
             for entry, row, existing in _with_database_rows(conn, layout.repositories(), run.done,
                                                              repository_rows):
-                in_flight.append(_submit(pool, layout, entry, row, existing, import_untagged))
+                in_flight.append(_submit(pool, layout, entry, row, existing, import_untagged, io_pool, jobs))
                 while len(in_flight) > jobs * 4:
                     writer.add(in_flight.popleft().result())
             while in_flight:
@@ -197,6 +209,8 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         finally:
             # on an interruption, drop the queued repositories: they are not checkpointed
             pool.shutdown(wait=True, cancel_futures=True)
+            if io_pool:
+                io_pool.shutdown(wait=True, cancel_futures=True)
         writer.flush()
         report = _finish(conn, storage, progress)
     progress.finish()
@@ -224,7 +238,7 @@ def _with_database_rows(conn, entries, done, repository_rows):
 
 
 def _submit(pool: ThreadPoolExecutor, layout: Layout, entry, row, existing: dict[str, int],
-            import_untagged: bool) -> Future:
+            import_untagged: bool, io_pool: Executor | None = None, window: int = 8) -> Future:
     """The future RepositoryWrite of one storage repository entry."""
     if entry.kind == "refused":
         write = _note_only(entry.name, "problem", "name-refused", "not a valid repository name; not read")
@@ -233,7 +247,8 @@ def _submit(pool: ThreadPoolExecutor, layout: Layout, entry, row, existing: dict
         return _done(write)
     if entry.kind == "empty" and not existing:
         return _done(_note_only(entry.name, "empty-repository", "", ""))
-    return pool.submit(examine, layout, entry.name, entry.name.split("/")[0], row, existing, import_untagged)
+    return pool.submit(examine, layout, entry.name, entry.name.split("/")[0], row, existing, import_untagged,
+                       io_pool, window)
 
 
 def _done(value) -> Future:
