@@ -18,29 +18,18 @@ from artifacts_baseline import wait_answering
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench-access", "AWS_SECRET_ACCESS_KEY": "bench-secret-key"}
 
 
-# moto's server, answering S3 only. `python -m moto.server` finds the service of every
-# request anew (it lists moto's own package folder and tries each service's URL patterns:
-# ≈45 % of its CPU per request, measured with py-spy), a cost real S3 does not put on the
-# machine running the benchmark; both the Harbor-shaped walk and ours use only S3.
-_S3_ONLY_SERVER = """\
-import sys
-from werkzeug.serving import run_simple
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-class S3Only(DomainDispatcherApplication):
-    def get_backend_for_host(self, host):
-        return "moto_api" if host == "moto_api" else "s3"
-
-run_simple("127.0.0.1", int(sys.argv[1]), S3Only(create_backend_app), threaded=True)
-"""
+FRONTS = ("keepalive", "werkzeug")
 
 
 class MotoServer:
-    """moto's server on a free loopback port for the length of a with-block: S3 only by
-    default, or the stock ``python -m moto.server`` (every service) with s3_only=False."""
+    """moto's server on a free loopback port for the length of a with-block: S3 only behind
+    one of the fronts of moto_s3.py (default keep-alive), or the stock ``python -m
+    moto.server`` (every service, werkzeug) with s3_only=False."""
 
-    def __init__(self, s3_only: bool = True):
-        self.s3_only = s3_only
+    def __init__(self, s3_only: bool = True, front: str = "keepalive"):
+        if front not in FRONTS:
+            raise ValueError(f"unknown moto front {front!r}")
+        self.s3_only, self.front = s3_only, front
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -50,8 +39,8 @@ class MotoServer:
     def __enter__(self) -> "MotoServer":
         os.environ.update(CREDENTIALS)
         os.environ.pop("AWS_CA_BUNDLE", None)  # docker-registry's S3 driver refuses to start with it
-        command = ([sys.executable, "-c", _S3_ONLY_SERVER, str(self.port)] if self.s3_only
-                   else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)])
+        command = ([sys.executable, str(Path(__file__).with_name("moto_s3.py")), str(self.port), self.front]
+                   if self.s3_only else [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)])
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_answering(self.endpoint + "/moto-api/", self.proc, "moto server")
         return self
@@ -59,6 +48,11 @@ class MotoServer:
     def __exit__(self, *exc) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the moto process has used so far (user + system)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def client(self, pool: int = 32):
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
@@ -122,6 +116,7 @@ def get_cpu(endpoint: str, objects: int = 200, gets: int = 2000) -> dict:
 
 
 if __name__ == "__main__":
-    # python bench/artifacts_s3.py: client CPU per GET against a fresh moto server
-    with MotoServer(s3_only="--all-services" not in sys.argv) as server:
+    # python bench/artifacts_s3.py [--werkzeug|--all-services]: client CPU per GET against a fresh moto
+    with MotoServer(s3_only="--all-services" not in sys.argv,
+                    front="werkzeug" if "--werkzeug" in sys.argv else "keepalive") as server:
         print(get_cpu(server.endpoint))

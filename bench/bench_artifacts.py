@@ -16,11 +16,15 @@ per second:
 and the peak RSS of the backfill process. Targets: ours-fs ≥ 20× baseline, ≥ 50 % of
 raw-read; ours-s3 ≥ 10× the S3 baseline; RSS ≤ 300 MB at 100k artifacts.
 
-On moto every request costs the one moto process several ms of CPU (it closes the connection
-after each response); the bench starts moto answering S3 only, since the stock server spends
-about half its CPU finding the service of each request. Both S3 figures are bounded by moto,
-not by the network: the Harbor-shaped walk costs moto ≈ 7 requests per artifact, ours ≈ 2
-(manifest + config; link files are proven by the listing), so moto's CPU caps the ratio here.
+On moto every request costs the one moto process (one Python process, one core at most)
+CPU; the bench starts moto answering S3 only (see moto_s3.py), and measures each S3 figure
+behind two HTTP fronts of the same moto application: `keepalive` (a plain HTTP/1.1 server
+that keeps connections alive, as S3 does) and `werkzeug` (moto's stock development server,
+which closes every connection, starts a thread for each and logs each request). Besides the
+rates it prints moto's CPU time per artifact for each side, the figure least disturbed by
+the machine's other load. The Harbor-shaped walk costs moto 6 requests per artifact (2 of
+them ListObjectsV2, which moto answers by scanning every key of the bucket); ours costs 2 GETs
+per artifact (link files are proven by the listing) and 2 grouped listings per repository.
 
     python bench/bench_artifacts.py                         # full size (tree kept in bench/out)
     python bench/bench_artifacts.py --repos 40 --tree /tmp/t # a quick run
@@ -67,7 +71,8 @@ def run_backfill(dsn: str, storage: str, jobs: int, logfile: Path, extra: list[s
         seconds = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"exit_code": proc.returncode, "seconds": round(seconds, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "log": str(logfile),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "log": str(logfile),
             "report": str(report) if report.exists() else None}
 
 
@@ -99,6 +104,8 @@ def main() -> int:
     ap.add_argument("--baseline-rows", type=int, default=3000)
     ap.add_argument("--s3-repos", type=int, default=40)
     ap.add_argument("--s3-baseline-rows", type=int, default=600)
+    ap.add_argument("--moto-fronts", default="keepalive,werkzeug",
+                    help="HTTP fronts of moto to measure S3 behind, comma-separated (keepalive, werkzeug)")
     ap.add_argument("--skip-s3", action="store_true")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--skip-fs", action="store_true", help="only the S3 part")
@@ -153,7 +160,10 @@ def main() -> int:
                                                     "--"])
 
         if not a.skip_s3:
-            results["s3"] = bench_s3(a, cluster, storage_root, out)
+            repos = repo_names(TreeShape(repos=a.repos))[:a.s3_repos]
+            load_template(cluster, "bench_s3_template", a.tree, repos=set(repos))
+            results["s3"] = {front: bench_s3(a, cluster, storage_root, out, repos, front)
+                             for front in a.moto_fronts.split(",")}
     finally:
         cluster.stop()
 
@@ -164,35 +174,43 @@ def main() -> int:
     return 0
 
 
-def bench_s3(a, cluster, storage_root: Path, out: Path) -> dict:
-    repos = repo_names(TreeShape(repos=a.repos))[:a.s3_repos]
-    res: dict = {"repositories": len(repos)}
-    res["db"] = load_template(cluster, "bench_s3_template", a.tree, repos=set(repos))
-    with MotoServer() as moto:
+def bench_s3(a, cluster, storage_root: Path, out: Path, repos: list[str], front: str) -> dict:
+    res: dict = {"repositories": len(repos), "moto_front": front}
+    with MotoServer(front=front) as moto:
         client = moto.client()
         files = sample_files(storage_root, repos)
-        log(f"s3: uploading {len(files)} objects of {len(repos)} repositories to moto ...")
+        log(f"s3 ({front}): uploading {len(files)} objects of {len(repos)} repositories to moto ...")
         res["objects"] = len(files)
         res["upload_s"] = round(upload(client, S3_BUCKET, S3_ROOT, storage_root, files), 1)
-        log(f"s3: uploaded in {res['upload_s']} s")
+        log(f"s3 ({front}): uploaded in {res['upload_s']} s")
         s3 = {"endpoint": moto.endpoint, "bucket": S3_BUCKET, "rootdirectory": S3_ROOT,
               "access_key": os.environ["AWS_ACCESS_KEY_ID"], "secret_key": os.environ["AWS_SECRET_ACCESS_KEY"]}
         if not a.skip_baseline:
-            log(f"s3 baseline: docker-registry's S3 driver on moto, first {a.s3_baseline_rows} rows ...")
+            log(f"s3 ({front}) baseline: docker-registry's S3 driver on moto, first {a.s3_baseline_rows} rows ...")
             dsn = clone(cluster, "bench_s3_template", "bench_s3_baseline")
             with Registry(s3=s3) as reg:
+                cpu = moto.cpu_seconds()
                 res["baseline"] = harbor_walk(reg.addr, dsn, limit=a.s3_baseline_rows)
-            log(f"s3 baseline: {res['baseline']}")
-        log(f"s3: ours, --jobs {a.s3_jobs} ...")
+                res["baseline"]["moto_cpu_ms_per_artifact"] = per_artifact(moto.cpu_seconds() - cpu,
+                                                                           res["baseline"]["artifacts"])
+            log(f"s3 ({front}) baseline: {res['baseline']}")
+        log(f"s3 ({front}): ours, --jobs {a.s3_jobs} ...")
         dsn = clone(cluster, "bench_s3_template", "bench_s3")
-        run = run_backfill(dsn, f"s3://{S3_BUCKET}{S3_ROOT}", a.s3_jobs, out / "ours-s3.log",
+        cpu = moto.cpu_seconds()
+        run = run_backfill(dsn, f"s3://{S3_BUCKET}{S3_ROOT}", a.s3_jobs, out / f"ours-s3-{front}.log",
                            extra=["--s3-endpoint", moto.endpoint, "--s3-region", "us-east-1"])
+        moto_cpu = moto.cpu_seconds() - cpu
         run["rows"] = check_rows(dsn)
         run["artifacts_per_s"] = rate(run["rows"]["artifacts"], run["seconds"])
+        run["moto_cpu_ms_per_artifact"] = per_artifact(moto_cpu, run["rows"]["artifacts"])
         res["ours"] = run
-        log(f"s3 ours: {run}")
+        log(f"s3 ({front}) ours: {run}")
         client.close()
     return res
+
+
+def per_artifact(seconds: float, artifacts: int) -> float | None:
+    return round(seconds * 1000 / artifacts, 2) if artifacts else None
 
 
 def print_figures(r: dict) -> None:
@@ -204,26 +222,32 @@ def print_figures(r: dict) -> None:
     base = r.get("baseline", {})
     print()
     print(f"tree: {r['tree']['artifacts']} artifacts ({r['tree']['tags']} tags), {r['tree']['files']} files")
-    print(f"{'what':<40} {'artifacts':>10} {'seconds':>9} {'artifacts/s':>12}")
+    print(f"{'what':<40} {'artifacts':>10} {'seconds':>9} {'artifacts/s':>12} {'moto CPU ms/art':>16}")
     rows = [("baseline (Harbor-shaped, sampled)", base), ("raw read (1 thread)", raw), ("ours, filesystem", ours)]
-    s3 = r.get("s3")
-    if s3:
-        rows += [("S3 baseline (sampled)", s3.get("baseline", {})), ("ours, S3 (moto)", s3.get("ours", {}))]
+    s3 = r.get("s3") or {}
+    for front, f in s3.items():
+        rows += [(f"S3 baseline (sampled), moto {front}", f.get("baseline", {})),
+                 (f"ours, S3, moto {front}", f.get("ours", {}))]
     for name, d in rows:
         n = d.get("artifacts", d.get("rows", {}).get("artifacts") if isinstance(d.get("rows"), dict) else None)
-        print(f"{name:<40} {n!s:>10} {d.get('seconds', ''):>9} {d.get('artifacts_per_s', ''):>12}")
+        print(f"{name:<40} {n!s:>10} {d.get('seconds', ''):>9} {d.get('artifacts_per_s', ''):>12}"
+              f" {d.get('moto_cpu_ms_per_artifact', ''):>16}")
     print()
     print(f"ours-fs / baseline      = {ratio(ours.get('artifacts_per_s'), base.get('artifacts_per_s'))} (target ≥ 20×)")
     print(f"ours-fs / raw read      = {ratio(ours.get('artifacts_per_s'), raw.get('artifacts_per_s'))} "
           f"(target ≥ 0.5×)")
-    if s3:
-        print(f"ours-s3 / S3 baseline   = {ratio(s3.get('ours', {}).get('artifacts_per_s'), s3.get('baseline', {}).get('artifacts_per_s'))}"
-              " (target ≥ 10×)")
+    for front, f in s3.items():
+        b, o = f.get("baseline", {}), f.get("ours", {})
+        print(f"ours-s3 / S3 baseline, moto {front:<9} = {ratio(o.get('artifacts_per_s'), b.get('artifacts_per_s'))}"
+              f" (target ≥ 10×); moto CPU per artifact, baseline / ours = "
+              f"{ratio(b.get('moto_cpu_ms_per_artifact'), o.get('moto_cpu_ms_per_artifact'))}")
     if ours:
         print(f"peak RSS of the backfill (filesystem) = {ours.get('peak_rss_mb')} MB (target ≤ 300 MB)"
               f"; exit code {ours.get('exit_code')}")
-    if s3 and s3.get("ours"):
-        print(f"peak RSS of the backfill (S3) = {s3['ours'].get('peak_rss_mb')} MB; exit code {s3['ours'].get('exit_code')}")
+    for front, f in s3.items():
+        if f.get("ours"):
+            print(f"peak RSS of the backfill (S3, moto {front}) = {f['ours'].get('peak_rss_mb')} MB; "
+                  f"exit code {f['ours'].get('exit_code')}")
 
 
 if __name__ == "__main__":
