@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -172,6 +173,21 @@ def comparable(rows_: list[dict], started: set) -> list[dict]:
     return [dict(r, push_time="<run start>") if r["push_time"] in started else r for r in rows_]
 
 
+def children(pid: int) -> list[int]:
+    """The processes pid started (reader processes, multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_killed_run_resumes_to_identical_rows(pg_cluster, tmp_path):
     registered = big_tree(tmp_path, 150)
     dsns = []
@@ -195,8 +211,15 @@ def test_killed_run_resumes_to_identical_rows(pg_cluster, tmp_path):
                         conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0] >= 20:
                     break
                 time.sleep(0.005)
+        readers = children(proc.pid)
+        if len(os.sched_getaffinity(0)) > 1:
+            assert readers, "on a filesystem the readers are processes"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        deadline = time.monotonic() + 10
+        while [p for p in readers if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in readers if alive(p)], "readers of a killed run must not outlive it"
         with psycopg.connect(interrupted, autocommit=True) as conn:
             done = conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0]
             assert 20 <= done < 150, "the kill must land in the middle of the run"

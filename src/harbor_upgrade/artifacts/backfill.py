@@ -6,15 +6,24 @@ memory does not grow with the registry). Readers list the repository, read links
 manifests and configs and abstract them (pure, no database). The main thread takes
 their results back **in walk order** and writes them in batches, one transaction per
 batch with the checkpoint of its repositories. Walk order plus explicit ids make a
-resumed run end with the rows of an uninterrupted one. On an object store a second pool
-reads each repository's manifests and configs a window ahead of its reader (``readahead``),
-so a repository of many artifacts is read in parallel too.
+resumed run end with the rows of an uninterrupted one.
+
+Readers are threads on an object store, where they wait on round trips, and a second pool
+reads each repository's manifests and configs a window ahead of its reader
+(``readahead``), so a repository of many artifacts is read in parallel too. On a
+filesystem reading and abstracting is CPU work that threads serialise on the interpreter
+lock (measured on 110,000 artifacts: 8 threads 2,100/s, 1 thread 3,600/s, most of the
+difference spent handing the lock over), so readers are processes there, one per CPU.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections import deque
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..registry.layout import Layout, RepositoryListing
@@ -194,7 +203,7 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         project_ids = store.projects(conn)
         progress.start(store.count_artifacts(conn), store.totals(conn)["covered"])
         writer = _Writer(conn, run, project_ids, repository_rows, progress, max(1, batch_artifacts))
-        pool = ThreadPoolExecutor(jobs, thread_name_prefix="backfill")
+        pool = _readers(storage, jobs)
         # an object store answers each read after a round trip: read ahead within repositories
         io_pool = ThreadPoolExecutor(jobs, thread_name_prefix="read-ahead") if storage.batch_listing else None
         try:
@@ -218,6 +227,33 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
     return report
 
 
+def _readers(storage: Storage, jobs: int) -> Executor:
+    """Threads for an object store; processes, at most one per usable CPU, for a filesystem
+    (module doc). One reader is a thread: a process would only add the copying."""
+    if storage.batch_listing:
+        return ThreadPoolExecutor(jobs, thread_name_prefix="backfill")
+    workers = min(jobs, len(os.sched_getaffinity(0)))
+    if workers <= 1:
+        return ThreadPoolExecutor(1, thread_name_prefix="backfill")
+    # spawned, not forked: the parent holds a database connection and threads
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_reader_process, initargs=(os.getpid(),))
+
+
+def _reader_process(parent: int) -> None:
+    # an interrupt is the parent's to handle (it drops the queued repositories and stops us)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a parent killed outright never tells its pool to stop, and a reader waiting for work
+    # would wait forever: leave when the parent is gone
+    threading.Thread(target=_leave_with, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _leave_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _with_database_rows(conn, entries, done, repository_rows):
     """(entry, repository row, {digest: id}) for each storage repository not done yet, the
     database rows fetched for a group of repositories at a time."""
@@ -237,7 +273,7 @@ def _with_database_rows(conn, entries, done, repository_rows):
     yield from flush()
 
 
-def _submit(pool: ThreadPoolExecutor, layout: Layout, entry, row, existing: dict[str, int],
+def _submit(pool: Executor, layout: Layout, entry, row, existing: dict[str, int],
             import_untagged: bool, io_pool: Executor | None = None, window: int = 8) -> Future:
     """The future RepositoryWrite of one storage repository entry."""
     if entry.kind == "refused":

@@ -227,6 +227,8 @@ class Layout:
             listing.tags[tag] = self._read_link(path)
 
     def _listed_layers(self, name: str) -> Iterator[str]:
+        """The digests linked in a repository. Grouped at "/link", an entry proves a key that
+        begins with ``<alg>/<hex>/link`` (distribution writes exactly ``link`` there)."""
         base = f"{REPOSITORIES}/{name}/_layers"
         for path, _grouped in self._grouped(base, _LINK_DELIMITER):
             parts = path[len(base) + 1:].split("/")
