@@ -128,7 +128,7 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
 @click.option("--harbor-yml", type=click.Path(dir_okay=False),
               help="read the storage from this harbor.yml (storage_service, data_volume) instead")
 @click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="repositories read in parallel")
+              help="repositories read in parallel (on a filesystem by at most one process per CPU)")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="write the JSON report here")
 @click.option("--resume", is_flag=True, help="continue an interrupted run where it stopped (a fresh run when there is none)")
 @click.option("--import-untagged", is_flag=True,
