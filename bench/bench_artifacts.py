@@ -13,8 +13,8 @@ per second:
   s3-*       the same baseline and backfill on S3 (moto on 127.0.0.1) over the first
              --s3-repos repositories uploaded under a rootdirectory
 
-and the peak RSS of the backfill process. Targets: ours-fs ≥ 20× baseline, ≥ 50 % of
-raw-read; ours-s3 ≥ 10× the S3 baseline; RSS ≤ 300 MB at 100k artifacts.
+and the peak RSS of the backfill, its reader processes included. Targets: ours-fs ≥ 20×
+baseline, ≥ 50 % of raw-read; ours-s3 ≥ 10× the S3 baseline; RSS ≤ 300 MB at 100k artifacts.
 
 On moto every request costs the one moto process (one Python process, one core at most)
 CPU; the bench starts moto answering S3 only (see moto_s3.py), and measures each S3 figure
