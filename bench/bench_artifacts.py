@@ -53,6 +53,7 @@ from artifacts_baseline import Registry, harbor_walk, raw_read  # noqa: E402
 from artifacts_db import clone, load_template  # noqa: E402
 from artifacts_s3 import MotoServer, sample_files, upload  # noqa: E402
 from artifacts_tree import TreeShape, generate, load_summary, repo_names  # noqa: E402
+from proc_status import status_kib  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
 
 S3_BUCKET, S3_ROOT = "harbor-registry", "/harbor/registry"
@@ -87,9 +88,8 @@ class RssSampler:
     """Samples, every 20 ms, the resident memory of a process and every process below it (the
     backfill's reader processes): the peak of their sum, and of the largest one.
 
-    Not wait4's ru_maxrss: for a child started by fork and exec it is at least the parent's
-    RSS at the fork (the copied image counts until exec), which here is this benchmark after
-    uploading tens of thousands of objects, not the backfill."""
+    Not wait4's ru_maxrss (proc_status): here it was this benchmark after uploading tens of
+    thousands of objects, not the backfill."""
 
     def __init__(self, pid: int):
         self.pid, self.total, self.one = pid, 0, 0
@@ -111,20 +111,9 @@ class RssSampler:
                 pass
         return found
 
-    @staticmethod
-    def _rss_kb(pid: int) -> int:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
     def _run(self) -> None:
         while not self._stop.is_set():
-            sizes = [self._rss_kb(p) for p in self._tree(self.pid)]
+            sizes = [status_kib(p, "VmRSS") or 0 for p in self._tree(self.pid)]
             self.total, self.one = max(self.total, sum(sizes)), max(self.one, max(sizes, default=0))
             self._stop.wait(0.02)
 

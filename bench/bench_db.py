@@ -27,6 +27,9 @@ from pathlib import Path
 
 from harbor_upgrade.postgres.cluster import LocalCluster
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proc_status import status_kib  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"  # shipped for the demo
 HARBOR_SECONDS_AT_350 = 1467.4
@@ -70,19 +73,6 @@ def timed_shell(cmd: str, env: dict) -> float:
     return time.monotonic() - t0
 
 
-def peak_rss_kib(pid: int) -> int | None:
-    """VmHWM of a running process. ru_maxrss is no good here: Linux carries the peak
-    of the forking parent (this benchmark holds the generated data) across exec."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def run_migrate(dsn: str) -> tuple[float, int, dict]:
     """(seconds, peak RSS in KiB, report) of one `harbor-upgrade db migrate` process."""
     out = tempfile.TemporaryFile()
@@ -91,7 +81,7 @@ def run_migrate(dsn: str) -> tuple[float, int, dict]:
                              "--json"], stdout=out, stderr=subprocess.PIPE)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, peak_rss_kib(proc.pid) or 0)
+        peak = max(peak, status_kib(proc.pid, "VmHWM") or 0)
         time.sleep(0.05)
     seconds = time.monotonic() - t0
     if proc.returncode != 0:
