@@ -71,16 +71,22 @@ def test_signed_gets_are_accepted_by_a_server_that_checks_signatures(auth_server
     assert fallbacks == [], "every answer came on the signed path"
 
 
+def failed_read(storage: S3Storage) -> StorageError:
+    """The error reading BLOB raises (it must raise one); the storage is closed after."""
+    try:
+        with pytest.raises(StorageError) as e:
+            storage.read(BLOB)
+    finally:
+        storage.close()
+    return e.value
+
+
 def test_a_denied_get_is_a_clear_error_without_the_secret(auth_server):
     endpoint, keys = auth_server
     access, secret = keys["lister"]
-    s = S3Storage("signed", "reg", endpoint_url=endpoint, access_key=access, secret_key=secret, retries=1)
-    try:
-        with pytest.raises(StorageError) as e:
-            s.read(BLOB)
-    finally:
-        s.close()
-    text = f"{e.value.message} {e.value.hint}"
+    error = failed_read(S3Storage("signed", "reg", endpoint_url=endpoint, access_key=access, secret_key=secret,
+                                  retries=1))
+    text = f"{error.message} {error.hint}"
     assert "access denied" in text and BLOB in text
     assert secret not in text
 
@@ -89,14 +95,10 @@ def test_a_bucket_deleted_meanwhile_is_not_a_missing_object(s3_server):
     client = boto3.client("s3", endpoint_url=s3_server)
     client.create_bucket(Bucket="deleted-meanwhile")
     s = S3Storage("deleted-meanwhile", "reg", endpoint_url=s3_server, retries=1)
-    try:
-        client.delete_bucket(Bucket="deleted-meanwhile")
-        with pytest.raises(StorageError) as e:
-            s.read(BLOB)
-    finally:
-        s.close()
-    assert not isinstance(e.value, ObjectMissing)
-    assert "does not exist" in e.value.message
+    client.delete_bucket(Bucket="deleted-meanwhile")
+    error = failed_read(s)
+    assert not isinstance(error, ObjectMissing)
+    assert "does not exist" in error.message
 
 
 def test_a_server_gone_meanwhile_is_a_clear_error_without_the_secret():
@@ -113,11 +115,7 @@ def test_a_server_gone_meanwhile_is_a_clear_error_without_the_secret():
     finally:
         proc.terminate()
         proc.wait(10)
-    try:
-        with pytest.raises(StorageError) as e:
-            s.read(BLOB)
-    finally:
-        s.close()
-    text = f"{e.value.message} {e.value.hint}"
+    error = failed_read(s)
+    text = f"{error.message} {error.hint}"
     assert "cannot reach S3" in text and BLOB in text
     assert secret not in text
