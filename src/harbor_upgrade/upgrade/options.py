@@ -1,0 +1,67 @@
+"""What a run is asked to do, and the facts every part of the upgrade shares: the steps in
+their order, where the backup and the pre-existing gaps go inside the backup folder, and
+the release the upgrade starts from."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..installation import Installation
+from ..journal import Journal
+from ..versions import TARGET
+
+STEPS = ("backup", "config", "database", "artifacts", "scanner", "verify")
+ENGINE_MODES = ("copy", "link", "dump")
+STEP_TEXT = {
+    "backup": "back up the database (pg_dump), harbor.yml, common/config and the data volume's small state; "
+              "then restore it into a scratch cluster to prove it",
+    "config": "write harbor.yml migrated to 2.4.0 next to the original (comments and order kept)",
+    "engine": "upgrade the PostgreSQL cluster in data_volume/database to a new major, beside the old one "
+              "(kept), and serve the database from it",
+    "database": "apply the database release steps (one transaction each)",
+    "artifacts": "read every manifest from registry storage and fill in the artifact metadata",
+    "scanner": "remove the Clair registration and its reports; register Trivy and make it the default",
+    "verify": "compare counts with the backup and check the invariants",
+}
+BACKUP_SUBDIR = "backup"
+KNOWN_MISSING = "missing-before.json"
+
+
+@dataclass
+class Options:
+    harbor_yml: str
+    backup_dir: str | None = None
+    dsn: str | None = None
+    storage: str | None = None
+    config_out: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    jobs: int = 4
+    yes: bool = False
+    dry_run: bool = False
+    engine_bindir: str | None = None        # asks for the engine step: the new major's bin folder
+    engine_mode: str = "copy"
+    engine_old_bindir: str | None = None    # default: found by the old cluster's major
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        if not self.engine_bindir:
+            return STEPS
+        return STEPS[:2] + ("engine",) + STEPS[2:]
+
+    def output_config(self, inst: Installation) -> Path:
+        return Path(self.config_out) if self.config_out else Path(inst.harbor_dir) / f"harbor-{TARGET}.yml"
+
+
+def start_release(inst: Installation) -> str | None:
+    """The release the upgrade starts from: the database's when known, else harbor.yml's."""
+    if inst.database and inst.database.release:
+        return inst.database.release
+    return inst.release
+
+
+def recorded_engine(backup_dir: Path | None) -> dict | None:
+    """The engine step's plan as a run on this backup folder recorded it."""
+    if backup_dir is None or not (backup_dir / "journal.jsonl").exists():
+        return None
+    return Journal.read(backup_dir).last("engine-plan")

@@ -1,0 +1,124 @@
+"""The plan: the release hops to the target, every step the run would take, the
+preflight checks, and what the operator does next. Writes nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import HarborUpgradeError
+from ..installation import Installation, detect
+from ..postgres.layout import harbor_database_dir, harbor_home
+from ..report import all_ok
+from ..secrets import mask_dsn
+from ..versions import SCHEMA_VERSION, TARGET, path_between
+from .options import BACKUP_SUBDIR, STEP_TEXT, STEPS, Options, recorded_engine, start_release
+from .preflight import preflight
+from .steps.engine import engine_target
+
+
+def hops(inst: Installation) -> list[str]:
+    start = start_release(inst)
+    if start is None or start == "1.9.0":
+        return []
+    return [start] + path_between(start, TARGET)
+
+
+def step_plan(inst: Installation, ok: bool = True, steps: tuple[str, ...] = STEPS,
+              engine: dict | None = None) -> list[dict]:
+    """The steps run would take; each is ok to take when the preflight passed."""
+    out = []
+    db = inst.database
+    for s in steps:
+        text = STEP_TEXT[s]
+        if s == "engine" and engine:
+            text += (f": PostgreSQL {engine['old_version']} → {engine['new_major']} ({engine['mode']}) into "
+                     f"{engine['new_datadir']}, served on the same port")
+        if s == "database" and db and db.schema_version is not None:
+            text += f": schema {db.schema_version} → {SCHEMA_VERSION[TARGET]}"
+        if s == "artifacts":
+            text += f" ({inst.storage})"
+        out.append({"name": s, "planned": True, "ok": ok, "summary": text})
+    return out
+
+
+def engine_next_steps(engine: dict, start: str | None) -> list[str]:
+    old, new = Path(engine["old_datadir"]), Path(engine["new_datadir"])
+    db_dir = harbor_database_dir(old)
+    home = harbor_home(db_dir, engine["new_major"]) if db_dir else None
+    move = f" --move-into {home}" if home and home != new else ""
+    out = [f"The database now runs on PostgreSQL {engine['new_major']} from {new}, started by harbor-upgrade on the "
+           f"old server's port and socket. The old PostgreSQL {engine['old_version']} cluster is kept"
+           + (" " if engine["mode"] == "link" else ", unchanged ")
+           + f"(Harbor {start or 'as it was'}) in {old}"
+           + (" (link mode: it shares its files with the new one and must not be started)"
+              if engine["mode"] == "link" else "")
+           + f". Once 2.4.0 runs well, remove it: harbor-upgrade pg-upgrade --cleanup --old-datadir {old} "
+             f"--new-datadir {new}{move}"]
+    if engine["new_major"] != 13:
+        out.append(f"Harbor {TARGET}'s own harbor-db image runs PostgreSQL 13: a PostgreSQL {engine['new_major']} "
+                   "cluster is served by a server of that major, given to Harbor as external_database in harbor.yml.")
+    return out
+
+
+def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | None,
+               engine: dict | None = None) -> list[str]:
+    out: list[str] = []
+    b = opts.backup_dir
+    if not ok:
+        if failed_step:
+            out.append(f"Fix the problem above, then run the same `harbor-upgrade run` command again: it continues "
+                       f"at the '{failed_step}' step.")
+        if b and Path(b, BACKUP_SUBDIR, "manifest.json").exists():
+            out.append(f"Or go back to where you started: harbor-upgrade rollback --backup-dir {b}")
+        return out
+    out.append(f"Install the Harbor {TARGET} release with the migrated settings: copy {opts.output_config(inst)} "
+               f"to harbor.yml in the {TARGET} installer folder and run ./install.sh --with-trivy"
+               + (" --with-notary" if inst.components.get("notary") else "")
+               + (" --with-chartmuseum" if inst.components.get("chartmuseum") else "") + ".")
+    if inst.components.get("clair"):
+        out.append("Clair is gone and its reports with it: scan all artifacts with Trivy (Interrogation Services "
+                   "> Vulnerability > SCAN NOW) once Harbor is up.")
+    if inst.components.get("notary") or inst.components.get("chartmuseum"):
+        out.append("Notary and ChartMuseum still work in 2.4.0 but are removed in 2.9 and 2.8: plan moving "
+                   "signatures to cosign and charts to OCI.")
+    if engine:
+        out += engine_next_steps(engine, start_release(inst))
+    if b:
+        out.append(f"Keep {b} until 2.4.0 runs well; to go back: harbor-upgrade rollback --backup-dir {b}")
+    return out
+
+
+def plan(opts: Options) -> dict:
+    """The plan report: installation, hops, steps and preflight checks. Writes nothing."""
+    inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
+    backup_dir = Path(opts.backup_dir) if opts.backup_dir else None
+    resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
+    checks = preflight(inst, backup_dir, resuming, need_db=False, opts=opts)
+    ok = all_ok(checks)
+    return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst),
+            "steps": step_plan(inst, ok, opts.steps, planned_engine(inst, opts, backup_dir if resuming else None)),
+            "checks": [c.to_dict() for c in checks],
+            "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
+                      f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{mask_dsn(opts.dsn)}'" if opts.dsn else "")
+                      + engine_args(opts)]
+                     if ok else ["Fix the failed checks above, then plan again."])}
+
+
+def planned_engine(inst: Installation, opts: Options, backup_dir: Path | None) -> dict | None:
+    """The engine upgrade run would do: as recorded by a run on backup_dir, else as resolved now
+    (None when not asked, or when it cannot be resolved: the preflight says why)."""
+    if "engine" not in opts.steps:
+        return None
+    recorded = recorded_engine(backup_dir)
+    if recorded:
+        return recorded
+    try:
+        return engine_target(inst, opts)
+    except HarborUpgradeError:
+        return None
+
+
+def engine_args(opts: Options) -> str:
+    if not opts.engine_bindir:
+        return ""
+    return (f" --engine-bindir {opts.engine_bindir} --engine-mode {opts.engine_mode}"
+            + (f" --engine-old-bindir {opts.engine_old_bindir}" if opts.engine_old_bindir else ""))

@@ -1,0 +1,229 @@
+"""The checks before anything is written: a supported start, a clean and idle database,
+room for the backup, folder owners, certificates, Clair, storage, the engine step's
+prerequisites and, last, the database lint."""
+from __future__ import annotations
+
+import shutil
+import ssl
+from pathlib import Path
+
+import psycopg
+
+from .. import db as dbmod
+from ..errors import HarborUpgradeError, UnsafeState
+from ..installation import Installation
+from ..postgres.layout import list_entries
+from ..postgres.upgrade import check_space, folder_size
+from ..report import FAIL, PASS, WARN, Check, all_ok
+from ..versions import SCHEMA_VERSION, TARGET
+from .context import open_storage
+from .options import Options, recorded_engine, start_release
+from .steps.engine import datadir_system_id, engine_target, served_cluster
+
+# Harbor's containers run as these users (postgres in harbor-db; harbor elsewhere).
+DB_UID, HARBOR_UID = 999, 10000
+HARBOR_OWNED = ("registry", "job_logs", "chart_storage", "trivy-adapter")
+
+
+def check_start(inst: Installation) -> Check:
+    db = inst.database
+    if inst.release_error:
+        return Check("supported start", FAIL, inst.release_error,
+                     hint="Harbor older than 1.10: upgrade to 1.10 first with Harbor's own tools")
+    if db and db.schema_version is not None and db.schema_version < SCHEMA_VERSION["1.10.0"]:
+        return Check("supported start", FAIL, f"database schema {db.schema_version} is older than 1.10 (15)",
+                     hint="upgrade to 1.10 first with Harbor's own migrator, then run harbor-upgrade")
+    if start_release(inst) == "1.9.0":
+        return Check("supported start", FAIL, f"harbor.yml _version {inst.config_version} is older than 1.10",
+                     hint="upgrade to 1.10 first, then run harbor-upgrade")
+    if db and db.schema_version is not None and db.release is None:
+        return Check("supported start", FAIL, f"database schema {db.schema_version} is no known Harbor version")
+    start = start_release(inst)
+    if start == TARGET:
+        return Check("supported start", PASS, f"already at {TARGET}: the steps only check and record")
+    return Check("supported start", PASS, f"{start} → {TARGET} is supported")
+
+
+def check_versions_agree(inst: Installation) -> Check:
+    db = inst.database
+    if not db or not db.release or not inst.release:
+        return Check("versions agree", PASS, "nothing to compare")
+    if db.release != inst.release:
+        return Check("versions agree", WARN,
+                     f"harbor.yml says {inst.config_version}, the database is at {db.release} "
+                     f"(schema {db.schema_version}); upgrading from the database's release",
+                     hint="check that harbor.yml belongs to this installation (Harbor shipped wrong _version "
+                          "values in some releases)")
+    return Check("versions agree", PASS, f"harbor.yml and database both at {db.release}")
+
+
+def check_dirty(inst: Installation, resuming: bool) -> Check:
+    db = inst.database
+    if db and db.dirty:
+        return Check("schema not dirty", WARN if resuming else FAIL,
+                     f"schema_migrations is {db.schema_version} and dirty: a migration failed half-way",
+                     hint="harbor-upgrade db repair --dsn DSN (checks which version the schema really has)")
+    return Check("schema not dirty", PASS, "clean")
+
+
+def check_stopped(inst: Installation, need_db: bool = True) -> Check:
+    db = inst.database
+    if db is None:
+        return Check("Harbor stopped", FAIL if need_db else WARN, "no database to check: pass --dsn",
+                     hint="the database steps need --dsn postgresql://USER[:PASSWORD]@HOST:PORT/registry")
+    if db.other_clients:
+        return Check("Harbor stopped", FAIL, f"{len(db.other_clients)} other sessions on the database",
+                     hint="stop Harbor first: docker compose down (in the harbor folder)", samples=db.other_clients)
+    return Check("Harbor stopped", PASS, "no other client on the database")
+
+
+def free_bytes(path: Path) -> int:
+    p = path
+    while not p.exists():
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def check_disk(inst: Installation, backup_dir: Path | None) -> Check:
+    if backup_dir is None:
+        return Check("free disk", PASS, "no backup folder given yet (run --backup-dir): not checked")
+    db_size = inst.database.size_bytes if inst.database else 0
+    need = int(db_size * 1.2) + folder_size(Path(inst.harbor_dir)) // 2
+    free = free_bytes(backup_dir)
+    detail = f"{free / 2**20:,.0f} MiB free at {backup_dir}, about {need / 2**20:,.1f} MiB needed"
+    if free < need:
+        return Check("free disk", FAIL, detail, hint="free space or choose another --backup-dir")
+    if free < 2 * need:
+        return Check("free disk", WARN, detail + " (less than twice that)")
+    return Check("free disk", PASS, detail)
+
+
+def check_owners(inst: Installation) -> Check:
+    dv = Path(inst.data_volume)
+    if not dv.is_dir():
+        return Check("data folder owners", WARN, f"data volume {dv} is not on this machine: not checked")
+    problems = []
+    db_dir = dv / "database"
+    if db_dir.is_dir():
+        st = db_dir.stat()
+        if st.st_uid != DB_UID:
+            problems.append(f"{db_dir} is owned by uid {st.st_uid}, harbor-db runs as {DB_UID}")
+        if st.st_mode & 0o777 != 0o700:
+            problems.append(f"{db_dir} has mode {st.st_mode & 0o777:04o}, PostgreSQL needs 0700")
+    for name in HARBOR_OWNED:
+        p = dv / name
+        if p.is_dir() and p.stat().st_uid != HARBOR_UID:
+            problems.append(f"{p} is owned by uid {p.stat().st_uid}, Harbor's containers run as {HARBOR_UID}")
+    if problems:
+        return Check("data folder owners", WARN, f"{len(problems)} folders Harbor's non-root containers "
+                     "cannot use as they are", samples=problems,
+                     hint=f"chown -R {DB_UID}:{DB_UID} {db_dir} && chmod 0700 {db_dir}; "
+                          f"chown -R {HARBOR_UID}:{HARBOR_UID} the others")
+    return Check("data folder owners", PASS, f"database {DB_UID} 0700, others {HARBOR_UID}")
+
+
+def certificate_has_san(path: Path) -> bool:
+    # the ssl module's own decoder: no third-party X.509 parser needed for one extension
+    return bool(ssl._ssl._test_decode_cert(str(path)).get("subjectAltName"))  # noqa: SLF001
+
+
+def check_internal_tls(inst: Installation) -> Check:
+    if not inst.components.get("internal_tls"):
+        return Check("internal TLS certificates", PASS, "internal TLS not in use")
+    d = Path(inst.internal_tls_dir or "")
+    certs = sorted(d.glob("*.crt")) if d.is_dir() else []
+    if not certs:
+        return Check("internal TLS certificates", WARN, f"no certificates found in {d}: not checked")
+    bad = []
+    for c in certs:
+        try:
+            if not certificate_has_san(c):
+                bad.append(c.name)
+        except (ssl.SSLError, OSError, ValueError):
+            bad.append(f"{c.name} (unreadable)")
+    if bad:
+        return Check("internal TLS certificates", FAIL,
+                     f"{len(bad)} certificates without a subjectAltName: Harbor 2.2+ refuses them", samples=bad,
+                     hint="generate new internal certificates with SANs (Harbor's prepare gencert) before "
+                          "starting 2.4.0")
+    return Check("internal TLS certificates", PASS, f"{len(certs)} certificates carry a subjectAltName")
+
+
+def check_clair(inst: Installation) -> Check:
+    if inst.components.get("clair"):
+        return Check("Clair", WARN, "Clair is in use: 2.2 removed it; its reports become invisible and Trivy "
+                     "becomes the default scanner", hint="after the upgrade, scan all artifacts with Trivy")
+    return Check("Clair", PASS, "not in use")
+
+
+def check_lint(inst: Installation) -> Check:
+    db = inst.database
+    if db is None or db.schema_version is None or db.release is None or db.dirty \
+            or db.schema_version >= SCHEMA_VERSION[TARGET]:
+        return Check("database lint", PASS, "nothing to lint")
+    findings = dbmod.lint(inst.dsn)
+    if findings:
+        return Check("database lint", FAIL, f"{len(findings)} kinds of rows would make a release step fail",
+                     samples=[f"[{f.step}] {f.table}: {f.problem} ({f.count} rows); fix: {f.fix}" for f in findings],
+                     hint="fix those rows (harbor-upgrade db lint --dsn DSN lists them), then plan again")
+    return Check("database lint", PASS, "no rows that would break a release step")
+
+
+def check_storage(inst: Installation) -> Check:
+    try:
+        storage = open_storage(inst)
+    except HarborUpgradeError as e:
+        return Check("registry storage", FAIL, e.message, hint=e.hint or "pass --storage")
+    try:
+        first = next(iter(storage.walk("repositories")), None)
+    finally:
+        storage.close()
+    if first is None:
+        return Check("registry storage", WARN, f"{inst.storage} holds no repositories")
+    return Check("registry storage", PASS, f"{inst.storage} is readable")
+
+
+def check_engine(inst: Installation, opts: Options, recorded: dict | None) -> Check:
+    """The engine step's preflight: a local Harbor cluster, binaries of its major and of a
+    newer one, an empty place beside it, the disk space the mode needs, and the DSN
+    reaching that very cluster (its server is the one the step stops and replaces)."""
+    name = "engine upgrade"
+    if recorded:
+        return Check(name, PASS, f"continuing the recorded upgrade of {recorded['old_datadir']} to PostgreSQL "
+                                 f"{recorded['new_major']} ({recorded['mode']}) into {recorded['new_datadir']}")
+    try:
+        t = engine_target(inst, opts)
+        old, new = Path(t["old_datadir"]), Path(t["new_datadir"])
+        if list_entries(new):
+            raise UnsafeState(f"{new} exists and is not empty: the new cluster goes there",
+                              hint=f"move {new} away (it is not the installation's cluster), then plan again",
+                              reference="datadir-not-empty")
+        check_space(old, new, t["mode"])
+        if inst.database is not None and served_cluster(inst.dsn)[0] != datadir_system_id(t["old_bindir"], old):
+            raise UnsafeState(f"--dsn reaches another PostgreSQL cluster than the one in {old}",
+                              hint="pass the DSN of the server running from data_volume/database",
+                              reference="engine-other-cluster")
+    except HarborUpgradeError as e:
+        return Check(name, FAIL, e.message, hint=e.hint)
+    except psycopg.Error as e:
+        return Check(name, FAIL, f"cannot read the system identifier of the --dsn server: {e}".strip(),
+                     hint="the engine step needs a superuser DSN (e.g. postgres)")
+    size = folder_size(old)
+    return Check(name, PASS, f"PostgreSQL {t['old_version']} in {old} → {t['new_major']} ({t['mode']}) into "
+                             f"{new}; the cluster takes {size / 2**20:,.1f} MiB, {free_bytes(new) / 2**20:,.0f} MiB "
+                             "are free there")
+
+
+def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool = False,
+              need_db: bool = True, opts: Options | None = None) -> list[Check]:
+    """The checks before anything is written; need_db=False (plan) lets a missing --dsn pass as a warning.
+    With opts asking for the engine step, its own check too."""
+    checks = [check_start(inst), check_versions_agree(inst), check_dirty(inst, resuming),
+              check_stopped(inst, need_db),
+              check_disk(inst, backup_dir), check_owners(inst), check_internal_tls(inst),
+              check_clair(inst), check_storage(inst)]
+    if opts is not None and "engine" in opts.steps:
+        checks.append(check_engine(inst, opts, recorded_engine(backup_dir) if resuming else None))
+    if all_ok(checks) and not resuming:
+        checks.append(check_lint(inst))
+    return checks

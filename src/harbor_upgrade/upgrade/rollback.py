@@ -1,0 +1,85 @@
+"""Verify and roll back on their own: the checks of an upgraded installation, and the
+restore of the backup a run took."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from ..backup import read_manifest, restore_backup
+from ..errors import InvalidInput
+from ..journal import Journal
+from ..postgres.tools import table_counts
+from ..registry import open_storage as open_spec
+from ..report import ProgressReporter
+from ..verify import load_known_missing, verify
+from .options import BACKUP_SUBDIR, KNOWN_MISSING
+from .run import RunLock
+
+
+def backup_folder(backup_dir: Path) -> Path:
+    """The backup inside a run's folder, or the folder itself when it is a plain backup."""
+    inner = backup_dir / BACKUP_SUBDIR
+    return inner if (inner / "manifest.json").exists() else backup_dir
+
+
+def verify_report(dsn: str, storage: str | None = None, backup_dir: str | None = None,
+                  s3_endpoint: str | None = None, s3_region: str | None = None) -> dict:
+    counts = None
+    known: set = set()
+    if backup_dir:
+        b = Path(backup_dir)
+        counts = read_manifest(backup_folder(b)).table_counts
+        known = load_known_missing(b / KNOWN_MISSING)
+    st = None
+    if storage:
+        st = open_spec(storage, s3_endpoint=s3_endpoint, s3_region=s3_region)
+    try:
+        result = verify(dsn, st, counts, known)
+    finally:
+        if st is not None:
+            st.close()
+    d = result.to_dict()
+    steps = [{"name": c["name"], "ok": c["ok"], "summary": f"{c['before']} → {c['after']} ({c['rule']})"}
+             for c in d["counts"]] + [{"name": c["name"], "ok": c["ok"], "summary": c["detail"]} for c in d["checks"]]
+    return {"ok": result.ok, "command": "verify", "steps": steps, "verify": d,
+            "next": [] if result.ok else ["Run `harbor-upgrade run` again to finish the upgrade, or roll back: "
+                                          "harbor-upgrade rollback --backup-dir B"]}
+
+
+def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = None,
+             data_volume: str | None = None, progress: ProgressReporter | None = None) -> dict:
+    """Restore the backup a run took, then check the database against the backup's manifest."""
+    b = Path(backup_dir)
+    folder = backup_folder(b)
+    manifest = read_manifest(folder)
+    plan_rec = Journal.read(b).last("plan") if (b / "journal.jsonl").exists() else None
+    if dsn is None and plan_rec:
+        recorded = plan_rec["installation"].get("dsn_masked")
+        if recorded and "********" not in recorded:
+            dsn = recorded
+    if dsn is None:
+        raise InvalidInput("rollback needs --dsn: the run's journal keeps no password",
+                           reference="dsn-missing", hint=f"harbor-upgrade rollback --backup-dir {backup_dir} --dsn DSN")
+    harbor_dir = harbor_dir or manifest.roots.get("harbor")
+    data_volume = data_volume or manifest.roots.get("data_volume")
+    progress = progress or ProgressReporter(enabled=False)
+    result = restore_backup(folder, dsn, harbor_dir, data_volume=data_volume, progress=progress.note)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        after = table_counts(conn)
+    differ = sorted(t for t in set(after) | set(manifest.table_counts)
+                    if after.get(t) != manifest.table_counts.get(t))
+    steps = [
+        {"name": "restore", "ok": result.ok, "summary": f"database {result.database} and {result.files_restored} "
+         "files restored" + ("" if result.ok else ": " + "; ".join(result.problems[:5]))},
+        {"name": "verify", "ok": not differ, "summary": f"{len(manifest.table_counts)} tables have the row counts of "
+         "the backup" if not differ else f"row counts differ in {', '.join(differ[:10])}"},
+    ]
+    ok = all(s["ok"] for s in steps)
+    if (b / "journal.jsonl").exists():
+        with RunLock(b):
+            # a later `run` on this folder would take the restored state for the upgraded one
+            Journal.open(b).write("rollback", ok=ok)
+    return {"ok": ok, "command": "rollback", "steps": steps, "backup_dir": str(b),
+            "next": [f"Start Harbor {manifest.harbor_version or 'as it was'} again (docker compose up -d in "
+                     f"{harbor_dir})."] if ok else ["The restore did not come out identical: see the steps above."]}

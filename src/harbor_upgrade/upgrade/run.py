@@ -1,0 +1,192 @@
+"""The journaled run: the lock, the confirmation, the journal's plan, the steps in order
+(skipping those the journal shows done), and the report."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import psycopg
+
+from ..errors import ExitStatus, HarborUpgradeError, InvalidInput, UnsafeState
+from ..installation import detect
+from ..journal import Journal
+from ..report import ProgressReporter, all_ok
+from ..verify import missing_manifests
+from ..versions import TARGET
+from .context import Context, open_storage
+from .options import KNOWN_MISSING, STEP_TEXT, STEPS, Options
+from .plan import hops, next_steps, plan, planned_engine, step_plan
+from .preflight import preflight
+from .steps import STEP_FUNCS
+from .steps.engine import engine_state, ensure_serving, old_cluster_usable
+
+LOCK_FILE = "journal.lock"
+
+
+def artifact_digests(dsn: str) -> list[tuple[str, str]]:
+    """(repository, digest) of every artifact row, in the 1.10 layout (repo) or the 2.x one."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cols = {r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'artifact'")}
+        repo = "repository_name" if "repository_name" in cols else "repo"
+        return [(r[0], r[1]) for r in conn.execute(f"SELECT DISTINCT {repo}, digest FROM artifact ORDER BY 1, 2")]
+
+
+def record_missing_before(ctx: Context) -> int:
+    """Which artifact rows have no manifest in storage before anything changes: verify
+    reports those as pre-existing rather than as damage done by the upgrade."""
+    storage = open_storage(ctx.inst)
+    try:
+        missing = missing_manifests(storage, artifact_digests(ctx.dsn))
+    finally:
+        storage.close()
+    path = ctx.backup_dir / KNOWN_MISSING
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(sorted(missing)))
+    os.replace(tmp, path)
+    return len(missing)
+
+
+class RunLock:
+    """One run per backup folder at a time."""
+
+    def __init__(self, backup_dir: Path):
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        self.f = open(backup_dir / LOCK_FILE, "w")
+
+    def __enter__(self) -> "RunLock":
+        try:
+            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UnsafeState(f"another harbor-upgrade run is using {self.f.name}", reference="run-locked",
+                              hint="wait for it to finish") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
+
+
+def restore_engine_server(backup_dir: Path) -> str | None:
+    """A run killed inside the engine step may leave the database unserved (the old server
+    stopped, the new one not started) or served on a private socket: serve it again the way
+    the DSN expects — from the new cluster once it is finished, else from the untouched old
+    one — so that the installation can be detected and the run continue."""
+    if not (backup_dir / "journal.jsonl").exists():
+        return None
+    with RunLock(backup_dir):
+        journal = Journal.open(backup_dir)
+        rec = journal.last("engine-plan")
+        if rec is None or journal.last("rollback"):
+            return None
+        finished = journal.is_done("engine") or engine_state(rec) is not None
+        if finished and not (Path(rec["new_datadir"]) / "PG_VERSION").exists():
+            return None  # pg-upgrade --cleanup --move-into took it elsewhere: the operator serves it now
+        if not finished:
+            old_cluster_usable(rec)
+        datadir, bindir = ((Path(rec["new_datadir"]), rec["new_bindir"]) if finished
+                           else (Path(rec["old_datadir"]), rec["old_bindir"]))
+        how = ensure_serving(bindir, datadir, rec["listen"])
+        if how != "already running":
+            journal.write("engine-server", "engine", datadir=str(datadir), how=how)
+        return str(datadir)
+
+
+def confirm_default(question: str) -> bool:
+    return click.confirm(question, default=False, err=True)
+
+
+def run(opts: Options, progress: ProgressReporter | None = None,
+        confirm: Callable[[str], bool] = confirm_default, interactive: bool | None = None) -> dict:
+    """Run (or continue) the upgrade; returns the report (``ok`` False when a step failed)."""
+    if not opts.backup_dir:
+        raise InvalidInput("run needs --backup-dir: the backup and the journal go there", reference="backup-dir-missing")
+    if opts.dry_run:
+        report = plan(opts)
+        report["command"] = "run --dry-run"
+        return report
+    progress = progress or ProgressReporter(enabled=False)
+    backup_dir = Path(opts.backup_dir).resolve()
+    served = restore_engine_server(backup_dir)
+    if served:
+        progress.note(f"continuing an engine upgrade: the database is served from {served}")
+    inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
+    resuming = (backup_dir / "journal.jsonl").exists()
+    checks = preflight(inst, backup_dir, resuming, opts=opts)
+    steps = list(opts.steps)
+    base = {"command": "run", "installation": inst.to_dict(), "hops": hops(inst), "backup_dir": str(backup_dir),
+            "checks": [c.to_dict() for c in checks]}
+    if not all_ok(checks):
+        return {**base, "ok": False,
+                "steps": step_plan(inst, False, opts.steps, planned_engine(inst, opts, backup_dir)),
+                "next": ["Fix the failed checks above, then run again; nothing was changed."]}
+    if not opts.yes:
+        tty = interactive if interactive is not None else sys.stdin.isatty()
+        if not tty:
+            raise UnsafeState("run changes the installation and needs a confirmation: pass --yes",
+                              reference="confirmation-needed", hint="harbor-upgrade plan shows what it will do")
+        if not confirm(f"Upgrade {inst.harbor_yml} to {TARGET} (backup in {backup_dir})?"):
+            raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed",
+                              exit_code=ExitStatus.INTERRUPTED)
+    with RunLock(backup_dir):
+        journal = Journal.open(backup_dir)
+        if journal.last("rollback"):
+            raise InvalidInput(f"{backup_dir} was rolled back to: its backup is the installation's state now",
+                               reference="backup-dir-rolled-back",
+                               hint="run again with a new, empty --backup-dir (keep this one)")
+        recorded_plan = journal.last("plan")
+        if recorded_plan and recorded_plan.get("steps", list(STEPS)) != steps:
+            raise InvalidInput(f"the run in {backup_dir} was started with the steps "
+                               f"{', '.join(recorded_plan['steps'])}; this command asks for {', '.join(steps)}",
+                               reference="run-steps-differ",
+                               hint="run again with the options the run started with (--engine-bindir or not)")
+        ctx = Context(opts, inst, journal, backup_dir, progress)
+        if not journal.records:
+            journal.write("plan", installation=inst.to_dict(), hops=hops(inst), steps=steps,
+                          checks=[c.to_dict() for c in checks])
+        if not (backup_dir / KNOWN_MISSING).exists():
+            record_missing_before(ctx)
+        journal.write("run-start", resumed_at=journal.first_unfinished(steps))
+        results, failed, error = [], None, None
+        for name in steps:
+            if journal.is_done(name):
+                rec = journal.done_record(name)
+                results.append({"name": name, "ok": True, "resumed": True, "summary": rec.get("summary", "")})
+                continue
+            progress.note(f"{name}: {STEP_TEXT[name]}")
+            journal.start(name)
+            t0 = time.monotonic()
+            try:
+                out = STEP_FUNCS[name](ctx)
+            except HarborUpgradeError as e:
+                seconds = time.monotonic() - t0
+                journal.failed(name, f"[{e.reference}] {e.message}", seconds=round(seconds, 3))
+                results.append({"name": name, "ok": False, "seconds": seconds, "summary": e.message})
+                failed, error = name, e
+                break
+            except BaseException as e:  # a bug or an interrupt: record where, then let it surface
+                journal.failed(name, f"{type(e).__name__}: {e}")
+                raise
+            seconds = time.monotonic() - t0
+            journal.done(name, seconds=round(seconds, 3), **out)
+            results.append({"name": name, "ok": True, "seconds": seconds, **out})
+        if failed:
+            results += [{"name": s, "ok": False, "planned": True, "summary": "not run"}
+                        for s in steps[len(results):]]
+        ok = failed is None
+        journal.write("run-end", ok=ok, failed_step=failed)
+    engine = journal.last("engine-plan") if journal.is_done("engine") else None
+    report = {**base, "ok": ok, "steps": results, "journal": str(journal.path),
+              "next": next_steps(inst, opts, ok, failed, engine)}
+    if "verify" in ctx.outcome:
+        report["verify"] = ctx.outcome["verify"]
+    if error is not None:
+        report["error"] = {"reference": error.reference, "message": error.message, "hint": error.hint,
+                           "exit_code": int(error.exit_code)}
+    return report

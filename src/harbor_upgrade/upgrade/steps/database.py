@@ -1,0 +1,21 @@
+"""The database step: the release steps, one transaction each."""
+from __future__ import annotations
+
+from ... import db
+from ...versions import TARGET
+from ..context import Context
+
+
+def step_database(ctx: Context) -> dict:
+    seen: set[str] = set()
+
+    def one_line_per_release(step: str, _what: str) -> None:
+        if step not in seen:
+            seen.add(step)
+            ctx.progress.note(f"  release step {step}")
+    report = db.migrate(ctx.dsn, to=TARGET, progress=one_line_per_release)
+    names = [s.name for s in report.steps]
+    return {"summary": f"schema {report.from_version} → {report.to_version}"
+                       + (f": {', '.join(names)}" if names else " (nothing to do)"),
+            "changed": {"from_version": report.from_version, "to_version": report.to_version,
+                        "rows": sum(s.rows for s in report.steps)}}
