@@ -55,29 +55,31 @@ class Version:
         return f"{self.major}.{self.minor}.{self.patch}"
 
 
-def release_line(text: object, *, where: str = "") -> str:
-    """The known release line of a version string, or an UnsupportedVersion error."""
+def release_line(text: object, *, where: str = "", releases: tuple[str, ...] = RELEASES) -> str:
+    """The known release line of a version string, or an UnsupportedVersion error.
+    ``releases``: the chain to look in (the config migration knows its own)."""
     v = Version.parse(text, where=where)
-    if v.line not in RELEASES:
+    target = releases[-1]
+    if v.line not in releases:
         if v < Version(1, 9, 0):
             raise UnsupportedVersion(
                 f"{where}version {v} is older than 1.9.0",
                 hint="upgrade Harbor to 1.10 first with Harbor's own tools, then run harbor-upgrade",
             )
-        if v < Version.parse(TARGET):
+        if v < Version.parse(target):
             raise UnsupportedVersion(f"{where}version {v} is not a Harbor release (known lines: "
-                                     + ", ".join(r[:-2] + ".x" for r in RELEASES) + ")")
-        raise UnsupportedVersion(f"{where}version {v} is newer than {TARGET}, the newest this tool knows")
+                                     + ", ".join(r[:-2] + ".x" for r in releases) + ")")
+        raise UnsupportedVersion(f"{where}version {v} is newer than {target}, the newest this tool knows")
     return v.line
 
 
-def path_between(start: str, target: str) -> list[str]:
-    """The release steps from start (exclusive) to target (inclusive), both RELEASES entries."""
-    i, j = RELEASES.index(start), RELEASES.index(target)
+def path_between(start: str, target: str, releases: tuple[str, ...] = RELEASES) -> list[str]:
+    """The release steps from start (exclusive) to target (inclusive), both ``releases`` entries."""
+    i, j = releases.index(start), releases.index(target)
     if j < i:
         raise UnsupportedVersion(f"cannot go down from {start} to {target}: harbor-upgrade only upgrades",
                                  hint="to go back, restore the backup taken before the upgrade (harbor-upgrade rollback)")
-    return list(RELEASES[i + 1:j + 1])
+    return list(releases[i + 1:j + 1])
 
 
 def release_of_schema(schema_version: int) -> str | None:

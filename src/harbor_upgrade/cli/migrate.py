@@ -4,7 +4,7 @@
 
 Harbor's own flags: ``-i`` the harbor.yml to read, ``-o`` where to write (default: the
 input, replaced atomically, the original kept as ``IN.<old-version>.bak``), ``-t`` the
-target release (1.10.0 ... 2.4.0, default 2.4.0). ``--diff`` prints the unified diff and
+target release (1.10.0 ... the newest config release, the default). ``--diff`` prints the unified diff and
 writes nothing; ``--check`` writes nothing and exits 1 when a migration is needed.
 Secrets are masked in everything printed.
 
@@ -14,7 +14,7 @@ Exit codes:
     1  --check: a migration is needed (nothing written)
     2  bad input (empty, not a mapping, invalid YAML, binary, not UTF-8, no _version,
        too large, unwritable output) or a result that fails validation; nothing written
-    3  unsupported version: _version or target unknown, newer than 2.4.0, older than
+    3  unsupported version: _version or target unknown, newer than the newest, older than
        1.9.0, not X.Y.Z (a float, a 'v' prefix), or a downgrade; nothing written
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import click
 
 from ..config import migrate_file, plan_migration
+from ..config.steps import RELEASES, TARGET
 from ..errors import ExitStatus
 from ..secrets import mask_text
 from . import cli
@@ -32,8 +33,8 @@ from . import cli
               help="the harbor.yml to migrate")
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False),
               help="write here instead of replacing the input (the input is then left untouched)")
-@click.option("-t", "--target", default="2.4.0", show_default=True,
-              help="target release: 1.10.0, 2.0.0, 2.1.0, 2.2.0, 2.3.0 or 2.4.0")
+@click.option("-t", "--target", default=TARGET, show_default=True,
+              help=f"target release: {', '.join(RELEASES[1:-1])} or {TARGET}")
 @click.option("--diff", "show_diff", is_flag=True, help="print the unified diff; write nothing")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 if a migration is needed")
 def migrate_cmd(input_path: str, output_path: str | None, target: str, show_diff: bool, check: bool) -> int:
@@ -49,6 +50,7 @@ def migrate_cmd(input_path: str, output_path: str | None, target: str, show_diff
     """
     if show_diff or check:
         result = plan_migration(input_path, target=target, output_path=output_path)
+        _warn(result.warnings)
         if show_diff and result.diff_text:
             click.echo(result.diff_text, nl=False)
         if not result.steps:
@@ -60,6 +62,7 @@ def migrate_cmd(input_path: str, output_path: str | None, target: str, show_diff
         click.echo(summary, err=show_diff)
         return int(ExitStatus.CHANGES_NEEDED) if check else int(ExitStatus.OK)
     result = migrate_file(input_path, output_path, target=target)
+    _warn(result.warnings)
     if not result.steps:
         where = f"; copied unchanged to {result.output_path}" if result.written else ""
         click.echo(f"{input_path}: already at {result.to_version} ({result.from_version}), no need to migrate{where}")
@@ -72,3 +75,8 @@ def migrate_cmd(input_path: str, output_path: str | None, target: str, show_diff
     if result.backup_path:
         click.echo(f"the original is kept as {result.backup_path}")
     return int(ExitStatus.OK)
+
+
+def _warn(warnings: list[str]) -> None:
+    for line in warnings:
+        click.echo(mask_text(f"warning: {line}"), err=True)

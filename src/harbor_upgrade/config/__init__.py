@@ -1,10 +1,10 @@
-"""harbor.yml: migrate the operator's own file from 1.9.0 ... 2.3.x to 2.4.0, and read it.
+"""harbor.yml: migrate the operator's own file from 1.9.0 ... to any later release, and read it.
 
-Public API:
+Public API (``TARGET``, the default target, is the newest release of ``steps.RELEASES``):
 
-- ``migrate_file(input_path, output_path=None, target="2.4.0") -> MigrationResult``
+- ``migrate_file(input_path, output_path=None, target=TARGET) -> MigrationResult``
   writes the result (in place with a ``.bak`` of the original, or to ``output_path``);
-- ``plan_migration(input_path, target="2.4.0") -> MigrationResult`` writes nothing;
+- ``plan_migration(input_path, target=TARGET) -> MigrationResult`` writes nothing;
 - ``read_harbor_yml(path) -> HarborConfig`` a read-only view of any supported release.
 
 All raise harbor_upgrade.errors.HarborUpgradeError subclasses for the operator:

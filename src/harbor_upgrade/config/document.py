@@ -218,6 +218,32 @@ def remove_key(mapping: CommentedMap, key: str, *, note: str, indent: int, layou
     return ""
 
 
+def drop_key(mapping: CommentedMap, key: str) -> None:
+    """Delete a key without a trace; the comment lines that followed it move up."""
+    keys = list(mapping.keys())
+    pos = keys.index(key)
+    following = pop_following(mapping, key)
+    del mapping[key]
+    mapping.ca.items.pop(key, None)
+    if pos > 0:
+        append_following(mapping, keys[pos - 1], following)
+    elif following and len(mapping) > 0:
+        entry, _ = _slot(mapping, next(iter(mapping.keys())))
+        entry[1] = [CommentToken(line.lstrip() + "\n", CommentMark(0), None)
+                    for line in following.splitlines()] + list(entry[1] or [])
+
+
+def rename_key(mapping: CommentedMap, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` at the same position, with the comments it had."""
+    pos = list(mapping.keys()).index(old)
+    value = mapping[old]
+    comments = mapping.ca.items.pop(old, None)
+    del mapping[old]
+    mapping.insert(pos, new, value)
+    if comments is not None:
+        mapping.ca.items[new] = comments
+
+
 def set_value(mapping: CommentedMap, key: str, value: object, *, note: str, indent: int,
               layout: Layout) -> None:
     """Change a value; the note goes to the end of its line, after any comment already there.
@@ -251,12 +277,13 @@ def key_line(mapping: object, key: object) -> int | None:
     return None
 
 
-# Where a section we add goes: the order of Harbor 2.4.0's harbor.yml.
+# Where a section we add goes: the order of Harbor's own harbor.yml (2.4.0's, with the
+# sections of later releases where those put them).
 TOP_LEVEL_ORDER = (
-    "hostname", "http", "https", "internal_tls", "external_url", "harbor_admin_password",
+    "hostname", "http", "https", "ip_family", "internal_tls", "external_url", "harbor_admin_password",
     "database", "data_volume", "storage_service", "clair", "trivy", "jobservice", "notification",
-    "chart", "log", "_version", "external_database", "external_redis", "uaa", "proxy", "metric",
-    "trace",
+    "chart", "log", "_version", "external_database", "redis", "external_redis", "uaa", "proxy", "metric",
+    "trace", "upload_purging", "cache", "core",
 )
 
 
@@ -273,7 +300,9 @@ class Document:
         self.layout = layout
         self.step = ""
         self.changes: list[str] = []
+        self.warnings: list[str] = []
         self._originals: dict[tuple, object] = {}
+        self._added: set[tuple] = set()
 
     def section(self, *path: str) -> CommentedMap | None:
         """The mapping at path, or None when it is absent or not a mapping."""
@@ -304,10 +333,18 @@ class Document:
             after = _anchor(mapping, key) if not path else ((list(mapping.keys())[-1] if mapping else None))
         add_key(mapping, key, _to_node(value), after=after, note=self._note(note),
                 indent=self._indent(path))
+        self._added.add((*path, key))
         self._log(path, key, f"added ({note})")
 
     def remove(self, path: tuple, key: str, note: str) -> None:
-        """Retire a key: it stays in the file, commented out, under a note."""
+        """Retire a key: it stays in the file, commented out, under a note. A key an earlier
+        step of this run added is simply taken out again (the operator never wrote it)."""
+        if (*path, key) in self._added:
+            drop_key(self.section(*path), key)
+            self._added.discard((*path, key))
+            self.changes[:] = [c for c in self.changes if not c.split(": ", 1)[-1].startswith(
+                f"{'.'.join((*path, key))} added")]
+            return
         left = remove_key(self.section(*path), key, note=self._note(note), indent=self._indent(path),
                           layout=self.layout)
         if left:
@@ -326,6 +363,27 @@ class Document:
                   indent=self._indent(path), layout=self.layout)
         self._log(path, key, f"changed ({note})")
 
+
+    def rename(self, path: tuple, old: str, new: str, note: str) -> None:
+        """Give a key its new name in place: value, position and comments stay."""
+        rename_key(self.section(*path), old, new)
+        if (*path, old) in self._added:
+            self._added.discard((*path, old))
+            self._added.add((*path, new))
+        _add_eol_note(self.section(*path), new, self._note(f"{note}; was {old}"))
+        self._log(path, new, f"renamed from {old} ({note})")
+
+    def keep(self, path: tuple, key: str, note: str) -> None:
+        """A value we keep where Harbor's own migrate would lose it: a note says so."""
+        _add_eol_note(self.section(*path), key, self._note(note))
+        self._log(path, key, f"kept ({note})")
+        self.warn(f"{'.'.join((*path, key))}: {note}")
+
+    def warn(self, text: str) -> None:
+        """Something the operator should know: an assumption made or a value kept against Harbor."""
+        line = f"{self.step}: {text}" if self.step else text
+        if line not in self.warnings:
+            self.warnings.append(line)
 
     def append_item(self, path: tuple, key: str, value: object, note: str) -> None:
         """Add ``value`` at the end of the list at path.key, with a note on its line."""

@@ -1,18 +1,24 @@
-"""A model of Harbor 2.4.0's harbor.yml, and a validator that reports every problem at once.
+"""A model of each Harbor release's harbor.yml, and a validator that reports every problem at once.
 
 The model knows the types, the required keys and the allowed ranges of what Harbor
-2.4.0 reads. Keys it does not know are the operator's own and are allowed (they are
-kept in the file). Each problem names the key path and the line of the operator's file.
+reads. Keys it does not know are the operator's own and are allowed (they are kept in
+the file). Each problem names the key path and the line of the operator's file.
+
+The model is not written here release by release: each config step module declares
+what its release adds, removes and renames (``MODEL = Delta(...)``), and ``model_of``
+folds those deltas up to the target. This module holds the vocabulary (value kinds,
+shared specs) and the walk.
 """
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ruamel.yaml.comments import CommentedMap
 
 from ..errors import HarborUpgradeError
-from ..versions import RELEASES, release_line
+from ..versions import release_line
 from .document import key_line
 
 
@@ -162,7 +168,7 @@ DB_TARGET = {
 }
 
 
-def _storage_rule(value: dict) -> list[tuple[tuple, str]]:
+def storage_rule(value: dict) -> list[tuple[tuple, str]]:
     drivers = [k for k in value if k not in ("ca_bundle", "redirect")]
     unknown = [k for k in drivers if k not in STORAGE_DRIVERS]
     problems = [((k,), f"unknown storage driver (Harbor knows {', '.join(STORAGE_DRIVERS)})") for k in unknown]
@@ -175,72 +181,63 @@ def _storage_rule(value: dict) -> list[tuple[tuple, str]]:
     return problems
 
 
-def _trace_rule(value: dict) -> list[tuple[tuple, str]]:
+def trace_rule(value: dict) -> list[tuple[tuple, str]]:
     if value.get("enabled") is True and isinstance(value.get("jaeger"), dict) and isinstance(value.get("otel"), dict):
         return [((), "enables both jaeger and otel; Harbor can use only one trace provider")]
     return []
 
 
-MODEL_2_4 = Section({
-    "hostname": F(Text(), True),
-    "http": F(Section({"port": F(PORT, True)})),
-    "https": F(Section({"port": F(PORT, True), "certificate": F(Text(), True), "private_key": F(Text(), True)})),
-    "internal_tls": F(Section({"enabled": F(Bool(), True), "dir": F(Text())})),
-    "external_url": F(Text(nullable=True, pattern=r"https?://\S+", what="a URL like https://reg.example.com")),
-    "harbor_admin_password": F(Text(), True),
-    "database": F(Section({"password": F(Text(), True), "max_idle_conns": F(POOL), "max_open_conns": F(POOL)}), True),
-    "data_volume": F(PATH, True),
-    "storage_service": F(Section({
-        "ca_bundle": F(Text(nullable=True)),
-        "redirect": F(Section({"disabled": F(Bool(), True)})),
-    }, rule=_storage_rule)),
-    "trivy": F(Section({
-        "ignore_unfixed": F(Bool()), "skip_update": F(Bool()), "insecure": F(Bool()),
-        "github_token": F(Text(nullable=True)), "timeout": F(DURATION),
-    })),
-    "jobservice": F(Section({"max_job_workers": F(Int(1, 10000), True)}), True),
-    "notification": F(Section({"webhook_job_max_retry": F(Int(0, None), True)}), True),
-    "chart": F(Section({"absolute_url": F(OneOf("enabled", "disabled"), True)}), True),
-    "log": F(Section({
-        "level": F(OneOf("debug", "info", "warning", "error", "fatal"), True),
-        "local": F(Section({"rotate_count": F(Int(0, None), True), "rotate_size": F(SIZE, True),
-                            "location": F(PATH, True)}), True),
-        "external_endpoint": F(Section({"protocol": F(OneOf("tcp", "udp"), True), "host": F(Text(), True),
-                                        "port": F(PORT, True)})),
-    }), True),
-    "_version": F(Text(), True),
-    "external_database": F(Section({
-        "harbor": F(Section({**DB_TARGET, "max_idle_conns": F(POOL), "max_open_conns": F(POOL)}), True),
-        "notary_signer": F(Section(DB_TARGET)),
-        "notary_server": F(Section(DB_TARGET)),
-    })),
-    "external_redis": F(Section({
-        "host": F(Text(pattern=r"[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*", what="host:port (Sentinel: h1:p1,h2:p2)"), True),
-        "password": F(Text(nullable=True)),
-        "sentinel_master_set": F(Text(nullable=True)),
-        "registry_db_index": F(Int(0, None), True), "jobservice_db_index": F(Int(0, None), True),
-        "chartmuseum_db_index": F(Int(0, None), True), "trivy_db_index": F(Int(0, None)),
-        "idle_timeout_seconds": F(Int(0, None)),
-    })),
-    "uaa": F(Section({"ca_file": F(Text(), True)})),
-    "proxy": F(Section({
-        "http_proxy": F(Text(nullable=True)), "https_proxy": F(Text(nullable=True)),
-        "no_proxy": F(Text(nullable=True)),
-        "components": F(ListOf(OneOf(*PROXY_COMPONENTS), nullable=True)),
-    })),
-    "metric": F(Section({"enabled": F(Bool(), True), "port": F(PORT, True), "path": F(PATH, True)})),
-    "trace": F(Section({
-        "enabled": F(Bool(), True), "sample_rate": F(Number(0, 1), True), "namespace": F(Text(nullable=True)),
-        "attributes": F(ScalarMap()),
-        "jaeger": F(Section({"endpoint": F(Text(nullable=True)), "username": F(Text(nullable=True)),
-                             "password": F(Text(nullable=True)), "agent_host": F(Text(nullable=True)),
-                             "agent_port": F(Int(1, 65535, "a port number", nullable=True))}, nullable=True)),
-        "otel": F(Section({"endpoint": F(Text(nullable=True)), "url_path": F(Text(nullable=True)),
-                           "compression": F(Bool(nullable=True)), "insecure": F(Bool(nullable=True)),
-                           "timeout": F(Text(nullable=True, pattern=DURATION.pattern.pattern, what=DURATION.what))},
-                          nullable=True)),
-    }, rule=_trace_rule)),
-})
+# ---------------------------------------------------------------------------
+# What each release changes in the model. A release's config step module declares its
+# ``MODEL``: a Delta of key paths it adds (or redefines), removes and renames. The model
+# of a target is every delta up to it, applied in order to an empty model.
+
+Path = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Delta:
+    add: dict[Path, tuple[Spec, bool]] = field(default_factory=dict)
+    remove: tuple[Path, ...] = ()
+    rename: dict[Path, str] = field(default_factory=dict)
+
+
+def _edit(section: Section, path: Path, change) -> Section:
+    """A copy of ``section`` with ``change(fields, key)`` applied at ``path``."""
+    fields = dict(section.fields)
+    key = path[0]
+    if len(path) == 1:
+        change(fields, key)
+    else:
+        sub, required = fields[key]
+        fields[key] = (_edit(sub, path[1:], change), required)
+    return Section(fields, nullable=section.nullable, rule=section.rule)
+
+
+def apply_delta(model: Section, delta: Delta) -> Section:
+    for path in delta.remove:
+        model = _edit(model, path, lambda fields, key: fields.pop(key))
+    for path, new in delta.rename.items():
+        def rename(fields, key, new=new):
+            fields[new] = fields.pop(key)
+        model = _edit(model, path, rename)
+    for path, spec in delta.add.items():
+        def put(fields, key, spec=spec):
+            fields[key] = spec
+        model = _edit(model, path, put)
+    return model
+
+
+@functools.cache
+def model_of(target: str) -> Section:
+    """The model of Harbor ``target``'s harbor.yml, built from the release modules."""
+    from .steps import CHAIN   # the step modules declare the deltas
+    model = Section({})
+    for module in CHAIN:
+        model = apply_delta(model, module.MODEL)
+        if module.VERSION == target:
+            return model
+    raise ValueError(f"no config release {target}")
 
 
 def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Problem]) -> None:
@@ -267,33 +264,23 @@ def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Pr
                 out.append(Problem(path + sub_path, sub_line or line, message))
 
 
-def validate(data: CommentedMap, target: str = "2.4.0") -> list[Problem]:
-    """Every problem of a harbor.yml for Harbor 2.4.0 (for earlier targets: the same checks,
-    with Clair still allowed in the proxy components)."""
+def validate(data: CommentedMap, target: str) -> list[Problem]:
+    """Every problem of a harbor.yml for Harbor ``target``."""
     out: list[Problem] = []
-    spec = MODEL_2_4 if target == "2.4.0" else _relaxed(target)
-    _walk(spec, data, (), None, out)
+    _walk(model_of(target), data, (), None, out)
     if isinstance(data, dict) and data.get("_version") is not None and _line_of(data["_version"]) != target:
         out.append(Problem(("_version",), key_line(data, "_version"), f"must be {target}, not {data['_version']!r}"))
     return out
 
 
 def _line_of(version: object) -> str | None:
+    from .steps import RELEASES
     try:
-        return release_line(version)
+        return release_line(version, releases=RELEASES)
     except HarborUpgradeError:
         return None
 
 
-def _relaxed(target: str) -> Section:
-    """The same model for an earlier target, with what that release still had: Clair as a
-    proxy component (before 2.2), external Redis as separate host and port (before 2.1)."""
-    top = dict(MODEL_2_4.fields)
-    if RELEASES.index(target) < RELEASES.index("2.2.0"):
-        proxy = MODEL_2_4.fields["proxy"][0]
-        top["proxy"] = F(Section({**proxy.fields,
-                                  "components": F(ListOf(OneOf(*PROXY_COMPONENTS, "clair"), nullable=True))}))
-    if RELEASES.index(target) < RELEASES.index("2.1.0"):
-        redis = MODEL_2_4.fields["external_redis"][0]
-        top["external_redis"] = F(Section({**redis.fields, "host": F(Text(), True), "port": F(PORT)}))
-    return Section(top)
+def assumptions(data: CommentedMap, target: str) -> list[str]:
+    """What Harbor's own prepare assumes for settings this file leaves out (said as warnings)."""
+    return []

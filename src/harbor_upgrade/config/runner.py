@@ -20,10 +20,10 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .. import secrets
 from ..errors import InvalidInput, UnsupportedVersion, ValidationFailed
-from ..versions import RELEASES, path_between, release_line
+from ..versions import path_between, release_line
 from .document import Document, detect_layout, dump, key_line, make_yaml
-from .model import validate
-from .steps import STEPS
+from .model import assumptions, validate
+from .steps import RELEASES, STEPS, TARGET
 
 # A real harbor.yml is about 10 KB. The round-trip parser and emitter need some 15-20 s
 # per MB on this kind of machine, so a file more than 12 times larger than any real
@@ -52,6 +52,7 @@ class MigrationResult:
     backup_path: Path | None = None  # harbor.yml.<old-version>.bak, when the input was replaced
     diff_text: str = ""             # unified diff input -> output, secrets masked
     changes: list[str] = field(default_factory=list)  # one line per edit, '<step>: <key> ...'
+    warnings: list[str] = field(default_factory=list)  # assumptions made, values kept against Harbor
     output_text: str = ""           # the migrated file (secrets NOT masked: it is the file)
     written: bool = False
 
@@ -122,7 +123,7 @@ def input_version(data: CommentedMap, path: Path) -> tuple[str, str]:
     line = key_line(data, "_version")
     where = f"{path}, line {line}: _version: " if line else f"{path}: _version: "
     written = data["_version"]
-    return str(written), release_line(written, where=where)
+    return str(written), release_line(written, where=where, releases=RELEASES)
 
 
 def check_target(target: str) -> str:
@@ -167,7 +168,7 @@ def _plan(input_path: str | os.PathLike, target: str) -> tuple[MigrationResult, 
     register_secrets(data)
     written, line = input_version(data, source.path)
     try:
-        steps = path_between(line, target) if line != target else []
+        steps = path_between(line, target, RELEASES) if line != target else []
     except UnsupportedVersion as err:
         raise UnsupportedVersion(f"{source.path}: _version {written}: {err.message}", hint=err.hint) from None
     doc = Document(data, layout)
@@ -184,6 +185,8 @@ def _plan(input_path: str | os.PathLike, target: str) -> tuple[MigrationResult, 
     else:
         output = source.raw.decode("utf-8")
     problems = validate(doc.data, target)
+    doc.step = ""
+    doc.warnings.extend(assumptions(doc.data, target))
     if problems:
         lines = "\n".join(f"  {p.render()}" for p in problems)
         raise ValidationFailed(
@@ -192,7 +195,8 @@ def _plan(input_path: str | os.PathLike, target: str) -> tuple[MigrationResult, 
             hint=f"fix these in {source.path} and run the command again")
     result = MigrationResult(
         input_path=source.path, from_version=written, to_version=target, steps=steps,
-        changed=output != source.raw.decode("utf-8"), changes=doc.changes, output_text=output)
+        changed=output != source.raw.decode("utf-8"), changes=doc.changes, warnings=doc.warnings,
+        output_text=output)
     return result, source
 
 
@@ -203,7 +207,7 @@ def _diff(source: Source, result: MigrationResult, output_path: Path) -> str:
     return mask_yaml_text(diff)
 
 
-def plan_migration(input_path: str | os.PathLike, target: str = "2.4.0",
+def plan_migration(input_path: str | os.PathLike, target: str = TARGET,
                    output_path: str | os.PathLike | None = None) -> MigrationResult:
     """What migrate_file would do; writes nothing. Raises HarborUpgradeError on bad input.
     ``output_path`` only names the new side of the diff."""
@@ -216,7 +220,7 @@ def plan_migration(input_path: str | os.PathLike, target: str = "2.4.0",
 # Writing.
 
 def migrate_file(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None,
-                 target: str = "2.4.0") -> MigrationResult:
+                 target: str = TARGET) -> MigrationResult:
     """Migrate a harbor.yml to ``target`` and write it.
 
     Without ``output_path`` the input is replaced atomically and the original kept as

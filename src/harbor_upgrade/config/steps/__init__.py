@@ -1,15 +1,70 @@
 """One module per Harbor release: what that release changed in harbor.yml.
 
-``STEPS[version]`` migrates a document from the previous release to ``version``.
+A module ``vX_Y_Z`` in this package is a release. It declares:
+
+- ``VERSION``: the release (the ``_version`` its harbor.yml carries);
+- ``MODEL``: its model delta (``model.Delta``: keys it adds or redefines, removes, renames),
+  from which ``model.model_of`` builds the validation model of any target;
+- ``apply(doc)``: the edits that take a file of the previous release to this one;
+- optionally ``DEFAULTS``: the keys this release's harbor.yml always has (``common.Default``),
+  filled in by its step and by every later step, as Harbor's later templates do.
+
+The chain is found here by scanning the package, so adding a release is adding a module.
+``RELEASES`` is the chain of releases the config migration knows (1.9.0, where the chain
+starts, then one entry per module) and ``TARGET`` the newest of them: the default target
+of ``migrate``. (versions.RELEASES, the chain of the whole upgrade, must agree with it:
+tests/unit/test_config_releases.py.)
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from collections.abc import Callable
+from types import ModuleType
 
 from ..document import Document
-from . import v1_10_0, v2_0_0, v2_1_0, v2_2_0, v2_3_0, v2_4_0
+from . import common
 
-STEPS: dict[str, Callable[[Document], None]] = {
-    module.VERSION: module.apply
-    for module in (v1_10_0, v2_0_0, v2_1_0, v2_2_0, v2_3_0, v2_4_0)
-}
+_MODULE_NAME = re.compile(r"v(\d+)_(\d+)_(\d+)")
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _discover() -> tuple[ModuleType, ...]:
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        m = _MODULE_NAME.fullmatch(info.name)
+        if m:
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            if module.VERSION != ".".join(m.groups()):
+                raise ImportError(f"{module.__name__} declares VERSION {module.VERSION}")
+            found.append(module)
+    return tuple(sorted(found, key=lambda module: _key(module.VERSION)))
+
+
+CHAIN: tuple[ModuleType, ...] = _discover()
+FIRST = "1.9.0"                         # the oldest harbor.yml the chain starts from
+RELEASES: tuple[str, ...] = (FIRST, *(module.VERSION for module in CHAIN))
+TARGET = RELEASES[-1]
+
+
+def _step(index: int) -> Callable[[Document], None]:
+    module = CHAIN[index]
+    defaults = [d for earlier in CHAIN[:index + 1] for d in getattr(earlier, "DEFAULTS", ())]
+    if not hasattr(module, "DEFAULTS"):
+        return module.apply
+
+    def step(doc: Document) -> None:
+        # this release's own edits; then the sections its file always has (so that what
+        # every release since 2.4 fills in finds them), then the keys inside sections
+        module.apply(doc)
+        common.fill(doc, [d for d in defaults if not d.path])
+        common.since_2_4(doc)
+        common.fill(doc, [d for d in defaults if d.path])
+    return step
+
+
+STEPS: dict[str, Callable[[Document], None]] = {module.VERSION: _step(i) for i, module in enumerate(CHAIN)}

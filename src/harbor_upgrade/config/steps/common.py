@@ -6,6 +6,8 @@ a release really needs is added — each addition with a note of ours in the fil
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..document import Document
@@ -15,6 +17,33 @@ def add_if_absent(doc: Document, path: tuple, key: str, value: object, note: str
     parent = doc.section(*path)
     if parent is not None and key not in parent:
         doc.add(path, key, value, note, **kw)
+
+
+@dataclass(frozen=True)
+class Default:
+    """A key a release's harbor.yml always has: added where the file lacks it.
+
+    ``path`` is its section (() for a top-level section); a key inside a section is only
+    added when the section is there (sections Harbor leaves out stay out). ``after``: the
+    key it follows in Harbor's file, when the operator's file has that one.
+    """
+    path: tuple
+    key: str
+    value: object
+    note: str
+    after: str | None = None
+
+
+def fill(doc: Document, defaults: list[Default]) -> None:
+    for d in defaults:
+        parent = doc.section(*d.path)
+        if parent is None or d.key in parent:
+            continue
+        if d.path:
+            after = d.after if d.after in parent else list(parent.keys())[-1] if parent else ""
+        else:
+            after = None
+        doc.add(d.path, d.key, d.value, d.note, after=after)
 
 
 def usual_defaults(doc: Document, database: tuple[int, int]) -> None:
@@ -148,3 +177,23 @@ def proxy_without_clair(doc: Document, why: str) -> None:
     components = proxy_components(doc)
     if components is not None and "clair" in components:
         doc.remove_items(("proxy",), "components", "clair", f"'clair' left this list, {why}")
+
+
+JAEGER = ("endpoint", "username", "password", "agent_host", "agent_port")
+OTEL = ("endpoint", "url_path", "compression", "insecure", "timeout")
+
+
+def since_2_4(doc: Document) -> None:
+    """What every step from 2.4 on fills in and filters, as Harbor's templates since 2.4 do."""
+    usual_defaults(doc, database=(100, 900))
+    trivy_flags(doc)
+    trivy = doc.section("trivy")
+    if trivy is not None and "timeout" not in trivy:
+        after = "ignore_unfixed" if "ignore_unfixed" in trivy else None
+        doc.add(("trivy",), "timeout", "5m0s", "how long one scan may take, Harbor 2.4's default", after=after)
+    for provider, keys in (("jaeger", JAEGER), ("otel", OTEL)):
+        in_order(doc, ("trace", provider), keys, dict.fromkeys(keys), "not set")
+    redis_host_port(doc)
+    redis_indexes(doc, clair=False)
+    proxy_without_clair(doc, "Harbor has had no Clair since 2.2")
+    default_proxy(doc, ["core", "jobservice", "trivy"])

@@ -11,9 +11,16 @@
 from __future__ import annotations
 
 from ..document import Document
+from ..model import Bool, Delta, F, Int, Section, Text
 from . import common
 
 VERSION = "2.0.0"
+MODEL = Delta(add={
+    ("trivy",): F(Section({"ignore_unfixed": F(Bool()), "skip_update": F(Bool()), "insecure": F(Bool()),
+                           "github_token": F(Text(nullable=True))})),
+    ("external_redis", "trivy_db_index"): F(Int(0, None)),
+    ("external_redis", "idle_timeout_seconds"): F(Int(0, None)),
+})
 
 
 def apply(doc: Document) -> None:

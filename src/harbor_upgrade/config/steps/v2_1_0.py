@@ -10,9 +10,16 @@
 from __future__ import annotations
 
 from ..document import Document
+from ..model import Bool, Delta, F, Section, Text
 from . import common
 
 VERSION = "2.1.0"
+MODEL = Delta(remove=(("external_redis", "port"),), add={
+    ("internal_tls",): F(Section({"enabled": F(Bool(), True), "dir": F(Text())})),
+    ("external_redis", "host"): F(Text(pattern=r"[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*",
+                                       what="host:port (Sentinel: h1:p1,h2:p2)"), True),
+    ("external_redis", "sentinel_master_set"): F(Text(nullable=True)),
+})
 
 
 def apply(doc: Document) -> None:

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 from ..document import Document
+from ..model import Delta
 from . import common
 
 VERSION = "2.3.0"
+MODEL = Delta()     # new defaults only; no key comes or goes
 
 
 def apply(doc: Document) -> None:

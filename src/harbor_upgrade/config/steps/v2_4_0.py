@@ -10,23 +10,26 @@
 from __future__ import annotations
 
 from ..document import Document
+from ..model import DURATION, Bool, Delta, F, Int, Number, ScalarMap, Section, Text, trace_rule
 from . import common
 
 VERSION = "2.4.0"
-JAEGER = ("endpoint", "username", "password", "agent_host", "agent_port")
-OTEL = ("endpoint", "url_path", "compression", "insecure", "timeout")
+MODEL = Delta(add={
+    ("trivy", "timeout"): F(DURATION),
+    ("trace",): F(Section({
+        "enabled": F(Bool(), True), "sample_rate": F(Number(0, 1), True), "namespace": F(Text(nullable=True)),
+        "attributes": F(ScalarMap()),
+        "jaeger": F(Section({"endpoint": F(Text(nullable=True)), "username": F(Text(nullable=True)),
+                             "password": F(Text(nullable=True)), "agent_host": F(Text(nullable=True)),
+                             "agent_port": F(Int(1, 65535, "a port number", nullable=True))}, nullable=True)),
+        "otel": F(Section({"endpoint": F(Text(nullable=True)), "url_path": F(Text(nullable=True)),
+                           "compression": F(Bool(nullable=True)), "insecure": F(Bool(nullable=True)),
+                           "timeout": F(Text(nullable=True, pattern=DURATION.pattern.pattern, what=DURATION.what))},
+                          nullable=True)),
+    }, rule=trace_rule)),
+})
 
 
 def apply(doc: Document) -> None:
-    common.usual_defaults(doc, database=(100, 900))
-    common.trivy_flags(doc)
-    trivy = doc.section("trivy")
-    if trivy is not None and "timeout" not in trivy:
-        after = "ignore_unfixed" if "ignore_unfixed" in trivy else None
-        doc.add(("trivy",), "timeout", "5m0s", "how long one scan may take, Harbor 2.4's default", after=after)
-    for provider, keys in (("jaeger", JAEGER), ("otel", OTEL)):
-        common.in_order(doc, ("trace", provider), keys, dict.fromkeys(keys), "not set")
-    common.redis_host_port(doc)
-    common.redis_indexes(doc, clair=False)
-    common.proxy_without_clair(doc, "Harbor 2.4 has no Clair")
-    common.default_proxy(doc, ["core", "jobservice", "trivy"])
+    # every later release keeps this in place too, so it is shared with them
+    common.since_2_4(doc)
