@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import re
 import threading
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "********"
 
-# Keys whose values are secrets, in harbor.yml and anywhere else we print a mapping.
-SECRET_KEY_RE = re.compile(
-    r"(password|passwd|secret|token|accesskey|secretkey|access_key|secret_key|private_key|"
-    r"privatekey|credential|client_secret|keyfile|sentinel_password)$",
-    re.IGNORECASE,
-)
+# Keys whose values are credentials, in harbor.yml and anywhere else we print a mapping:
+# any key named like *password*, *secret*, *key*, *token* or *credential* (Azure's
+# accountkey, S3's secretkey, OSS's accesskeysecret, Swift's password, GCS's keyfile ...).
+SECRET_KEY_RE = re.compile(r"(password|passwd|passphrase|secret|token|key|credential)", re.IGNORECASE)
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -42,31 +39,124 @@ def forget_all() -> None:
         _known.clear()
 
 
+# ---------------------------------------------------------------------------
+# Connection strings, in every shape libpq reads.
+
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# key=value: a value is quoted ('...' with \' and \\ escapes) or runs to the next blank (with \ escapes)
+_KV = re.compile(r"\s*(?P<key>[^=\s]+)\s*=\s*(?P<val>'(?:\\.|[^'\\])*'?|(?:\\.|[^\s\\])*\\?)", re.DOTALL)
+_QUERY_PASSWORD = re.compile(r"(?:(?<=[?&])|^)password=([^&#]*)")
+
+
+def _url_userinfo(dsn: str) -> tuple[int, int] | None:
+    """Span of a URL DSN's userinfo (between :// and the LAST @ of the authority), or None.
+
+    The last @: a password with an unencoded @ must be masked whole, although libpq itself
+    stops at the first one (see dsn_shape_problem)."""
+    m = _URL_START.match(dsn.lstrip())
+    if not m:
+        return None
+    begin = len(dsn) - len(dsn.lstrip()) + m.end()
+    stop = len(dsn)
+    for ch in "?#":
+        i = dsn.find(ch, begin)
+        if i >= 0:
+            stop = min(stop, i)
+    at = dsn.rfind("@", begin, stop)
+    return (begin, at) if at >= 0 else None
+
+
+def _password_spans(dsn: str) -> list[tuple[int, int]]:
+    """Where the password text sits in a DSN (raw, as written)."""
+    spans = []
+    if _URL_START.match(dsn.lstrip()):
+        info = _url_userinfo(dsn)
+        if info:
+            colon = dsn.find(":", info[0], info[1])
+            if colon >= 0:
+                spans.append((colon + 1, info[1]))
+        query = dsn.find("?")
+        if query >= 0:
+            for m in _QUERY_PASSWORD.finditer(dsn, query + 1):
+                spans.append(m.span(1))
+        return spans
+    pos = 0
+    while pos < len(dsn):
+        m = _KV.match(dsn, pos)
+        if not m or m.end() == pos:
+            break
+        if m["key"] == "password":
+            spans.append(m.span("val"))
+        pos = m.end()
+    return spans
+
+
+def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    for begin, end in sorted(spans, reverse=True):
+        text = text[:begin] + MASK + text[end:]
+    return text
+
+
 def mask_dsn(dsn: str) -> str:
-    """postgresql://user:pw@host/db -> postgresql://user:********@host/db; key=value DSNs too."""
-    if "://" in dsn:
-        parts = urlsplit(dsn)
-        if parts.password is not None:
-            netloc = parts.netloc.rsplit("@", 1)
-            user = parts.username or ""
-            netloc = f"{user}:{MASK}@{netloc[1]}"
-            dsn = urlunsplit(parts._replace(netloc=netloc))
-        return re.sub(r"(password=)[^&\s]*", r"\1" + MASK, dsn)
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1" + MASK, dsn)
+    """postgresql://user:pw@host/db -> postgresql://user:********@host/db; ?password=, key=value
+    DSNs (quoted, with escapes) too. The whole password goes, whatever it holds."""
+    return _replace_spans(dsn, _password_spans(dsn))
+
+
+def _kv_unescape(raw: str) -> str:
+    if raw.startswith("'"):
+        raw = raw[1:-1] if raw.endswith("'") and len(raw) > 1 else raw[1:]
+    return re.sub(r"\\(.)", r"\1", raw, flags=re.DOTALL)
 
 
 def register_dsn(dsn: str) -> None:
-    """Register the password inside a DSN as a secret."""
-    if "://" in dsn:
-        pw = urlsplit(dsn).password
-        if pw:
-            register(pw)
-            from urllib.parse import unquote
-            register(unquote(pw))
-    else:
-        m = re.search(r"password\s*=\s*('([^']*)'|\S+)", dsn)
-        if m:
-            register(m.group(2) if m.group(2) is not None else m.group(1))
+    """Register the password inside a DSN as a secret: as written, decoded, and as libpq reads it."""
+    from urllib.parse import unquote
+    for begin, end in _password_spans(dsn):
+        raw = dsn[begin:end]
+        register(raw)
+        register(unquote(raw))
+        register(_kv_unescape(raw))
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+        password = conninfo_to_dict(dsn).get("password")
+    except Exception:  # noqa: BLE001 - an unparsable DSN is refused where it is used
+        password = None
+    if password:
+        register(password)
+
+
+def dsn_shape_problem(dsn: str) -> str | None:
+    """Why a DSN cannot be used as the operator meant it, or None.
+
+    libpq ends a URL's user:password at the FIRST @ (or /), so an unencoded @ or / in the
+    password sends the rest of it to the server as a host name, in clear, in every error."""
+    info = _url_userinfo(dsn)
+    if info is None:
+        return None
+    userinfo = dsn[info[0]:info[1]]
+    for ch, code in (("@", "%40"), ("/", "%2F")):
+        if ch in userinfo:
+            return (f"the user or password part of the URL holds an unencoded '{ch}': percent-encode it "
+                    f"as {code}, or leave the password out of the DSN (PGPASSWORD, PGPASSFILE or "
+                    f"--password-file)")
+    return None
+
+
+# Free text that may quote a DSN or a URL: userinfo and password=... are masked wherever they appear.
+_TEXT_URL_USERINFO = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:)[^\s'\"]*@")
+_TEXT_PASSWORD_KV = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?:'(?:\\.|[^'\\])*'?|(?:\\.|[^\s\\&])+)")
+
+
+def mask_urls(text: str) -> str:
+    """Hide the password of every user:password@ URL and every password=... in a text."""
+    text = _TEXT_URL_USERINFO.sub(lambda m: f"{m['pre']}{MASK}@", text)
+    return _TEXT_PASSWORD_KV.sub(lambda m: f"{m['pre']}{MASK}", text)
+
+
+def mask_all(text: str) -> str:
+    """Every registered secret, then every credential a DSN or URL in the text carries."""
+    return mask_urls(mask_text(text))
 
 
 def mask_text(text: str) -> str:

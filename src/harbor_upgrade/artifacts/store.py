@@ -44,7 +44,7 @@ def check_schema(conn: psycopg.Connection, dsn: str) -> None:
         state = "no Harbor schema" if row is None else f"schema version {row[0]}{' (dirty)' if row[1] else ''}"
         raise UnsafeState(f"the database {mask_dsn(dsn)} has {state}; artifact metadata is filled "
                           f"in a 2.4.0 schema (version {TARGET_SCHEMA_VERSION})",
-                          reference="schema-not-2.4.0",
+                          reference="schema-not-target",
                           hint=f"run `harbor-upgrade db migrate --dsn '{mask_dsn(dsn)}'` first")
 
 

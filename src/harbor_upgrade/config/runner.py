@@ -155,7 +155,7 @@ def mask_yaml_text(text: str) -> str:
             return f"{m['pre']}{m['key']}{m['sep']}{secrets.MASK}"
         return m.group(0)
     masked = "\n".join(_SECRET_LINE.sub(line, part) for part in text.split("\n"))
-    return secrets.mask_text(masked)
+    return secrets.mask_all(masked)
 
 
 # ---------------------------------------------------------------------------

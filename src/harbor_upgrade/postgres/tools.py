@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..errors import ExternalFailure
+from ..errors import ExternalFailure, InvalidInput
 from ..secrets import mask_dsn, mask_text, register_dsn
 from .cluster import PgBinaries, candidate_bindirs, major_of, runnable_bindir
 
@@ -37,8 +37,8 @@ class Conn:
         try:
             params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as e:
-            raise ExternalFailure(f"cannot parse the DSN {mask_dsn(dsn)}: {mask_text(str(e))}",
-                                  reference="invalid-dsn", exit_code=2) from None
+            raise InvalidInput(f"cannot parse the DSN {mask_dsn(dsn)}: {mask_text(str(e))}",
+                               reference="invalid-dsn") from None
         password = params.pop("password", None)
         dbname = params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE", "postgres")
         return cls(make_conninfo(**params), password, dbname)

@@ -231,7 +231,7 @@ class _PrivateServer:
 def _binaries(bindir: str | os.PathLike, owner: Owner, what: str) -> PgBinaries:
     b = Path(bindir)
     if not all((b / n).exists() for n in ("initdb", "pg_ctl", "postgres")):
-        raise InvalidInput(f"{what} {b} does not hold PostgreSQL server binaries", reference="postgres-missing")
+        raise InvalidInput(f"{what} {b} does not hold PostgreSQL server binaries", reference="bindir-invalid")
     return PgBinaries(runnable_bindir(b, owner.uid, owner.gid), major_of(b))
 
 
@@ -509,9 +509,9 @@ def cleanup(old_datadir: str | os.PathLike, new_datadir: str | os.PathLike,
                           reference="pg-upgrade-unverified")
     if read_pg_version(old) != state["old_version"]:
         raise UnsafeState(f"{old} does not hold the PostgreSQL {state['old_version']} cluster recorded in {sp}",
-                          reference="datadir-version")
+                          reference="pg-upgrade-unverified")
     if move_into is not None and os.path.lexists(move_into):
-        raise InvalidInput(f"{move_into} exists already; the old cluster was kept", reference="datadir-not-empty")
+        raise UnsafeState(f"{move_into} exists already; the old cluster was kept", reference="datadir-not-empty")
     removed = []
     if re.fullmatch(r"pg\d+", old.name):  # a harbor-db sub-folder (pg13 ...): goes entirely
         shutil.rmtree(old)

@@ -6,6 +6,7 @@ filesystem driver's rootdirectory, the one holding ``docker/registry/v2``) or
 """
 from __future__ import annotations
 
+from ..errors import InvalidInput
 from .storage import FilesystemStorage, Storage, StorageError
 
 
@@ -14,7 +15,7 @@ def parse_s3_spec(spec: str) -> tuple[str, str]:
     rest = spec[len("s3://"):]
     bucket, _, root = rest.partition("/")
     if not bucket:
-        raise StorageError(f"no bucket in storage {spec!r}",
+        raise InvalidInput(f"no bucket in storage {spec!r}",
                            hint="give the storage as s3://BUCKET[/ROOTDIRECTORY]",
                            reference="storage-spec-invalid")
     return bucket, "/" + root.strip("/") if root.strip("/") else ""

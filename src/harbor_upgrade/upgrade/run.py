@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from ..errors import ExitStatus, HarborUpgradeError, InvalidInput, UnsafeState
+from ..errors import HarborUpgradeError, InvalidInput, UnsafeState
 from ..installation import detect
 from ..journal import Journal
 from ..report import ProgressReporter, all_ok
@@ -132,8 +132,7 @@ def run(opts: Options, progress: ProgressReporter | None = None,
             raise UnsafeState("run changes the installation and needs a confirmation: pass --yes",
                               reference="confirmation-needed", hint="harbor-upgrade plan shows what it will do")
         if not confirm(f"Upgrade {inst.harbor_yml} to {TARGET} (backup in {backup_dir})?"):
-            raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed",
-                              exit_code=ExitStatus.INTERRUPTED)
+            raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed")
     with RunLock(backup_dir):
         journal = Journal.open(backup_dir)
         if journal.last("rollback"):

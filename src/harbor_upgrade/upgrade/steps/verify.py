@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...backup import read_manifest
-from ...errors import ExitStatus, HarborUpgradeError
+from ...errors import HarborUpgradeError
 from ...report import WARN
 from ...verify import load_known_missing, verify
 from ..context import Context, open_storage
@@ -19,7 +19,7 @@ def step_verify(ctx: Context) -> dict:
     ctx.outcome["verify"] = result.to_dict()
     if not result.ok:
         raise HarborUpgradeError("verification failed: " + "; ".join(result.failures),
-                                 reference="verify-failed", exit_code=ExitStatus.CHANGES_NEEDED,
+                                 reference="verify-failed",
                                  hint=f"harbor-upgrade verify --dsn DSN --backup-dir {ctx.backup_dir} shows the "
                                       "details; to go back: harbor-upgrade rollback")
     warnings = sum(1 for c in result.checks if c.status == WARN)
