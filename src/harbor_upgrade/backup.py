@@ -37,6 +37,7 @@ from typing import Callable
 from psycopg import sql
 
 from . import __version__
+from .db import ledger
 from .errors import ExternalFailure, InvalidInput, UnsafeState, ValidationFailed
 from .postgres.cluster import LocalCluster, find_binaries
 from .postgres.tools import Conn, client_binaries, run_tool, server_version, sql_digest, table_counts
@@ -190,27 +191,11 @@ def harbor_version_of(harbor_dir: Path) -> str | None:
 # -- reading the database --------------------------------------------------------------------
 
 def _migration_state(conn) -> tuple[int | None, bool | None, int | None]:
-    """(schema_version, dirty, data_version): 2.0 kept data_version in schema_migrations,
-    2.1+ in the data_migrations table."""
-    def has(table: str, column: str | None = None) -> bool:
-        q = "select 1 from information_schema.columns where table_schema='public' and table_name=%s"
-        args = [table]
-        if column:
-            q += " and column_name=%s"
-            args.append(column)
-        return conn.execute(q, args).fetchone() is not None
-
-    if not has("schema_migrations"):
+    """(schema_version, dirty, data_version) as db.ledger reads them; all None without a ledger."""
+    state = ledger.read_state(conn)
+    if state.version is None:
         return None, None, None
-    cols = "version, dirty" + (", data_version" if has("schema_migrations", "data_version") else "")
-    row = conn.execute(f"select {cols} from schema_migrations limit 1").fetchone()
-    if row is None:
-        return None, None, None
-    data_version = row[2] if len(row) > 2 else None
-    if has("data_migrations"):
-        r = conn.execute("select max(version) from data_migrations").fetchone()
-        data_version = r[0] if r and r[0] is not None else data_version
-    return int(row[0]), bool(row[1]), data_version
+    return state.version, state.dirty, state.data_version
 
 
 # -- walking and copying files ---------------------------------------------------------------

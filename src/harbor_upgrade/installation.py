@@ -174,25 +174,15 @@ def pg_on_disk(data_volume: str) -> tuple[int | None, str | None]:
 
 
 def database_state(dsn: str) -> DatabaseState:
+    from .db import ledger
     from .db.connection import connect
     conn = connect(dsn, hint="check --dsn; Harbor's own database listens inside its container only")
     with conn:
         cur = conn.cursor()
-        version, dirty, data_version = None, False, None
+        state = ledger.read_state(conn)
+        version, dirty, data_version = state.version, state.dirty, state.data_version
         tables = {r[0] for r in cur.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
-        if "schema_migrations" in tables:
-            cols = {r[0] for r in cur.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                "AND table_name = 'schema_migrations'")}
-            extra = ", data_version" if "data_version" in cols else ", NULL"
-            row = cur.execute(f"SELECT version, dirty{extra} FROM schema_migrations ORDER BY version DESC LIMIT 1"
-                              ).fetchone()
-            if row:
-                version, dirty, data_version = int(row[0]), bool(row[1]), row[2]
-        if "data_migrations" in tables:
-            row = cur.execute("SELECT version FROM data_migrations ORDER BY id LIMIT 1").fetchone()
-            data_version = row[0] if row else 0
         server = cur.execute("SHOW server_version").fetchone()[0]
         size = cur.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         others = [f"{r[0] or 'unnamed client'} from {r[1] or 'local socket'}" for r in cur.execute(

@@ -141,19 +141,20 @@ def _samples(rows: list[tuple[str, str]]) -> list[str]:
 def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
            known_missing: set[tuple[str, str]] | None = None) -> VerifyResult:
     """Verify the database at dsn (and its artifacts against storage when given)."""
+    from .db import ledger
     from .db.connection import connect
     known_missing = known_missing or set()
     result = VerifyResult()
     conn = connect(dsn)
     with conn:
         cur = conn.cursor()
-        row = cur.execute("SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1").fetchone()
+        state = ledger.read_state(conn)
         want = SCHEMA_VERSION[TARGET]
-        schema_ok = bool(row) and row[0] == want and not row[1]
+        schema_ok = state.version == want and not state.dirty
         result.checks.append(Check(
             "schema version", PASS if schema_ok else FAIL,
-            f"schema_migrations is {row[0] if row else 'empty'}{' (dirty)' if row and row[1] else ''}; "
-            f"{TARGET} needs {want}",
+            f"schema_migrations is {state.version if state.version is not None else 'empty'}"
+            f"{' (dirty)' if state.dirty else ''}; {TARGET} needs {want}",
             hint=None if schema_ok else "run `harbor-upgrade run` again to continue the upgrade"))
         if not schema_ok:
             return result  # the 2.4.0 queries below would fail on another schema
@@ -199,11 +200,10 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
             result.checks.append(Check("manifests in storage", status, detail,
                                        samples=_samples(new_missing or missing)))
 
-        dm = cur.execute("SELECT version FROM data_migrations ORDER BY id LIMIT 1").fetchone()
         result.checks.append(Check(
-            "artifact data version", PASS if dm and dm[0] >= 30 else WARN,
-            f"data_migrations.version = {dm[0] if dm else 'none'}"
-            + ("" if dm and dm[0] >= 30 else "; Harbor 2.4 will re-read every manifest when it starts")))
+            "artifact data version", PASS if state.abstracted else WARN,
+            f"data_migrations.version = {state.data_version}"
+            + ("" if state.abstracted else "; Harbor 2.4 will re-read every manifest when it starts")))
 
         default = [r[0] for r in cur.execute(
             "SELECT name FROM scanner_registration WHERE is_default AND NOT disabled ORDER BY id")]

@@ -1,29 +1,33 @@
 """Harbor releases, their order, and the database schema version each one ends at.
 
-The chain an upgrade walks is 1.9.0 -> 1.10.0 -> 2.0.0 -> 2.1.0 -> 2.2.0 -> 2.3.0 -> 2.4.0.
-Patch releases (1.10.3, 2.1.1 ...) belong to the line of their minor release.
+Nothing here is maintained by hand: a release is one config step module
+(``config/steps/vX_Y_Z.py``, exporting ``VERSION``) and one database step module
+(``db/steps/vX_Y_Z.py``, exporting ``STEP``), and the tables below are derived from
+them the first time they are read. Patch releases (1.10.3, 2.1.1 ...) belong to the
+line of their minor release, named by its ``.0`` version.
+
+- ``TARGET``: the newest release both chains know (the default of every command);
+- ``RELEASES``: the chain of the whole upgrade, oldest first, up to TARGET (1.9.0 is where
+  the config chain starts: the oldest ``_version`` it reads). A config step may exist
+  beyond it while its database step is being written; a database step never lacks a
+  config step (tests/unit/test_versions.py);
+- ``SCHEMA_VERSION[line]``: the schema version ``--to <line>`` reaches;
+- ``SCHEMA_VERSIONS_OF_LINE[line]``: every version a real database of that line may carry;
+- ``HARBOR_DB_MAJOR[line]``: the PostgreSQL major of the line's newest harbor-db image (9 = 9.6);
+- ``REMOVED_COMPONENTS[line]``: the components the line no longer has.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from .errors import UnsupportedVersion
 
-RELEASES: tuple[str, ...] = ("1.9.0", "1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0")
-TARGET = "2.4.0"
-
-# Schema version (golang-migrate file number) at the last patch of each release line,
-# and every version a real database of that line may carry (early patches are lower).
-SCHEMA_VERSION: dict[str, int] = {
-    "1.10.0": 15, "2.0.0": 31, "2.1.0": 41, "2.2.0": 53, "2.3.0": 61, "2.4.0": 70,
-}
-SCHEMA_VERSIONS_OF_LINE: dict[str, tuple[int, ...]] = {
-    "1.10.0": (15,), "2.0.0": (30, 31), "2.1.0": (40, 41), "2.2.0": (50, 51, 52, 53),
-    "2.3.0": (60, 61), "2.4.0": (70,),
-}
-
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_DERIVED = ("RELEASES", "TARGET", "SCHEMA_VERSION", "SCHEMA_VERSIONS_OF_LINE", "HARBOR_DB_MAJOR",
+            "REMOVED_COMPONENTS", "CONFIG_RELEASES", "DB_RELEASES")
 
 
 @dataclass(frozen=True, order=True)
@@ -55,26 +59,55 @@ class Version:
         return f"{self.major}.{self.minor}.{self.patch}"
 
 
-def release_line(text: object, *, where: str = "", releases: tuple[str, ...] = RELEASES) -> str:
+@cache
+def _derived() -> dict[str, Any]:
+    # Imported here: the step packages' own modules import this one.
+    from .config.steps import RELEASES as CONFIG_RELEASES
+    from .db.steps import STEPS as DB_STEPS
+
+    config = tuple(CONFIG_RELEASES)
+    db = tuple(s.release for s in DB_STEPS)
+    target = max((r for r in db if r in config), key=Version.parse)
+    return {
+        "RELEASES": tuple(r for r in config if Version.parse(r) <= Version.parse(target)),
+        "TARGET": target,
+        "SCHEMA_VERSION": {s.release: s.version for s in DB_STEPS},
+        "SCHEMA_VERSIONS_OF_LINE": {s.release: s.schema_versions for s in DB_STEPS},
+        "HARBOR_DB_MAJOR": {s.release: s.harbor_db[-1].major for s in DB_STEPS},
+        "REMOVED_COMPONENTS": {s.release: s.removes for s in DB_STEPS if s.removes},
+        "CONFIG_RELEASES": config,
+        "DB_RELEASES": db,
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """The derived tables (PEP 562), computed from the step modules on first use."""
+    if name in _DERIVED:
+        return _derived()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def release_line(text: object, *, where: str = "", releases: tuple[str, ...] | None = None) -> str:
     """The known release line of a version string, or an UnsupportedVersion error.
-    ``releases``: the chain to look in (the config migration knows its own)."""
+    ``releases``: the chain to look in (default RELEASES; the config migration knows its own)."""
     v = Version.parse(text, where=where)
-    target = releases[-1]
+    releases = releases or _derived()["RELEASES"]
     if v.line not in releases:
-        if v < Version(1, 9, 0):
+        if v < Version.parse(releases[0]):
             raise UnsupportedVersion(
-                f"{where}version {v} is older than 1.9.0",
+                f"{where}version {v} is older than {releases[0]}",
                 hint="upgrade Harbor to 1.10 first with Harbor's own tools, then run harbor-upgrade",
             )
-        if v < Version.parse(target):
+        if v < Version.parse(releases[-1]):
             raise UnsupportedVersion(f"{where}version {v} is not a Harbor release (known lines: "
                                      + ", ".join(r[:-2] + ".x" for r in releases) + ")")
-        raise UnsupportedVersion(f"{where}version {v} is newer than {target}, the newest this tool knows")
+        raise UnsupportedVersion(f"{where}version {v} is newer than {releases[-1]}, the newest this tool knows")
     return v.line
 
 
-def path_between(start: str, target: str, releases: tuple[str, ...] = RELEASES) -> list[str]:
+def path_between(start: str, target: str, releases: tuple[str, ...] | None = None) -> list[str]:
     """The release steps from start (exclusive) to target (inclusive), both ``releases`` entries."""
+    releases = releases or _derived()["RELEASES"]
     i, j = releases.index(start), releases.index(target)
     if j < i:
         raise UnsupportedVersion(f"cannot go down from {start} to {target}: harbor-upgrade only upgrades",
@@ -84,7 +117,7 @@ def path_between(start: str, target: str, releases: tuple[str, ...] = RELEASES) 
 
 def release_of_schema(schema_version: int) -> str | None:
     """The release line whose database ends at (or passes through) this schema version."""
-    for release, versions in SCHEMA_VERSIONS_OF_LINE.items():
+    for release, versions in _derived()["SCHEMA_VERSIONS_OF_LINE"].items():
         if schema_version in versions:
             return release
     return None

@@ -150,7 +150,7 @@ def test_import_untagged_creates_repository_artifacts_and_tags(harbor24, tmp_pat
         harbor24.scalar("SELECT repository_id FROM repository WHERE name = 'lib/only-untagged'"))
 
 
-def test_refuses_a_database_not_at_2_4_0(database, tmp_path, run_cli):
+def test_refuses_a_database_older_than_2_4_0(database, tmp_path, run_cli):
     database.load(fresh_schema())
     LayoutWriter(tmp_path)
     code, _, err = run_cli("artifacts", "--dsn", database.dsn, "--storage", tmp_path)

@@ -6,7 +6,7 @@ import pytest
 from harbor_upgrade.db import checks as db_lint
 from harbor_upgrade.db.ledger import LedgerState
 from harbor_upgrade.db.runner import check_version, plan, step_name, target_version
-from harbor_upgrade.db.steps import STEPS
+from harbor_upgrade.db.steps import APPLIED, STEPS, v2_1_0
 from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
 from harbor_upgrade.versions import SCHEMA_VERSION
 
@@ -19,8 +19,10 @@ def names(version: int, to: str = "2.4.0") -> list[str]:
 
 def test_steps_cover_every_upstream_file_in_order():
     versions = [f.version for s in STEPS for f in s.files]
-    assert versions == [30, 31, 40, 41, 50, 51, 52, 53, 60, 61, 70]
-    assert [s.release for s in STEPS] == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert versions[:11] == [30, 31, 40, 41, 50, 51, 52, 53, 60, 61, 70]
+    assert versions == sorted(set(versions))
+    assert [s.release for s in APPLIED][:5] == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert STEPS[0].release == "1.10.0" and STEPS[0].version == 15 and not STEPS[0].files
     assert all(s.version == SCHEMA_VERSION[s.release] for s in STEPS)
 
 
@@ -85,12 +87,20 @@ def test_no_version_is_not_a_harbor_database():
 def test_json_and_integer_probes():
     assert db_lint.not_json("{bad") and not db_lint.not_json('{"a": 1}') and not db_lint.not_json(None)
     assert db_lint.not_integer("12a") and not db_lint.not_integer(" 43200 ")
-    assert db_lint._bad_job_id('{"trigger": {"references": {"job_id": "x"}}}')
-    assert not db_lint._bad_job_id('{"trigger": {"references": {"job_id": "12"}}}')
-    assert not db_lint._bad_job_id('{"trigger": {"references": {}}}')
+    assert v2_1_0._bad_job_id('{"trigger": {"references": {"job_id": "x"}}}')
+    assert not v2_1_0._bad_job_id('{"trigger": {"references": {"job_id": "12"}}}')
+    assert not v2_1_0._bad_job_id('{"trigger": {"references": {}}}')
 
 
-def test_every_lint_check_names_a_pending_step_and_a_fix():
-    releases = {s.release for s in STEPS}
-    for check in db_lint.CHECKS:
-        assert check.step in releases and check.fix and check.problem
+def test_every_lint_check_guards_files_of_its_own_step_and_names_a_fix():
+    for step in STEPS:
+        for check in step.checks:
+            assert check.fix and check.problem
+            assert any(f.version >= check.before or check.before == 999 for f in step.files), step.release
+
+
+def test_every_schema_changing_file_has_repair_probes():
+    from harbor_upgrade.db.repair import markers
+    probed = [v for v, probes in markers() if probes]
+    assert probed[:4] == [15, 30, 40, 50]
+    assert all(v in probed for v in (51, 52, 53, 60, 70))

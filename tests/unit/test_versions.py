@@ -10,7 +10,7 @@ def test_patch_versions_belong_to_their_line(text, line):
     assert release_line(text) == line
 
 
-@pytest.mark.parametrize("bad", ["v2.3.0", "2.3", 2.3, None, "1.8.0", "2.5.0", "abc"])
+@pytest.mark.parametrize("bad", ["v2.3.0", "2.3", 2.3, None, "1.8.0", "99.0.0", "abc"])
 def test_bad_versions_are_refused(bad):
     with pytest.raises(UnsupportedVersion):
         release_line(bad)
@@ -34,3 +34,29 @@ def test_schema_versions():
     assert release_of_schema(52) == "2.2.0"
     assert release_of_schema(14) is None
     assert Version.parse("2.10.0") > Version.parse("2.9.9")
+
+
+def test_versions_are_derived_from_the_step_modules():
+    from harbor_upgrade import versions
+    from harbor_upgrade.config.steps import STEPS as CONFIG_STEPS
+    from harbor_upgrade.db.steps import STEPS as DB_STEPS
+    assert versions.RELEASES[0] == "1.9.0"
+    assert set(versions.RELEASES) <= {"1.9.0", *CONFIG_STEPS}
+    assert versions.RELEASES[-1] == versions.TARGET
+    assert versions.TARGET in CONFIG_STEPS and versions.TARGET in {s.release for s in DB_STEPS}
+    assert versions.SCHEMA_VERSION == {s.release: s.version for s in DB_STEPS}
+    assert versions.SCHEMA_VERSION["1.10.0"] == 15 and versions.SCHEMA_VERSION["2.4.0"] == 70
+
+
+def test_config_and_database_chains_agree():
+    """Every release has a harbor.yml step and a database step (1.9.0: where the config chain starts)."""
+    from harbor_upgrade import versions
+    db = set(versions.DB_RELEASES)
+    config = set(versions.CONFIG_RELEASES[1:])
+    assert db <= config, f"database steps without a config step: {sorted(db - config)}"
+    assert versions.TARGET == max(db & config, key=Version.parse)
+
+
+def test_every_release_names_its_harbor_db_postgres_major():
+    from harbor_upgrade import versions
+    assert versions.HARBOR_DB_MAJOR["1.10.0"] == 9 and versions.HARBOR_DB_MAJOR["2.4.0"] == 13

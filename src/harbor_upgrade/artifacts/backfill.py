@@ -26,6 +26,7 @@ from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..db import ledger
 from ..registry.layout import Layout, RepositoryListing
 from ..registry.storage import Storage
 from . import store
@@ -322,7 +323,7 @@ def _finish(conn, storage: Storage, progress: Progress) -> BackfillReport:
     checkpoint goes, all in one transaction."""
     with conn.transaction():
         progress.advance(store.note_artifacts_outside(conn))  # rows storage does not have: done too
-        data_version_set = store.mark_data_version(conn)
+        data_version_set = ledger.mark_abstracted(conn)
         totals = store.totals(conn)
         report = BackfillReport(storage=storage.description, artifacts_done=totals["artifacts"],
                                 children_created=totals["children"], untagged_imported=totals["imported"],

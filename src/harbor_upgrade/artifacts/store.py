@@ -19,14 +19,17 @@ from datetime import datetime
 import psycopg
 import psycopg.rows
 
+from ..db import ledger
 from ..db.connection import connect as db_connect
+from ..db.runner import check_version
+from ..versions import SCHEMA_VERSION
 from ..errors import InvalidInput, UnsafeState
 from ..secrets import mask_dsn
 from .abstraction import Artifact
 
 SCHEMA = "harbor_upgrade_artifacts"
-TARGET_SCHEMA_VERSION = 70
-DATA_VERSION_DONE = 30
+# The oldest release whose schema the backfill writes (harbor-core abstracted up to 2.8).
+FIRST_TARGET = "2.4.0"
 # pg_advisory_lock key of the backfill ("harbor-upgrade artifacts")
 LOCK_KEY = 0x68617262_61727466
 
@@ -36,14 +39,14 @@ def connect(dsn: str) -> psycopg.Connection:
 
 
 def check_schema(conn: psycopg.Connection, dsn: str) -> None:
-    """The backfill fills 2.4.0 rows: the schema must be at version 70 and clean."""
-    present = conn.execute("SELECT to_regclass('public.schema_migrations') IS NOT NULL").fetchone()[0]
-    row = conn.execute("SELECT version, dirty FROM schema_migrations ORDER BY version DESC LIMIT 1"
-                       ).fetchone() if present else None
-    if row is None or row[0] != TARGET_SCHEMA_VERSION or row[1]:
-        state = "no Harbor schema" if row is None else f"schema version {row[0]}{' (dirty)' if row[1] else ''}"
-        raise UnsafeState(f"the database {mask_dsn(dsn)} has {state}; artifact metadata is filled "
-                          f"in a 2.4.0 schema (version {TARGET_SCHEMA_VERSION})",
+    """The backfill fills the artifact columns of 2.4's schema, which every later release
+    keeps: the schema must be clean and of a known release from 2.4.0 on."""
+    state = ledger.read_state(conn)
+    check_version(state, dsn)
+    if state.version < SCHEMA_VERSION[FIRST_TARGET]:
+        raise UnsafeState(f"the database {mask_dsn(dsn)} has schema version {state.version}; artifact "
+                          f"metadata is filled in the schema of {FIRST_TARGET} ({SCHEMA_VERSION[FIRST_TARGET]}) "
+                          "or a later release",
                           reference="schema-not-target",
                           hint=f"run `harbor-upgrade db migrate --dsn '{mask_dsn(dsn)}'` first")
 
@@ -151,13 +154,6 @@ def totals(conn: psycopg.Connection) -> dict[str, int]:
 def notes(conn: psycopg.Connection) -> list[tuple[str, str, str, str, str, str]]:
     return conn.execute(f"SELECT kind, repository, digest, name, reason, detail FROM {SCHEMA}.note "
                         "ORDER BY seq").fetchall()
-
-
-def mark_data_version(conn: psycopg.Connection) -> bool:
-    """What harbor-core runs after its walk, so it does not walk again. Like harbor-core it
-    stores nothing when the table has no row (then core walks at its next start)."""
-    cur = conn.execute("UPDATE data_migrations SET version = %s, update_time = now()", (DATA_VERSION_DONE,))
-    return cur.rowcount > 0
 
 
 # ------------------------------------------------------------------------------ writing

@@ -24,6 +24,7 @@ import click
 
 from ..artifacts import BackfillReport, Progress, backfill
 from ..artifacts.backfill import BATCH_ARTIFACTS
+from ..db.ledger import DATA_VERSION_ABSTRACTED
 from ..errors import ExitStatus, InvalidInput
 from ..registry import open_storage
 from ..secrets import mask_data, mask_text, register_dsn
@@ -97,7 +98,7 @@ def render(report: BackfillReport) -> list[str]:
              f"dangling tags ignored: {len(report.ignored_tags)}"]
     if report.empty_repositories:
         lines.append(f"empty repositories: {', '.join(report.empty_repositories)}")
-    lines.append("data version: set to 30 (harbor-core will not walk the registry again)"
+    lines.append(f"data version: set to {DATA_VERSION_ABSTRACTED} (harbor-core will not walk the registry again)"
                  if report.data_version_set else
                  "data version: data_migrations has no row; harbor-core will walk the registry at its start")
     for p in report.problems[:SHOWN_PROBLEMS]:

@@ -6,20 +6,24 @@ import json
 import click
 
 from .. import db as harbor_db
+from ..db.steps import APPLIED, STEPS
 from ..errors import ExitStatus
+from ..versions import TARGET
 from ..secrets import mask_dsn, register_dsn
 from . import cli
 
 dsn_option = click.option("--dsn", required=True, envvar="HARBOR_UPGRADE_DSN",
                           help="PostgreSQL DSN of Harbor's `registry` database")
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")
-to_option = click.option("--to", default="2.4.0", show_default=True,
-                         help="target release (2.0.0, 2.1.0, 2.2.0, 2.3.0 or 2.4.0)")
+to_option = click.option("--to", default=TARGET, show_default=True,
+                         help="target release (" + ", ".join(s.release for s in APPLIED) + "; patch versions "
+                              "name their line)")
 
 
-@cli.group("db")
+@cli.group("db", help=f"The Harbor database: schema {STEPS[0].version} ({STEPS[0].release}) ... "
+                      f"{STEPS[-1].schema_versions[-1]} ({STEPS[-1].release}).")
 def db_group() -> None:
-    """The Harbor database: schema 15 (1.10) ... 70 (2.4.0)."""
+    pass
 
 
 @db_group.command("status")
@@ -76,7 +80,7 @@ def lint_cmd(dsn: str, to: str, as_json: bool) -> int:
 @click.option("--force-connected", is_flag=True, help="run although other clients are connected")
 @json_option
 def migrate_cmd(dsn: str, to: str, dry_run: bool, force_connected: bool, as_json: bool) -> None:
-    """Upgrade the schema and data to --to (default 2.4.0), one transaction per release."""
+    """Upgrade the schema and data to --to (default: the newest release), one transaction per release."""
     register_dsn(dsn)
 
     def progress(step: str, message: str) -> None:

@@ -1,10 +1,11 @@
-"""The Harbor database upgrade, schema 15 (1.10) to 70 (2.4.0), same result as Harbor's.
+"""The Harbor database upgrade, from schema 15 (1.10) to the newest release the tool
+knows (``versions.TARGET``), same result as Harbor's own SQL files.
 
-Public API (the CLI and the orchestrator call only these):
+Public API (the CLI and the orchestrator call only these; ``to=None`` is versions.TARGET):
 
     status(dsn) -> DbStatus
-    lint(dsn, to="2.4.0") -> list[LintFinding]
-    migrate(dsn, to="2.4.0", dry_run=False, force_connected=False, progress=None) -> MigrateReport
+    lint(dsn, to=None) -> list[LintFinding]
+    migrate(dsn, to=None, dry_run=False, force_connected=False, progress=None) -> MigrateReport
     repair(dsn) -> RepairResult
 
 The artifact-metadata marker (has the Go "artifact abstraction" run?) is
@@ -20,7 +21,8 @@ import psycopg
 
 from ..errors import UnsafeState
 from ..secrets import mask_dsn
-from ..versions import TARGET, release_of_schema
+from .. import versions
+from ..versions import release_of_schema
 from . import ledger, runner
 from .connection import connect
 from .checks import LintFinding, run_checks
@@ -28,10 +30,7 @@ from .repair import matching_versions
 from .runner import MigrateReport, Progress, StepResult
 
 __all__ = ["DbStatus", "LintFinding", "MigrateReport", "RepairResult", "StepResult",
-           "lint", "migrate", "repair", "status", "DATA_VERSION_ABSTRACTED"]
-
-# data_migrations.version once harbor-core's artifact abstraction has run
-DATA_VERSION_ABSTRACTED = 30
+           "lint", "migrate", "repair", "status"]
 
 
 @dataclass
@@ -65,13 +64,13 @@ def status(dsn: str) -> DbStatus:
     release = release_of_schema(state.version) if state.version is not None else None
     pending: list[str] = []
     if release and not state.dirty:
-        pending = [runner.step_name(s, f) for s, f in runner.plan(state.version, TARGET)]
+        pending = [runner.step_name(s, f) for s, f in runner.plan(state.version, versions.TARGET)]
     return DbStatus(state.version, state.dirty, state.data_version, release, pending)
 
 
-def lint(dsn: str, to: str = TARGET) -> list[LintFinding]:
+def lint(dsn: str, to: str | None = None) -> list[LintFinding]:
     """Rows that would make a pending release step fail (read-only)."""
-    to_release, _ = runner.target_version(to)
+    to_release, _ = runner.target_version(to or versions.TARGET)
     with connect(dsn) as conn:
         state = ledger.read_state(conn)
         runner.check_version(state, dsn)
@@ -79,13 +78,13 @@ def lint(dsn: str, to: str = TARGET) -> list[LintFinding]:
 
 
 def _lint(conn: psycopg.Connection, version: int, to_release: str) -> list[LintFinding]:
-    pending = {s.release for s, _ in runner.plan(version, to_release)}
+    pending = [s for s, _ in runner.plan(version, to_release)]
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         return run_checks(conn, version, pending)
 
 
-def migrate(dsn: str, to: str = TARGET, dry_run: bool = False, force_connected: bool = False,
+def migrate(dsn: str, to: str | None = None, dry_run: bool = False, force_connected: bool = False,
             progress: Progress | None = None) -> MigrateReport:
     """Apply the pending release steps up to ``to``, each in one transaction.
 
@@ -94,7 +93,7 @@ def migrate(dsn: str, to: str = TARGET, dry_run: bool = False, force_connected: 
     step. With dry_run every step runs inside one transaction that is rolled back (and
     the sequences are put back), so the report has the real row counts.
     """
-    to_release, _ = runner.target_version(to)
+    to_release, _ = runner.target_version(to or versions.TARGET)
     with connect(dsn) as conn:
         if not ledger.try_lock(conn):
             holder = ledger.lock_holder(conn) or "another session"

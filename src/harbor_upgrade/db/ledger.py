@@ -19,16 +19,27 @@ from .connection import columns, table_exists
 
 # pg_advisory_lock key: "harbor-upgrade db" folded into a bigint, fixed for all versions.
 LOCK_KEY = 0x68617262_6F727570
+# The data version once the artifact abstraction has run (harbor-core walks while below it).
+DATA_VERSION_ABSTRACTED = 30
 
 
 @dataclass(frozen=True)
 class LedgerState:
+    """The one definition of the bookkeeping: ``version`` is the highest recorded schema
+    version; ``dirty`` is its flag, or true when there are several rows (golang-migrate
+    always leaves one); ``data_version`` is what harbor-core reads (see read_data_version)."""
     version: int | None      # None: no schema_migrations row (not a Harbor database)
     dirty: bool
     data_version: int | None
 
+    @property
+    def abstracted(self) -> bool:
+        """Has the artifact abstraction run (harbor-core will not walk the registry)?"""
+        return self.data_version is not None and self.data_version >= DATA_VERSION_ABSTRACTED
+
 
 def read_state(conn: psycopg.Connection) -> LedgerState:
+    """The schema and data versions of the database (read-only; any connection)."""
     if not table_exists(conn, "schema_migrations"):
         return LedgerState(None, False, None)
     rows = conn.execute("SELECT version, dirty FROM schema_migrations ORDER BY version DESC").fetchall()
@@ -39,7 +50,9 @@ def read_state(conn: psycopg.Connection) -> LedgerState:
 
 
 def read_data_version(conn: psycopg.Connection) -> int | None:
-    """What harbor-core reads to decide whether to run the artifact abstraction."""
+    """What harbor-core reads to decide whether to run the artifact abstraction: the first
+    data_migrations row by id (2.1+; no row or NULL reads as 0), on 2.0 the
+    schema_migrations.data_version column; None before 2.0."""
     if table_exists(conn, "data_migrations"):
         row = conn.execute("SELECT version FROM data_migrations ORDER BY id LIMIT 1").fetchone()
         return 0 if row is None or row[0] is None else int(row[0])
@@ -54,6 +67,14 @@ def write_version(conn: psycopg.Connection, version: int) -> None:
     Truncating also clears 2.0's data_version column, as golang-migrate does."""
     conn.execute("TRUNCATE schema_migrations")
     conn.execute("INSERT INTO schema_migrations (version, dirty) VALUES (%s, false)", (version,))
+
+
+def mark_abstracted(conn: psycopg.Connection) -> bool:
+    """What harbor-core runs after its walk, so it does not walk again. Like harbor-core it
+    stores nothing when data_migrations has no row (then core walks at its next start)."""
+    cur = conn.execute("UPDATE data_migrations SET version = %s, update_time = now()",
+                       (DATA_VERSION_ABSTRACTED,))
+    return cur.rowcount > 0
 
 
 def try_lock(conn: psycopg.Connection) -> bool:

@@ -9,12 +9,12 @@ import psycopg
 
 from ..errors import ExternalFailure, UnsafeState, UnsupportedVersion
 from ..secrets import mask_dsn, mask_text
-from ..versions import SCHEMA_VERSION, TARGET, path_between, release_line, release_of_schema
+from ..versions import path_between, release_line, release_of_schema
 from . import ledger
-from .steps import STEPS, ReleaseStep, SchemaFile
+from .steps import APPLIED, STEPS, ReleaseStep, SchemaFile
 
 Progress = Callable[[str, str], None]
-OLDEST_SUPPORTED = 15
+OLDEST_SUPPORTED = STEPS[0].version
 
 
 @dataclass
@@ -52,9 +52,16 @@ def step_name(step: ReleaseStep, files: tuple[SchemaFile, ...]) -> str:
 
 def target_version(to: str) -> tuple[str, int]:
     release = release_line(to, where="--to: ")
-    if release not in SCHEMA_VERSION or release == "1.10.0":
-        raise UnsupportedVersion(f"--to {to}: the database can be upgraded to 2.0.0 ... {TARGET}")
-    return release, SCHEMA_VERSION[release]
+    step = next((s for s in APPLIED if s.release == release), None)
+    if step is None:
+        raise UnsupportedVersion(f"--to {to}: the database can be upgraded to {APPLIED[0].release} ... "
+                                 f"{APPLIED[-1].release}")
+    return release, step.version
+
+
+def known_versions() -> str:
+    """Every schema version of a known release, for messages: '15, 30, 31, 40, ...'."""
+    return ", ".join(str(v) for s in STEPS for v in s.schema_versions)
 
 
 def check_version(state: ledger.LedgerState, dsn: str) -> str:
@@ -73,7 +80,7 @@ def check_version(state: ledger.LedgerState, dsn: str) -> str:
     release = release_of_schema(state.version)
     if release is None:
         raise UnsafeState(f"schema version {state.version} is not one of a Harbor release "
-                          "1.10 ... 2.4.0 (15, 30, 31, 40, 41, 50-53, 60, 61, 70)",
+                          f"{STEPS[0].release} ... {STEPS[-1].release} ({known_versions()})",
                           reference="unknown-schema-version",
                           hint=f"if Harbor wrote it, check the schema with `harbor-upgrade db repair "
                                f"--dsn '{cmd_dsn}'`; otherwise restore the backup")
@@ -92,8 +99,8 @@ def plan(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[SchemaF
     current = release_of_schema(version)
     wanted = set(path_between(current, to_release)) | {current}
     out = []
-    for step in STEPS:
-        files = step.files_after(version)
+    for step in APPLIED:
+        files = step.files_after(version, upto=step.version if step.release == to_release else None)
         if step.release in wanted and files:
             out.append((step, files))
     return out

@@ -14,7 +14,9 @@ removed first and the foreign key is added afterwards; the result is the same.
 """
 from __future__ import annotations
 
-from .base import ReleaseStep, SchemaFile, sql
+from ..checks import Check
+from ..probes import has_column, has_table, no_column, no_table
+from .base import HarborDb, ReleaseStep, SchemaFile, sql
 
 # The 2.0 classification of a manifest blob's content type: Docker v2 images get the
 # image config type, lists keep their type, everything else is taken for schema1.
@@ -239,4 +241,73 @@ V31 = SchemaFile(31, (
         WHERE a.id = t.artifact_id AND t.repository_id <> a.repository_id"""),
 ))
 
-STEP = ReleaseStep("2.0.0", (V30, V31))
+
+def _repo_col(cols: set[str]) -> str:
+    return "repo" if "repo" in cols else "repository_name"
+
+
+CHECKS = (
+    Check("access_log",
+          "project create/delete entries without a project name (audit_log.resource is NOT NULL)",
+          "UPDATE access_log SET repo_name = '' WHERE repo_name IS NULL AND repo_tag = 'N/A' "
+          "AND operation IN ('create', 'delete')  -- or delete these entries",
+          lambda c: """SELECT log_id, project_id, operation, username, op_time FROM access_log
+                       WHERE repo_name IS NULL AND repo_tag = 'N/A'
+                         AND operation IN ('create', 'delete') ORDER BY log_id""",
+          before=30),
+    Check("harbor_resource_label",
+          "labels of images that point at a label that does not exist (label_reference foreign key)",
+          "DELETE FROM harbor_resource_label WHERE resource_type = 'i' "
+          "AND label_id NOT IN (SELECT id FROM harbor_label)",
+          # only labels of tags that 2.0 can resolve are moved (and then fail); labels of
+          # orphan images are dropped silently
+          lambda c: """SELECT l.id, l.label_id, l.resource_name FROM harbor_resource_label l
+                       WHERE l.resource_type = 'i'
+                         AND l.label_id NOT IN (SELECT id FROM harbor_label)
+                         AND EXISTS (SELECT 1 FROM artifact a
+                                     JOIN repository r ON r.name = a.repo
+                                     JOIN blob b ON b.digest = a.digest
+                                     WHERE a.repo || ':' || a.tag = l.resource_name)
+                       ORDER BY l.id""",
+          before=30),
+    Check("scanner_registration",
+          "immutable scanners whose names become equal when cut at the first hyphen "
+          "(scanner names are unique)",
+          "rename or delete all but one of these scanners (UPDATE scanner_registration SET name = ...)",
+          lambda c: """SELECT id, name, uuid FROM scanner_registration WHERE immutable
+                         AND split_part(name, '-', 1) IN (
+                           SELECT split_part(name, '-', 1) FROM scanner_registration WHERE immutable
+                           GROUP BY 1 HAVING count(*) > 1) ORDER BY id""",
+          before=30),
+    Check("artifact",
+          "one repository and tag listed under several projects (new unique tag per repository)",
+          "DELETE FROM artifact WHERE id = <the row of the wrong project>",
+          lambda c: """SELECT a.id, a.project_id, a.repo, a.tag, a.digest FROM artifact a
+                       JOIN (SELECT x.repo, x.tag FROM artifact x
+                             JOIN repository r ON r.name = x.repo
+                             JOIN blob b ON b.digest = x.digest
+                             GROUP BY x.repo, x.tag HAVING count(*) > 1) d
+                         ON d.repo = a.repo AND d.tag = a.tag
+                       ORDER BY a.repo, a.tag, a.id""" if "tag" in c else None,
+          before=30),
+    Check("artifact",
+          "artifacts of one missing repository under several projects (2.0.3 recreates the "
+          "repository once per project; repository names are unique)",
+          "INSERT INTO repository (name, project_id) VALUES ('<name>', <the right project id>) "
+          "before upgrading",
+          lambda c: f"""SELECT {_repo_col(c)} AS repository_name,
+                               array_agg(DISTINCT project_id ORDER BY project_id) AS project_ids
+                        FROM artifact
+                        WHERE {_repo_col(c)} NOT IN (SELECT name FROM repository)
+                        {"AND repository_id < 0" if "repository_id" in c else ""}
+                        GROUP BY 1 HAVING count(DISTINCT project_id) > 1 ORDER BY 1""",
+          before=31),
+)
+
+STEP = ReleaseStep(
+    "2.0.0", (V30, V31),
+    harbor_db=(HarborDb("2.0.0", 9),),
+    checks=CHECKS,
+    markers=((30, (has_table("tag"), has_table("audit_log"), no_table("access_log"), no_column("artifact", "tag"),
+                   has_column("schema_migrations", "data_version"), has_table("label_reference"))),),
+)

@@ -10,7 +10,11 @@ status onto its execution.
 """
 from __future__ import annotations
 
-from .base import ReleaseStep, SchemaFile, sql
+import json
+
+from ..checks import Check, not_integer, not_json
+from ..probes import has_column, has_table, no_column
+from .base import HarborDb, ReleaseStep, SchemaFile, sql
 
 # 2.1's task status_code of a schedule's status.
 SCHEDULE_STATUS_CODE = """CASE {st}
@@ -154,4 +158,43 @@ V41 = SchemaFile(41, (
         WHERE t.execution_id = e.id AND e.vendor_type = 'SCHEDULER' AND e.revision IS NULL"""),
 ))
 
-STEP = ReleaseStep("2.1.0", (V40, V41))
+
+def _bad_job_id(data: str | None) -> bool:
+    if data is None or not_json(data):
+        return False
+    doc = json.loads(data)
+    job = ((doc.get("trigger") or {}).get("references") or {}).get("job_id") if isinstance(doc, dict) else None
+    return job is not None and not_integer(job)
+
+
+CHECKS = (
+    Check("retention_policy",
+          "retention policy data that is not JSON, or a schedule job_id that is not an integer",
+          "fix the policy in the Harbor UI before upgrading, or "
+          "UPDATE retention_policy SET data = '<valid JSON>' WHERE id = <id>",
+          lambda c: "SELECT id, data FROM retention_policy ORDER BY id",
+          bad=lambda r: not_json(r["data"]) or _bad_job_id(r["data"]),
+          before=40),
+    Check("schedule",
+          "schedules whose status is NULL or longer than 16 characters (task.status is varchar(16) "
+          "NOT NULL)",
+          "UPDATE schedule SET status = 'Error' WHERE status IS NULL OR length(status) > 16",
+          lambda c: """SELECT id, job_id, status FROM schedule
+                       WHERE status IS NULL OR length(status) > 16 ORDER BY id""" if "status" in c else None,
+          before=40),
+    Check("project_metadata",
+          "projects with both reuse_sys_cve_whitelist and reuse_sys_cve_allowlist",
+          "DELETE FROM project_metadata WHERE name = 'reuse_sys_cve_allowlist' AND project_id = <id>",
+          lambda c: """SELECT project_id FROM project_metadata
+                       WHERE name IN ('reuse_sys_cve_whitelist', 'reuse_sys_cve_allowlist')
+                       GROUP BY project_id HAVING count(DISTINCT name) = 2 ORDER BY project_id""",
+          before=40),
+)
+
+STEP = ReleaseStep(
+    "2.1.0", (V40, V41),
+    harbor_db=(HarborDb("2.1.0", 9),),
+    checks=CHECKS,
+    markers=((40, (has_table("execution"), has_table("data_migrations"), has_table("cve_allowlist"),
+                   no_column("schedule", "job_id"), no_column("schema_migrations", "data_version"))),),
+)

@@ -16,7 +16,9 @@ at their new executions.
 """
 from __future__ import annotations
 
-from .base import ReleaseStep, SchemaFile, sql
+from ..checks import Check, not_integer, not_json
+from ..probes import has_column, has_index, has_table, no_table
+from .base import HarborDb, ReleaseStep, SchemaFile, sql
 
 # 1.x job statuses (admin_job, replication_schedule_job) -> (execution, task, code).
 JOB_EXECUTION_STATUS = """CASE {st} WHEN 'stopped' THEN 'Stopped' WHEN 'error' THEN 'Error'
@@ -352,4 +354,116 @@ V53 = SchemaFile(53, (
         CREATE INDEX IF NOT EXISTS idx_artifact_reference_child_id ON artifact_reference (child_id)"""),
 ))
 
-STEP = ReleaseStep("2.2.0", (V50, V51, V52, V53))
+CHECKS = (
+    Check("role",
+          "role ids 4/5 are taken by roles other than maintainer/limitedGuest",
+          "renumber the conflicting role (and project_member.role) to a free id",
+          lambda c: """SELECT role_id, name FROM role
+                       WHERE (role_id = 4 AND name NOT IN ('maintainer', 'master')
+                              AND EXISTS (SELECT 1 FROM role WHERE name IN ('maintainer', 'master')
+                                          AND role_id <> 4))
+                          OR (role_id = 5 AND name <> 'limitedGuest'
+                              AND EXISTS (SELECT 1 FROM role WHERE name = 'limitedGuest'
+                                          AND role_id <> 5)) ORDER BY role_id""",
+          before=50),
+    Check("quota",
+          "project quotas whose reference_id is not an integer",
+          "DELETE FROM quota WHERE reference = 'project' AND reference_id !~ '^\\s*[-+]?[0-9]+\\s*$'",
+          lambda c: """SELECT id, reference, reference_id FROM quota
+                       WHERE reference = 'project' ORDER BY id""",
+          bad=lambda r: not_integer(r["reference_id"]), before=50),
+    Check("quota_usage",
+          "project quota usages whose reference_id is not an integer",
+          "DELETE FROM quota_usage WHERE reference = 'project' AND reference_id !~ '^\\s*[-+]?[0-9]+\\s*$'",
+          lambda c: """SELECT id, reference, reference_id FROM quota_usage
+                       WHERE reference = 'project' ORDER BY id""",
+          bad=lambda r: not_integer(r["reference_id"]), before=50),
+    Check("replication_policy",
+          "scheduled replication policies whose trigger is not JSON",
+          "fix the policy's trigger in the Harbor UI, or UPDATE replication_policy SET trigger = "
+          "'<valid JSON>' WHERE id = <id>",
+          lambda c: """SELECT p.id, p.name, p.trigger FROM replication_policy p
+                       WHERE p.id IN (SELECT policy_id FROM replication_schedule_job)
+                       ORDER BY p.id""",
+          bad=lambda r: r["trigger"] is not None and not_json(r["trigger"]), before=50),
+    Check("replication_schedule_job",
+          "several schedule jobs for one replication policy (one schedule per policy)",
+          "DELETE FROM replication_schedule_job WHERE id = <all but the newest of the policy>",
+          lambda c: """SELECT id, policy_id, status, update_time FROM replication_schedule_job
+                       WHERE policy_id IN (SELECT policy_id FROM replication_schedule_job
+                                           GROUP BY policy_id HAVING count(*) > 1)
+                       ORDER BY policy_id, id""",
+          before=50),
+    Check("admin_job",
+          "several periodic garbage-collection or scan-all jobs (one schedule each)",
+          "UPDATE admin_job SET deleted = true WHERE id = <all but the newest periodic job>",
+          lambda c: """SELECT id, job_name, cron_str, update_time FROM admin_job
+                       WHERE job_kind = 'Periodic' AND NOT deleted
+                         AND job_name IN (SELECT job_name FROM admin_job
+                                          WHERE job_kind = 'Periodic' AND NOT deleted
+                                            AND job_name IN ('IMAGE_GC', 'IMAGE_SCAN_ALL')
+                                          GROUP BY job_name HAVING count(*) > 1)
+                       ORDER BY job_name, id""",
+          before=50),
+    Check("admin_job",
+          "periodic garbage-collection or scan-all jobs whose cron_str is not JSON",
+          "UPDATE admin_job SET cron_str = '{\"type\":\"None\",\"cron\":\"\"}' WHERE id = <id>",
+          lambda c: """SELECT id, job_name, cron_str FROM admin_job
+                       WHERE job_kind = 'Periodic' AND NOT deleted
+                         AND job_name IN ('IMAGE_GC', 'IMAGE_SCAN_ALL') ORDER BY id""",
+          bad=lambda r: r["cron_str"] is not None and not_json(r["cron_str"]), before=50),
+    Check("admin_job",
+          "garbage-collection jobs whose job_parameters is not JSON",
+          "UPDATE admin_job SET job_parameters = '' WHERE id = <id>",
+          lambda c: """SELECT id, job_name, job_kind, job_parameters FROM admin_job
+                       WHERE job_name = 'IMAGE_GC' AND job_kind IN ('Periodic', 'Generic')
+                         AND NOT deleted AND job_parameters <> '' ORDER BY id"""
+          if "job_parameters" in c else None,
+          bad=lambda r: not_json(r["job_parameters"]), before=50),
+    Check("replication_task",
+          "replication tasks whose resource, type or operation contains a quote, backslash or "
+          "control character (2.2 writes them into JSON without escaping)",
+          "UPDATE replication_task SET src_resource = <without the character> WHERE id = <id>, "
+          "or delete the finished task",
+          lambda c: r"""SELECT t.id, t.execution_id, t.resource_type, t.src_resource, t.dst_resource,
+                              t.operation FROM replication_task t
+                       WHERE t.execution_id IN (SELECT e.id FROM replication_execution e
+                                                JOIN replication_policy p ON p.id = e.policy_id)
+                         AND concat(t.resource_type, t.src_resource, t.dst_resource, t.operation)
+                             ~ '["\\\x01-\x1f]' ORDER BY t.id""",
+          before=50),
+    Check("retention_execution",
+          "retention executions whose trigger is NULL or longer than 16 characters",
+          "UPDATE retention_execution SET trigger = 'Manual' WHERE id = <id>",
+          lambda c: """SELECT id, policy_id, trigger FROM retention_execution
+                       WHERE (trigger IS NULL OR length(trigger) > 16)
+                         AND policy_id IN (SELECT id FROM retention_policy) ORDER BY id""",
+          before=50),
+    Check("retention_task",
+          "retention tasks whose status is NULL or longer than 16 characters",
+          "UPDATE retention_task SET status = 'Error' WHERE id = <id>",
+          lambda c: """SELECT t.id, t.execution_id, t.status FROM retention_task t
+                       JOIN retention_execution e ON e.id = t.execution_id
+                       WHERE (t.status IS NULL OR length(t.status) > 16)
+                         AND e.policy_id IN (SELECT id FROM retention_policy) ORDER BY t.id""",
+          before=50),
+    Check("properties",
+          "robot_token_duration that is not a whole number of minutes",
+          "UPDATE properties SET v = '43200' WHERE k = 'robot_token_duration'",
+          lambda c: "SELECT id, k, v FROM properties WHERE k = 'robot_token_duration'",
+          bad=lambda r: not_integer(r["v"]), before=50),
+)
+
+STEP = ReleaseStep(
+    "2.2.0", (V50, V51, V52, V53),
+    harbor_db=(HarborDb("2.2.0", 9),),
+    checks=CHECKS,
+    removes=("clair",),
+    markers=(
+        (50, (has_table("vulnerability_record"), no_table("admin_job"), no_table("replication_execution"),
+              no_table("retention_task"), has_column("robot", "secret"))),
+        (51, (has_index("task_execution_id_idx"),)),
+        (52, (has_column("schedule", "revision"),)),
+        (53, (has_index("idx_tag_artifact_id"),)),
+    ),
+)

@@ -6,7 +6,8 @@ audit_log by time. 2.3.4 stores a missing e-mail as NULL instead of ''.
 """
 from __future__ import annotations
 
-from .base import ReleaseStep, SchemaFile, sql
+from ..probes import has_column, has_index
+from .base import HarborDb, ReleaseStep, SchemaFile, sql
 
 V60 = SchemaFile(60, (
     sql("replication_policy: new column dest_namespace_replace_count",
@@ -28,4 +29,9 @@ V61 = SchemaFile(61, (
         "UPDATE harbor_user SET email = NULL WHERE email = ''"),
 ))
 
-STEP = ReleaseStep("2.3.0", (V60, V61))
+STEP = ReleaseStep(
+    "2.3.0", (V60, V61),
+    harbor_db=(HarborDb("2.3.0", 13, upgrades_from=9),),
+    markers=((60, (has_column("replication_policy", "dest_namespace_replace_count"),
+                   has_index("idx_audit_log_op_time"))),),
+)

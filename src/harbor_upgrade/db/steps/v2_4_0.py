@@ -6,7 +6,8 @@ called None.
 """
 from __future__ import annotations
 
-from .base import ReleaseStep, SchemaFile, sql
+from ..probes import has_column
+from .base import HarborDb, ReleaseStep, SchemaFile, sql
 
 V70 = SchemaFile(70, (
     sql("project_member: memberships of deleted users deleted", """
@@ -22,4 +23,8 @@ V70 = SchemaFile(70, (
         "UPDATE vulnerability_record SET severity = 'None' WHERE severity = 'Negligible'"),
 ))
 
-STEP = ReleaseStep("2.4.0", (V70,))
+STEP = ReleaseStep(
+    "2.4.0", (V70,),
+    harbor_db=(HarborDb("2.4.0", 13, upgrades_from=9),),
+    markers=((70, (has_column("replication_policy", "speed_kb"), has_column("quota", "version"))),),
+)
