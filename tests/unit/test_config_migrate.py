@@ -10,6 +10,7 @@ from ruamel.yaml import YAML
 
 from harbor_upgrade.config import migrate_file, plan_migration, read_harbor_yml
 from harbor_upgrade.config.runner import MAX_BYTES
+from harbor_upgrade.config.steps import RELEASES, TARGET
 from harbor_upgrade.errors import ExitStatus, InvalidInput, UnsupportedVersion, ValidationFailed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ def listing(folder: Path) -> list[str]:
 
 
 def test_in_place_keeps_a_backup_and_the_operators_text(small, run_cli):
-    code, out, err = run_cli("migrate", "-i", small)
+    code, out, err = run_cli("migrate", "-i", small, "-t", "2.4.0")
     assert code == 0, err
     assert "migrating to version 2.4.0" in out
     backup = small.with_name("harbor.yml.2.0.0.bak")
@@ -94,11 +95,23 @@ def test_in_place_keeps_a_backup_and_the_operators_text(small, run_cli):
     assert "harbor-upgrade 2.4.0" in text                        # our notes say what we did
 
 
+def test_default_target_is_the_newest_release(small, run_cli):
+    code, out, err = run_cli("migrate", "-i", small)
+    assert code == 0, err
+    assert [line for line in out.splitlines() if line.startswith("migrating")] == \
+        [f"migrating to version {v}" for v in RELEASES[RELEASES.index("2.1.0"):]]
+    data = load(small.read_text())
+    assert data["_version"] == TARGET
+    assert "chartmuseum_db_index" not in data["external_redis"]      # ChartMuseum left in 2.8
+    assert "# harbor-upgrade 2.8.0: ChartMuseum was removed" in small.read_text()
+    assert "chart" not in data and data["jobservice"]["job_loggers"] == ["STD_OUTPUT", "FILE"]
+
+
 def test_running_again_changes_nothing(small, run_cli):
     assert run_cli("migrate", "-i", small)[0] == 0
     first = small.read_bytes()
     code, out, _ = run_cli("migrate", "-i", small)
-    assert code == 0 and "already at 2.4.0" in out
+    assert code == 0 and f"already at {TARGET}" in out
     assert small.read_bytes() == first
     assert listing(small.parent) == ["harbor.yml", "harbor.yml.2.0.0.bak"]
 
@@ -141,7 +154,7 @@ def test_check_exits_1_and_writes_nothing(small, run_cli):
 def test_diff_masks_secrets(small, run_cli):
     code, out, err = run_cli("migrate", "-i", small, "--diff")
     assert code == 0
-    assert out.startswith("--- ") and "+_version: 2.4.0" in out
+    assert out.startswith("--- ") and f"+_version: {TARGET}" in out
     for secret in ("redis-pw-77", "dbpw-secret-9", "adminpw-123"):
         assert secret not in out + err
     assert small.read_text() == SMALL_2_0
@@ -150,9 +163,11 @@ def test_diff_masks_secrets(small, run_cli):
 def test_patch_versions_are_their_release_line(tmp_path):
     p = tmp_path / "harbor.yml"
     p.write_text(SMALL_2_0.replace("_version: 2.0.0", "_version: 2.1.1"))
-    assert plan_migration(p).steps == ["2.2.0", "2.3.0", "2.4.0"]
+    assert plan_migration(p, target="2.4.0").steps == ["2.2.0", "2.3.0", "2.4.0"]
     p.write_text(SMALL_2_0.replace("_version: 2.0.0", "_version: 1.10.3"))
-    assert plan_migration(p).steps == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert plan_migration(p, target="2.4.0").steps == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    p.write_text(SMALL_2_0.replace("_version: 2.0.0", "_version: 2.13.5"))
+    assert plan_migration(p).steps == ["2.14.0", "2.15.0"]
 
 
 def test_every_validation_problem_at_once(tmp_path, run_cli):
@@ -178,7 +193,7 @@ def test_every_validation_problem_at_once(tmp_path, run_cli):
     (b"\x7fELF\x02\x01\x00\x00binary", "binary", InvalidInput),
     (b"hostname: caf\xe9\n_version: 2.0.0\n", "not UTF-8", InvalidInput),
     (b"hostname: x\n", "no _version", InvalidInput),
-    (b"hostname: x\n_version: 9.9.9\n", "newer than 2.4.0", UnsupportedVersion),
+    (b"hostname: x\n_version: 9.9.9\n", f"newer than {TARGET}", UnsupportedVersion),
     (b"hostname: x\n_version: 1.8.0\n", "older than 1.9.0", UnsupportedVersion),
     (b"hostname: x\n_version: 1.11.0\n", "not a Harbor release", UnsupportedVersion),
     (b"hostname: x\n_version: 2.3\n", "line 2", UnsupportedVersion),
@@ -200,8 +215,8 @@ def test_bad_input_is_one_clear_message(tmp_path, run_cli, content, words, exc):
 def test_downgrade_and_unknown_target_are_refused(small, run_cli):
     code, _, err = run_cli("migrate", "-i", small, "-t", "1.10.0")
     assert code == ExitStatus.UNSUPPORTED and "cannot go down" in err
-    code, _, err = run_cli("migrate", "-i", small, "-t", "2.5.0")
-    assert code == ExitStatus.UNSUPPORTED and "2.5.0" in err
+    code, _, err = run_cli("migrate", "-i", small, "-t", "2.99.0")
+    assert code == ExitStatus.UNSUPPORTED and "2.99.0" in err
     assert small.read_text() == SMALL_2_0 and listing(small.parent) == ["harbor.yml"]
 
 
@@ -244,7 +259,7 @@ def test_no_temp_file_is_left_when_the_write_fails(small, tmp_path, monkeypatch)
 
 def test_example_file_migrates_and_reads(tmp_path):
     out = tmp_path / "harbor.yml"
-    result = migrate_file(EXAMPLE, out)
+    result = migrate_file(EXAMPLE, out, target="2.4.0")
     assert result.steps == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
     data = load(out.read_text())
     assert data["site"] == {"owner": "platform-team", "backup_window": "02:00-04:00"}
@@ -267,7 +282,7 @@ def test_partial_sections_that_crash_harbor_are_completed(tmp_path):
     p.write_text("hostname: h.test\n_version: 2.3.0\ndatabase:\n  password: pw-part\nproxy:\n  components: [core]\n"
                  "log:\n  level: info\ntrace:\n  enabled: true\n  sample_rate: 1\n  jaeger:\n"
                  "    endpoint: http://127.0.0.1:14268/api/traces\n")
-    data = load(plan_migration(p).output_text)
+    data = load(plan_migration(p, target="2.4.0").output_text)
     assert data["database"] == {"password": "pw-part", "max_idle_conns": 100, "max_open_conns": 900}
     assert data["proxy"] == {"http_proxy": None, "https_proxy": None, "no_proxy": None, "components": ["core"]}
     assert data["log"]["local"] == {"rotate_count": 50, "rotate_size": "200M", "location": "/var/log/harbor"}
@@ -281,7 +296,7 @@ def test_external_redis_of_1_10_and_extdb_without_notary_migrate(tmp_path):
                  "  password:\n  registry_db_index: 1\n  jobservice_db_index: 2\n  chartmuseum_db_index: 3\n"
                  "  clair_db_index: 4\nexternal_database:\n  harbor:\n    host: 127.0.0.1\n    port: 5432\n"
                  "    db_name: registry\n    username: harbor\n    password: pw-ext\n    ssl_mode: disable\n")
-    data = load(plan_migration(p).output_text)
+    data = load(plan_migration(p, target="2.4.0").output_text)
     assert data["external_redis"] == {"host": "127.0.0.1:6379", "password": None, "registry_db_index": 1,
                                       "jobservice_db_index": 2, "chartmuseum_db_index": 3, "trivy_db_index": 5,
                                       "idle_timeout_seconds": 30}
@@ -304,5 +319,5 @@ def test_symlinked_harbor_yml_is_replaced_at_its_target(tmp_path):
     link = tmp_path / "harbor.yml"
     link.symlink_to(real / "harbor.yml")
     result = migrate_file(link)
-    assert link.is_symlink() and load(link.read_text())["_version"] == "2.4.0"
+    assert link.is_symlink() and load(link.read_text())["_version"] == TARGET
     assert result.backup_path.read_text() == SMALL_2_0

@@ -2,7 +2,8 @@
 
 Whatever the file, `migrate` never raises anything but an operator error, never
 modifies its input, leaves no stray file, and when it succeeds writes valid YAML that
-passes 2.4.0 validation, keeps every comment and unknown key, and is a fixed point.
+passes the target's validation, keeps every comment and unknown key, and is a fixed point.
+Files of every release 1.9 ... 2.14 (patch versions too), to targets from 2.4.0 to the newest.
 """
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from harbor_upgrade.config import migrate_file, plan_migration
+from harbor_upgrade.config.steps import TARGET
 from harbor_upgrade.errors import HarborUpgradeError
+from harbor_upgrade.versions import Version
 
-VERSIONS = ["1.9.0", "1.10.0", "1.10.3", "2.0.0", "2.1.0", "2.1.1", "2.2.0", "2.3.0", "2.3.4", "2.4.0"]
+VERSIONS = ["1.9.0", "1.10.0", "1.10.3", "2.0.0", "2.1.0", "2.1.1", "2.2.0", "2.3.0", "2.3.4", "2.4.0",
+            "2.5.2", "2.6.0", "2.7.4", "2.8.0", "2.9.1", "2.10.0", "2.11.2", "2.12.0", "2.13.5", "2.14.0"]
+TARGETS = ["2.4.0", "2.7.0", "2.8.0", "2.9.0", "2.10.0", TARGET]
 
 text = st.one_of(
     st.sampled_from(["plain", "has space", "@at", "pg pass #7", "yes", "20210615", "a: b", "[x", "%p", "", "null"]),
@@ -36,6 +41,17 @@ def sections(draw):
         d["http"] = {"port": draw(port)}
     if draw(maybe):
         d["https"] = {"port": draw(port), "certificate": "/c.crt", "private_key": "/c.key"}
+        if draw(maybe):
+            d["https"]["strong_ssl_ciphers"] = draw(maybe)
+    if draw(maybe):
+        d["internal_tls"] = {"enabled": draw(maybe), "dir": "/etc/harbor/tls/internal"}
+        if draw(maybe):
+            d["internal_tls"]["strong_ssl_ciphers"] = draw(maybe)
+    if draw(maybe):
+        d["upload_purging"] = {"enabled": draw(maybe), "age": "72h"} if draw(maybe) else \
+            {"enabled": draw(maybe), "age": "72h", "interval": "12h", "dryrun": draw(maybe)}
+    if draw(maybe):
+        d["cache"] = {"enabled": draw(maybe), "expire_hours": draw(st.integers(1, 48))}
     if draw(maybe):
         d["harbor_admin_password"] = draw(text)
     if draw(maybe):
@@ -49,7 +65,7 @@ def sections(draw):
     if draw(maybe):
         driver = draw(st.sampled_from(["filesystem", "s3", "gcs", "weird"]))
         d["storage_service"] = {driver: {"rootdirectory": "/storage", "opt": draw(text)},
-                                "redirect": {"disabled": draw(maybe)}}
+                                "redirect": {draw(st.sampled_from(["disabled", "disable"])): draw(maybe)}}
     if draw(maybe):
         d["clair"] = {"updaters_interval": draw(st.integers(0, 48))}
     trivy = draw(st.sampled_from(["absent", "null", "partial", "full"]))
@@ -97,6 +113,9 @@ def sections(draw):
 def harbor_files(draw):
     data = CommentedMap(draw(sections()))
     data["_version"] = draw(st.sampled_from(VERSIONS))
+    target = draw(st.sampled_from(TARGETS))
+    if Version.parse(data["_version"]) > Version.parse(target):
+        target = TARGET
     order = draw(st.permutations(list(data.keys())))
     doc = CommentedMap((k, data[k]) for k in order)
     comments = []
@@ -114,28 +133,28 @@ def harbor_files(draw):
     y = YAML(typ="rt")
     y.indent(mapping=2, sequence=4, offset=2)
     y.dump(doc, buf)
-    return buf.getvalue(), comments
+    return buf.getvalue(), comments, target
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(case=harbor_files())
 def test_migrate_never_crashes_and_output_is_valid(tmp_path_factory, case):
-    content, comments = case
+    content, comments, target = case
     folder: Path = tmp_path_factory.mktemp("prop")
     src = folder / "harbor.yml"
     src.write_text(content)
     out = folder / "out.yml"
     try:
-        result = migrate_file(src, out)
+        result = migrate_file(src, out, target=target)
     except HarborUpgradeError as err:
         assert err.message and str(src) in err.message
         assert not out.exists()
     else:
         text = out.read_text()
         data = YAML(typ="safe", pure=True).load(text)
-        assert isinstance(data, dict) and data["_version"] in ("2.4.0", "2.4.0")
-        again = plan_migration(out)                       # valid, and already at the target
+        assert isinstance(data, dict) and data["_version"] in (target, source_version(content))
+        again = plan_migration(out, target=target)        # valid, and already at the target
         assert again.steps == [] and not again.changed
         for comment in comments:
             assert comment in text
@@ -145,3 +164,7 @@ def test_migrate_never_crashes_and_output_is_valid(tmp_path_factory, case):
         assert result.output_path == out
     assert src.read_text() == content
     assert sorted(p.name for p in folder.iterdir()) in (["harbor.yml"], ["harbor.yml", "out.yml"])
+
+
+def source_version(content: str) -> str:
+    return str(YAML(typ="safe", pure=True).load(content)["_version"])

@@ -89,3 +89,12 @@ def test_bad_file_is_an_operator_error(tmp_path):
     p.write_text("- not\n- a mapping\n")
     with pytest.raises(InvalidInput, match="not a mapping"):
         read_harbor_yml(p)
+
+
+def test_redirect_is_read_in_either_spelling(tmp_path):
+    from harbor_upgrade.config import read_harbor_yml
+    for key in ("disabled", "disable"):
+        p = tmp_path / f"{key}.yml"
+        p.write_text(f"hostname: h.test\n_version: 2.15.0\nstorage_service:\n  s3:\n    bucket: b\n"
+                     f"  redirect:\n    {key}: true\n")
+        assert read_harbor_yml(p).storage.redirect_disabled is True

@@ -303,6 +303,7 @@ class Document:
         self.warnings: list[str] = []
         self._originals: dict[tuple, object] = {}
         self._added: set[tuple] = set()
+        self.gone: frozenset[tuple] = frozenset()   # key paths releases so far removed: never added back
 
     def section(self, *path: str) -> CommentedMap | None:
         """The mapping at path, or None when it is absent or not a mapping."""
@@ -335,6 +336,10 @@ class Document:
                 indent=self._indent(path))
         self._added.add((*path, key))
         self._log(path, key, f"added ({note})")
+
+    def added(self, path: tuple) -> bool:
+        """Whether an earlier edit of this run added the key at path."""
+        return tuple(path) in self._added
 
     def remove(self, path: tuple, key: str, note: str) -> None:
         """Retire a key: it stays in the file, commented out, under a note. A key an earlier
@@ -377,7 +382,9 @@ class Document:
         """A value we keep where Harbor's own migrate would lose it: a note says so."""
         _add_eol_note(self.section(*path), key, self._note(note))
         self._log(path, key, f"kept ({note})")
-        self.warn(f"{'.'.join((*path, key))}: {note}")
+        warning = f"{'.'.join((*path, key))}: {note}"
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
     def warn(self, text: str) -> None:
         """Something the operator should know: an assumption made or a value kept against Harbor."""

@@ -106,8 +106,10 @@ def _storage(data: dict) -> StorageConfig:
     if not drivers:
         return StorageConfig("filesystem", {}, service.get("ca_bundle"), None)
     driver = drivers[0]
+    redirect = _map(service.get("redirect"))
+    # Harbor 2.8 spells it 'disable' (and still reads 'disabled')
     return StorageConfig(driver, dict(_map(service.get(driver))), service.get("ca_bundle"),
-                         _map(service.get("redirect")).get("disabled"))
+                         redirect.get("disabled", redirect.get("disable")))
 
 
 def _database(data: dict) -> DatabaseConfig:

@@ -4,10 +4,13 @@ A module ``vX_Y_Z`` in this package is a release. It declares:
 
 - ``VERSION``: the release (the ``_version`` its harbor.yml carries);
 - ``MODEL``: its model delta (``model.Delta``: keys it adds or redefines, removes, renames),
-  from which ``model.model_of`` builds the validation model of any target;
+  from which ``model.model_of`` builds the validation model of any target; what it removes
+  no later step adds back, what it renames every later step renames;
 - ``apply(doc)``: the edits that take a file of the previous release to this one;
 - optionally ``DEFAULTS``: the keys this release's harbor.yml always has (``common.Default``),
-  filled in by its step and by every later step, as Harbor's later templates do.
+  filled in by its step and by every later step, as Harbor's later templates do;
+- optionally ``KEEPS``: settings Harbor's own steps lose from this release on, which we keep
+  (``common.Keep``: each gets a note in the file and a warning, in this step and every later one).
 
 The chain is found here by scanning the package, so adding a release is adding a module.
 ``RELEASES`` is the chain of releases the config migration knows (1.9.0, where the chain
@@ -54,16 +57,23 @@ TARGET = RELEASES[-1]
 def _step(index: int) -> Callable[[Document], None]:
     module = CHAIN[index]
     defaults = [d for earlier in CHAIN[:index + 1] for d in getattr(earlier, "DEFAULTS", ())]
-    if not hasattr(module, "DEFAULTS"):
-        return module.apply
+    keeps = [k for earlier in CHAIN[:index + 1] for k in getattr(earlier, "KEEPS", ())]
+    renamed = [(earlier.VERSION, path, new) for earlier in CHAIN[:index + 1]
+               for path, new in earlier.MODEL.rename.items()]
+    gone = frozenset(path for earlier in CHAIN[:index + 1]
+                     for path in (*earlier.MODEL.remove, *earlier.MODEL.rename))
 
     def step(doc: Document) -> None:
-        # this release's own edits; then the sections its file always has (so that what
-        # every release since 2.4 fills in finds them), then the keys inside sections
+        doc.gone = gone            # what a release removed, no later default brings back
+        common.renames(doc, renamed)   # a key a release renamed is renamed by every later step too
         module.apply(doc)
-        common.fill(doc, [d for d in defaults if not d.path])
-        common.since_2_4(doc)
-        common.fill(doc, [d for d in defaults if d.path])
+        if hasattr(module, "DEFAULTS"):
+            # after this release's own edits: the sections its file always has (so that what
+            # every release since 2.4 fills in finds them), then the keys inside sections
+            common.fill(doc, [d for d in defaults if not d.path])
+            common.since_2_4(doc)
+            common.fill(doc, [d for d in defaults if d.path])
+        common.keep(doc, keeps)
     return step
 
 

@@ -15,7 +15,7 @@ from ..document import Document
 
 def add_if_absent(doc: Document, path: tuple, key: str, value: object, note: str, **kw) -> None:
     parent = doc.section(*path)
-    if parent is not None and key not in parent:
+    if parent is not None and key not in parent and (*path, key) not in doc.gone:
         doc.add(path, key, value, note, **kw)
 
 
@@ -34,10 +34,37 @@ class Default:
     after: str | None = None
 
 
+@dataclass(frozen=True)
+class Keep:
+    """A setting Harbor's own steps from some release on lose, and we keep: said in a note."""
+    path: tuple
+    key: str
+    note: str
+
+
+def keep(doc: Document, keeps: list[Keep]) -> None:
+    for k in keeps:
+        parent = doc.section(*k.path)
+        if parent is not None and parent.get(k.key) not in (None, ""):
+            doc.keep(k.path, k.key, k.note)
+
+
+def renames(doc: Document, renames: list[tuple[str, tuple, str]]) -> None:
+    """Keys a release renamed ((release, path, new name)), given their new name."""
+    for release, path, new in renames:
+        parent = doc.section(*path[:-1])
+        if parent is None or path[-1] not in parent:
+            continue
+        if new in parent:
+            doc.remove(path[:-1], path[-1], f"Harbor {release[:-2]} reads '{new}', which this file has too")
+        else:
+            doc.rename(path[:-1], path[-1], new, f"Harbor {release[:-2]}'s spelling")
+
+
 def fill(doc: Document, defaults: list[Default]) -> None:
     for d in defaults:
         parent = doc.section(*d.path)
-        if parent is None or d.key in parent:
+        if parent is None or d.key in parent or (*d.path, d.key) in doc.gone:
             continue
         if d.path:
             after = d.after if d.after in parent else list(parent.keys())[-1] if parent else ""
@@ -81,6 +108,8 @@ def pool_defaults(doc: Document, database: tuple[int, int]) -> None:
 
 def chart_absolute_url(doc: Document) -> None:
     """Harbor turns absolute chart URLs on only for the exact word 'enabled'."""
+    if ("chart",) in doc.gone:
+        return
     if not doc.has("chart"):
         doc.add((), "chart", {"absolute_url": "disabled"}, "chart URLs stay relative, the default")
         return
@@ -179,10 +208,6 @@ def proxy_without_clair(doc: Document, why: str) -> None:
         doc.remove_items(("proxy",), "components", "clair", f"'clair' left this list, {why}")
 
 
-JAEGER = ("endpoint", "username", "password", "agent_host", "agent_port")
-OTEL = ("endpoint", "url_path", "compression", "insecure", "timeout")
-
-
 def since_2_4(doc: Document) -> None:
     """What every step from 2.4 on fills in and filters, as Harbor's templates since 2.4 do."""
     usual_defaults(doc, database=(100, 900))
@@ -191,8 +216,6 @@ def since_2_4(doc: Document) -> None:
     if trivy is not None and "timeout" not in trivy:
         after = "ignore_unfixed" if "ignore_unfixed" in trivy else None
         doc.add(("trivy",), "timeout", "5m0s", "how long one scan may take, Harbor 2.4's default", after=after)
-    for provider, keys in (("jaeger", JAEGER), ("otel", OTEL)):
-        in_order(doc, ("trace", provider), keys, dict.fromkeys(keys), "not set")
     redis_host_port(doc)
     redis_indexes(doc, clair=False)
     proxy_without_clair(doc, "Harbor has had no Clair since 2.2")

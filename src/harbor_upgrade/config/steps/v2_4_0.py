@@ -14,6 +14,8 @@ from ..model import DURATION, Bool, Delta, F, Int, Number, ScalarMap, Section, T
 from . import common
 
 VERSION = "2.4.0"
+JAEGER = ("endpoint", "username", "password", "agent_host", "agent_port")
+OTEL = ("endpoint", "url_path", "compression", "insecure", "timeout")
 MODEL = Delta(add={
     ("trivy", "timeout"): F(DURATION),
     ("trace",): F(Section({
@@ -24,7 +26,8 @@ MODEL = Delta(add={
                              "agent_port": F(Int(1, 65535, "a port number", nullable=True))}, nullable=True)),
         "otel": F(Section({"endpoint": F(Text(nullable=True)), "url_path": F(Text(nullable=True)),
                            "compression": F(Bool(nullable=True)), "insecure": F(Bool(nullable=True)),
-                           "timeout": F(Text(nullable=True, pattern=DURATION.pattern.pattern, what=DURATION.what))},
+                           "timeout": F(Text(nullable=True, pattern=r"\d+|" + DURATION.pattern.pattern,
+                                             what="seconds or a duration like 10s"))},
                           nullable=True)),
     }, rule=trace_rule)),
 })
@@ -33,3 +36,7 @@ MODEL = Delta(add={
 def apply(doc: Document) -> None:
     # every later release keeps this in place too, so it is shared with them
     common.since_2_4(doc)
+    # (Harbor's later steps leave the settings an operator left out out: absent or empty
+    # mean the same to its prepare)
+    for provider, keys in (("jaeger", JAEGER), ("otel", OTEL)):
+        common.in_order(doc, ("trace", provider), keys, dict.fromkeys(keys), "not set")

@@ -1,0 +1,13 @@
+"""Harbor 2.14.0 (from 2.13.x): no change to harbor.yml but its ``_version``."""
+from __future__ import annotations
+
+from ..document import Document
+from ..model import Delta
+
+VERSION = "2.14.0"
+MODEL = Delta()
+DEFAULTS = ()
+
+
+def apply(doc: Document) -> None:
+    """Nothing to change."""
