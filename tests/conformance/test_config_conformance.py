@@ -191,4 +191,5 @@ def test_stopping_halfway_then_finishing_gives_the_same_result(corpus, fixture, 
     src = root / manifest["fixtures"][fixture]["fixture"]
     half = tmp_path / "half.yml"
     migrate_file(src, half, target=target)
-    assert harbor_reads(plan_migration(half).output_text) == harbor_reads(plan_migration(src).output_text)
+    assert harbor_reads(plan_migration(half, target=TARGET).output_text) == \
+        harbor_reads(plan_migration(src, target=TARGET).output_text)

@@ -123,11 +123,11 @@ def test_redirect_disabled_is_renamed_keeping_its_comment(file_2_7):
                             "Harbor", "2.8's", "spelling;", "was", "disabled)"]
     file_2_7.write_text(BASE_2_7.replace("_version: 2.7.0", "_version: 2.9.0"))   # 2.8+ reads either spelling
     assert plan_migration(file_2_7, target="2.9.0").steps == []
-    assert load(plan_migration(file_2_7).output_text)["storage_service"]["redirect"] == {"disable": True}
+    assert load(plan_migration(file_2_7, target=TARGET).output_text)["storage_service"]["redirect"] == {"disable": True}
 
 
 def test_sentinel_is_kept_with_a_note_where_harbor_drops_it(file_2_7):
-    result = plan_migration(file_2_7)
+    result = plan_migration(file_2_7, target=TARGET)
     assert load(result.output_text)["external_redis"]["sentinel_master_set"] == "harbor-master"
     assert "sentinel_master_set: harbor-master  # harbor-upgrade" in result.output_text
     assert any("sentinel_master_set" in w and "Sentinel" in w for w in result.warnings)
@@ -156,7 +156,7 @@ def test_an_operators_strong_ciphers_without_https_stay_where_prepare_reads_them
     text = text.replace("https:\n  port: 443\n  certificate: /etc/tls/reg.crt\n  private_key: /etc/tls/reg.key\n",
                         "")
     file_2_7.write_text(text)
-    result = plan_migration(file_2_7)
+    result = plan_migration(file_2_7, target=TARGET)
     assert load(result.output_text)["internal_tls"]["strong_ssl_ciphers"] is True
     assert any("internal_tls.strong_ssl_ciphers" in w for w in result.warnings)
 
@@ -164,7 +164,7 @@ def test_an_operators_strong_ciphers_without_https_stay_where_prepare_reads_them
 def test_a_2_8_file_without_notification_gets_2_8s_defaults(tmp_path):
     p = tmp_path / "harbor.yml"
     p.write_text("hostname: h.test\n_version: 2.8.0\n")
-    data = load(plan_migration(p).output_text)
+    data = load(plan_migration(p, target=TARGET).output_text)
     assert data["notification"] == {"webhook_job_max_retry": 3, "webhook_job_http_client_timeout": 3}
     assert data["jobservice"] == {"max_job_workers": 10, "max_job_duration_hours": 24,
                                   "job_loggers": ["STD_OUTPUT", "FILE"], "logger_sweeper_duration": 1}

@@ -10,6 +10,7 @@ from ruamel.yaml import YAML
 
 from harbor_upgrade.config import migrate_file, plan_migration, read_harbor_yml
 from harbor_upgrade.config.runner import MAX_BYTES
+from harbor_upgrade import versions
 from harbor_upgrade.config.steps import RELEASES, TARGET
 from harbor_upgrade.errors import ExitStatus, InvalidInput, UnsupportedVersion, ValidationFailed
 
@@ -95,8 +96,11 @@ def test_in_place_keeps_a_backup_and_the_operators_text(small, run_cli):
     assert "harbor-upgrade 2.4.0" in text                        # our notes say what we did
 
 
-def test_default_target_is_the_newest_release(small, run_cli):
-    code, out, err = run_cli("migrate", "-i", small)
+def test_newest_release_and_the_default_target(small, run_cli, tmp_path):
+    default = tmp_path / "default.yml"
+    assert run_cli("migrate", "-i", small, "-o", default)[0] == 0
+    assert load(default.read_text())["_version"] == versions.TARGET    # the newest of the whole upgrade
+    code, out, err = run_cli("migrate", "-i", small, "-t", TARGET)
     assert code == 0, err
     assert [line for line in out.splitlines() if line.startswith("migrating")] == \
         [f"migrating to version {v}" for v in RELEASES[RELEASES.index("2.1.0"):]]
@@ -111,7 +115,7 @@ def test_running_again_changes_nothing(small, run_cli):
     assert run_cli("migrate", "-i", small)[0] == 0
     first = small.read_bytes()
     code, out, _ = run_cli("migrate", "-i", small)
-    assert code == 0 and f"already at {TARGET}" in out
+    assert code == 0 and f"already at {versions.TARGET}" in out
     assert small.read_bytes() == first
     assert listing(small.parent) == ["harbor.yml", "harbor.yml.2.0.0.bak"]
 
@@ -154,7 +158,7 @@ def test_check_exits_1_and_writes_nothing(small, run_cli):
 def test_diff_masks_secrets(small, run_cli):
     code, out, err = run_cli("migrate", "-i", small, "--diff")
     assert code == 0
-    assert out.startswith("--- ") and f"+_version: {TARGET}" in out
+    assert out.startswith("--- ") and f"+_version: {versions.TARGET}" in out
     for secret in ("redis-pw-77", "dbpw-secret-9", "adminpw-123"):
         assert secret not in out + err
     assert small.read_text() == SMALL_2_0
@@ -167,7 +171,7 @@ def test_patch_versions_are_their_release_line(tmp_path):
     p.write_text(SMALL_2_0.replace("_version: 2.0.0", "_version: 1.10.3"))
     assert plan_migration(p, target="2.4.0").steps == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
     p.write_text(SMALL_2_0.replace("_version: 2.0.0", "_version: 2.13.5"))
-    assert plan_migration(p).steps == ["2.14.0", "2.15.0"]
+    assert plan_migration(p, target=TARGET).steps == ["2.14.0", "2.15.0"]
 
 
 def test_every_validation_problem_at_once(tmp_path, run_cli):
@@ -319,5 +323,5 @@ def test_symlinked_harbor_yml_is_replaced_at_its_target(tmp_path):
     link = tmp_path / "harbor.yml"
     link.symlink_to(real / "harbor.yml")
     result = migrate_file(link)
-    assert link.is_symlink() and load(link.read_text())["_version"] == TARGET
+    assert link.is_symlink() and load(link.read_text())["_version"] == versions.TARGET
     assert result.backup_path.read_text() == SMALL_2_0

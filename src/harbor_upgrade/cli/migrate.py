@@ -22,7 +22,8 @@ from __future__ import annotations
 import click
 
 from ..config import migrate_file, plan_migration
-from ..config.steps import RELEASES, TARGET
+from .. import versions
+from ..config.steps import RELEASES
 from ..errors import ExitStatus
 from ..secrets import mask_text
 from . import cli
@@ -33,8 +34,8 @@ from . import cli
               help="the harbor.yml to migrate")
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False),
               help="write here instead of replacing the input (the input is then left untouched)")
-@click.option("-t", "--target", default=TARGET, show_default=True,
-              help=f"target release: {', '.join(RELEASES[1:-1])} or {TARGET}")
+@click.option("-t", "--target", default=lambda: versions.TARGET, show_default="the newest release",
+              help=f"target release: {', '.join(RELEASES[1:-1])} or {RELEASES[-1]}")
 @click.option("--diff", "show_diff", is_flag=True, help="print the unified diff; write nothing")
 @click.option("--check", is_flag=True, help="write nothing; exit 1 if a migration is needed")
 def migrate_cmd(input_path: str, output_path: str | None, target: str, show_diff: bool, check: bool) -> int:

@@ -1,6 +1,7 @@
 """harbor.yml: migrate the operator's own file from 1.9.0 ... to any later release, and read it.
 
-Public API (``TARGET``, the default target, is the newest release of ``steps.RELEASES``):
+Public API (``TARGET``, the default target, is versions.TARGET: the newest release of the whole
+upgrade; any release of ``steps.RELEASES`` may be named):
 
 - ``migrate_file(input_path, output_path=None, target=TARGET) -> MigrationResult``
   writes the result (in place with a ``.bak`` of the original, or to ``output_path``);

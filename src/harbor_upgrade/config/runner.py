@@ -23,7 +23,8 @@ from ..errors import InvalidInput, UnsupportedVersion, ValidationFailed
 from ..versions import path_between, release_line
 from .document import Document, detect_layout, dump, key_line, make_yaml
 from .model import assumptions, validate
-from .steps import RELEASES, STEPS, TARGET
+from .. import versions
+from .steps import RELEASES, STEPS
 
 # A real harbor.yml is about 10 KB. The round-trip parser and emitter need some 15-20 s
 # per MB on this kind of machine, so a file more than 12 times larger than any real
@@ -161,8 +162,10 @@ def mask_yaml_text(text: str) -> str:
 # ---------------------------------------------------------------------------
 # Planning: everything but the write.
 
-def _plan(input_path: str | os.PathLike, target: str) -> tuple[MigrationResult, Source]:
-    target = check_target(target)
+def _plan(input_path: str | os.PathLike, target: str | None) -> tuple[MigrationResult, Source]:
+    # default: the newest release of the whole upgrade (config and database steps);
+    # -t may name any later release the config steps know
+    target = check_target(target or versions.TARGET)
     source = read_source(input_path)
     data, layout = parse(source)
     register_secrets(data)
@@ -207,7 +210,7 @@ def _diff(source: Source, result: MigrationResult, output_path: Path) -> str:
     return mask_yaml_text(diff)
 
 
-def plan_migration(input_path: str | os.PathLike, target: str = TARGET,
+def plan_migration(input_path: str | os.PathLike, target: str | None = None,
                    output_path: str | os.PathLike | None = None) -> MigrationResult:
     """What migrate_file would do; writes nothing. Raises HarborUpgradeError on bad input.
     ``output_path`` only names the new side of the diff."""
@@ -220,7 +223,7 @@ def plan_migration(input_path: str | os.PathLike, target: str = TARGET,
 # Writing.
 
 def migrate_file(input_path: str | os.PathLike, output_path: str | os.PathLike | None = None,
-                 target: str = TARGET) -> MigrationResult:
+                 target: str | None = None) -> MigrationResult:
     """Migrate a harbor.yml to ``target`` and write it.
 
     Without ``output_path`` the input is replaced atomically and the original kept as

@@ -14,9 +14,9 @@ A module ``vX_Y_Z`` in this package is a release. It declares:
 
 The chain is found here by scanning the package, so adding a release is adding a module.
 ``RELEASES`` is the chain of releases the config migration knows (1.9.0, where the chain
-starts, then one entry per module) and ``TARGET`` the newest of them: the default target
-of ``migrate``. (versions.RELEASES, the chain of the whole upgrade, must agree with it:
-tests/unit/test_config_releases.py.)
+starts, then one entry per module) and ``TARGET`` the newest of them. versions.py derives
+the chain of the whole upgrade from these modules and the database's (its TARGET, the
+newest release both know, is the default target of ``migrate``).
 """
 from __future__ import annotations
 
