@@ -413,8 +413,11 @@ def _restore_check(backup_dir: Path, manifest: BackupManifest, result: VerifyRes
         binaries = client_binaries(manifest.pg_major)
     tools = client_binaries(max(binaries.major, manifest.pg_major))
     with LocalCluster.create(binaries=binaries, fast=True) as scratch:
-        run_tool([tools.tool("pg_restore"), "--create", "--no-owner", "--no-privileges", "--exit-on-error",
-                  "-j", "2", "-d", scratch.dsn("postgres"), str(backup_dir / DUMP_DIR)],
+        # The scratch cluster's own locale, not the dump's: Harbor's databases are created with
+        # en_US.UTF-8, which a host may lack ("invalid locale name"); row counts do not depend on it.
+        scratch.createdb(manifest.database)
+        run_tool([tools.tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
+                  "-j", "2", "-d", scratch.dsn(manifest.database), str(backup_dir / DUMP_DIR)],
                  what="restoring into a scratch cluster")
         with Conn.parse(scratch.dsn(manifest.database)).connect() as c:
             counts = table_counts(c)

@@ -15,6 +15,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from .compose.detect import detect_compose
 from .errors import InvalidInput, UnsupportedVersion
 from .secrets import is_secret_key, mask_dsn, register, register_dsn
 from .versions import release_line, release_of_schema
@@ -64,6 +65,7 @@ class Installation:
     pg_data_dir: str | None = None
     database: DatabaseState | None = None
     s3_keys: tuple[str, str] | None = field(default=None, repr=False)  # harbor.yml's accesskey, secretkey
+    compose: dict | None = None   # the Docker Compose installation beside harbor.yml (compose.detect)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -132,16 +134,11 @@ def dsn_of_external(doc: dict) -> str | None:
             f"{ext.get('db_name') or 'registry'}?sslmode={sslmode}")
 
 
-def components_of(doc: dict, harbor_dir: Path, db: DatabaseState | None) -> dict[str, bool]:
-    """Optional components in use: from the generated docker-compose.yml when there is one,
-    else from the generated common/config folders, plus what the database registered."""
-    services: set[str] = set()
-    compose = harbor_dir / "docker-compose.yml"
-    if compose.exists():
-        try:
-            services = set((YAML(typ="safe", pure=True).load(compose.read_text()) or {}).get("services") or {})
-        except YAMLError:
-            services = set()
+def components_of(doc: dict, harbor_dir: Path, db: DatabaseState | None,
+                  services: set[str] | None = None) -> dict[str, bool]:
+    """Optional components in use: from the services of the generated docker-compose.yml when
+    there is one, else from the generated common/config folders, plus what the database registered."""
+    services = services or set()
     configs = harbor_dir / "common" / "config"
     folders = {"clair": "clair", "trivy": "trivy-adapter", "notary": "notary", "chartmuseum": "chartserver"}
     out = {}
@@ -227,12 +224,14 @@ def detect(harbor_yml: str | os.PathLike, dsn: str | None = None, storage: str |
     db = database_state(dsn) if dsn else None
     major, pgdir = pg_on_disk(data_volume)
     tls = doc.get("internal_tls") or {}
+    compose = detect_compose(path.parent, doc)
     return Installation(
         harbor_yml=str(path), harbor_dir=str(path.parent), config_version=None if raw_version is None else str(raw_version),
         release=release, release_error=release_error, hostname=doc.get("hostname"), data_volume=data_volume,
         storage=spec, storage_kind=kind, s3_endpoint=endpoint, s3_region=region,
         dsn=dsn, dsn_masked=mask_dsn(dsn) if dsn else None,
-        components=components_of(doc, path.parent, db),
+        components=components_of(doc, path.parent, db, set(compose.services) if compose else None),
         internal_tls_dir=str(tls.get("dir") or "/etc/harbor/tls/internal") if tls.get("enabled") else None,
         pg_major_on_disk=major, pg_data_dir=pgdir, database=db,
-        s3_keys=s3_keys_of(doc) if kind == "s3" and not storage else None)
+        s3_keys=s3_keys_of(doc) if kind == "s3" and not storage else None,
+        compose=compose.to_dict() if compose else None)

@@ -129,6 +129,15 @@ def render_text(report: dict, width: int = 110) -> str:
         if inst.get("pg_major_on_disk"):
             con.print(f"  PostgreSQL data folder {inst['pg_data_dir']} (major {inst['pg_major_on_disk']})")
         con.print(f"  components in use: {', '.join(comps) if comps else 'none of the optional ones'}")
+        compose = inst.get("compose")
+        if compose:
+            con.print(f"  Docker Compose: {compose['compose_file']}, project {compose['project']}, images of "
+                      f"{compose.get('release') or 'an unknown release'}; running: "
+                      f"{', '.join(compose['running']) or 'nothing'}"
+                      + (f" (Docker: {compose['docker_error']})" if compose.get("docker_error") else ""))
+            if compose.get("database_dir"):
+                con.print(f"  harbor-db: {compose['database_image']} on {compose['database_dir']} (owner "
+                          f"{compose.get('database_dir_owner')}, mode {compose.get('database_dir_mode')})")
     if report.get("hops"):
         con.print("Path: " + " → ".join(report["hops"]))
     if report.get("checks"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harbor_upgrade import upgrade as up
+from harbor_upgrade.compose.detect import read_services
 from harbor_upgrade.installation import DatabaseState, Installation, components_of, dsn_of_external, storage_of
 from harbor_upgrade.report import FAIL, PASS, WARN
 from harbor_upgrade.secrets import mask_text
@@ -137,7 +138,8 @@ def test_external_database_dsn_is_built_and_its_password_masked():
 
 def test_components_from_the_compose_file(tmp_path):
     (tmp_path / "docker-compose.yml").write_text("services:\n  core: {}\n  clair: {}\n  chartmuseum: {}\n")
-    c = components_of({"internal_tls": {"enabled": True}}, tmp_path, None)
+    services = set(read_services(tmp_path / "docker-compose.yml"))
+    c = components_of({"internal_tls": {"enabled": True}}, tmp_path, None, services)
     assert c["clair"] and c["chartmuseum"] and not c["trivy"] and not c["notary"] and c["internal_tls"]
 
 

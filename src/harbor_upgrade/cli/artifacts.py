@@ -24,6 +24,7 @@ import click
 
 from ..artifacts import BackfillReport, Progress, backfill
 from ..artifacts.backfill import BATCH_ARTIFACTS
+from ..compose.session import required_database
 from ..db.ledger import DATA_VERSION_ABSTRACTED
 from ..errors import ExitStatus, InvalidInput
 from ..registry import open_storage
@@ -67,9 +68,15 @@ class BarProgress(Progress):
     """A progress bar with rate and ETA, for a terminal."""
 
     def start(self, total: int, done: int) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TaskProgressColumn,
-                                   TextColumn, TimeRemainingColumn)
         from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bar
         self.bar = Bar(TextColumn("artifacts"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                        TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(),
                        console=Console(stderr=True))
@@ -123,7 +130,8 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
 
 
 @cli.command("artifacts")
-@click.option("--dsn", required=True, help="the Harbor database, already at the 2.4.0 schema")
+@click.option("--dsn", help="the Harbor database, already at the 2.4.0 schema (default with --harbor-yml of a Compose "
+                             "installation: its harbor-db, started alone on 127.0.0.1)")
 @click.option("--storage", help="the registry storage: the folder holding docker/registry/v2, "
                                 "or s3://BUCKET[/ROOTDIRECTORY]")
 @click.option("--harbor-yml", type=click.Path(dir_okay=False),
@@ -138,7 +146,7 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
               help="artifact rows per transaction (each commit is a checkpoint)")
 @click.option("--s3-endpoint", help="S3 endpoint URL (S3-compatible services, moto, MinIO)")
 @click.option("--s3-region", help="S3 region")
-def artifacts_cmd(dsn: str, storage: str | None, harbor_yml: str | None, jobs: int, report_path: str | None,
+def artifacts_cmd(dsn: str | None, storage: str | None, harbor_yml: str | None, jobs: int, report_path: str | None,
                   resume: bool, import_untagged: bool, batch_artifacts: int, s3_endpoint: str | None,
                   s3_region: str | None) -> int:
     """Fill every artifact row of a 2.4.0 database from registry storage, as Harbor 2.4 stores a
@@ -149,15 +157,18 @@ def artifacts_cmd(dsn: str, storage: str | None, harbor_yml: str | None, jobs: i
     Exit codes: 0 done; 1 completed with N problems (listed; the rest is filled); 2 bad input;
     4 database not at 2.4.0 or locked; 5 database or storage unreadable (rerun with --resume).
     """
-    register_dsn(dsn)
+    if dsn:
+        register_dsn(dsn)
     if bool(storage) == bool(harbor_yml):
         raise InvalidInput("give exactly one of --storage and --harbor-yml", reference="storage-spec-invalid")
     backend = (open_storage(storage, s3_endpoint=s3_endpoint, s3_region=s3_region) if storage
                else storage_from_harbor_yml(harbor_yml, s3_endpoint, s3_region))
     progress = BarProgress() if sys.stderr.isatty() else PlainProgress()
     try:
-        report = backfill(dsn, backend, jobs=jobs, resume=resume, import_untagged=import_untagged,
-                          progress=progress, batch_artifacts=batch_artifacts)
+        with required_database(harbor_yml, dsn, "artifacts",
+                               say=lambda m: click.echo(mask_text(m), err=True)) as url:
+            report = backfill(url, backend, jobs=jobs, resume=resume, import_untagged=import_untagged,
+                              progress=progress, batch_artifacts=batch_artifacts)
     finally:
         backend.close()
     if report_path:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from .. import backup as backup_api
+from ..compose.session import required_database
 from ..errors import ExitStatus, InvalidInput, UnsafeState, ValidationFailed
 from ..postgres import upgrade as engine
 from ..postgres.cluster import find_binaries
@@ -31,11 +33,13 @@ def backup_cmd(ctx: click.Context, dsn, harbor_dir, data_volume, to, jobs) -> in
     Registry blobs are not copied; the summary says how to snapshot them."""
     if ctx.invoked_subcommand is not None:
         return None
-    missing = [o for o, v in (("--dsn", dsn), ("--harbor-dir", harbor_dir), ("--to", to)) if not v]
+    missing = [o for o, v in (("--harbor-dir", harbor_dir), ("--to", to)) if not v]
     if missing:
         raise InvalidInput(f"backup needs {', '.join(missing)}",
-                           hint="harbor-upgrade backup --dsn DSN --harbor-dir DIR [--data-volume V] --to BACKUP_DIR")
-    m = backup_api.create_backup(dsn, harbor_dir, to, data_volume=data_volume, jobs=jobs, progress=_say)
+                           hint="harbor-upgrade backup [--dsn DSN] --harbor-dir DIR [--data-volume V] --to BACKUP_DIR "
+                                "(no --dsn on a Compose installation whose stack is down)")
+    with required_database(Path(harbor_dir) / "harbor.yml", dsn, "backup", say=_say) as url:
+        m = backup_api.create_backup(url, harbor_dir, to, data_volume=data_volume, jobs=jobs, progress=_say)
     files = [f for f in m.files if f.type == "file"]
     click.echo(f"backup {to}: Harbor {m.harbor_version or 'unknown'}, schema {m.schema_version}, "
                f"data {m.data_version}, PostgreSQL {m.pg_version}")
@@ -68,7 +72,8 @@ def verify_cmd(backup_dir, no_restore) -> int:
 @cli.command("restore")
 @click.option("--from", "from_", required=True, type=click.Path(file_okay=False, exists=True),
               help="the backup folder")
-@click.option("--dsn", required=True, help="the database to replace")
+@click.option("--dsn", help="the database to replace (default on a Compose installation: its harbor-db, started "
+                             "alone on 127.0.0.1)")
 @click.option("--harbor-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--data-volume", type=click.Path(file_okay=False))
 @click.option("--jobs", "-j", default=2, show_default=True, help="parallel pg_restore jobs")
@@ -84,7 +89,8 @@ def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes) -> int:
                                 f"{' and ' + data_volume if data_volume else ''} with the backup of "
                                 f"{m.created} (Harbor {m.harbor_version})? Harbor must be stopped."),
                       abort=True)
-    r = backup_api.restore_backup(from_, dsn, harbor_dir, data_volume=data_volume, jobs=jobs, progress=_say)
+    with required_database(Path(harbor_dir) / "harbor.yml", dsn, "restore", say=_say) as url:
+        r = backup_api.restore_backup(from_, url, harbor_dir, data_volume=data_volume, jobs=jobs, progress=_say)
     for extra in r.extra_files:
         click.echo(f"not in the backup, left in place: {extra}")
     for p in r.problems:

@@ -7,8 +7,10 @@ import sys
 import click
 
 from .. import upgrade as up
+from ..compose.session import required_database
 from ..errors import ExitStatus
 from ..report import ProgressReporter, render_text, to_json
+from ..secrets import mask_text
 from . import cli
 
 harbor_yml_opt = click.option("--harbor-yml", "harbor_yml", required=True, type=click.Path(dir_okay=False),
@@ -18,6 +20,13 @@ dsn_opt = click.option("--dsn", help="the registry database, postgresql://USER[:
 storage_opt = click.option("--storage", help="registry storage: a folder holding docker/registry/v2, or "
                                              "s3://BUCKET[/ROOT] (default: from harbor.yml)")
 json_opt = click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+stop_harbor_opt = click.option("--stop-harbor", is_flag=True,
+                               help="on a Compose installation whose containers run: stop the stack first (clean "
+                                    "database shutdown, then docker compose down); without it the command refuses")
+
+
+def say(msg: str) -> None:
+    click.echo(mask_text(msg), err=True)
 
 
 def s3_opts(f):
@@ -74,10 +83,11 @@ def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, engin
 @click.option("--jobs", default=4, show_default=True, help="parallel storage readers / dump jobs")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
+@stop_harbor_opt
 @engine_opts
 @json_opt
 def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config_out, jobs, yes, dry_run,
-            engine_bindir, engine_mode, engine_old_bindir, as_json):
+            stop_harbor, engine_bindir, engine_mode, engine_old_bindir, as_json):
     """Back up, then upgrade config, engine (with --engine-bindir), database, artifacts and
     scanner, and verify; journaled.
 
@@ -86,22 +96,27 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config
     folder beside it and starts the new cluster on the same port and socket. The old
     cluster is kept until `harbor-upgrade pg-upgrade --cleanup`."""
     opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, s3_endpoint, s3_region, jobs, yes, dry_run,
-                      engine_bindir, engine_mode, engine_old_bindir)
+                      engine_bindir, engine_mode, engine_old_bindir, stop_harbor)
     with ProgressReporter(stream=sys.stderr) as progress:
         report = up.run(opts, progress)
     return emit(report, as_json)
 
 
 @cli.command("verify")
-@click.option("--dsn", required=True, help="the upgraded registry database")
+@click.option("--dsn", help="the upgraded registry database (or --harbor-yml)")
+@click.option("--harbor-yml", type=click.Path(dir_okay=False),
+              help="instead of --dsn: the harbor.yml of a Compose installation (Harbor stopped); its harbor-db is "
+                   "started alone on 127.0.0.1 for the command")
 @storage_opt
 @s3_opts
 @click.option("--backup-dir", type=click.Path(file_okay=False, exists=True),
               help="the run's backup folder: its manifest gives the counts before")
 @json_opt
-def verify_cmd(dsn, storage, s3_endpoint, s3_region, backup_dir, as_json):
+def verify_cmd(dsn, harbor_yml, storage, s3_endpoint, s3_region, backup_dir, as_json):
     """Counts before and after, and the invariants of a 2.4.0 database; non-zero exit on a failure."""
-    return emit(up.verify_report(dsn, storage, backup_dir, s3_endpoint, s3_region), as_json)
+    with required_database(harbor_yml, dsn, "verify", say=say) as url:
+        report = up.verify_report(url, storage, backup_dir, s3_endpoint, s3_region)
+    return emit(report, as_json)
 
 
 @cli.command("rollback")
@@ -109,11 +124,19 @@ def verify_cmd(dsn, storage, s3_endpoint, s3_region, backup_dir, as_json):
 @click.option("--dsn", help="the registry database to restore into (default: the run's, when it had no password)")
 @click.option("--harbor-dir", type=click.Path(file_okay=False), help="default: where the backup was taken")
 @click.option("--data-volume", type=click.Path(file_okay=False), help="default: where the backup was taken")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@stop_harbor_opt
 @json_opt
-def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, as_json):
-    """Restore the backup taken by run and check the result against the backup's manifest."""
+def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, yes, stop_harbor, as_json):
+    """Restore the backup taken by run and check the result against the backup's manifest.
+
+    On a Compose installation no --dsn is needed: the database is restored through the
+    installation's harbor-db, started alone on 127.0.0.1 (Harbor stopped, or --stop-harbor)."""
+    if not yes and sys.stdin.isatty():
+        click.confirm(mask_text(f"Replace the database and files of the installation with the backup in "
+                                f"{backup_dir}?"), abort=True)
     with ProgressReporter(stream=sys.stderr) as progress:
-        report = up.rollback(backup_dir, dsn, harbor_dir, data_volume, progress)
+        report = up.rollback(backup_dir, dsn, harbor_dir, data_volume, progress, stop_harbor=stop_harbor)
     return emit(report, as_json)
 
 

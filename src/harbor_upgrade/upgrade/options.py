@@ -42,6 +42,7 @@ class Options:
     engine_bindir: str | None = None        # asks for the engine step: the new major's bin folder
     engine_mode: str = "copy"
     engine_old_bindir: str | None = None    # default: found by the old cluster's major
+    stop_harbor: bool = False               # a running Compose stack is stopped first (else run refuses)
 
     @property
     def steps(self) -> tuple[str, ...]:

@@ -2,15 +2,24 @@
 preflight checks, and what the operator does next. Writes nothing."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from ..compose.session import compose_of, database, own_database
 from ..errors import HarborUpgradeError
 from ..installation import Installation, detect
 from ..postgres.layout import harbor_database_dir, harbor_home
 from ..report import all_ok
 from ..secrets import mask_dsn
 from ..versions import SCHEMA_VERSION, TARGET, path_between
-from .options import BACKUP_SUBDIR, STEP_TEXT, STEPS, Options, recorded_engine, start_release
+from .options import (
+    BACKUP_SUBDIR,
+    STEP_TEXT,
+    STEPS,
+    Options,
+    recorded_engine,
+    start_release,
+)
 from .preflight import preflight
 from .steps.engine import engine_target
 
@@ -88,7 +97,22 @@ def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | N
 
 
 def plan(opts: Options) -> dict:
-    """The plan report: installation, hops, steps and preflight checks. Writes nothing."""
+    """The plan report: installation, hops, steps and preflight checks. Writes nothing.
+
+    On a Compose installation whose stack is down, the database is read through the
+    installation's harbor-db started alone on 127.0.0.1 (and stopped again); while Harbor
+    runs, the database is left alone and the plan says so."""
+    ci = None if opts.dsn else compose_of(opts.harbor_yml)
+    if own_database(ci) and ci is not None and not ci.running and not ci.docker_error:
+        with database(opts.harbor_yml, None, ci=ci) as dsn:
+            report = plan_on(replace(opts, dsn=dsn))
+        report["installation"]["dsn_masked"] = None
+        report["next"] = [line.replace(f" --dsn '{mask_dsn(dsn)}'", "") for line in report["next"]]
+        return report
+    return plan_on(opts)
+
+
+def plan_on(opts: Options) -> dict:
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     backup_dir = Path(opts.backup_dir) if opts.backup_dir else None
     resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
@@ -99,7 +123,7 @@ def plan(opts: Options) -> dict:
             "checks": [c.to_dict() for c in checks],
             "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
                       f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{mask_dsn(opts.dsn)}'" if opts.dsn else "")
-                      + engine_args(opts)]
+                      + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")]
                      if ok else ["Fix the failed checks above, then plan again."])}
 
 

@@ -68,6 +68,12 @@ def check_dirty(inst: Installation, resuming: bool) -> Check:
 
 def check_stopped(inst: Installation, need_db: bool = True) -> Check:
     db = inst.database
+    compose = inst.compose or {}
+    if compose.get("running"):
+        return Check("Harbor stopped", FAIL if need_db else WARN,
+                     f"Harbor's containers run ({', '.join(compose['running'])}): the database was not read",
+                     hint="run --stop-harbor stops the stack first (clean database shutdown, then docker compose "
+                          "down in the harbor folder)")
     if db is None:
         return Check("Harbor stopped", FAIL if need_db else WARN, "no database to check: pass --dsn",
                      hint="the database steps need --dsn postgresql://USER[:PASSWORD]@HOST:PORT/registry")
@@ -214,6 +220,31 @@ def check_engine(inst: Installation, opts: Options, recorded: dict | None) -> Ch
                              "are free there")
 
 
+# The PostgreSQL major of the harbor-db image of each release line (Harbor's db Dockerfiles).
+HARBOR_DB_MAJOR = {"1.10.0": 9, "2.0.0": 9, "2.1.0": 9, "2.2.0": 9, "2.3.0": 13, "2.4.0": 13}
+
+
+def check_compose_engine(inst: Installation) -> Check:
+    """On a Compose installation the engine is left to the target's harbor-db, at its first start."""
+    name = "engine (Compose)"
+    target = HARBOR_DB_MAJOR.get(TARGET)
+    on_disk = inst.pg_major_on_disk
+    if on_disk is None and inst.pg_data_dir:
+        try:
+            on_disk = 9 if (Path(inst.pg_data_dir) / "PG_VERSION").read_text().startswith("9.") else None
+        except OSError:
+            on_disk = None
+    if on_disk is None or target is None or on_disk == target:
+        return Check(name, PASS, f"the cluster in {inst.data_volume}/database is used as it is by Harbor {TARGET}'s "
+                                 "harbor-db")
+    return Check(name, WARN, f"the cluster in {inst.pg_data_dir} is PostgreSQL {'9.6' if on_disk == 9 else on_disk}; "
+                             f"Harbor {TARGET}'s harbor-db runs {target} and upgrades it at its first start, then "
+                             "deletes the old cluster; when that start cannot list the folder it initialises an empty "
+                             "cluster instead (Harbor issue #15383). harbor-upgrade leaves the engine to it",
+                 hint="keep the backup folder until Harbor runs well; check docker logs harbor-db at the first start "
+                      "(Docker 20.10 or later)")
+
+
 def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool = False,
               need_db: bool = True, opts: Options | None = None) -> list[Check]:
     """The checks before anything is written; need_db=False (plan) lets a missing --dsn pass as a warning.
@@ -222,6 +253,8 @@ def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool
               check_stopped(inst, need_db),
               check_disk(inst, backup_dir), check_owners(inst), check_internal_tls(inst),
               check_clair(inst), check_storage(inst)]
+    if inst.compose and inst.compose.get("database_dir"):
+        checks.append(check_compose_engine(inst))
     if opts is not None and "engine" in opts.steps:
         checks.append(check_engine(inst, opts, recorded_engine(backup_dir) if resuming else None))
     if all_ok(checks) and not resuming:

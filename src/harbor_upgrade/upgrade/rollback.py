@@ -7,6 +7,7 @@ from pathlib import Path
 import psycopg
 
 from ..backup import read_manifest, restore_backup
+from ..compose.session import compose_of, container_journal, database, own_database
 from ..errors import InvalidInput
 from ..journal import Journal
 from ..postgres.tools import table_counts
@@ -48,9 +49,29 @@ def verify_report(dsn: str, storage: str | None = None, backup_dir: str | None =
 
 
 def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = None,
-             data_volume: str | None = None, progress: ProgressReporter | None = None) -> dict:
-    """Restore the backup a run took, then check the database against the backup's manifest."""
+             data_volume: str | None = None, progress: ProgressReporter | None = None,
+             stop_harbor: bool = False) -> dict:
+    """Restore the backup a run took, then check the database against the backup's manifest.
+
+    Without a DSN, on a Compose installation with Harbor's own database (the harbor folder
+    the backup was taken from), the database is restored through the installation's
+    harbor-db started alone on 127.0.0.1; Harbor must be down, or is stopped first with
+    ``stop_harbor``."""
     b = Path(backup_dir)
+    manifest = read_manifest(backup_folder(b))
+    harbor_dir = harbor_dir or manifest.roots.get("harbor")
+    harbor_yml = Path(harbor_dir) / "harbor.yml" if harbor_dir else None
+    ci = compose_of(harbor_yml) if dsn is None and harbor_yml is not None and harbor_yml.is_file() else None
+    if not own_database(ci):
+        return rollback_on(b, dsn, harbor_dir, data_volume, progress)
+    progress = progress or ProgressReporter(enabled=False)
+    with database(harbor_yml, None, stop=stop_harbor, journal=container_journal(b), say=progress.note,
+                  ci=ci) as url:
+        return rollback_on(b, url, harbor_dir, data_volume, progress)
+
+
+def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: str | None,
+                progress: ProgressReporter | None) -> dict:
     folder = backup_folder(b)
     manifest = read_manifest(folder)
     plan_rec = Journal.read(b).last("plan") if (b / "journal.jsonl").exists() else None
@@ -60,8 +81,7 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
             dsn = recorded
     if dsn is None:
         raise InvalidInput("rollback needs --dsn: the run's journal keeps no password",
-                           reference="dsn-missing", hint=f"harbor-upgrade rollback --backup-dir {backup_dir} --dsn DSN")
-    harbor_dir = harbor_dir or manifest.roots.get("harbor")
+                           reference="dsn-missing", hint=f"harbor-upgrade rollback --backup-dir {b} --dsn DSN")
     data_volume = data_volume or manifest.roots.get("data_volume")
     progress = progress or ProgressReporter(enabled=False)
     result = restore_backup(folder, dsn, harbor_dir, data_volume=data_volume, progress=progress.note)

@@ -8,11 +8,16 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
 import psycopg
 
+from ..compose.detect import ComposeInstallation
+from ..compose.errors import EngineCompose
+from ..compose.session import compose_of, container_journal, database, own_database
+from ..compose.stack import refuse_running
 from ..errors import HarborUpgradeError, InvalidInput, UnsafeState
 from ..installation import detect
 from ..journal import Journal
@@ -102,9 +107,25 @@ def confirm_default(question: str) -> bool:
     return click.confirm(question, default=False, err=True)
 
 
+def confirmed(opts: Options, question: str, confirm: Callable[[str], bool], interactive: bool | None) -> None:
+    """--yes, or the operator's yes on a terminal; else nothing is changed."""
+    if opts.yes:
+        return
+    tty = interactive if interactive is not None else sys.stdin.isatty()
+    if not tty:
+        raise UnsafeState("run changes the installation and needs a confirmation: pass --yes",
+                          reference="confirmation-needed", hint="harbor-upgrade plan shows what it will do")
+    if not confirm(question):
+        raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed")
+
+
 def run(opts: Options, progress: ProgressReporter | None = None,
         confirm: Callable[[str], bool] = confirm_default, interactive: bool | None = None) -> dict:
-    """Run (or continue) the upgrade; returns the report (``ok`` False when a step failed)."""
+    """Run (or continue) the upgrade; returns the report (``ok`` False when a step failed).
+
+    On a Compose installation with Harbor's own database (and no --dsn), Harbor must be
+    down — or is stopped first with ``stop_harbor`` — and the run works on the
+    installation's harbor-db started alone on 127.0.0.1, stopped and removed at the end."""
     if not opts.backup_dir:
         raise InvalidInput("run needs --backup-dir: the backup and the journal go there", reference="backup-dir-missing")
     if opts.dry_run:
@@ -113,6 +134,43 @@ def run(opts: Options, progress: ProgressReporter | None = None,
         return report
     progress = progress or ProgressReporter(enabled=False)
     backup_dir = Path(opts.backup_dir).resolve()
+    ci = None if opts.dsn else compose_of(opts.harbor_yml)
+    if not own_database(ci):
+        return run_on(opts, progress, confirm, interactive, backup_dir)
+    assert ci is not None
+    if opts.engine_bindir:
+        raise EngineCompose("--engine-bindir upgrades a cluster served by this machine's PostgreSQL; on a Compose "
+                            "installation the engine is left to the target release's harbor-db", hint="run without --engine-bindir (plan tells what happens "
+                                                            "to the engine)")
+    if ci.running:
+        if not opts.stop_harbor:
+            refuse_running(ci)
+        confirmed(opts, f"Stop Harbor ({len(ci.running)} containers of {ci.compose_file}) and upgrade "
+                        f"{opts.harbor_yml} to {TARGET} (backup in {backup_dir})?", confirm, interactive)
+        opts = replace(opts, yes=True)
+    with database(opts.harbor_yml, None, stop=opts.stop_harbor, journal=container_journal(backup_dir),
+                  say=progress.note, ci=ci) as dsn:
+        report = run_on(replace(opts, dsn=dsn), progress, confirm, interactive, backup_dir)
+    report["next"] = compose_next_steps(report, ci, opts)
+    return report
+
+
+def compose_next_steps(report: dict, ci: ComposeInstallation, opts: Options) -> list[str]:
+    """After a run on a Compose installation nothing of Harbor runs: say so first."""
+    if report["ok"]:
+        keep = f"Keep {opts.backup_dir} until"
+        return ([f"Nothing of Harbor runs now: the stack of {ci.compose_file} is down and harbor-upgrade's own "
+                 f"harbor-db is removed; {ci.db_dir} holds the upgraded database, ready for the new release's "
+                 "install.sh."] + [line for line in report["next"] if not line.startswith(keep)]
+                + [f"{keep} {TARGET} runs well; to go back instead: harbor-upgrade rollback --backup-dir "
+                   f"{opts.backup_dir} --yes, then docker compose up -d in {ci.harbor_dir} (the old stack)."])
+    return report["next"] + [f"Harbor is not running; to start the old one as it is: docker compose up -d in "
+                             f"{ci.harbor_dir} (after a rollback when a step changed the database)."]
+
+
+def run_on(opts: Options, progress: ProgressReporter, confirm: Callable[[str], bool], interactive: bool | None,
+           backup_dir: Path) -> dict:
+    """The run against the database opts.dsn reaches (or harbor.yml's external one)."""
     served = restore_engine_server(backup_dir)
     if served:
         progress.note(f"continuing an engine upgrade: the database is served from {served}")
@@ -126,13 +184,7 @@ def run(opts: Options, progress: ProgressReporter | None = None,
         return {**base, "ok": False,
                 "steps": step_plan(inst, False, opts.steps, planned_engine(inst, opts, backup_dir)),
                 "next": ["Fix the failed checks above, then run again; nothing was changed."]}
-    if not opts.yes:
-        tty = interactive if interactive is not None else sys.stdin.isatty()
-        if not tty:
-            raise UnsafeState("run changes the installation and needs a confirmation: pass --yes",
-                              reference="confirmation-needed", hint="harbor-upgrade plan shows what it will do")
-        if not confirm(f"Upgrade {inst.harbor_yml} to {TARGET} (backup in {backup_dir})?"):
-            raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed")
+    confirmed(opts, f"Upgrade {inst.harbor_yml} to {TARGET} (backup in {backup_dir})?", confirm, interactive)
     with RunLock(backup_dir):
         journal = Journal.open(backup_dir)
         if journal.last("rollback"):
