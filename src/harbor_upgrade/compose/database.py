@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from ..errors import DatadirEmpty
 from ..secrets import mask_text, register_dsn
+from ..versions import HARBOR_DB_MAJOR
 from . import docker
 from .detect import DB_MOUNT, ComposeInstallation
 from .errors import (
@@ -126,13 +127,13 @@ def check_folder_free(db_dir: Path) -> None:
 
 
 def check_layout(ci: ComposeInstallation, db_dir: Path) -> None:
-    """Images of 1.10-2.2 serve (and, if absent, initialise) a cluster at the top of the folder;
-    2.3 and later look in pgNN/. Starting an image on the other layout would leave the real
+    """Images with PostgreSQL 9.6 (1.10-2.2) serve (and, if absent, initialise) a cluster at the
+    top of the folder; 2.3 and later look in pgNN/. Starting an image on the other layout would leave the real
     cluster aside and initialise an empty one."""
-    release = tuple(int(p) for p in (ci.release or "0.0.0").split(".")[:2])
+    major = HARBOR_DB_MAJOR.get(".".join((ci.release or "").split(".")[:2]) + ".0")
     top = (db_dir / "PG_VERSION").exists()
     nested = [p.name for p in cluster_dirs(db_dir) if p != db_dir]
-    if release and release < (2, 3) and not top and nested:
+    if major == 9 and not top and nested:
         raise DatabaseLayoutMismatch(f"{db_dir} holds its cluster in {', '.join(nested)} (a newer harbor-db "
                                      f"upgraded it), but {ci.db_image} looks at the top of the folder and would "
                                      "initialise an empty cluster there",

@@ -15,7 +15,7 @@ from ..installation import Installation
 from ..postgres.layout import list_entries
 from ..postgres.upgrade import check_space, folder_size
 from ..report import FAIL, PASS, WARN, Check, all_ok
-from ..versions import SCHEMA_VERSION, TARGET
+from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, TARGET
 from .context import open_storage
 from .options import Options, recorded_engine, start_release
 from .steps.engine import datadir_system_id, engine_target, served_cluster
@@ -218,10 +218,6 @@ def check_engine(inst: Installation, opts: Options, recorded: dict | None) -> Ch
     return Check(name, PASS, f"PostgreSQL {t['old_version']} in {old} → {t['new_major']} ({t['mode']}) into "
                              f"{new}; the cluster takes {size / 2**20:,.1f} MiB, {free_bytes(new) / 2**20:,.0f} MiB "
                              "are free there")
-
-
-# The PostgreSQL major of the harbor-db image of each release line (Harbor's db Dockerfiles).
-HARBOR_DB_MAJOR = {"1.10.0": 9, "2.0.0": 9, "2.1.0": 9, "2.2.0": 9, "2.3.0": 13, "2.4.0": 13}
 
 
 def check_compose_engine(inst: Installation) -> Check:
