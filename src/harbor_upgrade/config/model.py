@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -140,18 +141,27 @@ class ScalarMap(Spec):
         return f"values must be plain, not nested (see {bad[0]})" if bad else None
 
 
-class Section(Spec):
-    """A mapping with known keys: {key: (spec, required)}. Unknown keys are allowed."""
+class Field(NamedTuple):
+    spec: Spec
+    required: bool = False
+    assumed: object = None      # what Harbor's prepare takes when the key is left out (said as a warning)
 
-    def __init__(self, fields: dict[str, tuple[Spec, bool]], *, nullable: bool = False, rule=None):
-        self.fields, self.nullable, self.rule = fields, nullable, rule
+
+class Section(Spec):
+    """A mapping with known keys: {key: Field}. Unknown keys are allowed.
+
+    ``empty``: what Harbor makes of the section left empty (``key:`` with every setting
+    commented out, or ``{}``); such a section is then accepted, with that as a warning."""
+
+    def __init__(self, fields: dict[str, Field], *, nullable: bool = False, rule=None, empty: str | None = None):
+        self.fields, self.nullable, self.rule, self.empty = fields, nullable, rule, empty
 
     def check(self, value):
         return None if isinstance(value, dict) else f"must be a mapping of settings, not {_kind(value)}"
 
 
-def F(spec: Spec, required: bool = False) -> tuple[Spec, bool]:
-    return spec, required
+def F(spec: Spec, required: bool = False, *, assumed: object = None) -> Field:
+    return Field(spec, required, assumed)
 
 
 PORT = Int(1, 65535, "a port number")
@@ -197,7 +207,7 @@ Path = tuple[str, ...]
 
 @dataclass(frozen=True)
 class Delta:
-    add: dict[Path, tuple[Spec, bool]] = field(default_factory=dict)
+    add: dict[Path, Field] = field(default_factory=dict)
     remove: tuple[Path, ...] = ()
     rename: dict[Path, str] = field(default_factory=dict)
 
@@ -209,9 +219,8 @@ def _edit(section: Section, path: Path, change) -> Section:
     if len(path) == 1:
         change(fields, key)
     else:
-        sub, required = fields[key]
-        fields[key] = (_edit(sub, path[1:], change), required)
-    return Section(fields, nullable=section.nullable, rule=section.rule)
+        fields[key] = fields[key]._replace(spec=_edit(fields[key].spec, path[1:], change))
+    return Section(fields, nullable=section.nullable, rule=section.rule, empty=section.empty)
 
 
 def apply_delta(model: Section, delta: Delta) -> Section:
@@ -240,7 +249,11 @@ def model_of(target: str) -> Section:
     raise ValueError(f"no config release {target}")
 
 
-def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Problem]) -> None:
+def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Problem],
+          notes: list[str]) -> None:
+    if isinstance(spec, Section) and spec.empty and (value is None or value == {}):
+        notes.append(f"{'.'.join(map(str, path))}: {spec.empty}")
+        return
     if value is None:
         if not spec.nullable:
             out.append(Problem(path, line, "is empty; give it a value or remove the key"))
@@ -251,26 +264,34 @@ def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Pr
         return
     if isinstance(spec, ListOf):
         for i, item in enumerate(value):
-            _walk(spec.item, item, path + (i,), key_line(value, i) or line, out)
+            _walk(spec.item, item, path + (i,), key_line(value, i) or line, out, notes)
     elif isinstance(spec, Section):
-        for key, (sub, required) in spec.fields.items():
+        for key, (sub, required, assumed) in spec.fields.items():
             if key in value:
-                _walk(sub, value[key], path + (key,), key_line(value, key) or line, out)
+                _walk(sub, value[key], path + (key,), key_line(value, key) or line, out, notes)
             elif required:
                 out.append(Problem(path + (key,), line, "is required but missing"))
+            elif assumed is not None:
+                notes.append(f"{'.'.join(map(str, path + (key,)))}: not set; Harbor takes {assumed}")
         if spec.rule:
             for sub_path, message in spec.rule(value):
                 sub_line = key_line(value, sub_path[0]) if sub_path else None
                 out.append(Problem(path + sub_path, sub_line or line, message))
 
 
-def validate(data: CommentedMap, target: str) -> list[Problem]:
-    """Every problem of a harbor.yml for Harbor ``target``."""
+def check(data: CommentedMap, target: str) -> tuple[list[Problem], list[str]]:
+    """(every problem, every assumption) of a harbor.yml for Harbor ``target``."""
     out: list[Problem] = []
-    _walk(model_of(target), data, (), None, out)
+    notes: list[str] = []
+    _walk(model_of(target), data, (), None, out, notes)
     if isinstance(data, dict) and data.get("_version") is not None and _line_of(data["_version"]) != target:
         out.append(Problem(("_version",), key_line(data, "_version"), f"must be {target}, not {data['_version']!r}"))
-    return out
+    return out, notes
+
+
+def validate(data: CommentedMap, target: str) -> list[Problem]:
+    """Every problem of a harbor.yml for Harbor ``target``."""
+    return check(data, target)[0]
 
 
 def _line_of(version: object) -> str | None:
@@ -283,4 +304,4 @@ def _line_of(version: object) -> str | None:
 
 def assumptions(data: CommentedMap, target: str) -> list[str]:
     """What Harbor's own prepare assumes for settings this file leaves out (said as warnings)."""
-    return []
+    return check(data, target)[1]

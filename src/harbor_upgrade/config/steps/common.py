@@ -64,7 +64,8 @@ def renames(doc: Document, renames: list[tuple[str, tuple, str]]) -> None:
 def fill(doc: Document, defaults: list[Default]) -> None:
     for d in defaults:
         parent = doc.section(*d.path)
-        if parent is None or d.key in parent or (*d.path, d.key) in doc.gone:
+        # (an empty section is left to Harbor's defaults: https: with every setting commented out)
+        if parent is None or (d.path and not parent) or d.key in parent or (*d.path, d.key) in doc.gone:
             continue
         if d.path:
             after = d.after if d.after in parent else list(parent.keys())[-1] if parent else ""
@@ -135,8 +136,17 @@ def log_defaults(doc: Document) -> None:
     if "level" not in log:
         doc.add(("log",), "level", "info", "the default", after=None)
     if "local" not in log:
-        doc.add(("log",), "local", {"rotate_count": 50, "rotate_size": "200M", "location": "/var/log/harbor"},
-                "log rotation on this host, at Harbor's defaults")
+        local = {"rotate_count": 50, "rotate_size": "200M", "location": "/var/log/harbor"}
+        flat = [key for key in local if key in log]     # Harbor 1.8's layout: log.location ...
+        if not flat:
+            doc.add(("log",), "local", local, "log rotation on this host, at Harbor's defaults")
+            return
+        local.update((key, log[key]) for key in flat)
+        doc.add(("log",), "local", local, "the 1.8 layout's settings, where Harbor 1.9 and later read them")
+        for key in flat:
+            doc.remove(("log",), key, "moved into log.local")
+        doc.warn(f"log.{', log.'.join(flat)} (Harbor 1.8's layout) carried into log.local, "
+                 "the only place Harbor 1.9 and later read them")
 
 
 def default_proxy(doc: Document, components: list[str]) -> None:

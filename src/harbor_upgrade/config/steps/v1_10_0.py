@@ -18,8 +18,11 @@ VERSION = "1.10.0"
 # The first release of the chain: its delta is the whole model of a 1.10 harbor.yml.
 MODEL = Delta(add={
     ("hostname",): F(Text(), True),
-    ("http",): F(Section({"port": F(PORT, True)})),
-    ("https",): F(Section({"port": F(PORT, True), "certificate": F(Text(), True), "private_key": F(Text(), True)})),
+    # Harbor's prepare reads an empty http section as port 80, and an https section whose
+    # settings are all commented out as no https at all
+    ("http",): F(Section({"port": F(PORT, assumed=80)}, empty="no settings; Harbor listens on port 80")),
+    ("https",): F(Section({"port": F(PORT, True), "certificate": F(Text(), True), "private_key": F(Text(), True)},
+                          empty="no settings (all commented out); Harbor serves HTTP only")),
     ("external_url",): F(Text(nullable=True, pattern=r"https?://\S+", what="a URL like https://reg.example.com")),
     ("harbor_admin_password",): F(Text(), True),
     ("database",): F(Section({"password": F(Text(), True), "max_idle_conns": F(POOL),
@@ -49,8 +52,8 @@ MODEL = Delta(add={
     })),
     ("external_redis",): F(Section({
         "host": F(Text(), True), "port": F(PORT), "password": F(Text(nullable=True)),
-        "registry_db_index": F(Int(0, None), True), "jobservice_db_index": F(Int(0, None), True),
-        "chartmuseum_db_index": F(Int(0, None), True), "clair_db_index": F(Int(0, None)),
+        "registry_db_index": F(Int(0, None), assumed=1), "jobservice_db_index": F(Int(0, None), assumed=2),
+        "chartmuseum_db_index": F(Int(0, None), assumed=3), "clair_db_index": F(Int(0, None)),
     })),
     ("uaa",): F(Section({"ca_file": F(Text(), True)})),
     ("proxy",): F(Section({

@@ -20,7 +20,7 @@ PURGING = {"enabled": True, "age": "168h", "interval": "24h", "dryrun": False}
 MODEL = Delta(add={
     ("trivy", "offline_scan"): F(Bool()),
     # its prepare takes 3 when it is left out (the 2.5 file ships it commented out)
-    ("external_redis", "chartmuseum_db_index"): F(Int(0, None)),
+    ("external_redis", "chartmuseum_db_index"): F(Int(0, None), assumed=3),
     ("upload_purging",): F(Section({"enabled": F(Bool()), "age": F(DURATION), "interval": F(DURATION),
                                     "dryrun": F(Bool())})),
 })
