@@ -23,9 +23,9 @@ class ThreadRecordingStorage(FilesystemStorage):
         super().__init__(root)
         self.readers: dict[str, set[str]] = {}
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, *limit) -> bytes:
         self.readers.setdefault(path, set()).add(threading.current_thread().name)
-        return super().read(path)
+        return super().read(path, *limit)
 
 
 def build(tree: Tree) -> None:

@@ -5,6 +5,13 @@ annotations, references) depends on the manifest kind; then the processor chosen
 the final ``media_type`` gives ``type``, ``extra_attrs`` and ``icon``. An index's
 children are abstracted first (each artifact once per repository); any failure is a
 ``Failure`` with one of the spec's reason codes and nothing is stored for it.
+
+Stored objects are hostile input: a manifest or config that cannot be read (a symbolic
+link, a FIFO, outside the storage root) or is larger than the registry's 4 MiB fails that
+artifact (``manifest-unreadable``, ``manifest-too-large``, ``config-…``), a document
+nesting deeper than ``manifest.MAX_DEPTH`` too (``…-too-deep``), and an icon that cannot be
+read is a problem beside a stored artifact (``icon-unreadable``). None of them stops the
+abstraction of anything else.
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..registry import manifest as m
 from ..registry.layout import Layout, RepositoryListing
-from ..registry.storage import ObjectMissing
+from ..registry.storage import ObjectMissing, ObjectTooLarge, ObjectUnreadable
 
 ICON_ANNOTATION = "io.goharbor.artifact.v1alpha1.icon"
 SKIP_LIST_ANNOTATION = "io.goharbor.artifact.v1alpha1.skip-list"
@@ -85,6 +92,8 @@ class RepositoryAbstractor:
         self._docs: dict[str, tuple[bytes, object, str]] = {}
         # by id(): every document stays alive in _docs for the abstractor's lifetime
         self._image_manifests: dict[int, dict] = {}
+        #: problems that do not fail their artifact: (digest, reason, detail)
+        self.problems: list[tuple[str, str, str]] = []
 
     # ------------------------------------------------------------------ public
     def artifact(self, digest: str) -> Artifact:
@@ -107,6 +116,10 @@ class RepositoryAbstractor:
                 done = f
             except m.Invalid as e:
                 done = self._fail(digest, e.reason, e.message)
+            except ObjectUnreadable as e:   # an object read on the way (a schema1 layer, a child's blob)
+                done = self._fail(digest, "storage-unreadable", e.message)
+            except RecursionError:          # the last guard: documents are depth-checked when parsed
+                done = self._fail(digest, "nesting-too-deep", "a document nests too deep to process")
             self._done[digest] = done
         if isinstance(done, Failure):
             raise done
@@ -125,7 +138,8 @@ class RepositoryAbstractor:
         if digest in self.listing.revisions:
             target = self.listing.revisions[digest]
             if target is None:
-                raise self._fail(digest, "revision-link-invalid", "the revision link does not hold a digest")
+                raise self._fail(digest, "revision-link-invalid",
+                                 self.listing.link_errors.get(digest, "the revision link does not hold a digest"))
         elif self._layer_linked(digest):
             target = digest
         else:
@@ -134,6 +148,10 @@ class RepositoryAbstractor:
             data = self.layout.read_blob(target)
         except ObjectMissing:
             raise self._fail(digest, "manifest-blob-missing", f"blob {target} is missing") from None
+        except ObjectTooLarge as e:
+            raise self._fail(digest, "manifest-too-large", e.message) from None
+        except ObjectUnreadable as e:
+            raise self._fail(digest, "manifest-unreadable", e.message) from None
         doc = m.parse_document(data)
         content_type = m.classify(doc)
         self._docs[digest] = (data, doc, content_type)
@@ -156,6 +174,10 @@ class RepositoryAbstractor:
         except ObjectMissing:
             raise self._fail(digest, "config-blob-missing",
                              f"config {config_digest or '(none)'} is not readable in the repository") from None
+        except ObjectTooLarge as e:
+            raise self._fail(digest, "config-too-large", e.message) from None
+        except ObjectUnreadable as e:
+            raise self._fail(digest, "config-unreadable", e.message) from None
 
     def _build(self, digest: str, stack: tuple[str, ...]) -> Artifact:
         data, doc, content_type = self._manifest(digest)
@@ -296,9 +318,9 @@ class RepositoryAbstractor:
             for key in skip.split(","):
                 attrs.pop(key, None)
         art.extra_attrs = _attrs_text(attrs)
-        art.icon = self._icon(parsed.get("layers") or ())
+        art.icon = self._icon(art.digest, parsed.get("layers") or ())
 
-    def _icon(self, layers) -> str:
+    def _icon(self, digest: str, layers) -> str:
         """The first layer annotated as icon, if its content sniffs as PNG/GIF/JPEG."""
         for layer in layers:
             if ICON_ANNOTATION in (layer.get("annotations") or {}):
@@ -306,6 +328,9 @@ class RepositoryAbstractor:
                 try:
                     head = self.layout.repository_blob_head(self.listing, icon, _ICON_SNIFF)
                 except ObjectMissing:
+                    return ""
+                except ObjectUnreadable as e:
+                    self.problems.append((digest, "icon-unreadable", e.message))
                     return ""
                 return icon if head.startswith(_IMAGE_MAGIC) else ""
         return ""

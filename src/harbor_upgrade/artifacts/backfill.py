@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..db import ledger
 from ..registry.layout import Layout, RepositoryListing
-from ..registry.storage import Storage
+from ..registry.storage import ObjectUnreadable, Storage
 from . import store
 from .abstraction import Artifact, Failure, RepositoryAbstractor
 from .readahead import ReadAhead
@@ -108,7 +108,33 @@ def examine(layout: Layout, name: str, project: str, repository: store.Repositor
             existing: dict[str, int], import_untagged: bool, io_pool: Executor | None = None,
             window: int = 8) -> store.RepositoryWrite:
     """Read and abstract one repository: the rows to write and what to report (no database).
-    With io_pool, manifests and configs are read up to window artifacts ahead on it."""
+    With io_pool, manifests and configs are read up to window artifacts ahead on it.
+
+    Whatever one stored object does (unreadable, too large, nesting too deep) is a problem of
+    that object; if the repository itself cannot be read, a problem of the repository and of
+    each of its database rows. Never an exception for the run (a storage that cannot be
+    reached at all still is one: StorageError)."""
+    try:
+        return _examine(layout, name, project, repository, existing, import_untagged, io_pool, window)
+    except (ObjectUnreadable, OSError, RecursionError) as e:
+        detail = e.message if isinstance(e, ObjectUnreadable) else (
+            "a document nests too deep to read" if isinstance(e, RecursionError) else f"cannot read: {e}")
+        return _unreadable_repository(name, project, repository, existing, detail)
+
+
+def _unreadable_repository(name: str, project: str, repository: store.RepositoryRow | None,
+                           existing: dict[str, int], detail: str) -> store.RepositoryWrite:
+    notes = [("problem", "", "", "storage-unreadable", detail)]
+    notes += [("problem", d, "", "storage-unreadable", "its repository cannot be read") for d in sorted(existing)]
+    return store.RepositoryWrite(name=name, project=project,
+                                 repository_id=repository.repository_id if repository else None, updates=[],
+                                 created=[], existing_ids=existing, notes=notes, untagged=0,
+                                 db_artifacts=len(existing))
+
+
+def _examine(layout: Layout, name: str, project: str, repository: store.RepositoryRow | None,
+             existing: dict[str, int], import_untagged: bool, io_pool: Executor | None,
+             window: int) -> store.RepositoryWrite:
     listing = layout.list_repository(name)
     if not listing.has_manifests and not existing:
         # only an object store's listing tells an empty repository (or a folder with only
@@ -149,7 +175,12 @@ def examine(layout: Layout, name: str, project: str, repository: store.Repositor
             created.append(store.NewArtifact(result, name, imported=digest not in children,
                                              tags=tuple(tags_of.get(digest, ()))))
     for digest in sorted(d for d, link in listing.revisions.items() if link is None and d not in results):
-        notes.append(("problem", digest, "", "revision-link-invalid", "the revision link does not hold a digest"))
+        notes.append(("problem", digest, "", "revision-link-invalid",
+                      listing.link_errors.get(digest, "the revision link does not hold a digest")))
+    for digest, tag, reason, detail in listing.problems:
+        notes.append(("problem", digest, tag, reason, detail))
+    for digest, reason, detail in abstractor.problems:
+        notes.append(("problem", digest, "", reason, detail))
     for bad in listing.bad_revision_dirs:
         notes.append(("problem", bad, "", "revision-link-invalid", "the revision directory is not a digest"))
     for tag in listing.bad_tag_names:
@@ -278,10 +309,13 @@ def _submit(pool: Executor, layout: Layout, entry, row, existing: dict[str, int]
             import_untagged: bool, io_pool: Executor | None = None, window: int = 8) -> Future:
     """The future RepositoryWrite of one storage repository entry."""
     if entry.kind == "refused":
-        write = _note_only(entry.name, "problem", "name-refused", "not a valid repository name; not read")
+        write = _note_only(entry.name, "problem", "name-refused", f"{entry.detail or 'not a valid repository name'}; "
+                                                                      "not read")
         write.notes += [("problem", d, "", "name-refused", "its repository name is refused") for d in sorted(existing)]
         write.db_artifacts = len(existing)
         return _done(write)
+    if entry.kind == "unreadable":
+        return _done(_unreadable_repository(entry.name, entry.name.split("/")[0], row, existing, entry.detail))
     if entry.kind == "empty" and not existing:
         return _done(_note_only(entry.name, "empty-repository", "", ""))
     return pool.submit(examine, layout, entry.name, entry.name.split("/")[0], row, existing, import_untagged,

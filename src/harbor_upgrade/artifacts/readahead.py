@@ -11,10 +11,10 @@ reading synchronously; only the waiting overlaps.
 """
 from __future__ import annotations
 
-import json
 from collections import deque
 from concurrent.futures import Executor, Future
 
+from ..registry import manifest as m
 from ..registry.layout import Layout, RepositoryListing, parse_digest
 
 
@@ -83,8 +83,8 @@ class ReadAhead:
     def _read_config(self, data: bytes):
         """(digest, bytes, None) or (digest, None, error) for the config a manifest names."""
         try:
-            doc = json.loads(data)
-        except ValueError:
+            doc = m.parse_document(data)   # depth-checked: a hostile manifest is the abstraction's to report
+        except m.Invalid:
             return None
         config = doc.get("config") if isinstance(doc, dict) else None
         digest = config.get("digest") if isinstance(config, dict) else None

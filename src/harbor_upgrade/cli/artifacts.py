@@ -29,6 +29,7 @@ from ..db.ledger import DATA_VERSION_ABSTRACTED
 from ..errors import ExitStatus, InvalidInput
 from ..registry import open_storage
 from ..secrets import mask_data, mask_text, register_dsn
+from ..terminal import printable
 from . import cli
 
 SHOWN_PROBLEMS = 20
@@ -173,6 +174,6 @@ def artifacts_cmd(dsn: str | None, storage: str | None, harbor_yml: str | None, 
         backend.close()
     if report_path:
         Path(report_path).write_text(json.dumps(mask_data(report.to_dict()), indent=1) + "\n", encoding="utf-8")
-    for line in render(report):
-        click.echo(mask_text(line))
+    for line in render(report):   # names from storage: printable, never terminal control
+        click.echo(mask_text(printable(line)))
     return int(ExitStatus.OK if report.ok else ExitStatus.CHANGES_NEEDED)

@@ -3,7 +3,10 @@ tags, link files and blob paths (spec artifact-abstraction §1-§2).
 
 Names read from storage are checked against distribution's grammar before they are
 used in a path, so a crafted directory or key (``..``, ``/``, control characters) is
-refused instead of being followed out of the storage root.
+refused instead of being followed out of the storage root; a refused name is kept only
+in its printable form (``terminal.printable``), the form every report shows. An object
+that cannot be read (``ObjectUnreadable``: a symbolic link, a FIFO, a loop, too large)
+is a problem of that object, recorded in the listing; the walk goes on.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .storage import V2, GroupingUnsupported, ObjectMissing, Storage
+from ..terminal import printable
+from .storage import MAX_LINK, V2, GroupingUnsupported, ObjectMissing, ObjectUnreadable, Storage
 
 # distribution's digest grammar for the algorithms it can verify
 _HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
@@ -22,6 +26,8 @@ _DIGEST_RE = re.compile(r"(sha256|sha384|sha512):([0-9a-f]+)\Z")
 # distribution's repository name component and tag grammar
 _COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*\Z")
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+# distribution's NameTotalLengthMax: a longer repository name is never served
+NAME_MAX = 255
 
 REPOSITORIES = "repositories"
 
@@ -50,16 +56,18 @@ def blob_path(digest: str) -> str:
 
 
 def valid_repository_name(name: str) -> bool:
-    return all(_COMPONENT_RE.match(part) for part in name.split("/"))
+    return len(name) <= NAME_MAX and all(_COMPONENT_RE.match(part) for part in name.split("/"))
 
 
 @dataclass(frozen=True)
 class RepositoryEntry:
     """A directory under ``repositories/`` that matters: a repository (it has
     ``_manifests``), an empty one (only ``_layers``), a refused name, or (on an object
-    store, where a name's reserved folders are only known once listed) a listed one."""
+    store, where a name's reserved folders are only known once listed) a listed one, or one
+    whose folder cannot be listed. A refused name is in its printable form."""
     name: str
-    kind: str  # "repository" | "empty" | "refused" | "listed"
+    kind: str  # "repository" | "empty" | "refused" | "listed" | "unreadable"
+    detail: str = ""
 
 
 @dataclass
@@ -76,6 +84,10 @@ class RepositoryListing:
     bad_tag_names: list[str] = field(default_factory=list)
     # the _layers links, when listed in one go (object stores); None: checked one by one
     layers: frozenset[str] | None = None
+    # revision digest -> why its link could not be read (the revision maps to None)
+    link_errors: dict[str, str] = field(default_factory=dict)
+    # objects of the repository that could not be read: (digest, tag, reason, detail)
+    problems: list[tuple[str, str, str, str]] = field(default_factory=list)
     # whether anything is stored below _manifests (an object store has no empty folders)
     has_manifests: bool = True
 
@@ -118,20 +130,27 @@ class Layout:
         yield from self._repositories_by_folders()
 
     def _repositories_by_folders(self) -> Iterator[RepositoryEntry]:
-        """Folder by folder, depth first; a refused name is never descended into."""
+        """Folder by folder, depth first; a refused name is never descended into (so no path
+        grows past distribution's longest name), a folder that cannot be listed is reported."""
         stack: list[tuple[str, bool]] = [("", False)]
         while stack:
             name, refused = stack.pop()
             if refused:
-                yield RepositoryEntry(name, "refused")
+                yield _refused_entry(name)
                 continue
-            dirs, _files = self.storage.listdir(f"{REPOSITORIES}/{name}" if name else REPOSITORIES)
+            try:
+                dirs, _files = self.storage.listdir(f"{REPOSITORIES}/{name}" if name else REPOSITORIES)
+            except ObjectUnreadable as e:
+                if not name:
+                    raise   # the repositories folder itself: nothing can be read
+                yield RepositoryEntry(name, "unreadable", e.message)
+                continue
             if name:
                 if "_manifests" in dirs:
                     yield RepositoryEntry(name, "repository")
                 elif "_layers" in dirs:
                     yield RepositoryEntry(name, "empty")
-            children = [(f"{name}/{d}" if name else d, not _COMPONENT_RE.match(d))
+            children = [(child := f"{name}/{d}" if name else d, not _COMPONENT_RE.match(d) or len(child) > NAME_MAX)
                         for d in dirs if not d.startswith("_")]  # reserved (_manifests, _layers, _uploads)
             stack.extend(reversed(children))
 
@@ -147,8 +166,8 @@ class Layout:
             if parts[0].startswith("_"):
                 continue  # below a reserved folder at the top: never a repository (as on a filesystem)
             for i, part in enumerate(parts):
-                if not _COMPONENT_RE.match(part):
-                    entry = RepositoryEntry("/".join(parts[:i + 1]), "refused")
+                if not _COMPONENT_RE.match(part) or len("/".join(parts[:i + 1])) > NAME_MAX:
+                    entry = _refused_entry("/".join(parts[:i + 1]))
                     break
             else:
                 entry = RepositoryEntry("/".join(parts), "listed")
@@ -174,34 +193,51 @@ class Layout:
                 self.grouping = False
         return [(path, False) for path in self.storage.walk(folder)]
 
-    def _add_revision(self, listing: RepositoryListing, alg: str, hex_: str, link: bytes | None) -> None:
+    def _add_revision(self, listing: RepositoryListing, alg: str, hex_: str, path: str) -> None:
+        """The revision alg:hex_ with the content of its link at path (none: a deleted manifest)."""
         digest = parse_digest(f"{alg}:{hex_}")
         if digest is None:
-            listing.bad_revision_dirs.append(f"{alg}:{hex_}")
-        else:
-            listing.revisions[digest] = None if link is None else parse_link(link)
+            # a name that is not a digest is never read: reported if it holds a link at all
+            if self.storage.exists(path):
+                listing.bad_revision_dirs.append(printable(f"{alg}:{hex_}"))
+            return
+        try:
+            link = self.storage.read(path, MAX_LINK)
+        except ObjectMissing:
+            return  # a deleted manifest leaves its empty directory behind
+        except ObjectUnreadable as e:
+            listing.revisions[digest] = None
+            listing.link_errors[digest] = e.message
+            return
+        listing.revisions[digest] = parse_link(link)
 
     def _tag_name_ok(self, listing: RepositoryListing, tag: str) -> bool:
         if _TAG_RE.match(tag):
             return True
-        if tag not in listing.bad_tag_names:
-            listing.bad_tag_names.append(tag)
+        shown = printable(tag)
+        if shown not in listing.bad_tag_names:
+            listing.bad_tag_names.append(shown)
         return False
+
+    def _folders(self, listing: RepositoryListing, folder: str) -> list[str]:
+        """The sub-folders of a folder of the repository; one that cannot be listed is a
+        problem of the repository (what is in it is not read)."""
+        try:
+            return self.storage.listdir(folder)[0]
+        except ObjectUnreadable as e:
+            listing.problems.append(("", "", "storage-unreadable", e.message))
+            return []
 
     def _list_by_folders(self, listing: RepositoryListing) -> None:
         """Folder by folder (a filesystem): the revision and current tag links only, never the
         tag history below ``tags/<tag>/index``."""
         base = f"{REPOSITORIES}/{listing.name}/_manifests"
-        for alg in self.storage.listdir(f"{base}/revisions")[0]:
-            for hex_ in self.storage.listdir(f"{base}/revisions/{alg}")[0]:
-                try:
-                    link = self.storage.read(f"{base}/revisions/{alg}/{hex_}/link")
-                except ObjectMissing:
-                    continue  # a deleted manifest leaves its empty directory behind
-                self._add_revision(listing, alg, hex_, link)
-        for tag in self.storage.listdir(f"{base}/tags")[0]:
+        for alg in self._folders(listing, f"{base}/revisions"):
+            for hex_ in self._folders(listing, f"{base}/revisions/{alg}"):
+                self._add_revision(listing, alg, hex_, f"{base}/revisions/{alg}/{hex_}/link")
+        for tag in self._folders(listing, f"{base}/tags"):
             if self._tag_name_ok(listing, tag):
-                listing.tags[tag] = self._read_link(f"{base}/tags/{tag}/current/link")
+                listing.tags[tag] = self._read_link(listing, tag, f"{base}/tags/{tag}/current/link")
 
     def _list_by_walking(self, listing: RepositoryListing) -> None:
         """One recursive listing (an object store: 1000 keys a request), then the links."""
@@ -219,12 +255,9 @@ class Layout:
                 else:
                     listing.tags.setdefault(parts[1], None)  # history (``index/``) without a current link
         for alg, hex_, path in revision_links:
-            try:
-                self._add_revision(listing, alg, hex_, self.storage.read(path))
-            except ObjectMissing:
-                continue
+            self._add_revision(listing, alg, hex_, path)
         for tag, path in tag_links:
-            listing.tags[tag] = self._read_link(path)
+            listing.tags[tag] = self._read_link(listing, tag, path)
 
     def _listed_layers(self, name: str) -> Iterator[str]:
         """The digests linked in a repository. Grouped at "/link", an entry proves a key that
@@ -237,10 +270,15 @@ class Layout:
                 if digest:
                     yield digest
 
-    def _read_link(self, path: str) -> str | None:
+    def _read_link(self, listing: RepositoryListing, tag: str, path: str) -> str | None:
+        """The digest a tag's current link holds; None when missing or unusable (a link that
+        cannot be read at all is also a problem of the repository)."""
         try:
-            return parse_link(self.storage.read(path))
+            return parse_link(self.storage.read(path, MAX_LINK))
         except ObjectMissing:
+            return None
+        except ObjectUnreadable as e:
+            listing.problems.append(("", tag, "tag-link-unreadable", e.message))
             return None
 
     # ---------------------------------------------------------------- blobs
@@ -254,14 +292,16 @@ class Layout:
         return self.storage.exists(f"{REPOSITORIES}/{listing.name}/_layers/{alg}/{hex_}/link")
 
     def read_blob(self, digest: str) -> bytes:
-        """Content of a blob from the global store; ObjectMissing when absent."""
+        """Content of a blob from the global store (at most MAX_OBJECT bytes); ObjectMissing
+        when absent, ObjectUnreadable (ObjectTooLarge) when it cannot be used."""
         return self.storage.read(blob_path(digest))
 
     def read_blob_head(self, digest: str, length: int) -> bytes:
         return self.storage.read_head(blob_path(digest), length)
 
     def blob_size(self, digest: str) -> int | None:
-        """Size of a blob in the global store, None when absent or not a digest."""
+        """Size of a blob in the global store, None when absent or not a digest;
+        ObjectUnreadable when it is there but not a regular file below the root."""
         if parse_digest(digest) is None:
             return None
         try:
@@ -279,6 +319,13 @@ class Layout:
         if parse_digest(digest) is None or not self.layer_linked(listing, digest):
             raise ObjectMissing(f"blob {digest} is not linked in repository {listing.name}")
         return self.read_blob_head(digest, length)
+
+
+def _refused_entry(name: str) -> RepositoryEntry:
+    why = (f"longer than distribution's {NAME_MAX} characters" if len(name) > NAME_MAX
+           else "not a valid repository name")
+    return RepositoryEntry(printable(name[:NAME_MAX + 64] + ("..." if len(name) > NAME_MAX + 64 else "")),
+                           "refused", why)
 
 
 class LayoutWriter:

@@ -64,6 +64,36 @@ def _no_constant(name: str):
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_no_constant)
 _GO_SPACE = " \t\r\n"
 
+#: The deepest nesting of arrays and objects read. Go's decoder accepts 10,000 levels, but
+#: decoding, checking and writing a value here recurse once or more per level; a deeper
+#: document is reported (``…-too-deep``) instead of exhausting the interpreter's stack.
+#: Real manifests and configs nest fewer than 10 levels.
+MAX_DEPTH = 200
+# a string (complete or cut short) or one bracket: what a nesting check has to look at
+_NESTING_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
+
+
+def nesting_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON text opens more than limit arrays/objects inside each other (strings
+    skipped), without parsing it: iterative, so any depth is safe to check."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # cannot nest deeper than it has openings (the common case, checked cheaply)
+    depth = 0
+    for token in _NESTING_TOKEN.finditer(text):
+        c = token.group()[0]
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c == "]" or c == "}":
+            depth -= 1
+    return False
+
+
+def _too_deep(reason: str) -> "Invalid":
+    return Invalid(f"nests arrays/objects more than {MAX_DEPTH} levels deep (Go reads up to 10,000; "
+                   "this tool does not): not read", reason.replace("-invalid", "-too-deep"))
+
 
 def _text(data: bytes) -> str:
     # Go's decoder keeps invalid UTF-8 as U+FFFD instead of failing.
@@ -72,20 +102,55 @@ def _text(data: bytes) -> str:
 
 def parse_document(data: bytes, reason: str = "manifest-invalid") -> object:
     """Exactly one JSON value (a manifest, as the registry and Harbor unmarshal it)."""
+    text = _text(data)
+    if nesting_exceeds(text):
+        raise _too_deep(reason)
     try:
-        return _DECODER.decode(_text(data))
-    except (ValueError, RecursionError) as e:
+        return _DECODER.decode(text)
+    except ValueError as e:
         raise Invalid(f"not JSON: {e}", reason) from None
+    except RecursionError:
+        raise _too_deep(reason) from None
 
 
 def parse_first_value(data: bytes, reason: str = "config-invalid") -> object:
     """The first JSON value of a stream; what follows it is ignored (a config blob,
     read by Go's json.Decoder)."""
     text = _text(data).lstrip(_GO_SPACE)
+    if nesting_exceeds(text):
+        # the nesting of what follows the first value is never read by Go: check the first value only
+        try:
+            end = _first_value_end(text)
+        except ValueError as e:
+            raise Invalid(f"not JSON: {e}", reason) from None
+        if end is None:
+            raise _too_deep(reason)
+        text = text[:end]
     try:
         return _DECODER.raw_decode(text)[0]
-    except (ValueError, RecursionError) as e:
+    except ValueError as e:
         raise Invalid(f"not JSON: {e}", reason) from None
+    except RecursionError:
+        raise _too_deep(reason) from None
+
+
+def _first_value_end(text: str) -> int | None:
+    """Where the first JSON value of text ends if it nests at most MAX_DEPTH levels, else None
+    (text starts with a value; an unbalanced one reads as ending at the end of text)."""
+    if not text or text[0] not in "[{":
+        return len(text)  # a scalar first: nothing nests in it
+    depth = 0
+    for token in _NESTING_TOKEN.finditer(text):
+        c = token.group()[0]
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return None
+        elif c == "]" or c == "}":
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    return len(text)
 
 
 # --------------------------------------------------------------------------------------

@@ -30,6 +30,11 @@ shared, thread-safe urllib3 connection pool that keeps connections alive. The UR
 builds. Only a 200/206 answer, a 404 NoSuchKey and an empty-range 416 are handled here;
 any other answer and any connection error is asked again through boto3, whose standard
 retries back off on 5xx and dropped connections and whose errors name the problem.
+
+Every request has a connect and a read timeout (``timeout``), and an object's body is read
+in bounded pieces against a deadline, so a server that stops answering (or drips) ends as
+a storage error naming the object, never a hang. A body is never read past the limit it
+is asked for (``Storage.read``): an object larger than that is ``ObjectTooLarge``.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ import os
 import re
 import ssl
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +57,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ..secrets import mask_text, register
-from .storage import V2, GroupingUnsupported, ObjectMissing, Storage, StorageError, safe_relpath
+from .storage import (MAX_OBJECT, V2, GroupingUnsupported, ObjectMissing, Storage, StorageError,
+                      safe_relpath, too_large)
 
 # Error codes S3 (and moto, MinIO, Ceph) use for "no such object" on GET/HEAD.
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -103,13 +110,27 @@ def key_prefix(rootdirectory: str) -> str:
     return f"{root}/{V2}/" if root else f"{V2}/"
 
 
-def client_config(max_pool_connections: int, retries: int) -> Config:
+#: seconds to connect, and to wait for any answer (a response's head, each piece of its body)
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+#: bodies are read in pieces of at most this many bytes, each against the object's deadline
+_PIECE = 1 << 20
+# error bodies are short XML documents: never more of them
+_ERROR_BODY = 64 << 10
+
+
+class ReadDeadline(StorageError):
+    """A body still not read when its deadline passed (a server that drips or stalls)."""
+
+
+def client_config(max_pool_connections: int, retries: int, timeout: float = READ_TIMEOUT,
+                  connect_timeout: float = CONNECT_TIMEOUT) -> Config:
     # "standard" retries back off exponentially on throttling, 5xx and dropped connections;
     # checksums only when the API requires them: registry blobs are content-addressed and
     # verified by digest upstream, and the per-response CRC costs CPU on every small GET.
     return Config(max_pool_connections=max_pool_connections,
                   retries={"mode": "standard", "max_attempts": retries},
-                  connect_timeout=10, read_timeout=60,
+                  connect_timeout=connect_timeout, read_timeout=timeout,
                   request_checksum_calculation="when_required",
                   response_checksum_validation="when_required")
 
@@ -152,7 +173,8 @@ class SignedGetter:
     """GET of one object, SigV4-signed with botocore's signer and sent on a shared keep-alive
     pool (urllib3 pools are thread-safe). Returns (status, body); raises urllib3 errors."""
 
-    def __init__(self, base: str, credentials, region: str, max_connections: int):
+    def __init__(self, base: str, credentials, region: str, max_connections: int,
+                 timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT):
         self.base = base
         origin, _, path = base.partition("://")[2].partition("/")
         self.path_prefix = "/" + path
@@ -161,20 +183,62 @@ class SignedGetter:
         extra = {"ssl_context": ssl_context()} if base.startswith("https:") else {}
         self.pool = urllib3.connection_from_url(
             base, maxsize=max_connections, block=False, retries=False,
-            timeout=urllib3.Timeout(connect=10, read=60), **extra)
+            timeout=urllib3.Timeout(connect=connect_timeout, read=timeout), **extra)
+        # a whole body within this many seconds (each piece also within the read timeout)
+        self.body_seconds = 4 * timeout
 
-    def get(self, key: str, byte_range: str | None = None) -> tuple[int, bytes]:
+    def get(self, key: str, byte_range: str | None = None, limit: int = MAX_OBJECT) -> tuple[int, bytes]:
+        """(status, body) of a GET; a 200/206 body longer than limit raises ObjectTooLarge
+        after at most limit + 1 bytes, a body slower than its deadline ReadDeadline."""
         quoted = quote(key, safe="/~")
         request = AWSRequest(method="GET", url=self.base + quoted,
                              headers={"Range": byte_range} if byte_range else None)
         # frozen per request: refreshable credentials (roles) renew themselves here
         S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
         response = self.pool.urlopen("GET", self.path_prefix + quoted, headers=dict(request.headers.items()),
-                                     retries=False, redirect=False, preload_content=True)
-        return response.status, response.data
+                                     retries=False, redirect=False, preload_content=False)
+        status = response.status
+        ok = status in (200, 206)
+        try:
+            body = read_bounded(response.read1, limit if ok else _ERROR_BODY,
+                                declared=response.headers.get("Content-Length") if ok else None,
+                                seconds=self.body_seconds, what=key)
+        except _BodyTooLarge:
+            response.close()   # the rest is never read: the connection goes, not back to the pool
+            if ok:
+                raise
+            return status, b""  # an error answer nobody could parse: asked again through boto3
+        except BaseException:
+            response.close()
+            raise
+        response.release_conn()
+        return status, body
 
     def close(self) -> None:
         self.pool.close()
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, size: int | None):
+        super().__init__(size)
+        self.size = size
+
+
+def read_bounded(read1, limit: int, declared: str | None, seconds: float, what: str) -> bytes:
+    """A body through read1(n) (at most one receive each): at most limit bytes, or
+    _BodyTooLarge having read at most limit + 1; ReadDeadline when it takes over seconds."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge(int(declared))
+    deadline = time.monotonic() + seconds
+    chunks, got = [], 0
+    while chunk := read1(min(_PIECE, limit + 1 - got)):
+        chunks.append(chunk)
+        got += len(chunk)
+        if got > limit:
+            raise _BodyTooLarge(None)
+        if time.monotonic() > deadline:
+            raise ReadDeadline(f"S3 sent {what} too slowly: not complete after {seconds:.0f} s")
+    return b"".join(chunks)
 
 
 def is_no_such_key(body: bytes) -> bool:
@@ -191,7 +255,7 @@ class S3Storage(Storage):
     def __init__(self, bucket: str, rootdirectory: str = "", endpoint_url: str | None = None,
                  region: str | None = None, access_key: str | None = None,
                  secret_key: str | None = None, *, max_pool_connections: int = 64,
-                 retries: int = 5):
+                 retries: int = 5, timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT):
         if not bucket or "/" in bucket:
             raise StorageError(f"invalid S3 bucket name {bucket!r}",
                                hint="give the storage as s3://BUCKET[/ROOTDIRECTORY]")
@@ -207,7 +271,7 @@ class S3Storage(Storage):
         # Explicit keys win; otherwise botocore's usual chain (AWS_* variables, profiles, roles).
         session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
                                         region_name=region)
-        config = client_config(max_pool_connections, retries)
+        config = client_config(max_pool_connections, retries, timeout, connect_timeout)
         if endpoint_url:
             # S3-compatible services (and distribution's driver with regionendpoint) use path-style URLs.
             config = config.merge(Config(s3={"addressing_style": "path"}))
@@ -219,7 +283,8 @@ class S3Storage(Storage):
         # credentials, URL and region exactly as the client resolved them (the bucket
         # check above proved they work)
         base, signing_region = object_url_base(self._client, bucket)
-        self._getter = SignedGetter(base, session.get_credentials(), signing_region, max_pool_connections)
+        self._getter = SignedGetter(base, session.get_credentials(), signing_region, max_pool_connections,
+                                    timeout, connect_timeout)
 
     # ------------------------------------------------------------------ errors
     def _fail(self, err: Exception, what: str) -> StorageError:
@@ -271,21 +336,23 @@ class S3Storage(Storage):
         return self._key_prefix() + safe_relpath(path)
 
     # ------------------------------------------------------------------ Storage
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, limit: int = MAX_OBJECT) -> bytes:
         key = self._key(path)
         with self._known_lock:
             known = self._known_links.pop(path, None)
         if known is not None:
             return known.encode()
-        return self._get(path, key)
+        return self._get(path, key, None, limit)
 
     def read_head(self, path: str, length: int) -> bytes:
         key = self._key(path)
-        return self._get(path, key, f"bytes=0-{max(length, 1) - 1}")[:length]
+        return self._get(path, key, f"bytes=0-{max(length, 1) - 1}", length)[:length]
 
-    def _get(self, path: str, key: str, byte_range: str | None = None) -> bytes:
+    def _get(self, path: str, key: str, byte_range: str | None, limit: int) -> bytes:
         try:
-            status, body = self._getter.get(key, byte_range)
+            status, body = self._getter.get(key, byte_range, limit)
+        except _BodyTooLarge as e:
+            raise too_large(path, self.description, limit, e.size) from None
         except urllib3.exceptions.HTTPError:
             status, body = None, b""  # asked again through boto3, which retries and names the cause
         if status in (200, 206):
@@ -294,18 +361,31 @@ class S3Storage(Storage):
             raise ObjectMissing(f"{path} is missing in {self.description}")
         if status == 416 and byte_range:
             return b""  # the object exists and is empty
-        return self._boto_get(path, key, byte_range)
+        return self._boto_get(path, key, byte_range, limit)
 
-    def _boto_get(self, path: str, key: str, byte_range: str | None) -> bytes:
-        """The GET through boto3: its retries, region redirects and error codes."""
+    def _boto_get(self, path: str, key: str, byte_range: str | None, limit: int) -> bytes:
+        """The GET through boto3: its retries, region redirects and error codes; the body
+        bounded as in SignedGetter.get."""
         extra = {"Range": byte_range} if byte_range else {}
         with self._errors(path):
             try:
-                return self._client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
+                answer = self._client.get_object(Bucket=self.bucket, Key=key, **extra)
             except ClientError as e:
                 if byte_range and error_code(e) == "InvalidRange":  # the object exists and is empty
                     return b""
                 raise
+            body = answer["Body"]
+            raw = getattr(body, "_raw_stream", None)
+            read1 = raw.read1 if hasattr(raw, "read1") else body.read
+            try:
+                return read_bounded(read1, limit, str(answer.get("ContentLength", "")) or None,
+                                    self._getter.body_seconds, path)
+            except _BodyTooLarge as e:
+                raise too_large(path, self.description, limit, e.size) from None
+            except urllib3.exceptions.HTTPError as e:  # the body's connection broke or timed out
+                raise self._fail(e, path) from None
+            finally:
+                body.close()
 
     def _head(self, path: str) -> dict | None:
         key = self._key(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ...artifacts import backfill
+from ...terminal import printable
 from ..context import Context, open_storage
 
 
@@ -15,7 +16,8 @@ def step_artifacts(ctx: Context) -> dict:
                           progress=ctx.progress.counter("artifacts"))
     finally:
         storage.close()
-    problems = [f"{p.repository}@{p.digest[:19]}: {p.reason}" for p in report.problems]
+    # names from storage: printable, never terminal control
+    problems = [printable(f"{p.repository}@{p.digest[:19]}: {p.reason}") for p in report.problems]
     reasons = Counter(p.reason for p in report.problems)
     summary = (f"{report.artifacts_done:,} artifacts written, {report.children_created:,} index children and "
                f"{report.references_created:,} references created, {report.untagged_found:,} untagged manifests "
