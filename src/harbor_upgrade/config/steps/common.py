@@ -124,11 +124,12 @@ def chart_absolute_url(doc: Document) -> None:
                    "Harbor reads anything but 'enabled' as disabled")
 
 
+LOCAL_LOG = {"rotate_count": 50, "rotate_size": "200M", "location": "/var/log/harbor"}   # Harbor's defaults
+
+
 def log_defaults(doc: Document) -> None:
     if not doc.has("log"):
-        doc.add((), "log", {"level": "info", "local": {"rotate_count": 50, "rotate_size": "200M",
-                                                       "location": "/var/log/harbor"}},
-                "log settings, at Harbor's defaults")
+        doc.add((), "log", {"level": "info", "local": dict(LOCAL_LOG)}, "log settings, at Harbor's defaults")
         return
     log = doc.section("log")
     if log is None:
@@ -136,17 +137,18 @@ def log_defaults(doc: Document) -> None:
     if "level" not in log:
         doc.add(("log",), "level", "info", "the default", after=None)
     if "local" not in log:
-        local = {"rotate_count": 50, "rotate_size": "200M", "location": "/var/log/harbor"}
-        flat = [key for key in local if key in log]     # Harbor 1.8's layout: log.location ...
+        flat = [key for key in LOCAL_LOG if key in log]     # Harbor 1.8's layout: log.location ...
         if not flat:
-            doc.add(("log",), "local", local, "log rotation on this host, at Harbor's defaults")
+            doc.add(("log",), "local", dict(LOCAL_LOG), "log rotation on this host, at Harbor's defaults")
             return
-        local.update((key, log[key]) for key in flat)
-        doc.add(("log",), "local", local, "the 1.8 layout's settings, where Harbor 1.9 and later read them")
+        doc.add(("log",), "local", {**LOCAL_LOG, **{key: log[key] for key in flat}},
+                "the 1.8 layout's settings, where Harbor 1.9 and later read them")
         for key in flat:
             doc.remove(("log",), key, "moved into log.local")
         doc.warn(f"log.{', log.'.join(flat)} (Harbor 1.8's layout) carried into log.local, "
                  "the only place Harbor 1.9 and later read them")
+    # a local section with some settings left out: Harbor's prepare takes its defaults for them
+    in_order(doc, ("log", "local"), tuple(LOCAL_LOG), LOCAL_LOG, "the default")
 
 
 def default_proxy(doc: Document, components: list[str]) -> None:
