@@ -1,4 +1,5 @@
-"""Shared test fixtures: the ../shared material, real PostgreSQL clusters, the CLI in-process.
+"""Shared test fixtures: the ../shared material, real PostgreSQL clusters, the CLI in-process,
+SeaweedFS as the S3 server (moto only where a test injects a fault).
 
 Tests that read ../shared use the ``shared`` fixture: it skips with a reason when the
 folder is absent, and fails instead when HARBOR_UPGRADE_REQUIRE_SHARED=1 (as .ci/run sets),
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ import pytest
 from harbor_upgrade import secrets
 from harbor_upgrade.cli import main as cli_main
 from harbor_upgrade.postgres.cluster import LocalCluster
+
+from seaweed import WeedServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,7 +101,7 @@ def run_cli(capsys):
     return run
 
 
-# --------------------------------------------------------------------------- S3 (moto)
+# --------------------------------------------------------------------------- S3
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,34 +123,46 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise RuntimeError(f"moto server did not answer on {url} within {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    """A real moto S3 server on 127.0.0.1 for the session; yields its endpoint URL.
-
-    Dummy credentials are set for this process (the server accepts any), and
-    AWS_CA_BUNDLE is removed so children such as docker-registry's S3 driver start.
-    """
+@contextmanager
+def moto_server(env: dict[str, str] | None = None):
+    """A moto S3 server on 127.0.0.1 (endpoint URL), for the tests that need a fault moto can
+    inject (IAM policies switched on mid-way, a server that goes away); real behaviour is
+    tested on SeaweedFS (s3_server)."""
     port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "moto-test-access")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "moto-test-secret")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.delenv("AWS_CA_BUNDLE", raising=False)
-        mp.delenv("AWS_SESSION_TOKEN", raising=False)
-        mp.delenv("AWS_PROFILE", raising=False)
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/moto-api/", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
         try:
-            _wait_http(endpoint + "/moto-api/", proc)
-            yield endpoint
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def weed():
+    """SeaweedFS (``weed server -s3``, tests/seaweed.py) on 127.0.0.1 for the whole session: it
+    takes seconds to start and ~15 s to stop, so it is started once.
+
+    Its credentials are set for this process (boto3 clients and the CLI find them in AWS_*),
+    and AWS_CA_BUNDLE is removed so children such as docker-registry's S3 driver start."""
+    with WeedServer() as server, pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_CA_BUNDLE", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            mp.delenv(name, raising=False)
+        mp.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+        mp.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server(weed) -> str:
+    """The endpoint URL of the session's S3 server (SeaweedFS)."""
+    return weed.endpoint
 
 
 def upload_tree(client, bucket: str, rootdirectory: str, storage_root: Path, jobs: int = 16) -> int:
@@ -169,7 +185,7 @@ _bucket_counter = itertools.count()
 
 @pytest.fixture
 def s3_upload(s3_server):
-    """Upload a storage tree to a fresh bucket of the moto server:
+    """Upload a storage tree to a fresh bucket of the session's S3 server:
     ``s3_upload(tree, rootdirectory="/harbor/registry") -> (bucket, rootdirectory)``."""
     import boto3
     from botocore.config import Config

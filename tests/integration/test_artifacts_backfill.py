@@ -83,7 +83,7 @@ def rows(dsn: str) -> list[dict]:
 @pytest.fixture(params=["filesystem", "s3"])
 def storage_of(request):
     """The CLI's storage arguments for a tree written in a folder: the folder itself, or the
-    tree uploaded to moto under a rootdirectory."""
+    tree uploaded to the S3 server (SeaweedFS) under a rootdirectory."""
     def args(root) -> list[str]:
         if request.param == "filesystem":
             return ["--storage", str(root)]
@@ -258,17 +258,20 @@ def test_a_second_run_waits_for_the_first(harbor24, tmp_path, run_cli):
     assert code == 4 and "artifacts-locked" in err
 
 
-def test_s3_storage_and_keys_from_harbor_yml(harbor24, tmp_path, run_cli, s3_server, s3_upload):
+def test_s3_storage_and_keys_from_harbor_yml(harbor24, tmp_path, run_cli, weed, s3_upload, monkeypatch):
+    s3_server = weed.endpoint
     tree = tmp_path / "tree"
     digest = image(LayoutWriter(tree), "lib/app", "amd64", tags=("1",))
     register(harbor24.dsn, [("lib/app", digest, ("1",))])
     bucket, root = s3_upload(tree, rootdirectory="/harbor/registry")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the server checks keys: harbor.yml's must be used
+        monkeypatch.delenv(name)
     harbor_yml = tmp_path / "harbor.yml"
     harbor_yml.write_text(f"hostname: reg.example.com\ndata_volume: {tmp_path / 'data'}\nstorage_service:\n"
                           f"  s3:\n    region: us-east-1\n    bucket: {bucket}\n    rootdirectory: {root}\n"
-                          f"    regionendpoint: {s3_server}\n    accesskey: yml-access\n"
-                          "    secretkey: yml-secret-key-value\n")
+                          f"    regionendpoint: {s3_server}\n    accesskey: {weed.access_key}\n"
+                          f"    secretkey: {weed.secret_key}\n")
     code, out, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--harbor-yml", harbor_yml)
     assert code == 0, out + err
-    assert f"s3://{bucket}{root}" in out and "yml-secret-key-value" not in out + err
+    assert f"s3://{bucket}{root}" in out and weed.secret_key not in out + err
     assert rows(harbor24.dsn)[0]["type"] == "IMAGE"

@@ -1,4 +1,4 @@
-"""Listings grouped by a delimiter on S3 (moto on 127.0.0.1): the same repositories, revisions,
+"""Listings grouped by a delimiter on S3 (SeaweedFS on 127.0.0.1): the same repositories, revisions,
 tags and layer links as the filesystem gives, in the same order, with one request per 1000
 repositories and two per repository; and the same backfill from both."""
 from __future__ import annotations

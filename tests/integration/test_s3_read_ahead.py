@@ -1,4 +1,4 @@
-"""One repository of many artifacts on S3 (moto on 127.0.0.1) is read in parallel: several
+"""One repository of many artifacts on S3 (SeaweedFS on 127.0.0.1) is read in parallel: several
 GETs are in flight at once although one reader abstracts the repository, and the rows are
 those of the filesystem."""
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""Object GETs on their signed keep-alive path, against real moto servers: a server that
-checks signatures accepts them, and every answer they do not handle (403, a bucket gone,
-a server gone) ends as the same clear, secret-free error boto3's path gives."""
+"""Object GETs on their signed keep-alive path: SeaweedFS, which checks every signature,
+accepts them, and every answer they do not handle (403, a bucket gone, a server gone; the last two
+injected with moto) ends as the same clear, secret-free error boto3's path gives."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import boto3
 import pytest
@@ -14,51 +11,23 @@ import pytest
 from harbor_upgrade.registry.s3 import S3Storage
 from harbor_upgrade.registry.storage import ObjectMissing, StorageError
 
-from conftest import _free_port, _wait_http
+from conftest import moto_server
 
 ROOT_KEY = "reg/docker/registry/v2/"
 BLOB = "blobs/sha256/ab/" + "ab" * 32 + "/data"
 
 
-def _policy(denied: list[str]) -> str:
-    return json.dumps({"Version": "2012-10-17",
-                       "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"},
-                                     *([{"Effect": "Deny", "Action": denied, "Resource": "*"}] if denied else [])]})
-
-
 @pytest.fixture(scope="module")
-def auth_server():
-    """A moto server that checks SigV4 signatures and IAM policies after its first 8 actions,
-    with two users: one may read the bucket, the other may do anything but GetObject."""
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="8")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        _wait_http(endpoint + "/moto-api/", proc)
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                           aws_access_key_id="setup", aws_secret_access_key="setup")
-        keys = {}
-        for user, denied in (("reader", []), ("lister", ["s3:GetObject"])):  # 3 actions each
-            iam.create_user(UserName=user)
-            iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=_policy(denied))
-            key = iam.create_access_key(UserName=user)["AccessKey"]
-            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="setup", aws_secret_access_key="setup")
-        s3.create_bucket(Bucket="signed")  # actions 7 and 8
-        s3.put_object(Bucket="signed", Key=ROOT_KEY + BLOB, Body=b"blob bytes")
-        yield endpoint, keys
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def signed(s3_server) -> str:
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket="signed")
+    client.put_object(Bucket="signed", Key=ROOT_KEY + BLOB, Body=b"blob bytes")
+    client.close()
+    return "signed"
 
 
-def test_signed_gets_are_accepted_by_a_server_that_checks_signatures(auth_server):
-    endpoint, keys = auth_server
-    s = S3Storage("signed", "reg", endpoint_url=endpoint, access_key=keys["reader"][0],
-                  secret_key=keys["reader"][1], retries=1)
+def test_signed_gets_are_accepted_by_a_server_that_checks_signatures(s3_server, signed):
+    s = S3Storage(signed, "reg", endpoint_url=s3_server, retries=1)
     fallbacks = []
     s._client.meta.events.register("before-parameter-build.s3.GetObject", lambda **kw: fallbacks.append(kw))
     try:
@@ -81,9 +50,32 @@ def failed_read(storage: S3Storage) -> StorageError:
     return e.value
 
 
-def test_a_denied_get_is_a_clear_error_without_the_secret(auth_server):
-    endpoint, keys = auth_server
-    access, secret = keys["lister"]
+def _policy(denied: list[str]) -> str:
+    return json.dumps({"Version": "2012-10-17",
+                       "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"},
+                                     *([{"Effect": "Deny", "Action": denied, "Resource": "*"}] if denied else [])]})
+
+
+@pytest.fixture(scope="module")
+def lister():
+    """A fault injected with moto: a user who may check and list the bucket but not GET an object
+    (SeaweedFS lets no one check a bucket it may not read). moto checks SigV4 signatures and
+    IAM policies after its first 5 actions. Yields (endpoint, access key, secret key)."""
+    with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "5"}) as endpoint:
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam.create_user(UserName="lister")
+        iam.put_user_policy(UserName="lister", PolicyName="p", PolicyDocument=_policy(["s3:GetObject"]))
+        key = iam.create_access_key(UserName="lister")["AccessKey"]   # actions 1-3
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="setup", aws_secret_access_key="setup")
+        s3.create_bucket(Bucket="signed")  # actions 4 and 5
+        s3.put_object(Bucket="signed", Key=ROOT_KEY + BLOB, Body=b"blob bytes")
+        yield endpoint, key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def test_a_denied_get_is_a_clear_error_without_the_secret(lister):
+    endpoint, access, secret = lister
     error = failed_read(S3Storage("signed", "reg", endpoint_url=endpoint, access_key=access, secret_key=secret,
                                   retries=1))
     text = f"{error.message} {error.hint}"
@@ -102,19 +94,12 @@ def test_a_bucket_deleted_meanwhile_is_not_a_missing_object(s3_server):
 
 
 def test_a_server_gone_meanwhile_is_a_clear_error_without_the_secret():
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    """A fault injected with moto: a server that stops (SeaweedFS takes ~15 s to)."""
     secret = "gone/secret+key0123456789"
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_http(endpoint + "/moto-api/", proc)
+    with moto_server() as endpoint:
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="AKIAGONE",
                      aws_secret_access_key=secret).create_bucket(Bucket="gone")
         s = S3Storage("gone", "reg", endpoint_url=endpoint, access_key="AKIAGONE", secret_key=secret, retries=2)
-    finally:
-        proc.terminate()
-        proc.wait(10)
     error = failed_read(s)
     text = f"{error.message} {error.hint}"
     assert "cannot reach S3" in text and BLOB in text

@@ -1,4 +1,4 @@
-"""run on an installation whose registry storage is S3 (a moto server on 127.0.0.1):
+"""run on an installation whose registry storage is S3 (SeaweedFS on 127.0.0.1):
 harbor.yml's storage_service.s3 (bucket, rootdirectory, regionendpoint, keys) is used as
 it is, and its secret key appears in no output."""
 from __future__ import annotations
@@ -14,9 +14,6 @@ from harbor_upgrade.upgrade import Options, run
 
 from test_demo import open_tmpdir
 
-SECRET_KEY = "demo-s3-secret-key-5120"
-
-
 @pytest.fixture
 def site():
     base = open_tmpdir("harbor-upgrade-s3-test-")
@@ -26,13 +23,16 @@ def site():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def test_run_reads_the_registry_from_s3_as_harbor_yml_configures_it(site, s3_upload, s3_server):
+def test_run_reads_the_registry_from_s3_as_harbor_yml_configures_it(site, s3_upload, weed, monkeypatch):
     bucket, root = s3_upload(site.storage)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the server checks keys: harbor.yml's must be used
+        monkeypatch.delenv(name)
+    secret_key = weed.secret_key
     shutil.rmtree(site.storage)  # only the bucket holds the images now
     text = site.harbor_yml.read_text()
     site.harbor_yml.write_text(text.replace(
-        "# Everything Harbor keeps", "storage_service:\n  s3:\n    accesskey: demo-s3-access\n"
-        f"    secretkey: {SECRET_KEY}\n    region: us-east-1\n    regionendpoint: {s3_server}\n"
+        "# Everything Harbor keeps", f"storage_service:\n  s3:\n    accesskey: {weed.access_key}\n"
+        f"    secretkey: {secret_key}\n    region: us-east-1\n    regionendpoint: {weed.endpoint}\n"
         f"    bucket: {bucket}\n    rootdirectory: {root}\n    secure: false\n\n# Everything Harbor keeps"))
 
     report = run(Options(str(site.harbor_yml), str(site.backup_dir), site.dsn, yes=True))
@@ -43,5 +43,5 @@ def test_run_reads_the_registry_from_s3_as_harbor_yml_configures_it(site, s3_upl
     artifacts = next(s for s in report["steps"] if s["name"] == "artifacts")
     assert artifacts["changed"]["artifacts_done"] == 9 and artifacts["changed"]["problems"] == 0
     written = [json.dumps(report), render_text(report), (site.backup_dir / "journal.jsonl").read_text()]
-    assert not any(SECRET_KEY in t for t in written)
-    assert SECRET_KEY in (site.harbor_yml.parent / "harbor-2.4.0.yml").read_text()
+    assert not any(secret_key in t for t in written)
+    assert secret_key in (site.harbor_yml.parent / "harbor-2.4.0.yml").read_text()
