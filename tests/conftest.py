@@ -148,7 +148,9 @@ def weed():
     """SeaweedFS (``weed server -s3``, tests/seaweed.py) on 127.0.0.1 for the whole session: it
     takes seconds to start and ~15 s to stop, so it is started once.
 
-    Its credentials are set for this process (boto3 clients and the CLI find them in AWS_*),
+    Its credentials are set for this process (the CLI and S3Storage find them in AWS_*; test
+    code makes its clients with weed.client(): boto3's default session keeps the first keys it
+    found, such as a unit test's dummy ones),
     and AWS_CA_BUNDLE is removed so children such as docker-registry's S3 driver start."""
     with WeedServer() as server, pytest.MonkeyPatch.context() as mp:
         for name in ("AWS_CA_BUNDLE", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
@@ -184,12 +186,10 @@ _bucket_counter = itertools.count()
 
 
 @pytest.fixture
-def s3_upload(s3_server):
+def s3_upload(weed):
     """Upload a storage tree to a fresh bucket of the session's S3 server:
     ``s3_upload(tree, rootdirectory="/harbor/registry") -> (bucket, rootdirectory)``."""
-    import boto3
-    from botocore.config import Config
-    client = boto3.client("s3", endpoint_url=s3_server, config=Config(max_pool_connections=32))
+    client = weed.client()
 
     def upload(storage_root: Path, rootdirectory: str = "/harbor/registry") -> tuple[str, str]:
         bucket = f"registry-{os.getpid()}-{next(_bucket_counter)}"

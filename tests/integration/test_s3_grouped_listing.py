@@ -49,11 +49,9 @@ def tree(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def bucket(s3_server, tree) -> str:
-    import boto3
-
+def bucket(weed, tree) -> str:
     from conftest import upload_tree
-    client = boto3.client("s3", endpoint_url=s3_server)
+    client = weed.client()
     client.create_bucket(Bucket="grouped-listing")
     upload_tree(client, "grouped-listing", "/harbor/registry", tree[0])
     client.close()

@@ -18,8 +18,8 @@ BLOB = "blobs/sha256/ab/" + "ab" * 32 + "/data"
 
 
 @pytest.fixture(scope="module")
-def signed(s3_server) -> str:
-    client = boto3.client("s3", endpoint_url=s3_server)
+def signed(weed) -> str:
+    client = weed.client()
     client.create_bucket(Bucket="signed")
     client.put_object(Bucket="signed", Key=ROOT_KEY + BLOB, Body=b"blob bytes")
     client.close()
@@ -83,8 +83,8 @@ def test_a_denied_get_is_a_clear_error_without_the_secret(lister):
     assert secret not in text
 
 
-def test_a_bucket_deleted_meanwhile_is_not_a_missing_object(s3_server):
-    client = boto3.client("s3", endpoint_url=s3_server)
+def test_a_bucket_deleted_meanwhile_is_not_a_missing_object(weed, s3_server):
+    client = weed.client()
     client.create_bucket(Bucket="deleted-meanwhile")
     s = S3Storage("deleted-meanwhile", "reg", endpoint_url=s3_server, retries=1)
     client.delete_bucket(Bucket="deleted-meanwhile")

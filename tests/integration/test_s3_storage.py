@@ -6,7 +6,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 import pytest
 
 from harbor_upgrade.errors import InvalidInput
@@ -49,8 +48,8 @@ def tree(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(s3_server):
-    c = boto3.client("s3", endpoint_url=s3_server)
+def client(weed):
+    c = weed.client()
     yield c
     c.close()
 
