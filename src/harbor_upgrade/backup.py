@@ -38,7 +38,7 @@ from psycopg import sql
 
 from . import __version__
 from .db import ledger
-from .errors import ExternalFailure, InvalidInput, UnsafeState, ValidationFailed
+from .errors import ExternalFailure, HarborUpgradeError, InvalidInput, UnsafeState, ValidationFailed
 from .postgres.cluster import LocalCluster, find_binaries
 from .postgres.tools import Conn, client_binaries, run_tool, server_version, sql_digest, table_counts
 from .versions import release_of_schema
@@ -176,16 +176,14 @@ def _inside(path: Path, root: Path) -> bool:
 
 def harbor_version_of(harbor_dir: Path) -> str | None:
     """``_version`` of harbor.yml (written by Harbor since 1.10), if present."""
-    from ruamel.yaml import YAML
+    from .config.view import read_harbor_yml
     yml = harbor_dir / "harbor.yml"
     if not yml.is_file():
         return None
     try:
-        doc = YAML(typ="safe").load(yml.read_text())
-    except Exception:  # noqa: BLE001 - an unreadable harbor.yml is reported by config checks, not here
+        return read_harbor_yml(yml, require_release=False).version
+    except HarborUpgradeError:  # an unreadable harbor.yml is reported by config checks, not here
         return None
-    v = doc.get("_version") if isinstance(doc, dict) else None
-    return str(v) if v is not None else None
 
 
 # -- reading the database --------------------------------------------------------------------

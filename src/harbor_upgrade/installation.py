@@ -1,6 +1,7 @@
 """Find and describe an installed Harbor: harbor.yml, data volume, database, storage, components.
 
-Everything here only reads. ``detect`` gathers what the plan and the preflight checks need:
+Everything here only reads. harbor.yml is read by the one typed view (config/view.py).
+``detect`` gathers what the plan and the preflight checks need:
 the release named by harbor.yml's ``_version``, the schema and data versions in the
 database, the PostgreSQL major of the data folder, the storage backend, and which optional
 components are in use (Clair, Trivy, Notary, ChartMuseum, internal TLS, external
@@ -12,16 +13,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from .compose.detect import detect_compose
-from .errors import InvalidInput, UnsupportedVersion
-from .secrets import is_secret_key, mask_dsn, register, register_dsn
-from .versions import release_line, release_of_schema
+from .config.view import read_harbor_yml
+from .secrets import mask_dsn, register_dsn
+from .versions import release_of_schema
 
-# Where Harbor's containers mount the registry storage (``${data_volume}/registry:/storage``).
-REGISTRY_MOUNT = "/storage"
 # Service names in Harbor's generated docker-compose.yml, per optional component.
 COMPOSE_SERVICES = {
     "clair": ("clair", "clair-adapter"),
@@ -72,66 +68,6 @@ class Installation:
         d.pop("dsn")
         d.pop("s3_keys")
         return d
-
-
-def load_yaml(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = YAML(typ="safe", pure=True).load(f)
-    except FileNotFoundError:
-        raise InvalidInput(f"{path} does not exist", hint="pass the harbor.yml of the installation with --harbor-yml",
-                           reference="harbor-yml-missing") from None
-    except YAMLError as e:
-        raise InvalidInput(f"{path} is not valid YAML: {e}", reference="harbor-yml-invalid") from None
-    if not isinstance(doc, dict):
-        raise InvalidInput(f"{path} does not hold a mapping of settings", reference="harbor-yml-invalid")
-    register_secrets(doc)
-    return doc
-
-
-def register_secrets(node: object) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if is_secret_key(k) and v is not None and not isinstance(v, (dict, list)):
-                register(v)
-            register_secrets(v)
-    elif isinstance(node, list):
-        for v in node:
-            register_secrets(v)
-
-
-def storage_of(doc: dict, data_volume: str) -> tuple[str, str, str | None, str | None]:
-    """(spec, kind, s3 endpoint, s3 region) of the registry storage harbor.yml configures."""
-    service = doc.get("storage_service") or {}
-    s3 = service.get("s3")
-    if isinstance(s3, dict):
-        root = str(s3.get("rootdirectory") or "").strip("/")
-        spec = f"s3://{s3.get('bucket')}" + (f"/{root}" if root else "")
-        return spec, "s3", s3.get("regionendpoint"), s3.get("region")
-    for kind in ("azure", "gcs", "swift", "oss"):
-        if kind in service:
-            return f"{kind}:", kind, None, None
-    fs = service.get("filesystem") or {}
-    root = str(fs.get("rootdirectory") or REGISTRY_MOUNT)
-    inside = os.path.relpath(root, REGISTRY_MOUNT) if root.startswith(REGISTRY_MOUNT) else None
-    host = Path(data_volume) / "registry"
-    if inside and inside != ".":
-        host = host / inside
-    return str(host), "filesystem", None, None
-
-
-def dsn_of_external(doc: dict) -> str | None:
-    """A DSN for harbor.yml's external_database.harbor section (None when the database is Harbor's own)."""
-    ext = (doc.get("external_database") or {}).get("harbor")
-    if not isinstance(ext, dict) or not ext.get("host"):
-        return None
-    from urllib.parse import quote
-    user = quote(str(ext.get("username") or "postgres"), safe="")
-    pw = ext.get("password")
-    auth = user + (":" + quote(str(pw), safe="") if pw else "")
-    sslmode = ext.get("ssl_mode") or "disable"
-    return (f"postgresql://{auth}@{ext['host']}:{ext.get('port') or 5432}/"
-            f"{ext.get('db_name') or 'registry'}?sslmode={sslmode}")
 
 
 def components_of(doc: dict, harbor_dir: Path, db: DatabaseState | None,
@@ -193,45 +129,30 @@ def database_state(dsn: str) -> DatabaseState:
                          server, int(size), others, scanners)
 
 
-def s3_keys_of(doc: dict) -> tuple[str, str] | None:
-    s3 = (doc.get("storage_service") or {}).get("s3")
-    if isinstance(s3, dict) and s3.get("accesskey") and s3.get("secretkey"):
-        return str(s3["accesskey"]), str(s3["secretkey"])
-    return None
-
-
 def detect(harbor_yml: str | os.PathLike, dsn: str | None = None, storage: str | None = None,
            s3_endpoint: str | None = None, s3_region: str | None = None) -> Installation:
     """Describe the installation whose harbor.yml is given (the database too when reachable).
     storage, s3_endpoint and s3_region override what harbor.yml says."""
     path = Path(harbor_yml).resolve()
-    doc = load_yaml(path)
-    raw_version = doc.get("_version")
-    release, release_error = None, None
-    try:
-        release = release_line(raw_version, where=f"{path}: _version: ")
-    except UnsupportedVersion as e:
-        release_error = e.message
-    data_volume = str(doc.get("data_volume") or "/data")
-    spec, kind, endpoint, region = storage_of(doc, data_volume)
+    cfg = read_harbor_yml(harbor_yml, require_release=False)   # errors name the path as given
+    spec, kind, endpoint, region = cfg.storage_spec
     if storage:
         spec = storage
         kind = "s3" if storage.startswith("s3://") else "filesystem"
     endpoint, region = s3_endpoint or endpoint, s3_region or region
-    dsn = dsn or dsn_of_external(doc)
+    dsn = dsn or cfg.external_dsn
     if dsn:
         register_dsn(dsn)
     db = database_state(dsn) if dsn else None
-    major, pgdir = pg_on_disk(data_volume)
-    tls = doc.get("internal_tls") or {}
-    compose = detect_compose(path.parent, doc)
+    major, pgdir = pg_on_disk(cfg.data_volume)
+    compose = detect_compose(path.parent, cfg.data)
     return Installation(
-        harbor_yml=str(path), harbor_dir=str(path.parent), config_version=None if raw_version is None else str(raw_version),
-        release=release, release_error=release_error, hostname=doc.get("hostname"), data_volume=data_volume,
+        harbor_yml=str(path), harbor_dir=str(path.parent), config_version=cfg.version,
+        release=cfg.release, release_error=cfg.release_error, hostname=cfg.hostname, data_volume=cfg.data_volume,
         storage=spec, storage_kind=kind, s3_endpoint=endpoint, s3_region=region,
         dsn=dsn, dsn_masked=mask_dsn(dsn) if dsn else None,
-        components=components_of(doc, path.parent, db, set(compose.services) if compose else None),
-        internal_tls_dir=str(tls.get("dir") or "/etc/harbor/tls/internal") if tls.get("enabled") else None,
+        components=components_of(cfg.data, path.parent, db, set(compose.services) if compose else None),
+        internal_tls_dir=cfg.internal_tls_dir,
         pg_major_on_disk=major, pg_data_dir=pgdir, database=db,
-        s3_keys=s3_keys_of(doc) if kind == "s3" and not storage else None,
+        s3_keys=cfg.s3_keys if kind == "s3" and not storage else None,
         compose=compose.to_dict() if compose else None)

@@ -115,7 +115,8 @@ def _counts_table(counts: list[dict]) -> Table:
 
 def render_text(report: dict, width: int = 110) -> str:
     buf = io.StringIO()
-    con = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False)
+    # markup=False: paths, names and messages are the operator's text ('B[/x]', 'error [ref]'), never markup
+    con = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False, markup=False)
     inst = report.get("installation")
     if inst:
         db = inst.get("database") or {}
@@ -186,9 +187,10 @@ class ProgressReporter:
     def __enter__(self) -> "ProgressReporter":
         if self.tty:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(file=self.stream), transient=False)
+                TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                TaskProgressColumn(), TextColumn("{task.fields[rate]}", markup=False), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(),
+                console=Console(file=self.stream, markup=False, highlight=False), transient=False)
             self._progress.start()
         return self
 

@@ -9,7 +9,8 @@ import pytest
 
 from harbor_upgrade import upgrade as up
 from harbor_upgrade.compose.detect import read_services
-from harbor_upgrade.installation import DatabaseState, Installation, components_of, dsn_of_external, storage_of
+from harbor_upgrade.config.view import external_dsn as dsn_of_external, storage_spec as storage_of
+from harbor_upgrade.installation import DatabaseState, Installation, components_of
 from harbor_upgrade.report import FAIL, PASS, WARN
 from harbor_upgrade.secrets import mask_text
 from harbor_upgrade.verify import before_counts, manifest_paths, rule_holds
@@ -130,7 +131,7 @@ def test_external_database_dsn_is_built_and_its_password_masked():
                                             "username": "harbor", "password": "ext-db-pw-93", "ssl_mode": "disable"}}}
     dsn = dsn_of_external(doc)
     assert dsn == "postgresql://harbor:ext-db-pw-93@127.0.0.1:5433/registry?sslmode=disable"
-    from harbor_upgrade.installation import register_secrets
+    from harbor_upgrade.config.runner import register_secrets
     register_secrets(doc)
     assert "ext-db-pw-93" not in mask_text(f"connecting to {dsn}")
     assert dsn_of_external({}) is None

@@ -119,15 +119,15 @@ def render(report: BackfillReport) -> list[str]:
 
 
 def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str | None):
-    from ..installation import load_yaml, storage_of
-    doc = load_yaml(Path(path))
-    spec, kind, endpoint, region = storage_of(doc, str(doc.get("data_volume") or "/data"))
+    from ..config import read_harbor_yml
+    cfg = read_harbor_yml(path, require_release=False)
+    spec, kind, endpoint, region = cfg.storage_spec
     if kind not in ("filesystem", "s3"):
         raise InvalidInput(f"{path}: storage_service {kind} is not supported (filesystem and s3 are)",
                            reference="storage-unsupported")
-    s3 = (doc.get("storage_service") or {}).get("s3") or {}
+    access, secret = cfg.s3_keys or (None, None)
     return open_storage(spec, s3_endpoint=s3_endpoint or endpoint, s3_region=s3_region or region,
-                        s3_access_key=s3.get("accesskey"), s3_secret_key=s3.get("secretkey"))
+                        s3_access_key=access, s3_secret_key=secret)
 
 
 @cli.command("artifacts")

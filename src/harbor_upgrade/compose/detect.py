@@ -13,15 +13,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
+from ..config.reader import load_plain
 from ..errors import HarborUpgradeError
 from ..secrets import register
 from . import docker
 from .errors import ComposeFileInvalid
 
 COMPOSE_FILE = "docker-compose.yml"
+COMPOSE_MAX_BYTES = 1024 * 1024          # Harbor's generated file is some 10-20 KB
 DB_MOUNT = "/var/lib/postgresql/data"
 DB_IMAGE = "goharbor/harbor-db"
 
@@ -100,8 +99,8 @@ def _bind_mounts(spec: object, base: Path) -> list[tuple[str, str]]:
 
 def read_services(compose_file: Path) -> dict[str, Service]:
     try:
-        doc = YAML(typ="safe", pure=True).load(compose_file.read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as e:
+        doc = load_plain(compose_file, COMPOSE_MAX_BYTES)     # the bounded reader harbor.yml goes through
+    except HarborUpgradeError as e:
         raise ComposeFileInvalid(f"{compose_file} cannot be read as a Compose file: {e}") from None
     services = (doc or {}).get("services") if isinstance(doc, dict) else None
     if not isinstance(services, dict):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InvalidInput
-from ..installation import dsn_of_external, load_yaml
+from ..config.view import read_harbor_yml
 from ..journal import Journal, parse_lines
 from ..secrets import register_dsn
 from . import docker
@@ -29,7 +29,7 @@ CONTAINER_JOURNAL = "containers.jsonl"
 def compose_of(harbor_yml: str | os.PathLike) -> ComposeInstallation | None:
     """The Compose installation beside harbor_yml (None when there is no docker-compose.yml)."""
     path = Path(harbor_yml).resolve()
-    return detect_compose(path.parent, load_yaml(path))
+    return detect_compose(path.parent, read_harbor_yml(harbor_yml, require_release=False).data)
 
 
 def own_database(ci: ComposeInstallation | None) -> bool:
@@ -63,10 +63,10 @@ def database(harbor_yml: str | os.PathLike | None, dsn: str | None, *, stop: boo
         yield dsn
         return
     path = Path(harbor_yml).resolve()
-    doc = load_yaml(path)
-    ci = ci or detect_compose(path.parent, doc)
+    cfg = read_harbor_yml(harbor_yml, require_release=False)
+    ci = ci or detect_compose(path.parent, cfg.data)
     if not own_database(ci):
-        yield dsn_of_external(doc)
+        yield cfg.external_dsn
         return
     assert ci is not None
     if ci.docker_error:

@@ -21,6 +21,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from .. import secrets
 from ..errors import InvalidInput, UnsupportedVersion, ValidationFailed
 from ..versions import path_between, release_line
+from . import reader
 from .document import Document, detect_layout, dump, key_line, make_yaml
 from .model import assumptions, validate
 from .. import versions
@@ -61,35 +62,11 @@ class MigrationResult:
 # ---------------------------------------------------------------------------
 # Reading.
 
-def read_source(path: str | os.PathLike) -> Source:
+def read_source(path: str | os.PathLike, hint: str = "pass the path of harbor.yml with -i") -> Source:
+    """The file, read the one bounded way (config/reader.py): regular file, size, UTF-8, structure."""
     path = Path(path)
-    try:
-        if path.is_dir():
-            raise InvalidInput(f"{path}: is a folder, not a harbor.yml file")
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise InvalidInput(
-                f"{path}: {size / 1e6:.1f} MB is far too large for a harbor.yml (a real one is about 10 KB; "
-                f"the limit is {MAX_BYTES // 1024} KB)",
-                hint="check that -i names the right file")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file", hint="pass the path of harbor.yml with -i") from None
-    except PermissionError:
-        raise InvalidInput(f"{path}: permission denied", hint="run as a user who can read the file") from None
-    except OSError as err:
-        raise InvalidInput(f"{path}: cannot read: {err.strerror or err}") from None
-    if b"\x00" in raw:
-        line = raw[:raw.index(b"\x00")].count(b"\n") + 1
-        raise InvalidInput(f"{path}, line {line}: binary data (a NUL byte), not a YAML text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
-        raise InvalidInput(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x})",
-                           hint="convert the file to UTF-8, e.g. with iconv") from None
-    bom = text.startswith("\ufeff")
-    return Source(path, raw, text[1:] if bom else text, bom)
+    raw, text, bom = reader.read_text(path, MAX_BYTES, hint=hint)
+    return Source(path, raw, text, bom)
 
 
 def parse(source: Source) -> tuple[CommentedMap, object]:
