@@ -570,7 +570,8 @@ def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = F
            f"{new_datadir.relative_to(d)}, which serves the database now; data/database keeps the 1.10 one."
            if target else ""),
         "On a real installation, with Harbor stopped: harbor-upgrade plan --harbor-yml /path/to/harbor.yml --dsn "
-        "postgresql://postgres:PASSWORD@HOST:5432/registry, then `harbor-upgrade run` with the same options and "
+        "postgresql://postgres@HOST:5432/registry (the password from PGPASSWORD, ~/.pgpass or harbor-upgrade "
+        "--password-file FILE, never on the command line), then `harbor-upgrade run` with the same options and "
         "--backup-dir.",
     ] + [line for line in report.get("next", []) if line.startswith(ENGINE_AND_SCANNER_NEXT)]
     return report

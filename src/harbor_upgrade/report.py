@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from .secrets import mask_data, mask_text
 
@@ -63,13 +64,13 @@ def to_json(report: dict) -> str:
 _STATUS_STYLE = {PASS: "green", WARN: "yellow", FAIL: "bold red", True: "green", False: "bold red"}
 
 
-def _mark(value: object) -> str:
+def _mark(value: object) -> Text:
+    """A styled status; a Text, not markup: every printed string is taken literally."""
     if value is True:
-        return "[green]ok[/]"
+        return Text("ok", style="green")
     if value is False:
-        return "[bold red]FAILED[/]"
-    style = _STATUS_STYLE.get(value, "")
-    return f"[{style}]{value}[/]" if style else str(value)
+        return Text("FAILED", style="bold red")
+    return Text(str(value), style=_STATUS_STYLE.get(value, ""))
 
 
 def _checks_table(title: str, checks: list[dict]) -> Table:

@@ -103,6 +103,23 @@ def mask_dsn(dsn: str) -> str:
     return _replace_spans(dsn, _password_spans(dsn))
 
 
+def dsn_without_password(dsn: str) -> str:
+    """The DSN with its password taken out (libpq then reads PGPASSWORD, ~/.pgpass or asks)."""
+    cut = []
+    for begin, end in _password_spans(dsn):
+        if dsn[begin - 1:begin] == ":" and dsn[end:end + 1] == "@":
+            cut.append((begin - 1, end))                          # user:pw@ -> user@
+        elif dsn[begin - len("password="):begin] == "password=" and "://" in dsn[:begin]:
+            amp = dsn[begin - len("password=") - 1]
+            cut.append((begin - len("password=") - (amp == "&"), end))   # ?password=x / &password=x
+        else:
+            start = dsn.rfind("password", 0, begin)
+            cut.append((start, end))                              # password=x (key=value)
+    for begin, end in sorted(cut, reverse=True):
+        dsn = dsn[:begin] + dsn[end:]
+    return re.sub(r"\?(&|$)", lambda m: "?" if m[1] else "", dsn) if "://" in dsn else " ".join(dsn.split())
+
+
 def _kv_unescape(raw: str) -> str:
     if raw.startswith("'"):
         raw = raw[1:-1] if raw.endswith("'") and len(raw) > 1 else raw[1:]

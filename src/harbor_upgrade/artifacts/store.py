@@ -24,7 +24,7 @@ from ..db.connection import connect as db_connect
 from ..db.runner import check_version
 from ..versions import SCHEMA_VERSION
 from ..errors import InvalidInput, UnsafeState
-from ..secrets import mask_dsn
+from ..secrets import dsn_without_password, mask_dsn
 from .abstraction import Artifact
 
 SCHEMA = "harbor_upgrade_artifacts"
@@ -48,7 +48,7 @@ def check_schema(conn: psycopg.Connection, dsn: str) -> None:
                           f"metadata is filled in the schema of {FIRST_TARGET} ({SCHEMA_VERSION[FIRST_TARGET]}) "
                           "or a later release",
                           reference="schema-not-target",
-                          hint=f"run `harbor-upgrade db migrate --dsn '{mask_dsn(dsn)}'` first")
+                          hint=f"run `harbor-upgrade db migrate --dsn '{dsn_without_password(dsn)}'` first")
 
 
 def lock(conn: psycopg.Connection) -> None:

@@ -8,13 +8,21 @@ asks for the raw exception.
 """
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 import click
 
 from .. import __version__
-from ..errors import ExitStatus, HarborUpgradeError, InternalError
-from ..secrets import mask_all
+from ..db import connection
+from ..errors import ExitStatus, HarborUpgradeError, InternalError, InvalidInput
+from ..secrets import mask_all, register
+
+# Every --dsn help ends with this: a password never has to be on a command line (`ps` shows it).
+DSN_PASSWORD_HELP = ("; leave the password out: it is taken from PGPASSWORD, ~/.pgpass (PGPASSFILE), "
+                     "harbor-upgrade --password-file FILE, or asked for on a terminal")
+PASSWORD_FILE_MAX = 4096
 
 # Set by the global --traceback flag: unexpected exceptions are re-raised as they are.
 _show_traceback = False
@@ -26,8 +34,54 @@ def _set_traceback(ctx: click.Context, param: click.Parameter, value: bool) -> b
     return value
 
 
+def read_password_file(path: str) -> str:
+    """The first line of a regular file only its owner can read (like libpq's ~/.pgpass)."""
+    def refuse(why: str, hint: str | None = None) -> InvalidInput:
+        return InvalidInput(f"--password-file {path}: {why}", reference="password-file-invalid", hint=hint)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as err:
+        raise refuse(f"cannot open: {err.strerror or err}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise refuse("is not a regular file")
+        if st.st_mode & 0o077:
+            raise refuse(f"can be read or written by other users (mode {stat.S_IMODE(st.st_mode):04o})",
+                         hint=f"chmod 600 {path}")
+        raw = os.read(fd, PASSWORD_FILE_MAX + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > PASSWORD_FILE_MAX:
+        raise refuse(f"more than {PASSWORD_FILE_MAX} bytes: not a password file")
+    try:
+        password = raw.decode("utf-8").splitlines()[0] if raw.strip() else ""
+    except UnicodeDecodeError:
+        raise refuse("not UTF-8 text") from None
+    if not password:
+        raise refuse("its first line is empty")
+    return password
+
+
+def _use_password_file(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        password = read_password_file(value)
+        register(password)
+        os.environ["PGPASSWORD"] = password      # libpq, and the pg_dump/psql children, read it there
+
+
+def _prompt_password(who: str) -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    return click.prompt(f"Password for {who}", hide_input=True, default="", show_default=False, err=True) or None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="harbor-upgrade")
+@click.option("--password-file", type=click.Path(dir_okay=False), expose_value=False, callback=_use_password_file,
+              help="read the database password from the first line of FILE (mode 0600), for every DSN without "
+                   "one; PGPASSWORD and ~/.pgpass (PGPASSFILE) work too. Never put a password on the command "
+                   "line: every local user sees it in `ps`")
 @click.option("--traceback", is_flag=True, expose_value=False, is_eager=True, callback=_set_traceback,
               help="on an internal error (exit 70) show the raw Python traceback instead of the short "
                    "masked message (the traceback is not masked: it may show secrets)")
@@ -56,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit status."""
     global _show_traceback
     _show_traceback = False
+    environ_password = os.environ.get("PGPASSWORD")
+    connection.password_prompt = _prompt_password
     try:
         rv = cli.main(args=argv, prog_name="harbor-upgrade", standalone_mode=False)
     except HarborUpgradeError as err:
@@ -79,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         code = int(InternalError.exit_code)
     else:
         code = int(rv or 0)
+    finally:
+        # --password-file or a prompt set it for this command (matters only to in-process callers)
+        if environ_password is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = environ_password
     if argv is None:
         sys.exit(code)
     return code

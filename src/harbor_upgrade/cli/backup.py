@@ -13,7 +13,7 @@ from ..postgres import upgrade as engine
 from ..postgres.cluster import find_binaries
 from ..postgres.layout import harbor_database_dir, harbor_home, read_pg_version
 from ..secrets import mask_text
-from . import cli
+from . import DSN_PASSWORD_HELP, cli
 
 
 def _say(msg: str) -> None:
@@ -21,7 +21,8 @@ def _say(msg: str) -> None:
 
 
 @cli.group("backup", invoke_without_command=True)
-@click.option("--dsn", help="the Harbor database, e.g. postgresql://postgres:PW@127.0.0.1:5432/registry")
+@click.option("--dsn", help="the Harbor database, e.g. postgresql://postgres@127.0.0.1:5432/registry"
+                           + DSN_PASSWORD_HELP)
 @click.option("--harbor-dir", type=click.Path(file_okay=False), help="the folder holding harbor.yml")
 @click.option("--data-volume", type=click.Path(file_okay=False), help="Harbor's data_volume (e.g. /data)")
 @click.option("--to", "to", type=click.Path(file_okay=False), help="a new, empty folder for the backup")
@@ -73,7 +74,7 @@ def verify_cmd(backup_dir, no_restore) -> int:
 @click.option("--from", "from_", required=True, type=click.Path(file_okay=False, exists=True),
               help="the backup folder")
 @click.option("--dsn", help="the database to replace (default on a Compose installation: its harbor-db, started "
-                             "alone on 127.0.0.1)")
+                             "alone on 127.0.0.1)" + DSN_PASSWORD_HELP)
 @click.option("--harbor-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--data-volume", type=click.Path(file_okay=False))
 @click.option("--jobs", "-j", default=2, show_default=True, help="parallel pg_restore jobs")

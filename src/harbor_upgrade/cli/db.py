@@ -9,12 +9,13 @@ from .. import db as harbor_db
 from ..compose.session import required_database
 from ..db.steps import APPLIED, STEPS
 from ..errors import ExitStatus
-from ..secrets import mask_dsn, mask_text
+from ..secrets import dsn_without_password, mask_dsn, mask_text
 from ..versions import TARGET
-from . import cli
+from . import DSN_PASSWORD_HELP, cli
 
 dsn_option = click.option("--dsn", envvar="HARBOR_UPGRADE_DSN",
-                          help="PostgreSQL DSN of Harbor's `registry` database (or --harbor-yml)")
+                          help="PostgreSQL DSN of Harbor's `registry` database (or --harbor-yml, or "
+                               "HARBOR_UPGRADE_DSN)" + DSN_PASSWORD_HELP)
 harbor_yml_option = click.option("--harbor-yml", type=click.Path(dir_okay=False),
                                  help="instead of --dsn: the harbor.yml of a Compose installation (Harbor stopped); "
                                       "its harbor-db is started alone on 127.0.0.1 for the command")
@@ -31,7 +32,7 @@ def _say(msg: str) -> None:
 def _target(dsn: str | None, harbor_yml: str | None) -> str:
     """How the next command names the database: as this one was given it."""
     if dsn:
-        return f"--dsn '{mask_dsn(dsn)}'"
+        return f"--dsn '{dsn_without_password(dsn)}'"
     return f"--harbor-yml {harbor_yml}" if harbor_yml else "--dsn DSN"
 
 

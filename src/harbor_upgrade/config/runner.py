@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .. import secrets
-from ..errors import InvalidInput, UnsupportedVersion, ValidationFailed
+from ..errors import HarborYmlInvalid, InvalidInput, UnsupportedVersion, ValidationFailed
 from ..versions import path_between, release_line
 from . import reader
 from .document import Document, detect_layout, dump, key_line, make_yaml
@@ -78,17 +78,17 @@ def parse(source: Source) -> tuple[CommentedMap, object]:
         mark = err.problem_mark or err.context_mark
         where = f", line {mark.line + 1}" if mark is not None else ""
         what = " ".join(str(x) for x in (err.context, err.problem) if x)
-        raise InvalidInput(f"{source.path}{where}: not valid YAML: {what}") from None
+        raise HarborYmlInvalid(f"{source.path}{where}: not valid YAML: {what}") from None
     except (YAMLError, ValueError, TypeError, RecursionError) as err:
-        raise InvalidInput(f"{source.path}: not valid YAML: {type(err).__name__}: {err}") from None
+        raise HarborYmlInvalid(f"{source.path}: not valid YAML: {type(err).__name__}: {err}") from None
     if data is None:
         has_comments = any(line.strip() for line in source.text.splitlines())
-        raise InvalidInput(f"{source.path}: " + ("holds only comments, no settings" if has_comments
+        raise HarborYmlInvalid(f"{source.path}: " + ("holds only comments, no settings" if has_comments
                                                  else "the file is empty"),
                            hint="pass the harbor.yml of the installation with -i")
     if not isinstance(data, CommentedMap):
         kind = "a list" if isinstance(data, (list, CommentedSeq)) else f"a single value ({type(data).__name__})"
-        raise InvalidInput(f"{source.path}, line 1: is {kind}, not a mapping of settings like harbor.yml")
+        raise HarborYmlInvalid(f"{source.path}, line 1: is {kind}, not a mapping of settings like harbor.yml")
     return data, layout
 
 

@@ -8,7 +8,7 @@ from typing import Callable
 import psycopg
 
 from ..errors import ExternalFailure, UnsafeState, UnsupportedVersion
-from ..secrets import mask_dsn, mask_text
+from ..secrets import dsn_without_password, mask_text
 from ..versions import path_between, release_line, release_of_schema
 from . import ledger
 from .steps import APPLIED, STEPS, ReleaseStep, SchemaFile
@@ -66,7 +66,7 @@ def known_versions() -> str:
 
 def check_version(state: ledger.LedgerState, dsn: str) -> str:
     """The release line of the database, or the error that explains its state."""
-    cmd_dsn = mask_dsn(dsn)
+    cmd_dsn = dsn_without_password(dsn)
     if state.version is None:
         raise UnsafeState("the database has no schema_migrations version: it is not a Harbor "
                           "database, or Harbor never started on it",
@@ -142,7 +142,7 @@ def step_failure(err: StatementFailed, left_at: int, dsn: str) -> ExternalFailur
                   f"{str(err.exc).strip()}. Nothing of this step was written: the database is "
                   f"still at schema version {left_at}, not dirty."),
         reference="db-step-failed",
-        hint=f"harbor-upgrade db lint --dsn '{mask_dsn(dsn)}' lists rows that break the step; "
+        hint=f"harbor-upgrade db lint --dsn '{dsn_without_password(dsn)}' lists rows that break the step; "
              "fix them, then run db migrate again")
 
 

@@ -19,8 +19,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..errors import ExternalFailure, InvalidInput
-from ..secrets import mask_dsn, mask_text, register_dsn
+from ..db.connection import ask_password, check_dsn
+from ..errors import ExternalFailure
+from ..secrets import mask_dsn, mask_text
 from .cluster import PgBinaries, candidate_bindirs, major_of, runnable_bindir
 
 
@@ -33,12 +34,7 @@ class Conn:
 
     @classmethod
     def parse(cls, dsn: str) -> "Conn":
-        register_dsn(dsn)
-        try:
-            params = conninfo_to_dict(dsn)
-        except psycopg.ProgrammingError as e:
-            raise InvalidInput(f"cannot parse the DSN {mask_dsn(dsn)}: {mask_text(str(e))}",
-                               reference="invalid-dsn") from None
+        params = check_dsn(dsn)
         password = params.pop("password", None)
         dbname = params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE", "postgres")
         return cls(make_conninfo(**params), password, dbname)
@@ -58,7 +54,12 @@ class Conn:
     def connect(self) -> psycopg.Connection:
         kw = {"password": self.password} if self.password is not None else {}
         try:
-            return psycopg.connect(self.conninfo, autocommit=True, **kw)
+            try:
+                return psycopg.connect(self.conninfo, autocommit=True, **kw)
+            except psycopg.OperationalError as e:
+                if not ask_password(e, conninfo_to_dict(self.conninfo) | kw):
+                    raise
+                return psycopg.connect(self.conninfo, autocommit=True, **kw)
         except psycopg.OperationalError as e:
             raise ExternalFailure(f"cannot connect to {mask_dsn(self.conninfo)}: {mask_text(str(e)).strip()}",
                                   hint="check the DSN and that PostgreSQL is running",

@@ -10,7 +10,7 @@ from ..errors import HarborUpgradeError
 from ..installation import Installation, detect
 from ..postgres.layout import harbor_database_dir, harbor_home
 from ..report import all_ok
-from ..secrets import mask_dsn
+from ..secrets import dsn_without_password
 from ..versions import SCHEMA_VERSION, TARGET, path_between
 from .options import (
     BACKUP_SUBDIR,
@@ -107,7 +107,7 @@ def plan(opts: Options) -> dict:
         with database(opts.harbor_yml, None, ci=ci) as dsn:
             report = plan_on(replace(opts, dsn=dsn))
         report["installation"]["dsn_masked"] = None
-        report["next"] = [line.replace(f" --dsn '{mask_dsn(dsn)}'", "") for line in report["next"]]
+        report["next"] = [line.replace(f" --dsn '{dsn_without_password(dsn)}'", "") for line in report["next"]]
         return report
     return plan_on(opts)
 
@@ -122,7 +122,7 @@ def plan_on(opts: Options) -> dict:
             "steps": step_plan(inst, ok, opts.steps, planned_engine(inst, opts, backup_dir if resuming else None)),
             "checks": [c.to_dict() for c in checks],
             "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
-                      f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{mask_dsn(opts.dsn)}'" if opts.dsn else "")
+                      f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{dsn_without_password(opts.dsn)}'" if opts.dsn else "")
                       + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")]
                      if ok else ["Fix the failed checks above, then plan again."])}
 

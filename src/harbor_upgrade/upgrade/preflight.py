@@ -76,7 +76,8 @@ def check_stopped(inst: Installation, need_db: bool = True) -> Check:
                           "down in the harbor folder)")
     if db is None:
         return Check("Harbor stopped", FAIL if need_db else WARN, "no database to check: pass --dsn",
-                     hint="the database steps need --dsn postgresql://USER[:PASSWORD]@HOST:PORT/registry")
+                     hint="the database steps need --dsn postgresql://USER@HOST:PORT/registry (the password from "
+                          "PGPASSWORD, ~/.pgpass or harbor-upgrade --password-file FILE)")
     if db.other_clients:
         return Check("Harbor stopped", FAIL, f"{len(db.other_clients)} other sessions on the database",
                      hint="stop Harbor first: docker compose down (in the harbor folder)", samples=db.other_clients)

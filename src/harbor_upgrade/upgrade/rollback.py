@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
-
 from ..backup import read_manifest, restore_backup
 from ..compose.session import compose_of, container_journal, database, own_database
+from ..db.connection import connect
 from ..errors import InvalidInput
 from ..journal import Journal
 from ..postgres.tools import table_counts
 from ..registry import open_storage as open_spec
 from ..report import ProgressReporter
+from ..secrets import dsn_without_password
 from ..verify import load_known_missing, verify
 from .options import BACKUP_SUBDIR, KNOWN_MISSING
 from .run import RunLock
@@ -77,15 +77,18 @@ def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: s
     plan_rec = Journal.read(b).last("plan") if (b / "journal.jsonl").exists() else None
     if dsn is None and plan_rec:
         recorded = plan_rec["installation"].get("dsn_masked")
-        if recorded and "********" not in recorded:
-            dsn = recorded
+        if recorded:      # the journal keeps no password: libpq takes it from PGPASSWORD, ~/.pgpass or a prompt
+            dsn = dsn_without_password(recorded)
     if dsn is None:
-        raise InvalidInput("rollback needs --dsn: the run's journal keeps no password",
-                           reference="dsn-missing", hint=f"harbor-upgrade rollback --backup-dir {b} --dsn DSN")
+        raise InvalidInput(f"rollback needs --dsn: {b} records no database",
+                           reference="dsn-missing",
+                           hint=f"harbor-upgrade rollback --backup-dir {b} --dsn postgresql://USER@HOST:PORT/registry "
+                                "(no password in it: set PGPASSWORD, use ~/.pgpass, or "
+                                "harbor-upgrade --password-file FILE rollback ...)")
     data_volume = data_volume or manifest.roots.get("data_volume")
     progress = progress or ProgressReporter(enabled=False)
     result = restore_backup(folder, dsn, harbor_dir, data_volume=data_volume, progress=progress.note)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with connect(dsn) as conn:
         after = table_counts(conn)
     differ = sorted(t for t in set(after) | set(manifest.table_counts)
                     if after.get(t) != manifest.table_counts.get(t))
