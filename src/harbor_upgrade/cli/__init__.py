@@ -34,6 +34,13 @@ def _set_traceback(ctx: click.Context, param: click.Parameter, value: bool) -> b
     return value
 
 
+def checked_dsn(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The callback of every --dsn: a DSN that cannot be used is bad input (exit 2) before any work."""
+    if value:
+        connection.check_dsn(value)
+    return value
+
+
 def read_password_file(path: str) -> str:
     """The first line of a regular file only its owner can read (like libpq's ~/.pgpass)."""
     def refuse(why: str, hint: str | None = None) -> InvalidInput:

@@ -30,7 +30,7 @@ from ..errors import ExitStatus, InvalidInput
 from ..registry import open_storage
 from ..secrets import mask_data, mask_text, register_dsn
 from ..terminal import printable
-from . import DSN_PASSWORD_HELP, cli
+from . import DSN_PASSWORD_HELP, checked_dsn, cli
 
 SHOWN_PROBLEMS = 20
 PLAIN_EVERY_SECONDS = 10.0
@@ -131,7 +131,7 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
 
 
 @cli.command("artifacts")
-@click.option("--dsn", help="the Harbor database, already at the 2.4.0 schema (default with --harbor-yml of a Compose "
+@click.option("--dsn", callback=checked_dsn, help="the Harbor database, already at the 2.4.0 schema (default with --harbor-yml of a Compose "
                              "installation: its harbor-db, started alone on 127.0.0.1)" + DSN_PASSWORD_HELP)
 @click.option("--storage", help="the registry storage: the folder holding docker/registry/v2, "
                                 "or s3://BUCKET[/ROOTDIRECTORY]")

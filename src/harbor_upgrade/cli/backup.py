@@ -13,7 +13,7 @@ from ..postgres import upgrade as engine
 from ..postgres.cluster import find_binaries
 from ..postgres.layout import harbor_database_dir, harbor_home, read_pg_version
 from ..secrets import mask_text
-from . import DSN_PASSWORD_HELP, cli
+from . import DSN_PASSWORD_HELP, checked_dsn, cli
 
 
 def _say(msg: str) -> None:
@@ -21,7 +21,7 @@ def _say(msg: str) -> None:
 
 
 @cli.group("backup", invoke_without_command=True)
-@click.option("--dsn", help="the Harbor database, e.g. postgresql://postgres@127.0.0.1:5432/registry"
+@click.option("--dsn", callback=checked_dsn, help="the Harbor database, e.g. postgresql://postgres@127.0.0.1:5432/registry"
                            + DSN_PASSWORD_HELP)
 @click.option("--harbor-dir", type=click.Path(file_okay=False), help="the folder holding harbor.yml")
 @click.option("--data-volume", type=click.Path(file_okay=False), help="Harbor's data_volume (e.g. /data)")
@@ -73,7 +73,7 @@ def verify_cmd(backup_dir, no_restore) -> int:
 @cli.command("restore")
 @click.option("--from", "from_", required=True, type=click.Path(file_okay=False, exists=True),
               help="the backup folder")
-@click.option("--dsn", help="the database to replace (default on a Compose installation: its harbor-db, started "
+@click.option("--dsn", callback=checked_dsn, help="the database to replace (default on a Compose installation: its harbor-db, started "
                              "alone on 127.0.0.1)" + DSN_PASSWORD_HELP)
 @click.option("--harbor-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--data-volume", type=click.Path(file_okay=False))

@@ -11,9 +11,9 @@ from ..db.steps import APPLIED, STEPS
 from ..errors import ExitStatus
 from ..secrets import dsn_without_password, mask_dsn, mask_text
 from ..versions import TARGET
-from . import DSN_PASSWORD_HELP, cli
+from . import DSN_PASSWORD_HELP, checked_dsn, cli
 
-dsn_option = click.option("--dsn", envvar="HARBOR_UPGRADE_DSN",
+dsn_option = click.option("--dsn", callback=checked_dsn, envvar="HARBOR_UPGRADE_DSN",
                           help="PostgreSQL DSN of Harbor's `registry` database (or --harbor-yml, or "
                                "HARBOR_UPGRADE_DSN)" + DSN_PASSWORD_HELP)
 harbor_yml_option = click.option("--harbor-yml", type=click.Path(dir_okay=False),
