@@ -171,7 +171,7 @@ def test_patch_versions_are_their_release_line(tmp_path):
     p.write_text(SMALL_2_0.replace("_version: 2.0.0", "_version: 1.10.3"))
     assert plan_migration(p, target="2.4.0").steps == ["2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
     p.write_text(SMALL_2_0.replace("_version: 2.0.0", "_version: 2.13.5"))
-    assert plan_migration(p, target=TARGET).steps == ["2.14.0", "2.15.0"]
+    assert plan_migration(p, target="2.15.0").steps == ["2.14.0", "2.15.0"]
 
 
 def test_every_validation_problem_at_once(tmp_path, run_cli):

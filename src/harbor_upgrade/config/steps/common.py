@@ -69,8 +69,8 @@ def fill(doc: Document, defaults: list[Default]) -> None:
             continue
         if d.path:
             after = d.after if d.after in parent else list(parent.keys())[-1] if parent else ""
-        else:
-            after = None
+        else:   # a new section: after the one named, else where Harbor's file has it (document.py)
+            after = d.after if d.after in parent else None
         doc.add(d.path, d.key, d.value, d.note, after=after)
 
 
