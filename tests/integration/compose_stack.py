@@ -13,12 +13,14 @@ publishing its ports on 127.0.0.1 only.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +71,18 @@ while :; do sleep 1 & wait $!; done
 """
 
 SYSLOG_SINK = "#!/bin/sh\ncat >> /var/log/docker/syslog.log\n"
+
+
+@contextmanager
+def stack_lock():
+    """One stand-in stack per Docker daemon at a time: Harbor's container names and the log
+    service's port 1514 are fixed, so test runs of several checkouts take turns."""
+    with open(os.path.join(tempfile.gettempdir(), "harbor-upgrade-compose-tests.lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def docker(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from ..errors import DatadirEmpty
+from ..errors import DatadirEmpty, HarborUpgradeError
 from ..secrets import mask_text, register_dsn
 from ..versions import HARBOR_DB_MAJOR
 from . import docker
@@ -182,18 +182,22 @@ class HarborDb:
         r = docker.run(*args, env={"POSTGRES_PASSWORD": self.ci.password or ""}, check=False,
                        what=f"starting {self.ci.db_image} alone")
         if r.returncode != 0:
-            self.stop()
+            self._stop_quietly()
             raise DatabaseStartFailed(f"cannot start {self.ci.db_image} on {self.db_dir}: "
                                       f"{mask_text(r.stderr.strip()[-1000:])}")
         host, port = docker.published_port(self.name)
         if host not in ("127.0.0.1", ""):
-            self.stop()
+            self._stop_quietly()
             raise NotLoopback(f"Docker published harbor-db on {host}, not on 127.0.0.1")
         self.dsn = (f"postgresql://{quote(self.user, safe='')}:{quote(self.ci.password or '', safe='')}"
                     f"@127.0.0.1:{port}/{quote(self.dbname, safe='')}?sslmode=disable")
         register_dsn(self.dsn)
         self.journal("compose-db-started", container=self.name, port=port)
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:  # an interrupt while waiting: nothing of ours stays behind
+            self._stop_quietly()
+            raise
         return self.dsn
 
     def wait_ready(self, seconds: float = 120) -> None:
@@ -204,7 +208,7 @@ class HarborDb:
             found = docker.inspect(self.name)
             if not found or not found[0].running:
                 logs = docker.run("logs", "--tail", "30", self.name, check=False)
-                self.stop()
+                self._stop_quietly()
                 raise DatabaseStartFailed(f"{self.ci.db_image} stopped on {self.db_dir} before answering: "
                                           + mask_text((logs.stdout + logs.stderr).strip()[-1500:]))
             try:
@@ -213,7 +217,7 @@ class HarborDb:
             except psycopg.Error as e:
                 last = str(e).strip()
                 time.sleep(0.3)
-        self.stop()
+        self._stop_quietly()
         raise DatabaseStartFailed(f"{self.ci.db_image} on {self.db_dir} did not answer within {seconds:.0f}s: "
                                   f"{mask_text(last)}")
 
@@ -230,14 +234,17 @@ class HarborDb:
         self.start()
         return self
 
+    def _stop_quietly(self) -> None:
+        try:
+            self.stop()
+        except HarborUpgradeError:  # the first error is the one to tell
+            pass
+
     def __exit__(self, *exc) -> None:
         if exc[0] is None:
             self.stop()
-            return
-        try:
-            self.stop()
-        except Exception:  # the first error is the one to tell
-            pass
+        else:
+            self._stop_quietly()
 
 
 @contextmanager
