@@ -220,3 +220,35 @@ def test_a_run_killed_at_several_points_continues_on_rerun(site, engine):
     journal = [json.loads(line) for line in (backup / "journal.jsonl").read_text().splitlines()]
     assert sum(1 for e in journal if e["event"] == "run-start") >= 2   # the kill inside the steps, the last run
     assert query(site, "SELECT max(version) FROM schema_migrations") == [(70,)]
+
+
+def test_an_external_database_installation_stops_only_the_stack(engine, database, tmp_path):
+    """external_database in harbor.yml, Compose for the rest: the same refusal and --stop-harbor,
+    and the database harbor.yml names (no harbor-db in the stack, none started)."""
+    from urllib.parse import urlsplit
+
+    from harbor_upgrade import demo
+    base = tmp_path / "ext"
+    site = cs.Site(base, base / "harbor", base / "harbor" / "harbor.yml", base / "data", base / "log", 18080)
+    site.harbor_dir.mkdir(parents=True)
+    cs.prepare(site, cs.DB_PASSWORD, external_database=True)
+    images = demo.write_storage(site.data_volume / "registry")
+    database.load(demo.fresh_schema())
+    demo.insert_rows(database.dsn, demo.sample_rows(images))
+    url = urlsplit(database.dsn)
+    site.harbor_yml.write_text(cs.harbor_yml_text(site.data_volume) + (
+        f"external_database:\n  harbor:\n    host: {url.hostname}\n    port: {url.port}\n"
+        f"    db_name: {database.name}\n    username: {url.username}\n    ssl_mode: disable\n"))
+    backup = base / "backup"
+    try:
+        cs.compose(site, "up", "-d")
+        assert "harbor-core" in cs.running_containers() and "harbor-db" not in cs.running_containers()
+        r = hu("run", "--harbor-yml", site.harbor_yml, "--backup-dir", backup, "--yes")
+        assert r.returncode == 4 and "harbor-running" in r.stderr and not backup.exists()
+        r = hu("run", "--harbor-yml", site.harbor_yml, "--backup-dir", backup, "--yes", "--stop-harbor", "--json")
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert json.loads(r.stdout)["next"][0].endswith("the external database is upgraded.")
+        assert cs.running_containers() == [] and ours() == []
+        assert database.scalar("SELECT max(version) FROM schema_migrations") == "70"
+    finally:
+        cs.remove_stack(site)

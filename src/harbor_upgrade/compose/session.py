@@ -38,15 +38,18 @@ def own_database(ci: ComposeInstallation | None) -> bool:
 
 
 def container_journal(backup_dir: str | os.PathLike | None) -> JournalFn:
-    """An event writer into <backup_dir>/containers.jsonl (masked, fsync'd), or a no-op."""
+    """An event writer into <backup_dir>/containers.jsonl (masked, fsync'd), or a no-op; the
+    folder is made at the first event, so a command that refuses leaves none."""
     if backup_dir is None:
         return _no_journal
     path = Path(backup_dir) / CONTAINER_JOURNAL
-    path.parent.mkdir(parents=True, exist_ok=True)
-    j = Journal(path, parse_lines(path.read_text(encoding="utf-8")) if path.exists() else [])
+    opened: list[Journal] = []
 
     def write(event: str, **fields: object) -> None:
-        j.write(event, "compose", **fields)
+        if not opened:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            opened.append(Journal(path, parse_lines(path.read_text(encoding="utf-8")) if path.exists() else []))
+        opened[0].write(event, "compose", **fields)
     return write
 
 

@@ -17,7 +17,7 @@ import psycopg
 from ..compose.detect import ComposeInstallation
 from ..compose.errors import EngineCompose
 from ..compose.session import compose_of, container_journal, database, own_database
-from ..compose.stack import refuse_running
+from ..compose.stack import refuse_running, stop_harbor
 from ..errors import HarborUpgradeError, InvalidInput, UnsafeState
 from ..installation import detect
 from ..journal import Journal
@@ -135,22 +135,29 @@ def run(opts: Options, progress: ProgressReporter | None = None,
     progress = progress or ProgressReporter(enabled=False)
     backup_dir = Path(opts.backup_dir).resolve()
     ci = None if opts.dsn else compose_of(opts.harbor_yml)
-    if not own_database(ci):
+    if ci is None:
         return run_on(opts, progress, confirm, interactive, backup_dir)
-    assert ci is not None
-    if opts.engine_bindir:
+    if own_database(ci) and opts.engine_bindir:
         raise EngineCompose("--engine-bindir upgrades a cluster served by this machine's PostgreSQL; on a Compose "
-                            "installation the engine is left to the target release's harbor-db", hint="run without --engine-bindir (plan tells what happens "
-                                                            "to the engine)")
+                            "installation the engine is left to the target release's harbor-db",
+                            hint="run without --engine-bindir (plan tells what happens to the engine)")
+    journal = container_journal(backup_dir)
     if ci.running:
         if not opts.stop_harbor:
             refuse_running(ci)
         confirmed(opts, f"Stop Harbor ({len(ci.running)} containers of {ci.compose_file}) and upgrade "
                         f"{opts.harbor_yml} to {TARGET} (backup in {backup_dir})?", confirm, interactive)
         opts = replace(opts, yes=True)
-    with database(opts.harbor_yml, None, stop=opts.stop_harbor, journal=container_journal(backup_dir),
-                  say=progress.note, ci=ci) as dsn:
-        report = run_on(replace(opts, dsn=dsn), progress, confirm, interactive, backup_dir)
+        if not own_database(ci):   # external_database: only the stack stops
+            progress.note(f"stopping Harbor ({len(ci.running)} containers of project {ci.project}): docker "
+                          "compose down")
+            stop_harbor(ci, journal)
+    if not own_database(ci):
+        report = run_on(opts, progress, confirm, interactive, backup_dir)
+    else:
+        with database(opts.harbor_yml, None, stop=opts.stop_harbor, journal=journal, say=progress.note,
+                      ci=ci) as dsn:
+            report = run_on(replace(opts, dsn=dsn), progress, confirm, interactive, backup_dir)
     report["next"] = compose_next_steps(report, ci, opts)
     return report
 
@@ -159,9 +166,10 @@ def compose_next_steps(report: dict, ci: ComposeInstallation, opts: Options) -> 
     """After a run on a Compose installation nothing of Harbor runs: say so first."""
     if report["ok"]:
         keep = f"Keep {opts.backup_dir} until"
-        return ([f"Nothing of Harbor runs now: the stack of {ci.compose_file} is down and harbor-upgrade's own "
-                 f"harbor-db is removed; {ci.db_dir} holds the upgraded database, ready for the new release's "
-                 "install.sh."] + [line for line in report["next"] if not line.startswith(keep)]
+        where = (f" and harbor-upgrade's own harbor-db is removed; {ci.db_dir} holds the upgraded database, ready "
+                 "for the new release's install.sh" if own_database(ci) else "; the external database is upgraded")
+        return ([f"Nothing of Harbor runs now: the stack of {ci.compose_file} is down{where}."]
+                + [line for line in report["next"] if not line.startswith(keep)]
                 + [f"{keep} {TARGET} runs well; to go back instead: harbor-upgrade rollback --backup-dir "
                    f"{opts.backup_dir} --yes, then docker compose up -d in {ci.harbor_dir} (the old stack)."])
     return report["next"] + [f"Harbor is not running; to start the old one as it is: docker compose up -d in "
