@@ -26,12 +26,13 @@ def apply(doc: Document) -> None:
     tls = doc.section("internal_tls")
     if tls is None or "strong_ssl_ciphers" not in tls:
         return
+    ours = doc.added(("internal_tls", "strong_ssl_ciphers"))      # the 2.9 step's default, this run
     https = doc.section("https")
     if https is not None:
-        if "strong_ssl_ciphers" not in https:
+        if "strong_ssl_ciphers" not in https and not ours:
             doc.add(("https",), "strong_ssl_ciphers", tls["strong_ssl_ciphers"], "moved here from internal_tls")
         doc.remove(("internal_tls",), "strong_ssl_ciphers", "Harbor 2.10 reads it from https")
-    elif doc.added(("internal_tls", "strong_ssl_ciphers")) or tls["strong_ssl_ciphers"] is False:
+    elif ours or tls["strong_ssl_ciphers"] is False:
         doc.remove(("internal_tls",), "strong_ssl_ciphers", "off is the default; Harbor 2.10 reads it from https")
     else:
         doc.keep(("internal_tls",), "strong_ssl_ciphers",
