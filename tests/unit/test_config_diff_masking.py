@@ -37,18 +37,6 @@ storage_service:
 trivy:
   ignore_unfixed: false
   github_token: {SECRETS["token"]}
-jobservice:
-  max_job_workers: 10
-notification:
-  webhook_job_max_retry: 10
-chart:
-  absolute_url: disabled
-log:
-  level: info
-  local:
-    rotate_count: 50
-    rotate_size: 200M
-    location: /var/log/harbor
 proxy:
   http_proxy: http://proxyuser:{SECRETS["proxy"]}@proxy.internal:3128
   https_proxy:

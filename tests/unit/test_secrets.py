@@ -92,3 +92,30 @@ def test_credential_keys(key):
                                  "max_open_conns", "registry_db_index", "absolute_url"])
 def test_plain_keys(key):
     assert not is_secret_key(key)
+
+
+# --------------------------------------------------------------------------- random passwords
+from urllib.parse import quote  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PASSWORDS = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=6, max_size=24).filter(
+    lambda p: p.strip() == p and "harbor" not in p and "registry" not in p and "db.internal" not in p)
+
+
+@settings(max_examples=100, deadline=None)
+@given(password=PASSWORDS)
+def test_no_password_survives_masking_in_any_dsn_shape(password):
+    kv = password.replace("\\", "\\\\").replace("'", "\\'")
+    shapes = [
+        f"postgresql://harbor:{quote(password, safe='')}@db.internal:5432/registry",
+        f"postgresql://harbor@db.internal/registry?sslmode=disable&password={quote(password, safe='')}",
+        f"host=db.internal user=harbor password='{kv}' dbname=registry",
+    ]
+    for dsn in shapes:
+        forget_all()
+        shown = mask_dsn(dsn)
+        assert password not in shown and quote(password, safe="") not in shown and kv not in shown, dsn
+        register_dsn(dsn)
+        assert password not in mask_all(f"error for {password}: {dsn}")
