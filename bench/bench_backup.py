@@ -29,7 +29,8 @@ from pathlib import Path
 
 from harbor_upgrade.backup import create_backup, restore_backup, verify_backup
 from harbor_upgrade.errors import HarborUpgradeError
-from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries, server_user
+from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
+from harbor_upgrade.postgres.server import server_user
 from harbor_upgrade.postgres.upgrade import MODES, upgrade_cluster
 
 HERE = Path(__file__).resolve().parent

@@ -24,7 +24,8 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import ExternalFailure, InvalidInput
-from .postgres.cluster import LocalCluster, PgBinaries, candidate_bindirs, find_binaries, major_of, server_user
+from .postgres.cluster import LocalCluster, PgBinaries, candidate_bindirs, find_binaries, major_of
+from .postgres.server import server_user
 from .registry.layout import LayoutWriter
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import atexit
 import glob
-import hashlib
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -24,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ExternalFailure
+from .server import cluster_owner, run_as, runnable_bindir
 
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 _LIVE: set["LocalCluster"] = set()
@@ -117,64 +116,6 @@ def find_binaries(major: int | None = None, bindir: str | os.PathLike | None = N
                           reference="postgres-missing")
 
 
-def server_user() -> pwd.struct_passwd | None:
-    """The user server-side commands run as when we are root (None when we are not root)."""
-    if os.geteuid() != 0:
-        return None
-    for name in (os.environ.get("PG_RUN_AS"), "postgres", "nobody"):
-        if name:
-            try:
-                return pwd.getpwnam(name)
-            except KeyError:
-                continue
-    raise ExternalFailure("running as root and no unprivileged user to run PostgreSQL as",
-                          hint="create a 'postgres' user or set PG_RUN_AS", reference="postgres-user")
-
-
-def _runnable_by(path: Path, uid: int, gid: int) -> bool:
-    r = subprocess.run(["test", "-x", str(path / "postgres")], user=uid, group=gid,
-                       extra_groups=[], capture_output=True)
-    return r.returncode == 0
-
-
-def runnable_bindir(bindir: Path, uid: int | None = None, gid: int | None = None) -> Path:
-    """A bindir the server user (or the given uid, e.g. a data folder's owner) can execute.
-
-    The wheels install below /root (mode 0700) when pip runs as root; then their whole
-    install tree is copied once to a world-readable cache (pg_upgrade, initdb and postgres
-    find their libraries and share/ relative to the bin folder, so the copy works)."""
-    if uid is None:
-        pw = server_user()
-        if pw is None:
-            return bindir
-        uid, gid = pw.pw_uid, pw.pw_gid
-    if os.geteuid() != 0 or _runnable_by(bindir, uid, gid if gid is not None else uid):
-        return bindir
-    install = bindir.parent            # .../site-packages/<package>/pginstall
-    package = install.parent
-    key = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
-    cache_root = Path(tempfile.gettempdir()) / "harbor-upgrade-pg"
-    cache = cache_root / f"{package.name}-{key}"
-    cached_bin = cache / package.name / install.name / "bin"
-    if not (cached_bin / "postgres").exists():
-        cache_root.mkdir(mode=0o755, exist_ok=True)
-        tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        # auditwheel set the RPATH to $ORIGIN/../../../<package>.libs: keep that shape.
-        shutil.copytree(install, tmp / package.name / install.name, symlinks=True)
-        libs = package.parent / f"{package.name}.libs"
-        if libs.is_dir():
-            shutil.copytree(libs, tmp / libs.name, symlinks=True)
-        for p in [tmp, *tmp.rglob("*")]:
-            if p.is_dir() and not p.is_symlink():
-                p.chmod(0o755)
-        try:
-            tmp.rename(cache)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
-    return cached_bin
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -203,28 +144,13 @@ class LocalCluster:
         self.owned_dir: Path | None = None  # a temporary folder we made and remove on stop
 
     # -- running server-side commands ------------------------------------------------
-    def _run_as(self) -> dict:
-        if os.geteuid() != 0:
-            return {}
-        if self.datadir.exists():
-            st = self.datadir.stat()
-            if st.st_uid != 0:
-                return {"user": st.st_uid, "group": st.st_gid, "extra_groups": []}
-        pw = server_user()
-        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-
     def run_server_cmd(self, args: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
-        r = subprocess.run(args, capture_output=True, text=True, cwd=self.socket_dir,
-                           **self._run_as(), **kw)
-        if check and r.returncode != 0:
-            raise ExternalFailure(f"{Path(args[0]).name} failed (exit {r.returncode}): "
-                                  f"{(r.stderr or r.stdout).strip()[-2000:]}", reference="postgres-failed")
-        return r
+        return run_as(cluster_owner(self.datadir), args, cwd=self.socket_dir, check=check, **kw)
 
     def chown_for_server(self, path: Path) -> None:
-        kw = self._run_as()
-        if kw:
-            os.chown(path, kw["user"], kw["group"])
+        owner = cluster_owner(self.datadir)
+        if owner:
+            owner.chown(path)
 
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -277,7 +203,7 @@ class LocalCluster:
                          "max_wal_size": "'4GB'", "work_mem": "'32MB'"})
         conf.update(settings or {})
         opts = " ".join(f"-c {k}={v}" for k, v in conf.items())
-        if self._run_as() and not self.logfile.exists():
+        if cluster_owner(self.datadir) and not self.logfile.exists():
             self.logfile.touch()
             self.chown_for_server(self.logfile)
         r = self.run_server_cmd([self.bin.tool("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),

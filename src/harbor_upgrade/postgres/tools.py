@@ -22,7 +22,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ..db.connection import ask_password, check_dsn
 from ..errors import ExternalFailure
 from ..secrets import mask_dsn, mask_text
-from .cluster import PgBinaries, candidate_bindirs, major_of, runnable_bindir
+from .cluster import PgBinaries, candidate_bindirs, major_of
+from .server import runnable_bindir
 
 
 @dataclass(frozen=True)

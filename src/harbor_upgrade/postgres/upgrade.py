@@ -36,8 +36,9 @@ from typing import Callable
 import psycopg
 
 from ..errors import ExternalFailure, InvalidInput, UnsafeState, ValidationFailed
-from .cluster import LocalCluster, PgBinaries, free_port, major_of, runnable_bindir
+from .cluster import LocalCluster, PgBinaries, free_port, major_of
 from .layout import check_siblings, harbor_cluster, list_entries, read_pg_version
+from .server import Owner, Server, clean_env, data_owner, run_as, runnable_bindir
 from .tools import sequence_values, table_counts
 
 MODES = ("copy", "link", "clone", "dump")
@@ -114,51 +115,9 @@ def compare_evidence(old: Evidence, new: Evidence) -> list[str]:
     return problems
 
 
-# -- running things as the data folder's owner --------------------------------------------
-
-@dataclass(frozen=True)
-class Owner:
-    uid: int
-    gid: int
-
-    def run_kw(self) -> dict:
-        return {"user": self.uid, "group": self.gid, "extra_groups": []} if os.geteuid() == 0 else {}
-
-    def chown(self, path: Path) -> None:
-        if os.geteuid() == 0:
-            os.chown(path, self.uid, self.gid)
-
-
-def data_owner(datadir: Path) -> Owner:
-    st = datadir.stat()
-    if os.geteuid() == 0 and st.st_uid == 0:
-        raise UnsafeState(f"{datadir} is owned by root; PostgreSQL never runs as root",
-                          hint=f"chown -R 999:999 {datadir} (harbor-db's postgres user), then run again",
-                          reference="datadir-owned-by-root")
-    if os.geteuid() not in (0, st.st_uid):
-        raise UnsafeState(f"{datadir} belongs to uid {st.st_uid}; run harbor-upgrade as root or as that user",
-                          reference="datadir-not-owner")
-    return Owner(st.st_uid, st.st_gid)
-
-
-def _clean_env() -> dict[str, str]:
-    """pg_upgrade and initdb must not pick up a caller's PGHOST/PGPORT/PGDATA ..."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}
-
-
 def _run(args: list[str], owner: Owner, cwd: Path, what: str, check: bool = True,
          **kw) -> subprocess.CompletedProcess:
-    r = subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=_clean_env(),
-                       **owner.run_kw(), **kw)
-    if check and r.returncode != 0:
-        raise ExternalFailure(f"{what} failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-3000:]}",
-                              reference="pg-upgrade-failed")
-    return r
-
-
-def _controldata(binaries: PgBinaries, datadir: Path, owner: Owner, work: Path) -> dict[str, str]:
-    out = _run([binaries.tool("pg_controldata"), str(datadir)], owner, work, "pg_controldata").stdout
-    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()) if v}
+    return run_as(owner, args, cwd=cwd, what=what, check=check, reference="pg-upgrade-failed", env=clean_env(), **kw)
 
 
 def _bootstrap_superuser(binaries: PgBinaries, datadir: Path, owner: Owner, work: Path) -> str:
@@ -306,7 +265,7 @@ def _dump_restore(old_srv: _PrivateServer, new_srv: _PrivateServer, new_bin: PgB
                   jobs: int, say: Progress) -> None:
     """Roles and tablespaces with pg_dumpall --globals-only, then each database with parallel
     pg_dump/pg_restore (the newer tools read any older server)."""
-    env = _clean_env()
+    env = clean_env()
     globals_sql = subprocess.run([new_bin.tool("pg_dumpall"), "--globals-only", *old_srv.client_args()],
                                  capture_output=True, text=True, env=env)
     if globals_sql.returncode != 0:
@@ -354,7 +313,7 @@ def _analyze(new_srv: _PrivateServer, new_bin: PgBinaries, new_major: int) -> No
     args = [new_bin.tool("vacuumdb"), "--all", "--analyze-in-stages", *new_srv.client_args()]
     if new_major >= 18:  # 18's pg_upgrade carries the statistics over; fill in only what is missing
         args.append("--missing-stats-only")
-    r = subprocess.run(args, capture_output=True, text=True, env=_clean_env())
+    r = subprocess.run(args, capture_output=True, text=True, env=clean_env())
     if r.returncode != 0:
         raise ExternalFailure(f"vacuumdb --analyze-in-stages failed: {r.stderr[-2000:]}",
                               reference="pg-upgrade-failed")
@@ -399,18 +358,16 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
     owner.chown(work / "pg_hba.conf")
     created_new = transferred = False
     try:
-        control = _controldata(old_bin, old, owner, work)
-        state = control.get("Database cluster state", "")
-        running = _run([old_bin.tool("pg_ctl"), "status", "-D", str(old)], owner, work, "pg_ctl status",
-                       check=False).returncode == 0
-        if running:
+        old_server = Server(old_bin.bindir, old, owner)
+        state = old_server.controldata(cwd=work).get("Database cluster state", "")
+        if old_server.pg_ctl("status").returncode == 0:
             raise UnsafeState(f"PostgreSQL is running on {old}", hint="stop Harbor (docker compose down) first",
                               reference="postgres-running")
         superuser = _bootstrap_superuser(old_bin, old, owner, work)
         if state != "shut down":
             notes.append(f"old cluster was '{state}': started and stopped once to finish recovery")
         with _PrivateServer(old, old_bin, work, superuser, "old") as old_srv:
-            settings = old_srv.settings(_controldata(old_bin, old, owner, work))
+            settings = old_srv.settings(old_server.controldata(cwd=work))
             say(f"reading row counts and sequences of the old cluster ({old_version})")
             before = old_srv.evidence()
         seconds["inspect"] = time.monotonic() - t0

@@ -18,82 +18,32 @@ The package follows those parts: ``options`` (what a run is asked to do), ``plan
 from __future__ import annotations
 
 from .context import Context, StepFn, open_storage
-from .options import (
-                      BACKUP_SUBDIR,
-                      ENGINE_MODES,
-                      KNOWN_MISSING,
-                      STEP_TEXT,
-                      STEPS,
-                      Options,
-                      recorded_engine,
-                      start_release,
-)
+from .options import (BACKUP_SUBDIR, ENGINE_MODES, KNOWN_MISSING, STEP_TEXT, STEPS, Options, recorded_engine,
+                      start_release)
 from .plan import engine_args, engine_next_steps, hops, next_steps, plan, planned_engine, step_plan
-from .preflight import (
-                      DB_UID,
-                      HARBOR_OWNED,
-                      HARBOR_UID,
-                      certificate_has_san,
-                      check_clair,
-                      check_dirty,
-                      check_disk,
-                      check_engine,
-                      check_internal_tls,
-                      check_lint,
-                      check_owners,
-                      check_start,
-                      check_stopped,
-                      check_storage,
-                      check_versions_agree,
-                      free_bytes,
-                      preflight,
-)
+from .preflight import (DB_UID, HARBOR_OWNED, HARBOR_UID, certificate_has_san, check_clair, check_dirty, check_disk,
+                        check_engine, check_internal_tls, check_lint, check_owners, check_start, check_stopped,
+                        check_storage, check_versions_agree, free_bytes, preflight)
 from .rollback import backup_folder, rollback, verify_report
-from .run import (
-                      LOCK_FILE,
-                      RunLock,
-                      artifact_digests,
-                      confirm_default,
-                      record_missing_before,
-                      restore_engine_server,
-                      run,
-)
+from .run import LOCK_FILE, RunLock, confirm_default, record_missing_before, restore_engine_server, run
 from .steps import STEP_FUNCS
 from .steps.artifacts import step_artifacts
 from .steps.backup import step_backup
 from .steps.config import step_config
 from .steps.database import step_database
-from .steps.engine import (
-                      LISTEN_SETTINGS,
-                      answers,
-                      datadir_system_id,
-                      engine_new_datadir,
-                      engine_state,
-                      engine_target,
-                      ensure_serving,
-                      old_cluster_usable,
-                      pg_ctl,
-                      remove_half_made,
-                      served_cluster,
-                      server_running,
-                      serves_with,
-                      start_server,
-                      step_engine,
-                      stop_server,
-)
-from .steps.scanner import SCANNER_SQL_CLAIR, TRIVY, step_scanner
+from .steps.engine import (engine_new_datadir, engine_state, engine_target, old_cluster_usable, remove_half_made,
+                           step_engine)
+from .steps.scanner import step_scanner
 from .steps.verify import step_verify
 
 __all__ = [
-    "answers", "artifact_digests", "backup_folder", "BACKUP_SUBDIR", "certificate_has_san", "check_clair",
-    "check_dirty", "check_disk", "check_engine", "check_internal_tls", "check_lint", "check_owners", "check_start",
-    "check_stopped", "check_storage", "check_versions_agree", "confirm_default", "Context", "datadir_system_id",
-    "DB_UID", "engine_args", "ENGINE_MODES", "engine_new_datadir", "engine_next_steps", "engine_state",
-    "engine_target", "ensure_serving", "free_bytes", "HARBOR_OWNED", "HARBOR_UID", "hops", "KNOWN_MISSING",
-    "LISTEN_SETTINGS", "LOCK_FILE", "next_steps", "old_cluster_usable", "open_storage", "Options", "pg_ctl", "plan",
-    "planned_engine", "preflight", "record_missing_before", "recorded_engine", "remove_half_made",
-    "restore_engine_server", "rollback", "run", "RunLock", "SCANNER_SQL_CLAIR", "served_cluster", "server_running",
-    "serves_with", "start_release", "start_server", "step_artifacts", "step_backup", "step_config", "step_database",
-    "step_engine", "STEP_FUNCS", "step_plan", "step_scanner", "STEP_TEXT", "step_verify", "StepFn", "STEPS",
-    "stop_server", "TRIVY", "verify_report",
+    "backup_folder", "BACKUP_SUBDIR", "certificate_has_san", "check_clair", "check_dirty", "check_disk",
+    "check_engine", "check_internal_tls", "check_lint", "check_owners", "check_start", "check_stopped",
+    "check_storage", "check_versions_agree", "confirm_default", "Context", "DB_UID", "engine_args", "ENGINE_MODES",
+    "engine_new_datadir", "engine_next_steps", "engine_state", "engine_target", "free_bytes", "HARBOR_OWNED",
+    "HARBOR_UID", "hops", "KNOWN_MISSING", "LOCK_FILE", "next_steps", "old_cluster_usable", "open_storage",
+    "Options", "plan", "planned_engine", "preflight", "record_missing_before", "recorded_engine",
+    "remove_half_made", "restore_engine_server", "rollback", "run", "RunLock", "start_release", "step_artifacts",
+    "step_backup", "step_config", "step_database", "step_engine", "STEP_FUNCS", "step_plan", "step_scanner",
+    "STEP_TEXT", "step_verify", "StepFn", "STEPS", "verify_report",
 ]

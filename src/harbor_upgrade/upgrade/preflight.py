@@ -7,18 +7,18 @@ import shutil
 import ssl
 from pathlib import Path
 
-import psycopg
-
 from .. import db as dbmod
+from ..db.identity import served_cluster
 from ..errors import HarborUpgradeError, UnsafeState
 from ..installation import Installation
 from ..postgres.layout import list_entries
+from ..postgres.server import Server
 from ..postgres.upgrade import check_space, folder_size
 from ..report import FAIL, PASS, WARN, Check, all_ok
 from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, TARGET
 from .context import open_storage
 from .options import Options, recorded_engine, start_release
-from .steps.engine import datadir_system_id, engine_target, served_cluster
+from .steps.engine import engine_target
 
 # Harbor's containers run as these users (postgres in harbor-db; harbor elsewhere).
 DB_UID, HARBOR_UID = 999, 10000
@@ -206,15 +206,12 @@ def check_engine(inst: Installation, opts: Options, recorded: dict | None) -> Ch
                               hint=f"move {new} away (it is not the installation's cluster), then plan again",
                               reference="datadir-not-empty")
         check_space(old, new, t["mode"])
-        if inst.database is not None and served_cluster(inst.dsn)[0] != datadir_system_id(t["old_bindir"], old):
+        if inst.database is not None and served_cluster(inst.dsn)[0] != Server(t["old_bindir"], old).system_id():
             raise UnsafeState(f"--dsn reaches another PostgreSQL cluster than the one in {old}",
                               hint="pass the DSN of the server running from data_volume/database",
                               reference="engine-other-cluster")
     except HarborUpgradeError as e:
         return Check(name, FAIL, e.message, hint=e.hint)
-    except psycopg.Error as e:
-        return Check(name, FAIL, f"cannot read the system identifier of the --dsn server: {e}".strip(),
-                     hint="the engine step needs a superuser DSN (e.g. postgres)")
     size = folder_size(old)
     return Check(name, PASS, f"PostgreSQL {t['old_version']} in {old} → {t['new_major']} ({t['mode']}) into "
                              f"{new}; the cluster takes {size / 2**20:,.1f} MiB, {free_bytes(new) / 2**20:,.0f} MiB "

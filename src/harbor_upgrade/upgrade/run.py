@@ -12,15 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
-import psycopg
 
 from ..compose.detect import ComposeInstallation
 from ..compose.errors import EngineCompose
 from ..compose.session import compose_of, container_journal, database, own_database
 from ..compose.stack import refuse_running, stop_harbor
+from ..db.inventory import artifact_digests
 from ..errors import HarborUpgradeError, InvalidInput, UnsafeState
 from ..installation import detect
 from ..journal import Journal
+from ..postgres.server import Server
 from ..report import ProgressReporter, all_ok
 from ..verify import missing_manifests
 from ..versions import TARGET
@@ -29,18 +30,9 @@ from .options import KNOWN_MISSING, STEP_TEXT, STEPS, Options
 from .plan import hops, next_steps, plan, planned_engine, step_plan
 from .preflight import preflight
 from .steps import STEP_FUNCS
-from .steps.engine import engine_state, ensure_serving, old_cluster_usable
+from .steps.engine import engine_state, old_cluster_usable
 
 LOCK_FILE = "journal.lock"
-
-
-def artifact_digests(dsn: str) -> list[tuple[str, str]]:
-    """(repository, digest) of every artifact row, in the 1.10 layout (repo) or the 2.x one."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        cols = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'artifact'")}
-        repo = "repository_name" if "repository_name" in cols else "repo"
-        return [(r[0], r[1]) for r in conn.execute(f"SELECT DISTINCT {repo}, digest FROM artifact ORDER BY 1, 2")]
 
 
 def record_missing_before(ctx: Context) -> int:
@@ -97,7 +89,7 @@ def restore_engine_server(backup_dir: Path) -> str | None:
             old_cluster_usable(rec)
         datadir, bindir = ((Path(rec["new_datadir"]), rec["new_bindir"]) if finished
                            else (Path(rec["old_datadir"]), rec["old_bindir"]))
-        how = ensure_serving(bindir, datadir, rec["listen"])
+        how = Server(bindir, datadir).ensure_serving(rec["listen"])
         if how != "already running":
             journal.write("engine-server", "engine", datadir=str(datadir), how=how)
         return str(datadir)

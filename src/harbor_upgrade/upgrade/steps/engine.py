@@ -5,23 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-import psycopg
-
-from ...errors import ExternalFailure, HarborUpgradeError, InvalidInput, UnsafeState
+from ...db.identity import answers, served_cluster, server_major
+from ...errors import HarborUpgradeError, InvalidInput, UnsafeState
 from ...installation import Installation
 from ...journal import sha256_file
 from ...postgres import upgrade as engine
-from ...postgres.cluster import find_binaries, runnable_bindir
+from ...postgres.cluster import find_binaries
 from ...postgres.layout import harbor_cluster, list_entries, read_pg_version
-from ...postgres.upgrade import data_owner, state_path
+from ...postgres.server import Server
+from ...postgres.upgrade import state_path
 from ..context import Context
 from ..options import ENGINE_MODES, Options
-
-# What a client's DSN depends on: the new cluster is served with the old server's values.
-LISTEN_SETTINGS = ("port", "listen_addresses", "unix_socket_directories")
 
 
 def engine_new_datadir(old: Path, new_major: int) -> Path:
@@ -58,88 +54,6 @@ def engine_target(inst: Installation, opts: Options) -> dict:
             "new_datadir": str(engine_new_datadir(old.path, new_bin.major)), "mode": opts.engine_mode}
 
 
-def served_cluster(dsn: str) -> tuple[str, dict[str, str]]:
-    """The system identifier of the cluster the DSN reaches, and its listen settings."""
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-        sysid = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
-        listen = {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in LISTEN_SETTINGS}
-    return sysid, listen
-
-
-def datadir_system_id(bindir: str | os.PathLike, datadir: Path) -> str:
-    r = subprocess.run([str(Path(bindir) / "pg_controldata"), str(datadir)], capture_output=True, text=True,
-                       env={**os.environ, "LC_ALL": "C"})
-    for line in r.stdout.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "Database system identifier":
-            return value.strip()
-    raise ExternalFailure(f"pg_controldata cannot read {datadir}: {(r.stderr or r.stdout).strip()[-500:]}",
-                          reference="postgres-failed")
-
-
-def answers(dsn: str) -> bool:
-    try:
-        psycopg.connect(dsn, autocommit=True, connect_timeout=5).close()
-    except psycopg.Error:
-        return False
-    return True
-
-
-def pg_ctl(bindir: str | os.PathLike, datadir: Path, *args: str) -> subprocess.CompletedProcess:
-    """pg_ctl as the data folder's owner (PostgreSQL never runs as root), without the
-    caller's PG* environment."""
-    owner = data_owner(datadir)
-    runnable = runnable_bindir(Path(bindir), owner.uid, owner.gid)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}
-    return subprocess.run([str(runnable / "pg_ctl"), "-D", str(datadir), *args], capture_output=True, text=True,
-                          cwd="/", env=env, **owner.run_kw())
-
-
-def server_running(bindir: str | os.PathLike, datadir: Path) -> bool:
-    return (datadir / "postmaster.pid").exists() and pg_ctl(bindir, datadir, "status").returncode == 0
-
-
-def serves_with(datadir: Path, listen: dict[str, str]) -> bool:
-    """Whether the running server of datadir has the given port and (first) socket folder:
-    postmaster.pid's 4th and 5th lines."""
-    try:
-        lines = (datadir / "postmaster.pid").read_text().splitlines()
-    except FileNotFoundError:
-        return False
-    sockets = [d.strip() for d in listen["unix_socket_directories"].split(",") if d.strip()]
-    return len(lines) >= 5 and lines[3].strip() == listen["port"] and lines[4].strip() == (sockets[:1] or [""])[0]
-
-
-def stop_server(bindir: str | os.PathLike, datadir: Path) -> None:
-    r = pg_ctl(bindir, datadir, "stop", "-m", "fast", "-w", "-t", "120")
-    if r.returncode != 0:
-        raise ExternalFailure(f"pg_ctl stop of {datadir} failed: {(r.stderr or r.stdout).strip()[-1000:]}",
-                              reference="engine-stop-failed", hint="stop that PostgreSQL server, then run again")
-
-
-def start_server(bindir: str | os.PathLike, datadir: Path, listen: dict[str, str]) -> None:
-    log = datadir.with_name(f"{datadir.name}.log")
-    if not log.exists():
-        log.touch(mode=0o600)
-        data_owner(datadir).chown(log)
-    options = " ".join(f"-c {k}='{v}'" for k, v in listen.items())
-    r = pg_ctl(bindir, datadir, "-l", str(log), "-o", options, "-w", "-t", "120", "start")
-    if r.returncode != 0:
-        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-        raise ExternalFailure(f"cannot start PostgreSQL in {datadir}: {r.stderr.strip()[-500:]} {tail}",
-                              reference="engine-start-failed", hint=f"see {log}")
-
-
-def ensure_serving(bindir: str | os.PathLike, datadir: Path, listen: dict[str, str]) -> str:
-    """Have datadir's server running with the given listen settings; says what it did."""
-    if server_running(bindir, datadir):
-        if serves_with(datadir, listen):
-            return "already running"
-        stop_server(bindir, datadir)  # a private-socket server a killed attempt left behind
-    start_server(bindir, datadir, listen)
-    return "started"
-
-
 def engine_state(rec: dict) -> dict | None:
     """The state file upgrade_cluster writes last, once the new cluster is verified: a
     finished upgrade of this very old cluster, or None."""
@@ -158,8 +72,9 @@ def remove_half_made(rec: dict) -> None:
     """What a killed attempt left of the new cluster; the old one is as it was (a link-mode
     attempt that got as far as disabling it is refused before: see old_cluster_usable)."""
     new = Path(rec["new_datadir"])
-    if server_running(rec["new_bindir"], new):
-        stop_server(rec["new_bindir"], new)
+    server = Server(rec["new_bindir"], new)
+    if server.running():
+        server.stop()
     shutil.rmtree(new, ignore_errors=True)
     engine.state_path(new).unlink(missing_ok=True)
 
@@ -188,9 +103,10 @@ def step_engine(ctx: Context) -> dict:
                               hint="move it away, then run again")
         rec = ctx.journal.write("engine-plan", "engine", **target, listen=served_cluster(ctx.dsn)[1])
     old, new = Path(rec["old_datadir"]), Path(rec["new_datadir"])
-    if server_running(rec["old_bindir"], old):
+    old_server, new_server = Server(rec["old_bindir"], old), Server(rec["new_bindir"], new)
+    if old_server.running():
         say(f"  stopping the PostgreSQL server of {old} (pg_ctl stop as the folder's owner)")
-        stop_server(rec["old_bindir"], old)
+        old_server.stop()
         ctx.journal.write("engine-stopped", "engine", datadir=str(old))
     state = engine_state(rec)
     if state is None and (old / "postmaster.pid").exists() and answers(ctx.dsn):
@@ -209,7 +125,7 @@ def step_engine(ctx: Context) -> dict:
         except HarborUpgradeError:
             # the API left the old cluster as it was: serve it again, Harbor's database stays usable
             if engine_state(rec) is None and not (old / "global" / "pg_control.old").exists():
-                ensure_serving(rec["old_bindir"], old, rec["listen"])
+                old_server.ensure_serving(rec["listen"])
             raise
         ctx.journal.write("engine-upgraded", "engine", seconds={k: round(v, 3) for k, v in result.seconds.items()},
                           notes=result.notes)
@@ -217,11 +133,10 @@ def step_engine(ctx: Context) -> dict:
     else:
         say(f"  {new} was finished and verified by an interrupted attempt: using it")
     listen = rec["listen"]
-    how = ensure_serving(rec["new_bindir"], new, listen)
+    how = new_server.ensure_serving(listen)
     say(f"  PostgreSQL {rec['new_major']} in {new}: {how} on port {listen['port']}")
     ctx.journal.write("engine-serving", "engine", datadir=str(new), how=how)
-    with psycopg.connect(ctx.dsn, autocommit=True, connect_timeout=10) as conn:
-        major = conn.info.server_version // 10000
+    major = server_major(ctx.dsn)
     if major != rec["new_major"]:
         raise UnsafeState(f"--dsn reaches PostgreSQL {major}, not the new {rec['new_major']} cluster in {new}",
                           reference="engine-other-cluster", hint="check what else listens on that port")
