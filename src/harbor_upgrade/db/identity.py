@@ -22,7 +22,7 @@ def served_cluster(dsn: str) -> tuple[str, dict[str, str]]:
         except psycopg.Error as e:
             raise ExternalFailure(f"cannot read the system identifier of the --dsn server: {e}".strip(),
                                   hint="the engine step needs a superuser DSN (e.g. postgres)",
-                                  reference="db-unreadable") from None
+                                  reference="postgres-failed") from None
     return sysid, listen
 
 
