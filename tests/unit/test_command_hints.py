@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "harbor_upgrade"
 
 # Prose that names the tool without giving a command line.
-PROSE = re.compile(r"harbor-upgrade (only|as|on|COMMAND|db run holds)\b")
+PROSE = re.compile(r"harbor-upgrade (\(|(only|as|on|COMMAND|db run holds)\b)")
 # What may trail a word of a command line: usage brackets, or the end of its sentence or
 # code span (then prose follows).
 TAIL = re.compile(r"[\])`.;,:]*$")
