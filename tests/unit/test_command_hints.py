@@ -15,8 +15,8 @@ from harbor_upgrade.cli import cli
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src" / "harbor_upgrade"
 
-# Prose that names the tool without giving a command line.
-PROSE = re.compile(r"harbor-upgrade (\(|(only|as|on|COMMAND|db run holds)\b)")
+# The README's placeholder for any command.
+ANY_COMMAND = "COMMAND"
 # What may trail a word of a command line: usage brackets, or the end of its sentence or
 # code span (then prose follows).
 TAIL = re.compile(r"[\])`.;,:]*$")
@@ -45,10 +45,21 @@ def command_lines() -> list[tuple[str, str]]:
         for text in texts:
             text = text.replace("\\|", "|")
             for m in re.finditer(r"harbor-upgrade ", text):
-                if PROSE.match(text, m.start()) or text[m.start() - 1:m.start()] in ("/", "-", "_"):
+                if text[m.start() - 1:m.start()] in ("/", "-", "_") or is_prose(text[m.end():]):
                     continue
                 found.append((f"{path.relative_to(REPO)}: {text[m.start():m.start() + 90]!r}", text[m.end():]))
     return found
+
+
+def is_prose(rest: str) -> bool:
+    """'harbor-upgrade then stops the stack', 'harbor-upgrade (an unexpected exception)': the
+    tool's name in a sentence. A word that is no command but is followed by an option
+    ('harbor-upgrade pgupgrade --cleanup') is a command line, and a stale one."""
+    words = rest.split()
+    if not words or words[0] == ANY_COMMAND or words[0].startswith("("):
+        return True
+    first = words[0].strip("`.,;:)").split("|")[0]
+    return cli.get_command(click.Context(cli), first) is None and not (len(words) > 1 and words[1].startswith("-"))
 
 
 def tokens_of(rest: str) -> list[str]:
@@ -75,9 +86,12 @@ def parse(tokens: list[str]) -> None:
     command: click.Command = cli
     args = list(tokens)
     while isinstance(command, click.Group) and args and not args[0].startswith("-"):
-        names = args.pop(0).split("|")
+        names = args[0].split("|")
         subs = [command.get_command(ctx, n) for n in names]
+        if not any(subs) and not (len(args) > 1 and args[1].startswith("-")):
+            return  # 'another harbor-upgrade db run holds the lock': prose after the group's name
         assert all(subs), f"no command {' or '.join(names)!r} under {ctx.command_path!r}"
+        args.pop(0)
         command = subs[0]
         ctx = click.Context(command, parent=ctx, info_name=names[0])
     command.make_parser(ctx).parse_args(args)
