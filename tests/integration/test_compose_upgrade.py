@@ -37,8 +37,7 @@ def engine():
     with cs.stack_lock():
         cs.build_images()
         cs.remove_stack()
-        networks = set(cs.docker("network", "ls", "--format", "{{.Name}}").stdout.split())
-        yield networks
+        yield engine_objects()
         cs.remove_stack()
 
 
@@ -103,9 +102,15 @@ def ours() -> list[str]:
     return cs.docker("ps", "-a", "--filter", "label=org.harbor-upgrade.owner", "--format", "{{.Names}}").stdout.split()
 
 
-def assert_nothing_left(engine_networks: set[str], backup: Path) -> None:
+def engine_objects() -> tuple[set[str], set[str]]:
+    """The engine's networks and volumes."""
+    return (set(cs.docker("network", "ls", "--format", "{{.Name}}").stdout.split()),
+            set(cs.docker("volume", "ls", "-q").stdout.split()))
+
+
+def assert_nothing_left(before: tuple[set[str], set[str]], backup: Path) -> None:
     assert cs.running_containers() == [] and ours() == []
-    assert set(cs.docker("network", "ls", "--format", "{{.Name}}").stdout.split()) == engine_networks
+    assert engine_objects() == before
     assert "docker-proxy" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     for f in backup.rglob("*.jsonl"):
         assert not any(s in f.read_text() for s in SECRETS), f
