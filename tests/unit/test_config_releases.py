@@ -43,3 +43,25 @@ def test_models_follow_the_deltas():
     assert "port" in model_of("2.0.0").fields["external_redis"][0].fields
     assert "port" not in model_of("2.1.0").fields["external_redis"][0].fields
     assert "trace" not in model_of("2.3.0").fields and "trace" in model_of("2.4.0").fields
+
+
+@pytest.mark.parametrize("start", [v for v in steps.RELEASES[:-1]] + ["1.10.3", "2.5.6", "2.9.5", "2.14.4"])
+def test_every_start_reaches_every_later_release(tmp_path, start):
+    """A file of any release (patch versions too) goes to every later release: the steps
+    are the releases in between, and the result is valid at that target."""
+    from harbor_upgrade.config import plan_migration
+    from harbor_upgrade.versions import Version
+    p = tmp_path / "harbor.yml"
+    p.write_text(f"hostname: reg.test.internal\n_version: {start}\n")
+    line = Version.parse(start).line
+    for target in steps.RELEASES[steps.RELEASES.index(line) + 1:]:
+        result = plan_migration(p, target=target)
+        assert result.steps == list(steps.RELEASES[steps.RELEASES.index(line) + 1:steps.RELEASES.index(target) + 1])
+        assert f"_version: {target}" in result.output_text
+
+
+def test_zero_durations_are_go_durations(tmp_path):
+    from harbor_upgrade.config import plan_migration
+    p = tmp_path / "harbor.yml"
+    p.write_text("hostname: h.test\n_version: 2.10.0\ndatabase:\n  password: pw-1\n  conn_max_lifetime: 0\n")
+    assert "conn_max_lifetime: 0\n" in plan_migration(p, target="2.11.0").output_text

@@ -14,10 +14,10 @@ from .common import Default
 
 VERSION = "2.11.0"
 FAMILY = Section({"enabled": F(Bool(), True)})
+ZERO_OR_DURATION = Text(pattern=r"0|" + DURATION.pattern.pattern, what="0 or a duration like 5m")  # Go's 0: never
 MODEL = Delta(add={
-    ("database", "conn_max_lifetime"): F(DURATION),
-    ("database", "conn_max_idle_time"): F(Text(pattern=r"0|" + DURATION.pattern.pattern,
-                                               what="0 or a duration like 5m")),
+    ("database", "conn_max_lifetime"): F(ZERO_OR_DURATION),
+    ("database", "conn_max_idle_time"): F(ZERO_OR_DURATION),
     ("trivy", "skip_java_db_update"): F(Bool()),
     ("ip_family",): F(Section({"ipv6": F(FAMILY), "ipv4": F(FAMILY)})),
 })
