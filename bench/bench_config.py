@@ -1,9 +1,10 @@
 """Benchmark of `harbor-upgrade migrate` (harbor.yml): time, and how often the file is parsed.
 
 Cases:
-  * a real-sized file (examples/harbor-1.10.yml, ~1.5 KB), 1.10.0 -> 2.4.0 (5 steps);
+  * a real-sized file (examples/harbor-1.10.yml, ~1.5 KB), 1.10.0 -> the newest config release
+    (2.15.0: 16 steps);
   * the largest file we accept (just under 128 KiB: a harbor.yml plus an unknown mapping
-    of ~2 100 entries), 1.10.0 -> 2.4.0;
+    of ~2 100 entries), 1.10.0 -> the newest config release;
   * a 5 MB file: refused up front with a clear message.
 
 Baseline: Harbor's own migrate re-parses the file at every step with PyYAML's pure-Python
@@ -23,6 +24,7 @@ from ruamel.yaml import YAML
 
 from harbor_upgrade.config import migrate_file
 from harbor_upgrade.config.runner import MAX_BYTES
+from harbor_upgrade.config.steps import TARGET
 from harbor_upgrade.errors import InvalidInput
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +62,7 @@ def run(path: Path, out: Path, repeat: int) -> tuple[float, int, int]:
     for _ in range(repeat):
         _loads = 0
         t0 = time.perf_counter()
-        result = migrate_file(path, out)
+        result = migrate_file(path, out, target=TARGET)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), _loads, len(result.steps)
 
