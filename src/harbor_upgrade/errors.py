@@ -135,7 +135,7 @@ class InvalidDsn(InvalidInput):
 
 
 class DsnMissing(InvalidInput):
-    """The command needs --dsn (the journal keeps no password)."""
+    """The command needs --dsn: nothing records which database to use."""
     reference = "dsn-missing"
 
 

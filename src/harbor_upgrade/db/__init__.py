@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import psycopg
 
 from ..errors import UnsafeState
-from ..secrets import mask_dsn
+from ..secrets import dsn_without_password
 from .. import versions
 from ..versions import release_of_schema
 from . import ledger, runner
@@ -100,7 +100,7 @@ def migrate(dsn: str, to: str | None = None, dry_run: bool = False, force_connec
             raise UnsafeState(f"another harbor-upgrade db run holds the migration lock ({holder})",
                               reference="db-locked",
                               hint="wait for it to finish; `harbor-upgrade db status --dsn "
-                                   f"'{mask_dsn(dsn)}'` shows where it stands")
+                                   f"'{dsn_without_password(dsn)}'` shows where it stands")
         try:
             return _migrate_locked(conn, dsn, to_release, dry_run, force_connected, progress)
         finally:
@@ -126,7 +126,7 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
     if findings:
         raise UnsafeState(_lint_message(findings), reference="lint-findings",
                           hint=f"fix the rows listed (see `harbor-upgrade db lint --dsn "
-                               f"'{mask_dsn(dsn)}'`), then run db migrate again; nothing was written")
+                               f"'{dsn_without_password(dsn)}'`), then run db migrate again; nothing was written")
     if dry_run:
         _dry_run(conn, dsn, steps, report, progress)
     else:
