@@ -135,7 +135,7 @@ def test_refuses_while_harbor_runs_then_stop_harbor_upgrades_and_rollback_restor
         assert r.returncode == 0, r.stderr
         p = json.loads(r.stdout)
         compose = p["installation"]["compose"]
-        assert compose["project"] == "harbor" and compose["release"] == "1.10.6"
+        assert compose["project"] == "harbor" and compose["release"] == "1.10.6" and compose["docker_version"]
         assert set(compose["running"]) == running and compose["database_image"] == cs.DB_IMAGE
         assert compose["database_dir"] == str(site.data_volume / "database")
         assert (compose["database_dir_owner"], compose["database_dir_mode"]) == (999, "0700")

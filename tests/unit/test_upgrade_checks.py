@@ -159,3 +159,23 @@ def test_manifest_paths_follow_the_distribution_layout():
     link, data = manifest_paths("team/app", "sha256:" + "ab" * 32)
     assert link == f"repositories/team/app/_manifests/revisions/sha256/{'ab' * 32}/link"
     assert data == f"blobs/sha256/ab/{'ab' * 32}/data"
+
+
+def test_compose_checks_running_containers_the_engine_left_to_harbor_db_and_old_docker(tmp_path):
+    from harbor_upgrade.upgrade.preflight import check_compose_engine
+    running = {"running": ["harbor-core", "harbor-db"], "database_dir": str(tmp_path / "data" / "database")}
+    c = up.check_stopped(inst(tmp_path, schema=None, compose=running))
+    assert c.status == FAIL and "harbor-core" in c.detail and "--stop-harbor" in c.hint
+    assert up.check_stopped(inst(tmp_path, schema=None, compose=running), need_db=False).status == WARN
+    db = tmp_path / "data" / "database"
+    db.mkdir(parents=True)
+    (db / "PG_VERSION").write_text("9.6\n")
+    compose = {"running": [], "database_dir": str(db), "docker_version": "20.10.24+dfsg1"}
+    c = check_compose_engine(inst(tmp_path, compose=compose, pg_data_dir=str(db)))
+    assert c.status == WARN and "9.6" in c.detail and "#15383" in c.detail
+    (db / "PG_VERSION").write_text("13\n")
+    assert check_compose_engine(inst(tmp_path, compose=compose, pg_data_dir=str(db), pg_major_on_disk=13)).status \
+        == PASS
+    old = {**compose, "docker_version": "19.03.12"}
+    c = check_compose_engine(inst(tmp_path, compose=old, pg_data_dir=str(db), pg_major_on_disk=13))
+    assert c.status == FAIL and "19.03.12" in c.detail and "20.10" in c.hint

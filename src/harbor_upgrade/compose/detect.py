@@ -49,6 +49,7 @@ class ComposeInstallation:
     db_service: str | None                  # None: the database is external
     db_dir: str | None                      # host folder on the database container's PGDATA
     password: str | None = field(default=None, repr=False)
+    docker_version: str | None = None       # the Docker Engine's
 
     @property
     def running(self) -> list[docker.Container]:
@@ -73,6 +74,7 @@ class ComposeInstallation:
                    "images": {s.name: s.image for s in self.services.values()},
                    "containers": [c.to_dict() for c in self.containers],
                    "running": [c.name for c in self.running], "docker_error": self.docker_error,
+                   "docker_version": self.docker_version,
                    "database_service": self.db_service, "database_image": self.db_image,
                    "database_dir": self.db_dir}
         if self.db_dir:
@@ -143,7 +145,9 @@ def detect_compose(harbor_dir: str | os.PathLike, harbor_doc: dict) -> ComposeIn
     db_service, db_dir = database_service(services)
     containers: list[docker.Container] = []
     error = None
+    engine = None
     try:
+        engine = docker.server_version()
         names = [s.container_name for s in services.values() if s.container_name]
         containers = docker.inspect(*names)
     except HarborUpgradeError as e:
@@ -155,4 +159,5 @@ def detect_compose(harbor_dir: str | os.PathLike, harbor_doc: dict) -> ComposeIn
     if db_service and isinstance(db, dict) and db.get("password") not in (None, ""):
         password = str(db["password"])
         register(password)
-    return ComposeInstallation(str(d), str(f), project, services, containers, error, db_service, db_dir, password)
+    return ComposeInstallation(str(d), str(f), project, services, containers, error, db_service, db_dir, password,
+                               engine)

@@ -52,11 +52,17 @@ def run(*args: str, env: dict[str, str] | None = None, check: bool = True, timeo
     return r
 
 
+def server_version() -> str:
+    """The Docker Engine's version (its daemon must answer)."""
+    return run("version", "--format", "{{.Server.Version}}", timeout=30).stdout.strip()
+
+
 def daemon_answers() -> bool:
     try:
-        return run("version", "--format", "{{.Server.Version}}", check=False, timeout=30).returncode == 0
+        server_version()
     except (DockerUnavailable, DockerFailed):
         return False
+    return True
 
 
 @lru_cache(maxsize=1)

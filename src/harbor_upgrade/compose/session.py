@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InvalidInput
 from ..config.view import read_harbor_yml
+from ..errors import InvalidInput
 from ..journal import Journal, parse_lines
 from ..secrets import register_dsn
 from . import docker

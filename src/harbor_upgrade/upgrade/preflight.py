@@ -3,6 +3,7 @@ room for the backup, folder owners, certificates, Clair, storage, the engine ste
 prerequisites and, last, the database lint."""
 from __future__ import annotations
 
+import re
 import shutil
 import ssl
 from pathlib import Path
@@ -222,6 +223,13 @@ def check_compose_engine(inst: Installation) -> Check:
     """On a Compose installation the engine is left to the target's harbor-db, at its first start."""
     name = "engine (Compose)"
     target = HARBOR_DB_MAJOR.get(TARGET)
+    docker_version = (inst.compose or {}).get("docker_version") or ""
+    m = re.match(r"(\d+)\.(\d+)", docker_version)
+    if m and (int(m.group(1)), int(m.group(2))) < (20, 10):
+        return Check(name, FAIL, f"Docker Engine {docker_version}: its seccomp profile refuses a system call the "
+                                 "newer harbor-db images use (faccessat2); their first start then takes the data "
+                                 "folder for empty and initialises a new cluster (Harbor issue #15383)",
+                     hint="upgrade Docker to 20.10 or later before installing the new release")
     on_disk = inst.pg_major_on_disk
     if on_disk is None and inst.pg_data_dir:
         try:
