@@ -257,3 +257,25 @@ def test_an_external_database_installation_stops_only_the_stack(engine, database
         assert database.scalar("SELECT max(version) FROM schema_migrations") == "70"
     finally:
         cs.remove_stack(site)
+
+
+def test_every_database_command_takes_the_harbor_folder_instead_of_a_dsn(site, engine):
+    """With the stack down: db migrate, artifacts, verify (--harbor-yml), backup and restore
+    (--harbor-dir) each start harbor-db alone for their duration and leave nothing."""
+    yml, hd, backup = site.harbor_yml, site.harbor_dir, site.dir / "plain-backup"
+    with Watch() as w:
+        r = hu("backup", "--harbor-dir", hd, "--data-volume", site.data_volume, "--to", backup, watch=w)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        r = hu("db", "migrate", "--harbor-yml", yml, watch=w)
+        assert r.returncode == 0 and "schema version 15 -> 70" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+        r = hu("artifacts", "--harbor-yml", yml, watch=w)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        r = hu("verify", "--harbor-yml", yml, "--json", watch=w)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+        assert any(c["name"] == "manifests in storage" for c in json.loads(r.stdout)["verify"]["checks"])
+        r = hu("restore", "--from", backup, "--harbor-dir", hd, "--data-volume", site.data_volume, "--yes",
+               watch=w)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert w.leaks == [] and w.host_ips <= {"127.0.0.1"}
+    assert cs.running_containers() == [] and ours() == []
+    assert query(site, "SELECT max(version) FROM schema_migrations") == [(15,)]

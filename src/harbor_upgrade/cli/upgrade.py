@@ -113,7 +113,12 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config
               help="the run's backup folder: its manifest gives the counts before")
 @json_opt
 def verify_cmd(dsn, harbor_yml, storage, s3_endpoint, s3_region, backup_dir, as_json):
-    """Counts before and after, and the invariants of a 2.4.0 database; non-zero exit on a failure."""
+    """Counts before and after, and the invariants of a 2.4.0 database; non-zero exit on a failure.
+    With --harbor-yml and no --storage, the registry storage harbor.yml names is checked too."""
+    if harbor_yml and not storage:
+        from ..config import read_harbor_yml
+        storage, _kind, endpoint, region = read_harbor_yml(harbor_yml, require_release=False).storage_spec
+        s3_endpoint, s3_region = s3_endpoint or endpoint, s3_region or region
     with required_database(harbor_yml, dsn, "verify", say=say) as url:
         report = up.verify_report(url, storage, backup_dir, s3_endpoint, s3_region)
     return emit(report, as_json)
