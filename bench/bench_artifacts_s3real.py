@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The artifact backfill on a real S3 server (SeaweedFS) at real latency (issue 13, item 1).
+
+One generated storage tree (exact distribution layout, 22,000 artifacts by default: 400
+repositories of 55) is written into SeaweedFS's S3 (``weed server -s3`` on 127.0.0.1, see
+tests/seaweed.py), with its 2.4.0-schema database as the SQL upgrade leaves a 1.10 one. Then,
+for each added delay per S3 request (default 0 and 40 ms: a delaying TCP proxy on 127.0.0.1 in
+front of weed, half the delay each way and a round trip for each new connection, the same
+proxy for both sides), it measures in artifacts per second:
+
+  baseline   the Harbor-shaped walk: docker-registry's own S3 driver on the same server,
+             per artifact GET manifest + GET config through the registry API, one after
+             the other, then one UPDATE per row (the first --baseline-rows rows: a rate)
+  ours       `harbor-upgrade artifacts --import-untagged` from S3, the whole tree
+  parallel   the server's own parallel GET rate: --get-threads threads in --get-procs
+             processes GET every object ours reads (each artifact's manifest and config),
+             each on a kept-alive connection, signed as ours signs (botocore's SigV4);
+             in artifacts/s: objects/s divided by the objects per artifact
+
+and the peak RSS of the backfill. Targets: ours ≥ 30× baseline at 40 ms; ours ≥ 50 % of the
+parallel rate at 0 ms; peak RSS ≤ 300 MB. Also printed: weed's CPU per artifact for each side
+(the figure least disturbed by other load on the machine).
+
+The objects are written through weed's filer (parallel HTTP PUTs, ~2,000 objects/s here).
+
+Measured (2 CPUs shared with up to 8 other helpers' test runs: load average 10-20 throughout,
+so every figure is low and noisy; weed's CPU per artifact is the steadiest), 22,000 artifacts,
+176,101 objects written in 117 s, --jobs 32:
+
+    delay  baseline       ours                   parallel GET   ours/baseline  ours/parallel
+    0 ms   55.5 art/s     104 art/s (211 s)      451 art/s      1.9×           0.23×
+    40 ms  3.6 art/s      154 art/s (143 s)      329 art/s      42.9×          0.47×
+
+peak RSS of the backfill 93 MB. weed CPU per artifact: baseline 5.1 ms (0 ms), ours 2.2-3.6 ms,
+the parallel GETs 0.6-0.8 ms: SeaweedFS lists a prefix by walking its folders one by one (the
+distribution layout has a folder per revision, tag and layer link), so ours' listings cost it
+several times the GETs (listing_costs below measures them).
+
+    python bench/bench_artifacts_s3real.py                     # 22,000 artifacts, 0 and 40 ms
+    python bench/bench_artifacts_s3real.py --repos 40 --delays 0,40 --baseline-rows 100   # quick
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from artifacts_baseline import Registry, harbor_walk  # noqa: E402
+from artifacts_db import clone, load_template  # noqa: E402
+from artifacts_tree import TreeShape, generate, load_summary  # noqa: E402
+from bench_artifacts import check_rows, log, per_artifact, rate, run_backfill  # noqa: E402
+from seaweed import DelayProxy, WeedServer  # noqa: E402
+from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
+
+BUCKET, ROOT = "harbor-registry", "/harbor/registry"
+
+
+def tree_files(storage_root: Path) -> list[str]:
+    out = []
+    for dirpath, _, names in os.walk(storage_root):
+        rel = os.path.relpath(dirpath, storage_root)
+        out += [f"{rel}/{n}" for n in names]
+    return out
+
+
+def read_objects(storage_root: Path) -> list[str]:
+    """The keys (below docker/registry/v2) of every object the backfill GETs: each manifest
+    revision's blob and, for an image, its config blob."""
+    v2 = storage_root / "docker" / "registry" / "v2"
+
+    def blob(digest: str) -> str:
+        h = digest.split(":", 1)[1]
+        return f"blobs/sha256/{h[:2]}/{h}/data"
+
+    keys = []
+    for dirpath, dirnames, _ in os.walk(v2 / "repositories"):
+        if "_manifests" in dirnames:
+            revisions = Path(dirpath, "_manifests", "revisions", "sha256")
+            for h in sorted(os.listdir(revisions)) if revisions.is_dir() else ():
+                digest = (revisions / h / "link").read_text()
+                keys.append(blob(digest))
+                config = json.loads((v2 / blob(digest)).read_bytes()).get("config")
+                if config and config.get("size", 0) > 0:
+                    keys.append(blob(config["digest"]))
+        dirnames[:] = [d for d in dirnames if not d.startswith("_")]
+    return keys
+
+
+def _get_worker(args) -> tuple[int, int, float]:
+    """In a child process: GET its share of keys with `threads` threads; (objects, bytes, seconds)."""
+    endpoint, access, secret, keys, threads, start_at = args
+    import boto3
+    from harbor_upgrade.registry.s3 import SignedGetter, key_prefix
+    session = boto3.session.Session(aws_access_key_id=access, aws_secret_access_key=secret, region_name="us-east-1")
+    getter = SignedGetter(f"{endpoint}/{BUCKET}/", session.get_credentials(), "us-east-1", threads)
+    prefix = key_prefix(ROOT)
+    nbytes = [0] * threads
+    for k in keys[:threads]:      # open the connections before the clock starts
+        getter.get(prefix + k)
+    time.sleep(max(0.0, start_at - time.time()))
+    t0 = time.monotonic()
+
+    def run(i: int) -> None:
+        for key in keys[i::threads]:
+            status, body = getter.get(prefix + key)
+            if status != 200:
+                raise RuntimeError(f"GET {key}: {status}")
+            nbytes[i] += len(body)
+
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(run, range(threads)))
+    seconds = time.monotonic() - t0
+    getter.close()
+    return len(keys), sum(nbytes), seconds
+
+
+def parallel_get(endpoint: str, weed: WeedServer, keys: list[str], artifacts: int, procs: int, threads: int) -> dict:
+    """The server's parallel GET rate over keys: procs processes of threads threads each, started together."""
+    start_at = time.time() + 2
+    jobs = [(endpoint, weed.access_key, weed.secret_key, keys[i::procs], threads, start_at) for i in range(procs)]
+    cpu = weed.cpu_seconds()
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        results = pool.map(_get_worker, jobs)
+    objects = sum(r[0] for r in results)
+    seconds = max(r[2] for r in results)
+    return {"artifacts": artifacts, "objects": objects, "bytes": sum(r[1] for r in results), "processes": procs, "threads": threads,
+            "seconds": round(seconds, 2), "objects_per_s": round(objects / seconds, 1),
+            "artifacts_per_s": round(artifacts / seconds, 1),
+            "weed_cpu_ms_per_artifact": per_artifact(weed.cpu_seconds() - cpu, artifacts)}
+
+
+def listing_costs(endpoint: str, weed: WeedServer, artifacts: int, repositories: int, sample: int = 20) -> dict:
+    """Where the server's work on ours goes: the one listing of every repository name (grouped
+    by "/_"), and each repository's two grouped listings (on a sample), in wall seconds and
+    weed CPU, one request at a time, through ours' own S3Storage and Layout."""
+    from harbor_upgrade.registry.layout import Layout
+    from harbor_upgrade.registry.s3 import S3Storage
+    storage = S3Storage(BUCKET, ROOT, endpoint_url=endpoint)
+    try:
+        layout = Layout(storage)
+        cpu, t0 = weed.cpu_seconds(), time.monotonic()
+        names = [e.name for e in layout.repositories()]
+        names_s, names_cpu = time.monotonic() - t0, weed.cpu_seconds() - cpu
+        cpu, t0 = weed.cpu_seconds(), time.monotonic()
+        for name in names[:sample]:
+            layout.list_repository(name)
+        per_repo_s, per_repo_cpu = (time.monotonic() - t0) / sample, (weed.cpu_seconds() - cpu) / sample
+    finally:
+        storage.close()
+    return {"repositories": len(names), "names_listing_s": round(names_s, 2),
+            "names_listing_weed_cpu_s": round(names_cpu, 2),
+            "repository_listings_s_each": round(per_repo_s, 3),
+            "repository_listings_weed_cpu_s_each": round(per_repo_cpu, 3),
+            "listings_weed_cpu_ms_per_artifact": per_artifact(names_cpu + per_repo_cpu * repositories, artifacts)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tree", type=Path, default=HERE / "out" / "artifacts-s3real", help="where the tree is kept/made")
+    ap.add_argument("--repos", type=int, default=400, help="repositories of 55 artifacts (400: 22,000)")
+    ap.add_argument("--delays", default="0,40", help="added delays per S3 request in ms, comma-separated")
+    ap.add_argument("--jobs", type=int, default=32, help="--jobs of the backfill")
+    ap.add_argument("--baseline-rows", default="1000,300",
+                    help="rows the Harbor-shaped walk takes, per delay (one number: the same for all)")
+    ap.add_argument("--get-procs", type=int, default=2)
+    ap.add_argument("--get-threads", type=int, default=16)
+    ap.add_argument("--put-jobs", type=int, default=16)
+    ap.add_argument("--only", default="baseline,ours,parallel,listings", help="which measurements")
+    a = ap.parse_args()
+    delays = [float(d) for d in a.delays.split(",")]
+    rows = [int(r) for r in a.baseline_rows.split(",")]
+    rows += [rows[-1]] * (len(delays) - len(rows))
+    only = set(a.only.split(","))
+
+    shape = TreeShape(repos=a.repos)
+    summary = load_summary(a.tree)
+    if summary is None:
+        log(f"generating {shape.expected_artifacts} artifacts in {a.tree} ...")
+        summary = generate(a.tree, shape, jobs=2)
+    elif summary["shape"] != json.loads(json.dumps(shape.__dict__)):
+        sys.exit(f"{a.tree} holds a tree of another shape {summary['shape']}; pick another --tree")
+    storage_root = a.tree / "storage"
+    out = a.tree / "runs"
+    out.mkdir(exist_ok=True)
+    results: dict = {"tree": summary, "cpus": len(os.sched_getaffinity(0)),
+                     "loadavg_at_start": os.getloadavg()}
+
+    cluster = LocalCluster.create(fast=True)
+    cluster.start()
+    try:
+        log("loading the 2.4.0-schema database ...")
+        results["db"] = load_template(cluster, "s3real_template", a.tree)
+        with WeedServer() as weed:
+            os.environ.update({k: v for k, v in weed.env().items() if k.startswith("AWS_")})
+            os.environ.pop("AWS_CA_BUNDLE", None)
+            files = tree_files(storage_root)
+            log(f"writing {len(files)} objects into weed ...")
+            client = weed.client()
+            client.create_bucket(Bucket=BUCKET)
+            client.close()
+            t0 = time.monotonic()
+            weed.put_files(BUCKET, ROOT, storage_root, files, jobs=a.put_jobs)
+            results["upload"] = {"objects": len(files), "seconds": round(time.monotonic() - t0, 1)}
+            log(f"written: {results['upload']}")
+            keys = read_objects(storage_root)
+            results["delays"] = {}
+            for delay, baseline_rows in zip(delays, rows):
+                results["delays"][str(delay)] = bench_delay(a, cluster, weed, delay, baseline_rows, keys,
+                                                            summary["artifacts"], out, only)
+    finally:
+        cluster.stop()
+    results["loadavg_at_end"] = os.getloadavg()
+    print_figures(results)
+    kept = out / "results.json"
+    kept.write_text(json.dumps(results, indent=1))
+    log(f"figures kept in {kept}")
+    return 0
+
+
+def bench_delay(a, cluster, weed: WeedServer, delay: float, baseline_rows: int, keys: list[str], artifacts: int,
+                out: Path, only: set[str]) -> dict:
+    res: dict = {"delay_ms": delay}
+    proxy = DelayProxy(weed.s3_port, delay) if delay else None
+    if proxy:
+        proxy.__enter__()
+    try:
+        endpoint = proxy.endpoint if proxy else weed.endpoint
+        s3 = {"endpoint": endpoint, "bucket": BUCKET, "rootdirectory": ROOT,
+              "access_key": weed.access_key, "secret_key": weed.secret_key}
+        if "baseline" in only:
+            log(f"{delay:g} ms: Harbor-shaped walk through docker-registry's S3 driver, first {baseline_rows} rows ...")
+            dsn = clone(cluster, "s3real_template", "s3real_baseline")
+            with Registry(s3=s3) as reg:
+                cpu = weed.cpu_seconds()
+                res["baseline"] = harbor_walk(reg.addr, dsn, limit=baseline_rows)
+                res["baseline"]["weed_cpu_ms_per_artifact"] = per_artifact(weed.cpu_seconds() - cpu,
+                                                                           res["baseline"]["artifacts"])
+            log(f"{delay:g} ms baseline: {res['baseline']}")
+        if "ours" in only:
+            log(f"{delay:g} ms: ours, --jobs {a.jobs} ...")
+            dsn = clone(cluster, "s3real_template", "s3real_ours")
+            cpu = weed.cpu_seconds()
+            run = run_backfill(dsn, f"s3://{BUCKET}{ROOT}", a.jobs, out / f"ours-{delay:g}ms.log",
+                               extra=["--s3-endpoint", endpoint, "--s3-region", "us-east-1"])
+            run["weed_cpu_ms_per_artifact"] = per_artifact(weed.cpu_seconds() - cpu, artifacts)
+            run["rows"] = check_rows(dsn)
+            run["artifacts_per_s"] = rate(run["rows"]["artifacts"], run["seconds"])
+            res["ours"] = run
+            log(f"{delay:g} ms ours: {run}")
+        if "parallel" in only:
+            log(f"{delay:g} ms: the server's parallel GET rate, {a.get_procs}×{a.get_threads} threads, "
+                f"{len(keys)} objects ...")
+            res["parallel"] = parallel_get(endpoint, weed, keys, artifacts, a.get_procs, a.get_threads)
+            log(f"{delay:g} ms parallel: {res['parallel']}")
+        if "listings" in only and not delay:
+            log("the server's cost of ours' listings ...")
+            res["listings"] = listing_costs(endpoint, weed, artifacts, a.repos)
+            log(f"listings: {res['listings']}")
+    finally:
+        if proxy:
+            res["proxy_cpu_s"] = proxy.cpu_seconds()
+            proxy.__exit__(None, None, None)
+    return res
+
+
+def print_figures(r: dict) -> None:
+    def ratio(x, y):
+        return (f"{x / y:.1f}×" if x / y >= 10 else f"{x / y:.2f}×") if x and y else "n/a"
+
+    t = r["tree"]
+    print()
+    print(f"tree: {t['artifacts']} artifacts ({t['tags']} tags), {r['upload']['objects']} objects in SeaweedFS "
+          f"(written in {r['upload']['seconds']} s); {r['cpus']} CPUs, load average at start "
+          f"{r['loadavg_at_start'][0]:.1f}, at end {r['loadavg_at_end'][0]:.1f} (machine shared with other work)")
+    print(f"{'delay':>6} {'what':<44} {'artifacts':>10} {'seconds':>9} {'artifacts/s':>12} {'weed CPU ms/art':>16}")
+    for d in r["delays"].values():
+        for name, key in (("baseline (Harbor-shaped, docker-registry S3)", "baseline"), ("ours", "ours"),
+                          ("server's parallel GET rate", "parallel")):
+            x = d.get(key)
+            if not x:
+                continue
+            n = x["rows"]["artifacts"] if key == "ours" else x.get("artifacts")
+            print(f"{d['delay_ms']:>4g}ms {name:<44} {n!s:>10} {x['seconds']:>9} {x['artifacts_per_s']:>12} "
+                  f"{x.get('weed_cpu_ms_per_artifact', ''):>16}")
+    print()
+    for d in r["delays"].values():
+        b, o, p = d.get("baseline", {}), d.get("ours", {}), d.get("parallel", {})
+        target = " (target ≥ 30× at 40 ms)" if d["delay_ms"] == 40 else ""
+        print(f"{d['delay_ms']:g} ms: ours / baseline = {ratio(o.get('artifacts_per_s'), b.get('artifacts_per_s'))}"
+              f"{target}; ours / server's parallel GET rate = "
+              f"{ratio(o.get('artifacts_per_s'), p.get('artifacts_per_s'))}"
+              f"{' (target ≥ 0.5× at 0 ms)' if d['delay_ms'] == 0 else ''}")
+        if d.get("listings"):
+            x = d["listings"]
+            print(f"   weed's cost of ours' listings, one at a time: all {x['repositories']} repository names "
+                  f"(grouped by '/_') {x['names_listing_s']} s, {x['names_listing_weed_cpu_s']} s CPU; each "
+                  f"repository's two {x['repository_listings_s_each']} s, {x['repository_listings_weed_cpu_s_each']}"
+                  f" s CPU; in all {x['listings_weed_cpu_ms_per_artifact']} ms weed CPU per artifact")
+        if o:
+            print(f"   peak RSS of the backfill = {o.get('peak_rss_mb')} MB (target ≤ 300 MB), exit code "
+                  f"{o.get('exit_code')}, rows {o.get('rows')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
