@@ -14,6 +14,7 @@ carries labels naming us and the data folder: a rerun after a kill finds and sto
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import time
@@ -52,7 +53,9 @@ def _no_journal(event: str, **fields: object) -> None:
 
 
 def container_name(ci: ComposeInstallation) -> str:
-    return f"harbor-upgrade-db-{ci.project}"
+    """Ours, per data folder: two installations with the same project name do not clash."""
+    folder = hashlib.sha256(os.path.realpath(ci.db_dir or "").encode()).hexdigest()[:8]
+    return f"harbor-upgrade-db-{ci.project}-{folder}"
 
 
 def cluster_dirs(db_dir: Path) -> list[Path]:
