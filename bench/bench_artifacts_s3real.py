@@ -23,18 +23,21 @@ parallel rate at 0 ms; peak RSS ≤ 300 MB. Also printed: weed's CPU per artifac
 
 The objects are written through weed's filer (parallel HTTP PUTs, ~2,000 objects/s here).
 
-Measured (2 CPUs shared with up to 8 other helpers' test runs: load average 10-20 throughout,
+Measured (2 CPUs shared with up to 8 other helpers' test runs: load average 8-20 throughout,
 so every figure is low and noisy; weed's CPU per artifact is the steadiest), 22,000 artifacts,
-176,101 objects written in 117 s, --jobs 32:
+176,101 objects written in 85-117 s, --jobs 32:
 
-    delay  baseline       ours                   parallel GET   ours/baseline  ours/parallel
-    0 ms   55.5 art/s     104 art/s (211 s)      451 art/s      1.9×           0.23×
-    40 ms  3.6 art/s      154 art/s (143 s)      329 art/s      42.9×          0.47×
+    run  delay  baseline     ours                parallel GET   ours/baseline  ours/parallel
+    1    0 ms   55.5 art/s   104 art/s (211 s)   451 art/s      1.9×           0.23×
+    1    40 ms  3.6 art/s    154 art/s (143 s)   329 art/s      42.9×          0.47×
+    2    0 ms   -            185 art/s (119 s)   407 art/s      -              0.45×
 
-peak RSS of the backfill 93 MB. weed CPU per artifact: baseline 5.1 ms (0 ms), ours 2.2-3.6 ms,
-the parallel GETs 0.6-0.8 ms: SeaweedFS lists a prefix by walking its folders one by one (the
-distribution layout has a folder per revision, tag and layer link), so ours' listings cost it
-several times the GETs (listing_costs below measures them).
+peak RSS of the backfill 93-94 MB. weed CPU per artifact: baseline 5.1 ms (0 ms) and 10.7 ms
+(40 ms), ours 2.1-3.6 ms, the parallel GETs 0.6-0.8 ms. SeaweedFS lists a prefix by walking
+its folders one by one, and the distribution layout has a folder per revision, tag and layer
+link: ours' listings cost it 1.35 ms per artifact, twice the GETs. The one listing of every
+repository name (grouped by "/_", one request on S3) walks the whole bucket there: 24 s and
+14 s of weed CPU for 176,101 objects, before the first repository is read (20 % of run 2).
 
     python bench/bench_artifacts_s3real.py                     # 22,000 artifacts, 0 and 40 ms
     python bench/bench_artifacts_s3real.py --repos 40 --delays 0,40 --baseline-rows 100   # quick

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from harbor_upgrade import secrets
 from harbor_upgrade.cli import main as cli_main
 from harbor_upgrade.postgres.cluster import LocalCluster
 
-from seaweed import WeedServer
+from seaweed import WeedServer, free_ports
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,9 +102,7 @@ def run_cli(capsys):
 
 # --------------------------------------------------------------------------- S3
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
