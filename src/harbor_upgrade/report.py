@@ -114,6 +114,15 @@ def _counts_table(counts: list[dict]) -> Table:
     return t
 
 
+def _chart_text(charts: dict) -> str:
+    if not charts["counted"]:
+        return f"not counted in {charts['where']} ({charts['problem']})"
+    if not charts["total"]:
+        return f"none in {charts['where']}"
+    projects = ", ".join(f"{name} ({n})" for name, n in charts["projects"].items())
+    return f"{charts['total']} chart packages in {charts['where']}: {projects}"
+
+
 def render_text(report: dict, width: int = 110) -> str:
     buf = io.StringIO()
     # markup=False: paths, names and messages are the operator's text ('B[/x]', 'error [ref]'), never markup
@@ -142,6 +151,24 @@ def render_text(report: dict, width: int = 110) -> str:
                           f"{compose.get('database_dir_owner')}, mode {compose.get('database_dir_mode')})")
     if report.get("hops"):
         con.print("Path: " + " → ".join(report["hops"]))
+    way = report.get("harbor_path")
+    if way and way.get("installs"):
+        n = len(way["installs"])
+        con.print(f"Harbor's own installers: {way['path']} ({n} install{'s' if n != 1 else ''}, each with its "
+                  "downtime and its database migration at harbor-core's start)")
+        if way.get("stops"):
+            con.print("  cannot be skipped: " + ", ".join(r.rsplit(".", 1)[0] for r in way["stops"])
+                      + " (the next install's upgrade guide covers nothing older)")
+        if way.get("engine_moves"):
+            con.print("  harbor-db moves the PostgreSQL data folder: " + "; ".join(way["engine_moves"]))
+        con.print(f"  {way['ours']}")
+    for r in report.get("removed") or []:
+        charts = r.get("charts")
+        con.print(f"Removed in {r['release']}: {r['component']}" + ("" if r["in_use"] else " (not in use here)")
+                  + f". Lost: {r['lost']}." + (f" Charts: {_chart_text(charts)}." if charts else "")
+                  + f" Before: {r['before']}.")
+    for loss in report.get("data_losses") or []:
+        con.print(f"Dropped by design in {loss['release']}: {loss['rows']:,} rows of {loss['what']}")
     if report.get("checks"):
         con.print(_checks_table("Preflight", report["checks"]))
     if report.get("steps"):

@@ -1,11 +1,14 @@
-"""Check an upgraded (2.4.0) database: counts before and after, and the invariants that
-broke real upgrades.
+"""Check an upgraded database against its target release: counts before and after, and the
+invariants that broke real upgrades.
 
 Counts: projects, repositories, artifacts, tags, labels, members, robots, policies and
 schedules, after the upgrade, next to the same counts from the backup's manifest (taken
 before), each with the relation the upgrade must keep. Invariants: every tag points to an
 artifact; no artifact with a negative or dangling repository id (issue 12827) or an
-UNKNOWN media type; every artifact's manifest is in registry storage. An artifact whose
+UNKNOWN media type; every artifact's manifest is in registry storage. Of the target release
+(from its database step module): the schema version, and the schema objects its files leave
+(the markers ``db repair`` recognises a version by); from 2.9 on, whose harbor-core no longer
+fills artifact metadata at its start, the 2.0 artifact data version. An artifact whose
 manifest was already missing before the upgrade (the run records them) is reported as a
 warning, not charged to the upgrade.
 """
@@ -17,9 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .report import FAIL, PASS, WARN, Check
-from .versions import SCHEMA_VERSION, TARGET
+from .versions import SCHEMA_VERSION, TARGET, Version
 
-# what -> (SQL on the 2.4.0 schema, tables of the old schema whose row counts sum to "before", rule)
+#: the last release whose harbor-core fills the artifact metadata of a pre-2.0 database at its
+#: start (2.9 removed that legacy migration): past it, the data version must be 30 after the run
+CORE_FILLS_ARTIFACTS_UNTIL = "2.8.0"
+
+# what -> (SQL on every 2.x schema, tables of the old schema whose row counts sum to "before", rule)
 # Rules: equal | not-fewer | not-more | shown (the upgrade legitimately reshapes these rows).
 COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "projects": ("SELECT count(*) FROM project", ("project",), "equal"),
@@ -139,25 +146,35 @@ def _samples(rows: list[tuple[str, str]]) -> list[str]:
 
 
 def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
-           known_missing: set[tuple[str, str]] | None = None) -> VerifyResult:
-    """Verify the database at dsn (and its artifacts against storage when given)."""
+           known_missing: set[tuple[str, str]] | None = None, target: str = TARGET) -> VerifyResult:
+    """Verify the database at dsn against the release ``target`` (and its artifacts against
+    storage when given)."""
     from .db import ledger
     from .db.connection import connect
+    from .db.repair import matching_versions
     known_missing = known_missing or set()
     result = VerifyResult()
     conn = connect(dsn)
     with conn:
         cur = conn.cursor()
         state = ledger.read_state(conn)
-        want = SCHEMA_VERSION[TARGET]
+        want = SCHEMA_VERSION[target]
         schema_ok = state.version == want and not state.dirty
         result.checks.append(Check(
             "schema version", PASS if schema_ok else FAIL,
             f"schema_migrations is {state.version if state.version is not None else 'empty'}"
-            f"{' (dirty)' if state.dirty else ''}; {TARGET} needs {want}",
-            hint=None if schema_ok else "run `harbor-upgrade run` again to continue the upgrade"))
+            f"{' (dirty)' if state.dirty else ''}; {target} needs {want}",
+            hint=None if schema_ok else "run `harbor-upgrade run` again to continue the upgrade (or verify --to "
+                                        "the release the run went to)"))
         if not schema_ok:
-            return result  # the 2.4.0 queries below would fail on another schema
+            return result  # the queries below assume the target's schema
+        shapes = matching_versions(conn)
+        result.checks.append(Check(
+            "schema objects", PASS if want in shapes else FAIL,
+            f"the tables, columns and indexes of schema {want} ({target}) are there" if want in shapes else
+            f"schema_migrations says {want} but the schema looks like "
+            + (", ".join(map(str, shapes)) if shapes else "no known version"),
+            hint=None if want in shapes else "harbor-upgrade db repair --dsn DSN tells which schema it holds"))
 
         before = before_counts(table_counts) if table_counts is not None else {}
         for name, (sql, _tables, _rule) in COUNTS.items():
@@ -200,10 +217,14 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
             result.checks.append(Check("manifests in storage", status, detail,
                                        samples=_samples(new_missing or missing)))
 
+        core_fills = Version.parse(target) <= Version.parse(CORE_FILLS_ARTIFACTS_UNTIL)
         result.checks.append(Check(
-            "artifact data version", PASS if state.abstracted else WARN,
+            "artifact data version", PASS if state.abstracted else WARN if core_fills else FAIL,
             f"data_migrations.version = {state.data_version}"
-            + ("" if state.abstracted else "; Harbor 2.4 will re-read every manifest when it starts")))
+            + ("" if state.abstracted else
+               f"; Harbor {target} will re-read every manifest when it starts" if core_fills else
+               f"; Harbor {target} never fills the artifact metadata (2.9 removed that migration)"),
+            hint=None if state.abstracted or core_fills else "run `harbor-upgrade artifacts` (or `run` again)"))
 
         default = [r[0] for r in cur.execute(
             "SELECT name FROM scanner_registration WHERE is_default AND NOT disabled ORDER BY id")]

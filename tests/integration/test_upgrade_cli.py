@@ -8,7 +8,7 @@ import shutil
 import psycopg
 import pytest
 
-from harbor_upgrade import demo
+from harbor_upgrade import demo, versions
 
 from test_demo import open_tmpdir
 
@@ -32,14 +32,15 @@ def test_plan_shows_hops_steps_and_checks_and_writes_nothing(site, run_cli):
                            site.backup_dir, "--json")
     assert code == 0, out
     p = json.loads(out)
-    assert p["ok"] and p["hops"][0] == "1.10.0" and p["hops"][-1] == "2.4.0"
+    assert p["ok"] and p["hops"][0] == "1.10.0" and p["hops"][-1] == versions.TARGET == p["target"]
+    assert p["harbor_path"]["installs"][0]["release"] == "2.4.0" and p["harbor_path"]["start"] == "1.10.0"
     assert [s["name"] for s in p["steps"]] == ["backup", "config", "database", "artifacts", "scanner", "verify"]
     assert all(s["planned"] and s["ok"] for s in p["steps"])
     checks = {c["name"]: c["status"] for c in p["checks"]}
     assert checks["supported start"] == "pass" and checks["Clair"] == "warn" and checks["database lint"] == "pass"
     assert p["installation"]["components"]["clair"] and p["installation"]["database"]["schema_version"] == 15
     assert not site.backup_dir.exists() and schema_version(site.dsn) == 15
-    assert not (site.harbor_yml.parent / "harbor-2.4.0.yml").exists()
+    assert not (site.harbor_yml.parent / f"harbor-{versions.TARGET}.yml").exists()
 
     code, out, _ = run_cli("run", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--backup-dir",
                            site.backup_dir, "--dry-run")
@@ -72,3 +73,38 @@ def test_a_harbor_older_than_1_10_is_refused(site, run_cli, tmp_path):
     code, out, _ = run_cli("plan", "--harbor-yml", old, "--dsn", site.dsn, "--json")
     start = next(c for c in json.loads(out)["checks"] if c["name"] == "supported start")
     assert code == 4 and start["status"] == "fail" and "1.10 first" in start["hint"]
+
+
+def test_plan_to_an_earlier_release_and_what_a_run_to_it_would_write(site, run_cli):
+    code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--to", "2.1", "--json")
+    p = json.loads(out)
+    assert code == 0 and p["target"] == "2.1.0" and p["hops"] == ["1.10.0", "2.0.0", "2.1.0"]
+    assert [i["release"] for i in p["harbor_path"]["installs"]] == ["2.1.0"]
+    database = next(s for s in p["steps"] if s["name"] == "database")
+    assert database["summary"].endswith("schema 15 → 41")
+    assert "--to 2.1" in p["next"][0]
+    code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--to", "1.8")
+    assert code == 3 and schema_version(site.dsn) == 15
+
+
+@pytest.mark.skipif("2.8.0" not in versions.RELEASES, reason="the tool does not reach 2.8 yet")
+def test_run_refuses_to_cross_2_8_while_chartmuseum_holds_charts(site, run_cli):
+    charts = site.data_volume / "chart_storage"
+    for rel in ("library/nginx-1.0.0.tgz", "library/nginx-1.1.0.tgz", "team/app-0.1.0.tgz"):
+        (charts / rel).parent.mkdir(parents=True, exist_ok=True)
+        (charts / rel).write_bytes(b"chart")
+    try:
+        code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--json")
+        removed = {r["component"]: r for r in json.loads(out)["removed"]}
+        assert removed["ChartMuseum"]["charts"]["total"] == 3 and removed["ChartMuseum"]["in_use"]
+        assert removed["ChartMuseum"]["charts"]["projects"] == {"library": 2, "team": 1}
+        assert removed["Notary"]["release"] == "2.9.0" and "cosign" in removed["Notary"]["before"]
+        code, _, err = run_cli("run", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--backup-dir",
+                               site.backup_dir, "--yes")
+        assert code == 4 and "chartmuseum-charts" in err and "library (2)" in err and "--drop-chartmuseum" in err
+        assert not site.backup_dir.exists() and schema_version(site.dsn) == 15
+        # up to 2.7 nothing is removed: the plan passes without the flag
+        code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--to", "2.7", "--json")
+        assert code == 0 and "ChartMuseum" not in {r["component"] for r in json.loads(out)["removed"]}
+    finally:
+        shutil.rmtree(charts)

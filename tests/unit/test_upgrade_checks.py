@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from harbor_upgrade import upgrade as up
+from harbor_upgrade import versions
+from harbor_upgrade.errors import UnsupportedVersion
 from harbor_upgrade.compose.detect import read_services
 from harbor_upgrade.config.view import external_dsn as dsn_of_external, storage_spec as storage_of
 from harbor_upgrade.installation import DatabaseState, Installation, components_of
@@ -30,9 +32,18 @@ def inst(tmp_path: Path, release="1.10.0", schema=15, dirty=False, clients=(), c
 
 
 def test_hops_start_at_the_database_release(tmp_path):
-    assert up.hops(inst(tmp_path)) == ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
-    assert up.hops(inst(tmp_path, release="1.10.0", schema=41)) == ["2.1.0", "2.2.0", "2.3.0", "2.4.0"]
-    assert up.hops(inst(tmp_path, release="2.3.0", schema=None)) == ["2.3.0", "2.4.0"]
+    assert up.hops(inst(tmp_path), "2.4.0") == ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert up.hops(inst(tmp_path, release="1.10.0", schema=41), "2.4.0") == ["2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    assert up.hops(inst(tmp_path, release="2.3.0", schema=None), "2.4.0") == ["2.3.0", "2.4.0"]
+    assert up.hops(inst(tmp_path), "2.1.0") == ["1.10.0", "2.0.0", "2.1.0"]
+
+
+def test_to_names_a_release_line():
+    assert up.Options("h").target == versions.TARGET
+    assert up.Options("h", to="2.1").target == "2.1.0" and up.Options("h", to="2.1.1").target == "2.1.0"
+    for bad in ("2.99", "v2.1.0", "latest", "1.8"):
+        with pytest.raises(UnsupportedVersion):
+            up.Options("h", to=bad).target
 
 
 @pytest.mark.parametrize("kw, status, words", [
@@ -41,9 +52,11 @@ def test_hops_start_at_the_database_release(tmp_path):
     ({"schema": 10}, FAIL, "older than 1.10"),
     ({"release": None, "release_error": "version 1.8.0 is older than 1.9.0"}, FAIL, "1.8.0"),
     ({"release": "2.4.0", "schema": 70}, PASS, "already at 2.4.0"),
+    ({"release": "2.4.0", "schema": 70, "target": "2.1.0"}, FAIL, "newer than the target 2.1.0"),
 ])
 def test_supported_start(tmp_path, kw, status, words):
-    c = up.check_start(inst(tmp_path, **kw))
+    target = kw.pop("target", "2.4.0")
+    c = up.check_start(inst(tmp_path, **kw), target)
     assert c.status == status and words in c.detail
     if status == FAIL and "1.10" in words:
         assert "1.10 first" in c.hint
@@ -171,11 +184,14 @@ def test_compose_checks_running_containers_the_engine_left_to_harbor_db_and_old_
     db.mkdir(parents=True)
     (db / "PG_VERSION").write_text("9.6\n")
     compose = {"running": [], "database_dir": str(db), "docker_version": "20.10.24+dfsg1"}
-    c = check_compose_engine(inst(tmp_path, compose=compose, pg_data_dir=str(db)))
+    c = check_compose_engine(inst(tmp_path, compose=compose, pg_data_dir=str(db)), "2.4.0")
     assert c.status == WARN and "9.6" in c.detail and "#15383" in c.detail
     (db / "PG_VERSION").write_text("13\n")
-    assert check_compose_engine(inst(tmp_path, compose=compose, pg_data_dir=str(db), pg_major_on_disk=13)).status \
-        == PASS
+    assert check_compose_engine(inst(tmp_path, compose=compose, pg_data_dir=str(db), pg_major_on_disk=13),
+                                "2.4.0").status == PASS
+    # 2.2's harbor-db runs 9.6 and upgrades nothing: a 13 folder would be left for an empty cluster
+    c = check_compose_engine(inst(tmp_path, compose=compose, pg_data_dir=str(db), pg_major_on_disk=13), "2.2.0")
+    assert c.status == FAIL and "empty cluster" in c.detail
     old = {**compose, "docker_version": "19.03.12"}
     c = check_compose_engine(inst(tmp_path, compose=old, pg_data_dir=str(db), pg_major_on_disk=13))
     assert c.status == FAIL and "19.03.12" in c.detail and "20.10" in c.hint

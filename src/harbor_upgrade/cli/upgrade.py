@@ -20,6 +20,8 @@ dsn_opt = click.option("--dsn", callback=checked_dsn, help="the registry databas
 storage_opt = click.option("--storage", help="registry storage: a folder holding docker/registry/v2, or "
                                              "s3://BUCKET[/ROOT] (default: from harbor.yml)")
 json_opt = click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+to_opt = click.option("--to", "to", metavar="RELEASE",
+                      help="the release to upgrade to, e.g. 2.10 or 2.10.0 [default: the newest this tool knows]")
 stop_harbor_opt = click.option("--stop-harbor", is_flag=True,
                                help="on a Compose installation whose containers run: stop the stack first (clean "
                                     "database shutdown, then docker compose down); without it the command refuses")
@@ -61,14 +63,17 @@ def emit(report: dict, as_json: bool) -> int:
 @storage_opt
 @s3_opts
 @click.option("--backup-dir", type=click.Path(file_okay=False), help="where run will back up (checks free space)")
+@to_opt
 @engine_opts
 @json_opt
-def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, engine_bindir, engine_mode,
+def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, to, engine_bindir, engine_mode,
              engine_old_bindir, as_json):
-    """Show the installed state, the path to 2.4.0, every step and the preflight checks. Writes nothing."""
+    """Show the installed state, the path to the target release beside the installs Harbor's own
+    installers would need, what is removed on the way, every step and the preflight checks.
+    Writes nothing."""
     return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage, s3_endpoint=s3_endpoint,
                                    s3_region=s3_region, engine_bindir=engine_bindir, engine_mode=engine_mode,
-                                   engine_old_bindir=engine_old_bindir)), as_json)
+                                   engine_old_bindir=engine_old_bindir, to=to)), as_json)
 
 
 @cli.command("run")
@@ -79,15 +84,19 @@ def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, engin
 @storage_opt
 @s3_opts
 @click.option("--config-out", type=click.Path(dir_okay=False),
-              help="where the migrated harbor.yml goes (default: harbor-2.4.0.yml next to the original)")
+              help="where the migrated harbor.yml goes (default: harbor-<target>.yml next to the original)")
 @click.option("--jobs", default=4, show_default=True, help="parallel storage readers / dump jobs")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
 @stop_harbor_opt
+@to_opt
+@click.option("--drop-chartmuseum", is_flag=True,
+              help="cross 2.8 although ChartMuseum's storage holds charts (they are no longer served; the files "
+                   "stay); without it run refuses")
 @engine_opts
 @json_opt
 def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config_out, jobs, yes, dry_run,
-            stop_harbor, engine_bindir, engine_mode, engine_old_bindir, as_json):
+            stop_harbor, to, drop_chartmuseum, engine_bindir, engine_mode, engine_old_bindir, as_json):
     """Back up, then upgrade config, engine (with --engine-bindir), database, artifacts and
     scanner, and verify; journaled.
 
@@ -96,7 +105,8 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config
     folder beside it and starts the new cluster on the same port and socket. The old
     cluster is kept until `harbor-upgrade pg-upgrade --cleanup`."""
     opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, s3_endpoint, s3_region, jobs, yes, dry_run,
-                      engine_bindir, engine_mode, engine_old_bindir, stop_harbor)
+                      engine_bindir, engine_mode, engine_old_bindir, stop_harbor, to=to,
+                      drop_chartmuseum=drop_chartmuseum)
     with ProgressReporter(stream=sys.stderr) as progress:
         report = up.run(opts, progress)
     return emit(report, as_json)
@@ -111,16 +121,19 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config
 @s3_opts
 @click.option("--backup-dir", type=click.Path(file_okay=False, exists=True),
               help="the run's backup folder: its manifest gives the counts before")
+@click.option("--to", "to", metavar="RELEASE",
+              help="the release the database was upgraded to [default: the run's in --backup-dir, else the newest "
+                   "this tool knows]")
 @json_opt
-def verify_cmd(dsn, harbor_yml, storage, s3_endpoint, s3_region, backup_dir, as_json):
-    """Counts before and after, and the invariants of a 2.4.0 database; non-zero exit on a failure.
+def verify_cmd(dsn, harbor_yml, storage, s3_endpoint, s3_region, backup_dir, to, as_json):
+    """Counts before and after, and the invariants of the target release; non-zero exit on a failure.
     With --harbor-yml and no --storage, the registry storage harbor.yml names is checked too."""
     if harbor_yml and not storage:
         from ..config import read_harbor_yml
         storage, _kind, endpoint, region = read_harbor_yml(harbor_yml, require_release=False).storage_spec
         s3_endpoint, s3_region = s3_endpoint or endpoint, s3_region or region
     with required_database(harbor_yml, dsn, "verify", say=say) as url:
-        report = up.verify_report(url, storage, backup_dir, s3_endpoint, s3_region)
+        report = up.verify_report(url, storage, backup_dir, s3_endpoint, s3_region, to=to)
     return emit(report, as_json)
 
 

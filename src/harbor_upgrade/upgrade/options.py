@@ -3,19 +3,21 @@ their order, where the backup and the pre-existing gaps go inside the backup fol
 the release the upgrade starts from."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import versions
 from ..installation import Installation
 from ..journal import Journal
-from ..versions import TARGET
+from ..versions import release_line
 
 STEPS = ("backup", "config", "database", "artifacts", "scanner", "verify")
 ENGINE_MODES = ("copy", "link", "dump")
 STEP_TEXT = {
     "backup": "back up the database (pg_dump), harbor.yml, common/config and the data volume's small state; "
               "then restore it into a scratch cluster to prove it",
-    "config": "write harbor.yml migrated to 2.4.0 next to the original (comments and order kept)",
+    "config": "write harbor.yml migrated to the target release next to the original (comments and order kept)",
     "engine": "upgrade the PostgreSQL cluster in data_volume/database to a new major, beside the old one "
               "(kept), and serve the database from it",
     "database": "apply the database release steps (one transaction each)",
@@ -43,6 +45,16 @@ class Options:
     engine_mode: str = "copy"
     engine_old_bindir: str | None = None    # default: found by the old cluster's major
     stop_harbor: bool = False               # a running Compose stack is stopped first (else run refuses)
+    to: str | None = None                   # the target release (default: the newest the tool knows)
+    drop_chartmuseum: bool = False          # crossing 2.8 with charts in ChartMuseum's storage is confirmed
+
+    @property
+    def target(self) -> str:
+        """The release line the run goes to: ``--to`` (a release such as 2.10 or 2.10.0), else
+        the newest the tool knows; UnsupportedVersion for anything else."""
+        if self.to is None:
+            return versions.TARGET
+        return release_line(target_text(self.to), where="--to: ")
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -51,7 +63,12 @@ class Options:
         return STEPS[:2] + ("engine",) + STEPS[2:]
 
     def output_config(self, inst: Installation) -> Path:
-        return Path(self.config_out) if self.config_out else Path(inst.harbor_dir) / f"harbor-{TARGET}.yml"
+        return Path(self.config_out) if self.config_out else Path(inst.harbor_dir) / f"harbor-{self.target}.yml"
+
+
+def target_text(text: str) -> str:
+    """'2.10' -> '2.10.0': a release line may be given without its patch."""
+    return f"{text}.0" if re.fullmatch(r"\d+\.\d+", text.strip()) else text
 
 
 def start_release(inst: Installation) -> str | None:

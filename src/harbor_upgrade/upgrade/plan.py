@@ -8,10 +8,11 @@ from pathlib import Path
 from ..compose.session import compose_of, database, own_database
 from ..errors import HarborUpgradeError
 from ..installation import Installation, detect
+from ..installers import harbor_path, line_text
 from ..postgres.layout import harbor_database_dir, harbor_home
 from ..report import all_ok
 from ..secrets import dsn_without_password
-from ..versions import SCHEMA_VERSION, TARGET, path_between
+from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, path_between
 from .options import (
     BACKUP_SUBDIR,
     STEP_TEXT,
@@ -21,35 +22,37 @@ from .options import (
     start_release,
 )
 from .preflight import preflight
+from .removed import COMPONENT_NAMES, removals, removed_after, removed_between
 from .steps.engine import engine_target
 
 
-def hops(inst: Installation) -> list[str]:
+def hops(inst: Installation, target: str) -> list[str]:
+    """The releases from the start to the target, both included ([] when the start is unknown)."""
     start = start_release(inst)
     if start is None or start == "1.9.0":
         return []
-    return [start] + path_between(start, TARGET)
+    return [start] + path_between(start, target)
 
 
-def step_plan(inst: Installation, ok: bool = True, steps: tuple[str, ...] = STEPS,
+def step_plan(inst: Installation, target: str, ok: bool = True, steps: tuple[str, ...] = STEPS,
               engine: dict | None = None) -> list[dict]:
     """The steps run would take; each is ok to take when the preflight passed."""
     out = []
     db = inst.database
     for s in steps:
-        text = STEP_TEXT[s]
+        text = STEP_TEXT[s].replace("the target release", target)
         if s == "engine" and engine:
             text += (f": PostgreSQL {engine['old_version']} → {engine['new_major']} ({engine['mode']}) into "
                      f"{engine['new_datadir']}, served on the same port")
         if s == "database" and db and db.schema_version is not None:
-            text += f": schema {db.schema_version} → {SCHEMA_VERSION[TARGET]}"
+            text += f": schema {db.schema_version} → {SCHEMA_VERSION[target]}"
         if s == "artifacts":
             text += f" ({inst.storage})"
         out.append({"name": s, "planned": True, "ok": ok, "summary": text})
     return out
 
 
-def engine_next_steps(engine: dict, start: str | None) -> list[str]:
+def engine_next_steps(engine: dict, start: str | None, target: str) -> list[str]:
     old, new = Path(engine["old_datadir"]), Path(engine["new_datadir"])
     db_dir = harbor_database_dir(old)
     home = harbor_home(db_dir, engine["new_major"]) if db_dir else None
@@ -60,10 +63,12 @@ def engine_next_steps(engine: dict, start: str | None) -> list[str]:
            + f"(Harbor {start or 'as it was'}) in {old}"
            + (" (link mode: it shares its files with the new one and must not be started)"
               if engine["mode"] == "link" else "")
-           + f". Once 2.4.0 runs well, remove it: harbor-upgrade pg-upgrade --cleanup --old-datadir {old} "
+           + f". Once {target} runs well, remove it: harbor-upgrade pg-upgrade --cleanup --old-datadir {old} "
              f"--new-datadir {new}{move}"]
-    if engine["new_major"] != 13:
-        out.append(f"Harbor {TARGET}'s own harbor-db image runs PostgreSQL 13: a PostgreSQL {engine['new_major']} "
+    harbor_db = HARBOR_DB_MAJOR[target]
+    if engine["new_major"] != harbor_db:
+        out.append(f"Harbor {target}'s own harbor-db image runs PostgreSQL {harbor_db}: a PostgreSQL "
+                   f"{engine['new_major']} "
                    "cluster is served by a server of that major, given to Harbor as external_database in harbor.yml.")
     return out
 
@@ -79,20 +84,25 @@ def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | N
         if b and Path(b, BACKUP_SUBDIR, "manifest.json").exists():
             out.append(f"Or go back to where you started: harbor-upgrade rollback --backup-dir {b}")
         return out
-    out.append(f"Install the Harbor {TARGET} release with the migrated settings: copy {opts.output_config(inst)} "
-               f"to harbor.yml in the {TARGET} installer folder and run ./install.sh --with-trivy"
-               + (" --with-notary" if inst.components.get("notary") else "")
-               + (" --with-chartmuseum" if inst.components.get("chartmuseum") else "") + ".")
+    target = opts.target
+    removed = removed_between(start_release(inst), target)
+    out.append(f"Install the Harbor {target} release with the migrated settings: copy {opts.output_config(inst)} "
+               f"to harbor.yml in the {target} installer folder and run ./install.sh --with-trivy"
+               + (" --with-notary" if inst.components.get("notary") and "notary" not in removed else "")
+               + (" --with-chartmuseum" if inst.components.get("chartmuseum") and "chartmuseum" not in removed
+                  else "") + ".")
     if inst.components.get("clair"):
         out.append("Clair is gone and its reports with it: scan all artifacts with Trivy (Interrogation Services "
                    "> Vulnerability > SCAN NOW) once Harbor is up.")
-    if inst.components.get("notary") or inst.components.get("chartmuseum"):
-        out.append("Notary and ChartMuseum still work in 2.4.0 but are removed in 2.9 and 2.8: plan moving "
-                   "signatures to cosign and charts to OCI.")
+    later = [f"{COMPONENT_NAMES[c]} (removed in {line_text(r)})" for c, r in removed_after(target).items()
+             if inst.components.get(c)]
+    if later:
+        out.append(f"{' and '.join(later)} still work in {target} but a later release removes them: plan "
+                   "moving charts to OCI and signatures to cosign.")
     if engine:
-        out += engine_next_steps(engine, start_release(inst))
+        out += engine_next_steps(engine, start_release(inst), target)
     if b:
-        out.append(f"Keep {b} until 2.4.0 runs well; to go back: harbor-upgrade rollback --backup-dir {b}")
+        out.append(f"Keep {b} until {target} runs well; to go back: harbor-upgrade rollback --backup-dir {b}")
     return out
 
 
@@ -118,13 +128,38 @@ def plan_on(opts: Options) -> dict:
     resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
     checks = preflight(inst, backup_dir, resuming, need_db=False, opts=opts)
     ok = all_ok(checks)
-    return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst),
-            "steps": step_plan(inst, ok, opts.steps, planned_engine(inst, opts, backup_dir if resuming else None)),
+    target = opts.target
+    gone = removals(inst, start_release(inst), target)
+    blocked = any(r.component == "chartmuseum" and r.charts and (r.charts.total or not r.charts.counted)
+                  for r in gone)
+    return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst, target),
+            "target": target, "harbor_path": harbor_way(inst, target), "removed": [r.to_dict() for r in gone],
+            "steps": step_plan(inst, target, ok, opts.steps,
+                               planned_engine(inst, opts, backup_dir if resuming else None)),
             "checks": [c.to_dict() for c in checks],
             "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
                       f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{dsn_without_password(opts.dsn)}'" if opts.dsn else "")
-                      + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")]
+                      + (f" --to {line_text(target)}" if opts.to else "")
+                      + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")
+                      + (" --drop-chartmuseum" if blocked and opts.drop_chartmuseum else "")]
+                     + [f"Before the run: {r.text()}" for r in gone if r.in_use]
                      if ok else ["Fix the failed checks above, then plan again."])}
+
+
+def harbor_way(inst: Installation, target: str) -> dict | None:
+    """Harbor's own installs from the start to the target, beside harbor-upgrade's one run."""
+    start = start_release(inst)
+    if start is None or start == "1.9.0":
+        return None
+    try:
+        way = harbor_path(start, target, inst.pg_major_on_disk)
+    except HarborUpgradeError:
+        return None      # a downgrade or an unknown release: the preflight says so
+    d = way.to_dict()
+    d["ours"] = (f"harbor-upgrade: one run from {line_text(start)} to {line_text(target)} (config, database, "
+                 "artifact metadata; the PostgreSQL engine with --engine-bindir, or left to the target's harbor-db: "
+                 f"PostgreSQL {HARBOR_DB_MAJOR[target]})")
+    return d
 
 
 def planned_engine(inst: Installation, opts: Options, backup_dir: Path | None) -> dict | None:

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from .. import db as dbmod
 from ..db.identity import served_cluster
+from ..db.steps import STEPS, step_of
 from ..errors import HarborUpgradeError, UnsafeState
 from ..installation import Installation
+from ..installers import line_text, major_text
 from ..postgres.layout import list_entries
 from ..postgres.server import Server
 from ..postgres.upgrade import check_space, folder_size
 from ..report import FAIL, PASS, WARN, Check, all_ok
-from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, TARGET
+from ..versions import SCHEMA_VERSION, TARGET, Version
 from .context import open_storage
 from .options import Options, recorded_engine, start_release
 from .steps.engine import engine_target
@@ -26,7 +28,7 @@ DB_UID, HARBOR_UID = 999, 10000
 HARBOR_OWNED = ("registry", "job_logs", "chart_storage", "trivy-adapter")
 
 
-def check_start(inst: Installation) -> Check:
+def check_start(inst: Installation, target: str = TARGET) -> Check:
     db = inst.database
     if inst.release_error:
         return Check("supported start", FAIL, inst.release_error,
@@ -40,9 +42,12 @@ def check_start(inst: Installation) -> Check:
     if db and db.schema_version is not None and db.release is None:
         return Check("supported start", FAIL, f"database schema {db.schema_version} is no known Harbor version")
     start = start_release(inst)
-    if start == TARGET:
-        return Check("supported start", PASS, f"already at {TARGET}: the steps only check and record")
-    return Check("supported start", PASS, f"{start} → {TARGET} is supported")
+    if start == target:
+        return Check("supported start", PASS, f"already at {target}: the steps only check and record")
+    if start and Version.parse(start) > Version.parse(target):
+        return Check("supported start", FAIL, f"the installation is at {start}, newer than the target {target}: "
+                     "harbor-upgrade only upgrades", hint=f"give --to {start} or a later release")
+    return Check("supported start", PASS, f"{start} → {target} is supported")
 
 
 def check_versions_agree(inst: Installation) -> Check:
@@ -164,12 +169,12 @@ def check_clair(inst: Installation) -> Check:
     return Check("Clair", PASS, "not in use")
 
 
-def check_lint(inst: Installation) -> Check:
+def check_lint(inst: Installation, target: str = TARGET) -> Check:
     db = inst.database
     if db is None or db.schema_version is None or db.release is None or db.dirty \
-            or db.schema_version >= SCHEMA_VERSION[TARGET]:
+            or db.schema_version >= SCHEMA_VERSION[target]:
         return Check("database lint", PASS, "nothing to lint")
-    findings = dbmod.lint(inst.dsn)
+    findings = dbmod.lint(inst.dsn, to=target)
     if findings:
         return Check("database lint", FAIL, f"{len(findings)} kinds of rows would make a release step fail",
                      samples=[f"[{f.step}] {f.table}: {f.problem} ({f.count} rows); fix: {f.fix}" for f in findings],
@@ -219,10 +224,11 @@ def check_engine(inst: Installation, opts: Options, recorded: dict | None) -> Ch
                              "are free there")
 
 
-def check_compose_engine(inst: Installation) -> Check:
+def check_compose_engine(inst: Installation, release: str = TARGET) -> Check:
     """On a Compose installation the engine is left to the target's harbor-db, at its first start."""
     name = "engine (Compose)"
-    target = HARBOR_DB_MAJOR.get(TARGET)
+    harbor_db = step_of(release).harbor_db[-1]
+    target = harbor_db.major
     docker_version = (inst.compose or {}).get("docker_version") or ""
     m = re.match(r"(\d+)\.(\d+)", docker_version)
     if m and (int(m.group(1)), int(m.group(2))) < (20, 10):
@@ -236,11 +242,20 @@ def check_compose_engine(inst: Installation) -> Check:
             on_disk = 9 if (Path(inst.pg_data_dir) / "PG_VERSION").read_text().startswith("9.") else None
         except OSError:
             on_disk = None
-    if on_disk is None or target is None or on_disk == target:
-        return Check(name, PASS, f"the cluster in {inst.data_volume}/database is used as it is by Harbor {TARGET}'s "
+    if on_disk is None or on_disk == target:
+        return Check(name, PASS, f"the cluster in {inst.data_volume}/database is used as it is by Harbor {release}'s "
                                  "harbor-db")
-    return Check(name, WARN, f"the cluster in {inst.pg_data_dir} is PostgreSQL {'9.6' if on_disk == 9 else on_disk}; "
-                             f"Harbor {TARGET}'s harbor-db runs {target} and upgrades it at its first start, then "
+    if harbor_db.upgrades_from != on_disk:
+        able = [s.release for s in STEPS if s.harbor_db[-1].upgrades_from == on_disk]
+        return Check(name, FAIL, f"the cluster in {inst.pg_data_dir} is PostgreSQL {major_text(on_disk)}; Harbor "
+                                 f"{release}'s harbor-db runs {target} and upgrades only a PostgreSQL "
+                                 f"{major_text(harbor_db.upgrades_from or target)} folder: it would start an empty "
+                                 "cluster, the database left unused",
+                     hint=(f"upgrade to a release whose harbor-db moves it first (--to {line_text(able[-1])}), "
+                           "install that, then plan again" if able else
+                           "move the database to an external PostgreSQL server of that major first"))
+    return Check(name, WARN, f"the cluster in {inst.pg_data_dir} is PostgreSQL {major_text(on_disk)}; "
+                             f"Harbor {release}'s harbor-db runs {target} and upgrades it at its first start, then "
                              "deletes the old cluster; when that start cannot list the folder it initialises an empty "
                              "cluster instead (Harbor issue #15383). harbor-upgrade leaves the engine to it",
                  hint="keep the backup folder until Harbor runs well; check docker logs harbor-db at the first start "
@@ -251,14 +266,15 @@ def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool
               need_db: bool = True, opts: Options | None = None) -> list[Check]:
     """The checks before anything is written; need_db=False (plan) lets a missing --dsn pass as a warning.
     With opts asking for the engine step, its own check too."""
-    checks = [check_start(inst), check_versions_agree(inst), check_dirty(inst, resuming),
+    target = opts.target if opts is not None else TARGET
+    checks = [check_start(inst, target), check_versions_agree(inst), check_dirty(inst, resuming),
               check_stopped(inst, need_db),
               check_disk(inst, backup_dir), check_owners(inst), check_internal_tls(inst),
               check_clair(inst), check_storage(inst)]
     if inst.compose and inst.compose.get("database_dir"):
-        checks.append(check_compose_engine(inst))
+        checks.append(check_compose_engine(inst, target))
     if opts is not None and "engine" in opts.steps:
         checks.append(check_engine(inst, opts, recorded_engine(backup_dir) if resuming else None))
     if all_ok(checks) and not resuming:
-        checks.append(check_lint(inst))
+        checks.append(check_lint(inst, target))
     return checks

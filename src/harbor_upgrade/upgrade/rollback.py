@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import versions
 from ..backup import read_manifest, restore_backup
 from ..compose.session import compose_of, container_journal, database, own_database
 from ..db.connection import connect
@@ -14,7 +15,7 @@ from ..registry import open_storage as open_spec
 from ..report import ProgressReporter
 from ..secrets import dsn_without_password
 from ..verify import load_known_missing, verify
-from .options import BACKUP_SUBDIR, KNOWN_MISSING
+from .options import BACKUP_SUBDIR, KNOWN_MISSING, Options
 from .run import RunLock
 
 
@@ -25,25 +26,30 @@ def backup_folder(backup_dir: Path) -> Path:
 
 
 def verify_report(dsn: str, storage: str | None = None, backup_dir: str | None = None,
-                  s3_endpoint: str | None = None, s3_region: str | None = None) -> dict:
+                  s3_endpoint: str | None = None, s3_region: str | None = None, to: str | None = None) -> dict:
+    """Verify against ``to`` (default: the target of the run in backup_dir, else the newest release)."""
     counts = None
     known: set = set()
+    recorded = None
     if backup_dir:
         b = Path(backup_dir)
         counts = read_manifest(backup_folder(b)).table_counts
         known = load_known_missing(b / KNOWN_MISSING)
+        if (b / "journal.jsonl").exists():
+            recorded = (Journal.read(b).last("plan") or {}).get("target")
+    target = Options("", to=to).target if to else recorded or versions.TARGET
     st = None
     if storage:
         st = open_spec(storage, s3_endpoint=s3_endpoint, s3_region=s3_region)
     try:
-        result = verify(dsn, st, counts, known)
+        result = verify(dsn, st, counts, known, target=target)
     finally:
         if st is not None:
             st.close()
     d = result.to_dict()
     steps = [{"name": c["name"], "ok": c["ok"], "summary": f"{c['before']} → {c['after']} ({c['rule']})"}
              for c in d["counts"]] + [{"name": c["name"], "ok": c["ok"], "summary": c["detail"]} for c in d["checks"]]
-    return {"ok": result.ok, "command": "verify", "steps": steps, "verify": d,
+    return {"ok": result.ok, "command": "verify", "target": target, "steps": steps, "verify": d,
             "next": [] if result.ok else ["Run `harbor-upgrade run` again to finish the upgrade, or roll back: "
                                           "harbor-upgrade rollback --backup-dir B"]}
 

@@ -24,11 +24,11 @@ from ..journal import Journal
 from ..postgres.server import Server
 from ..report import ProgressReporter, all_ok
 from ..verify import missing_manifests
-from ..versions import TARGET
 from .context import Context, open_storage
-from .options import KNOWN_MISSING, STEP_TEXT, STEPS, Options
+from .options import KNOWN_MISSING, STEP_TEXT, STEPS, Options, start_release
 from .plan import hops, next_steps, plan, planned_engine, step_plan
 from .preflight import preflight
+from .removed import refuse_dropping_charts, removals
 from .steps import STEP_FUNCS
 from .steps.engine import engine_state, old_cluster_usable
 
@@ -138,7 +138,7 @@ def run(opts: Options, progress: ProgressReporter | None = None,
         if not opts.stop_harbor:
             refuse_running(ci)
         confirmed(opts, f"Stop Harbor ({len(ci.running)} containers of {ci.compose_file}) and upgrade "
-                        f"{opts.harbor_yml} to {TARGET} (backup in {backup_dir})?", confirm, interactive)
+                        f"{opts.harbor_yml} to {opts.target} (backup in {backup_dir})?", confirm, interactive)
         opts = replace(opts, yes=True)
         if not own_database(ci):   # external_database: only the stack stops
             progress.note(f"stopping Harbor ({len(ci.running)} containers of project {ci.project}): docker "
@@ -162,7 +162,7 @@ def compose_next_steps(report: dict, ci: ComposeInstallation, opts: Options) -> 
                  "for the new release's install.sh" if own_database(ci) else "; the external database is upgraded")
         return ([f"Nothing of Harbor runs now: the stack of {ci.compose_file} is down{where}."]
                 + [line for line in report["next"] if not line.startswith(keep)]
-                + [f"{keep} {TARGET} runs well; to go back instead: harbor-upgrade rollback --backup-dir "
+                + [f"{keep} {opts.target} runs well; to go back instead: harbor-upgrade rollback --backup-dir "
                    f"{opts.backup_dir} --yes, then docker compose up -d in {ci.harbor_dir} (the old stack)."])
     return report["next"] + [f"Harbor is not running; to start the old one as it is: docker compose up -d in "
                              f"{ci.harbor_dir} (after a rollback when a step changed the database)."]
@@ -178,13 +178,15 @@ def run_on(opts: Options, progress: ProgressReporter, confirm: Callable[[str], b
     resuming = (backup_dir / "journal.jsonl").exists()
     checks = preflight(inst, backup_dir, resuming, opts=opts)
     steps = list(opts.steps)
-    base = {"command": "run", "installation": inst.to_dict(), "hops": hops(inst), "backup_dir": str(backup_dir),
-            "checks": [c.to_dict() for c in checks]}
+    target = opts.target
+    base = {"command": "run", "installation": inst.to_dict(), "hops": hops(inst, target), "target": target,
+            "backup_dir": str(backup_dir), "checks": [c.to_dict() for c in checks]}
     if not all_ok(checks):
         return {**base, "ok": False,
-                "steps": step_plan(inst, False, opts.steps, planned_engine(inst, opts, backup_dir)),
+                "steps": step_plan(inst, target, False, opts.steps, planned_engine(inst, opts, backup_dir)),
                 "next": ["Fix the failed checks above, then run again; nothing was changed."]}
-    confirmed(opts, f"Upgrade {inst.harbor_yml} to {TARGET} (backup in {backup_dir})?", confirm, interactive)
+    refuse_dropping_charts(removals(inst, start_release(inst), target), opts.drop_chartmuseum)
+    confirmed(opts, f"Upgrade {inst.harbor_yml} to {target} (backup in {backup_dir})?", confirm, interactive)
     with RunLock(backup_dir):
         journal = Journal.open(backup_dir)
         if journal.last("rollback"):
@@ -192,6 +194,10 @@ def run_on(opts: Options, progress: ProgressReporter, confirm: Callable[[str], b
                                reference="backup-dir-rolled-back",
                                hint="run again with a new, empty --backup-dir (keep this one)")
         recorded_plan = journal.last("plan")
+        if recorded_plan and recorded_plan.get("target", target) != target:
+            raise InvalidInput(f"the run in {backup_dir} goes to {recorded_plan['target']}; this command asks for "
+                               f"{target}", reference="run-steps-differ",
+                               hint=f"run again with --to {recorded_plan['target']}, or roll back and start anew")
         if recorded_plan and recorded_plan.get("steps", list(STEPS)) != steps:
             raise InvalidInput(f"the run in {backup_dir} was started with the steps "
                                f"{', '.join(recorded_plan['steps'])}; this command asks for {', '.join(steps)}",
@@ -199,7 +205,7 @@ def run_on(opts: Options, progress: ProgressReporter, confirm: Callable[[str], b
                                hint="run again with the options the run started with (--engine-bindir or not)")
         ctx = Context(opts, inst, journal, backup_dir, progress)
         if not journal.records:
-            journal.write("plan", installation=inst.to_dict(), hops=hops(inst), steps=steps,
+            journal.write("plan", installation=inst.to_dict(), hops=hops(inst, target), target=target, steps=steps,
                           checks=[c.to_dict() for c in checks])
         if not (backup_dir / KNOWN_MISSING).exists():
             record_missing_before(ctx)

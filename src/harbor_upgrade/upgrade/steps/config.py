@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from ...config import migrate_file
 from ...journal import sha256_file
-from ...versions import TARGET
+from ...secrets import mask_text
 from ..context import Context
 
 
 def step_config(ctx: Context) -> dict:
     out = ctx.opts.output_config(ctx.inst)
-    result = migrate_file(ctx.inst.harbor_yml, str(out), target=TARGET)
-    changes = getattr(result, "changes", None)
-    return {"summary": f"{ctx.inst.config_version} → {TARGET}: {out}"
-                       + (f" ({len(changes)} changes)" if changes is not None else ""),
-            "changed": {"written": str(out)},
+    target = ctx.opts.target
+    result = migrate_file(ctx.inst.harbor_yml, str(out), target=target)
+    # what the migration assumed or kept against Harbor's own steps: the operator reads it here
+    warnings = [mask_text(w) for w in result.warnings]
+    return {"summary": f"{ctx.inst.config_version} → {target}: {out} ({len(result.changes)} changes)"
+                       + (f"; {len(warnings)} warnings: " + "; ".join(warnings) if warnings else ""),
+            "changed": {"written": str(out), "warnings": warnings},
             "checksums": {"input": sha256_file(ctx.inst.harbor_yml), "output": sha256_file(out)}}

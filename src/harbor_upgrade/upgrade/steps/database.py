@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ... import db
-from ...versions import TARGET
 from ..context import Context
 
 
@@ -13,7 +12,7 @@ def step_database(ctx: Context) -> dict:
         if step not in seen:
             seen.add(step)
             ctx.progress.note(f"  release step {step}")
-    report = db.migrate(ctx.dsn, to=TARGET, progress=one_line_per_release)
+    report = db.migrate(ctx.dsn, to=ctx.opts.target, progress=one_line_per_release)
     names = [s.name for s in report.steps]
     return {"summary": f"schema {report.from_version} → {report.to_version}"
                        + (f": {', '.join(names)}" if names else " (nothing to do)"),

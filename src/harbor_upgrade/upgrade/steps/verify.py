@@ -13,7 +13,8 @@ def step_verify(ctx: Context) -> dict:
     manifest = read_manifest(ctx.backup_dir / BACKUP_SUBDIR)
     storage = open_storage(ctx.inst)
     try:
-        result = verify(ctx.dsn, storage, manifest.table_counts, load_known_missing(ctx.backup_dir / KNOWN_MISSING))
+        result = verify(ctx.dsn, storage, manifest.table_counts, load_known_missing(ctx.backup_dir / KNOWN_MISSING),
+                        target=ctx.opts.target)
     finally:
         storage.close()
     ctx.outcome["verify"] = result.to_dict()
