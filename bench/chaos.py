@@ -56,7 +56,9 @@ TIMEOUT = 300          # a command that takes longer than this has hung
 LOCKED = 4             # a killed run's server session may linger a moment
 FAILURES = ("traceback", "hang", "secret-in-output", "secret-in-argv", "backup-lost", "backup-replaced",
             "leftover-server", "leftover-folder", "outside-write", "not-identical", "not-continued",
-            "database-lost", "tamper-accepted", "unexpected-exit")
+            "database-lost", "tamper-accepted", "unexpected-exit",
+            # the storage part's own (bench/chaos_storage.py)
+            "outside-read", "not-reported", "control-in-output", "rows-differ", "memory")
 
 
 @dataclasses.dataclass

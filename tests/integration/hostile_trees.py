@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
+from harbor_upgrade.artifacts.store import artifact_rows
 from harbor_upgrade.registry import manifest as m
 from harbor_upgrade.registry.layout import LayoutWriter
 from harbor_upgrade.terminal import printable
@@ -24,6 +31,8 @@ THING_CONFIG = "application/vnd.example.thing.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 ICON = "io.goharbor.artifact.v1alpha1.icon"
 GOOD = "lib/app"
+RUN_SECONDS = 120   # a run of one of these trees that takes longer has hung
+PEAK_RSS_LIMIT = 400 << 20   # a clean run of these trees peaks near 100 MB; 2 GB objects must not show
 
 
 @dataclass(frozen=True)
@@ -318,3 +327,67 @@ def freeze_atimes(folder: Path) -> list[Path]:
 def read_since_frozen(paths: list[Path]) -> list[str]:
     """Which of the frozen paths were read or listed since."""
     return [str(p) for p in paths if p.lstat().st_atime != 0]
+
+
+def run_artifacts(dsn: str, storage: Path | list[str], report: Path, timeout: float = RUN_SECONDS) -> dict:
+    """The CLI in a subprocess on a storage folder (or --storage ... arguments): exit code,
+    output, seconds, peak RSS of it and its readers, and whether it had to be killed."""
+    storage_args = ["--storage", str(storage)] if isinstance(storage, Path) else storage
+    out, err = report.with_suffix(".out"), report.with_suffix(".err")
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.Popen([sys.executable, "-m", "harbor_upgrade", "artifacts", "--dsn", dsn,
+                                 *storage_args, "--report", str(report)], stdout=o, stderr=e,
+                                start_new_session=True)
+    hung = threading.Event()
+
+    def kill():
+        hung.set()
+        os.killpg(proc.pid, 9)
+
+    timer = threading.Timer(timeout, kill)
+    began = time.monotonic()
+    timer.start()
+    try:
+        _pid, status, usage = os.wait4(proc.pid, 0)   # this child and the readers it waited for
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"code": proc.returncode, "hung": hung.is_set(), "seconds": time.monotonic() - began,
+            "peak_rss": usage.ru_maxrss * 1024, "out": out.read_bytes(), "err": err.read_bytes(),
+            "report": json.loads(report.read_text()) if report.exists() else None}
+
+
+def good_rows(dsn: str) -> list[dict]:
+    """The good repository's rows (times left out: a run stamps its own)."""
+    with psycopg.connect(dsn) as conn:
+        return [{k: v for k, v in r.items() if k not in ("push_time", "pull_time")}
+                for r in artifact_rows(conn) if r["repository_name"] == GOOD]
+
+
+def judge(result: dict, expected: list[Expected], rows_now: list[dict], clean_rows: list[dict],
+          read_outside: list[str]) -> list[tuple[str, str]]:
+    """What went wrong in one run, as (kind, detail): hang, traceback, unexpected-exit,
+    not-reported, control-in-output, rows-differ, outside-read, memory. Empty: all held."""
+    out, err = result["out"].decode(errors="replace"), result["err"].decode(errors="replace")
+    wrong = []
+    if result["hung"]:
+        wrong.append(("hang", f"no end within {RUN_SECONDS}s"))
+    if "Traceback" in out + err or "internal-error" in out + err:
+        wrong.append(("traceback", err[-1500:]))
+    if result["code"] != 1:
+        wrong.append(("unexpected-exit", f"exit {result['code']}:\n{out}{err}"))
+    problems = (result["report"] or {}).get("problems", [])
+    if not (len(problems) == len(expected) and all(any(e.matches(p) for p in problems) for e in expected)
+            and f"completed with {len(expected)} problems" in out
+            and all(e.repository.rstrip("*") in out and e.reason in out for e in expected)):
+        wrong.append(("not-reported", f"expected {expected}, reported {problems}:\n{out}"))
+    controls = [c for c in out + err if (ord(c) < 32 and c != "\n") or 0x7f <= ord(c) < 0xa0]
+    if controls:
+        wrong.append(("control-in-output", repr(out + err)[-1500:]))
+    if rows_now != clean_rows:
+        wrong.append(("rows-differ", f"{rows_now} != {clean_rows}"))
+    if read_outside:
+        wrong.append(("outside-read", ", ".join(read_outside)))
+    if result["peak_rss"] >= PEAK_RSS_LIMIT:
+        wrong.append(("memory", f"peak RSS {result['peak_rss'] >> 20} MB"))
+    return wrong
