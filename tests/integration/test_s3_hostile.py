@@ -138,8 +138,9 @@ def test_an_endless_body_is_never_read_past_the_bound(faulty):
         storage.read("endless/data")           # its length says 2 GB: not read at all
     with pytest.raises(ObjectTooLarge):
         storage.read("chunked-endless/data", limit=1 << 20)
-    time.sleep(0.2)
-    assert proxy.sent < 8 << 20  # what the proxy managed to push before the connection closed
+    # what the proxy pushed into the sockets before the connection closed: loopback buffers hold
+    # a few MB (the exact bound read is tests/unit/test_storage_bounds.py); an unbounded read takes 2 GB
+    assert proxy.sent < 64 << 20
     assert storage.read_head("ok/data", 1) == b"{"
 
 
