@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from . import versions
 from .errors import ExternalFailure, InvalidInput
 from .postgres.cluster import LocalCluster, PgBinaries, candidate_bindirs, find_binaries, major_of
 from .postgres.server import server_user
@@ -521,7 +522,7 @@ def build(directory: str | os.PathLike, binaries=None) -> DemoInstallation:
 
 
 # The lines of run's next steps that hold for the sample too: the engine step's, Clair's.
-ENGINE_AND_SCANNER_NEXT = ("The database now runs", "Harbor 2.4.0's own harbor-db", "Clair")
+ENGINE_AND_SCANNER_NEXT = ("The database now runs", f"Harbor {versions.TARGET}'s own harbor-db", "Clair")
 
 
 def newer_binaries(major: int) -> PgBinaries:
@@ -564,7 +565,8 @@ def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = F
                                     "new_datadir": str(new_datadir), "new_major": target.major}
     d = inst.dir
     report["next"] = [
-        f"This was a sample installation in {d}: harbor/harbor.yml (1.10) and harbor/harbor-2.4.0.yml (migrated), "
+        f"This was a sample installation in {d}: harbor/harbor.yml (1.10) and harbor/harbor-{versions.TARGET}.yml "
+        "(migrated to the newest release this tool knows), "
         "data/registry (the images), data/database (its PostgreSQL; --keep-running leaves it up), backup/ (the "
         "backup and the run's journal.jsonl)."
         + (f" The engine step upgraded PostgreSQL {inst.cluster.bin.major} to {target.major} into "

@@ -164,6 +164,10 @@ def render_text(report: dict, width: int = 110) -> str:
         con.print(f"  {way['ours']}")
     for r in report.get("removed") or []:
         charts = r.get("charts")
+        if not r["in_use"]:
+            con.print(f"Removed in {r['release']}: {r['component']} (not in use here"
+                      + (f"; charts: {_chart_text(charts)}" if charts else "") + ")")
+            continue
         con.print(f"Removed in {r['release']}: {r['component']}" + ("" if r["in_use"] else " (not in use here)")
                   + f". Lost: {r['lost']}." + (f" Charts: {_chart_text(charts)}." if charts else "")
                   + f" Before: {r['before']}.")

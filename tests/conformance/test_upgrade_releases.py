@@ -1,5 +1,5 @@
-"""`run` on each release fixture (harbor.yml + database + registry storage, 1.10.0 ... 2.3.0):
-it ends with a passing verify, its database equals the separate `db migrate` + `artifacts`
+"""`run` on each release fixture (harbor.yml + database + registry storage, 1.10.0 ... 2.4.0) to
+the newest release the tool knows (versions.TARGET): it ends with a passing verify, its database equals the separate `db migrate` + `artifacts`
 result (the scanner step's registration aside), and the fixture's passwords appear in
 nothing it printed or wrote outside the backup copy."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harbor_upgrade import db
+from harbor_upgrade import db, versions
 from harbor_upgrade.artifacts import backfill
 from harbor_upgrade.registry import open_storage
 from harbor_upgrade.report import render_text
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from test_demo import open_tmpdir  # noqa: E402
 from upgrade_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids  # noqa: E402
 
-RELEASES = ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0"]
+RELEASES = ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
 PASSWORDS = ("Harbor12345", "root123")  # harbor_admin_password and database.password of the fixtures
 SCANNER_TABLE = "scanner_registration"   # the scanner step's own change, checked on its own
 
@@ -61,9 +61,12 @@ def test_run_on_a_release_fixture_equals_db_migrate_plus_artifacts(shared, pg_cl
         assert report["ok"], render_text(report)
         assert report["verify"]["ok"] and [s["name"] for s in report["steps"]] == [
             "backup", "config", "database", "artifacts", "scanner", "verify"]
+        assert report["target"] == versions.TARGET and report["hops"][-1] == versions.TARGET
+        schema_check = next(c for c in report["verify"]["checks"] if c["name"] == "schema objects")
+        assert schema_check["status"] == "pass"
 
         ref_dsn = pg_cluster.dsn(ref_name)
-        db.migrate(ref_dsn)
+        db.migrate(ref_dsn, to=versions.TARGET)
         storage = open_storage(str(base / "data" / "registry"))
         try:
             backfill(ref_dsn, storage)
@@ -89,7 +92,7 @@ def test_run_on_a_release_fixture_equals_db_migrate_plus_artifacts(shared, pg_cl
                 written[f.name] = f.read_text(errors="replace")
         assert "journal.jsonl" in written
         assert [(name, p) for name, text in written.items() for p in PASSWORDS if p in text] == []
-        assert all(p in (base / "harbor" / "harbor-2.4.0.yml").read_text() for p in PASSWORDS)
+        assert all(p in (base / "harbor" / f"harbor-{versions.TARGET}.yml").read_text() for p in PASSWORDS)
     finally:
         pg_cluster.dropdb(ref_name)
         shutil.rmtree(base, ignore_errors=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harbor_upgrade import demo
+from harbor_upgrade import demo, versions
 from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.report import ProgressReporter, render_text
 
@@ -51,18 +51,19 @@ def test_demo_upgrades_the_sample_and_verify_passes(demo_run):
     d, report, err, _ = demo_run
     assert report["ok"] is True, render_text(report)
     assert [s["name"] for s in report["steps"]] == STEPS and all(s["ok"] for s in report["steps"])
-    assert report["hops"] == ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
+    # 1.10 to the newest release the tool knows, every release in between
+    assert report["hops"] == list(versions.RELEASES[1:]) and report["target"] == versions.TARGET
     assert report["verify"]["ok"] and all(c["status"] == "pass" for c in report["verify"]["checks"])
     counts = {c["name"]: (c["before"], c["after"]) for c in report["verify"]["counts"]}
     assert counts["projects"] == (3, 3) and counts["robots"] == (1, 1) and counts["members"] == (5, 4)
     dsn = report["demo"]["database"]
-    assert scalar(dsn, "SELECT version FROM schema_migrations") == 70
+    assert scalar(dsn, "SELECT version FROM schema_migrations") == versions.SCHEMA_VERSION[versions.TARGET]
     # the manifest list's children became artifacts with references; the OCI image got its config's type
     assert scalar(dsn, "SELECT count(*) FROM artifact_reference") == 2
     assert scalar(dsn, "SELECT media_type FROM artifact WHERE repository_name = 'library/nginx'") == demo.OCI_CONFIG
     assert scalar(dsn, "SELECT name FROM scanner_registration WHERE is_default") == "Trivy"
-    migrated = (d / "harbor" / "harbor-2.4.0.yml").read_text()
-    assert "_version: 2.4.0" in migrated and "# Sample Harbor 1.10 settings" in migrated
+    migrated = (d / "harbor" / f"harbor-{versions.TARGET}.yml").read_text()
+    assert f"_version: {versions.TARGET}" in migrated and "# Sample Harbor 1.10 settings" in migrated
     text = render_text(report)
     assert "Result: OK" in text and "What to do next:" in text and "scan all artifacts" in text
     assert "release step 2.2.0" in err and "artifacts: 8/8 (100%)" in err

@@ -22,7 +22,7 @@ COMPONENT_NAMES = {"clair": "Clair", "chartmuseum": "ChartMuseum", "notary": "No
 # component -> (what the operator loses, what to do before the hop)
 LOSSES: dict[str, tuple[str, str]] = {
     "clair": ("Clair and its scan reports (the run removes its registration; Trivy becomes the default scanner)",
-              "nothing before; scan every artifact with Trivy once Harbor is up"),
+              "nothing to do; scan every artifact with Trivy once Harbor is up"),
     "chartmuseum": ("ChartMuseum: the Helm charts it serves (helm repo .../chartrepo/<project>, the charts tab), "
                     "the chart permissions of roles, chart events of webhook policies and chart filters of "
                     "replication rules (those rules are disabled)",
