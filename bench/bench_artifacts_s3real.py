@@ -31,8 +31,9 @@ so every figure is low and noisy; weed's CPU per artifact is the steadiest), 22,
     1    0 ms   55.5 art/s   104 art/s (211 s)   451 art/s      1.9×           0.23×
     1    40 ms  3.6 art/s    154 art/s (143 s)   329 art/s      42.9×          0.47×
     2    0 ms   -            185 art/s (119 s)   407 art/s      -              0.45×
+    3    0 ms   -            238 art/s (92 s)    559 art/s      -              0.43×   (--jobs 64, load ~10)
 
-peak RSS of the backfill 93-94 MB. weed CPU per artifact: baseline 5.1 ms (0 ms) and 10.7 ms
+peak RSS of the backfill 93-103 MB. weed CPU per artifact: baseline 5.1 ms (0 ms) and 10.7 ms
 (40 ms), ours 2.1-3.6 ms, the parallel GETs 0.6-0.8 ms. SeaweedFS lists a prefix by walking
 its folders one by one, and the distribution layout has a folder per revision, tag and layer
 link: ours' listings cost it 1.35 ms per artifact, twice the GETs. The one listing of every
