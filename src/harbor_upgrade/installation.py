@@ -91,9 +91,14 @@ def components_of(doc: dict, harbor_dir: Path, db: DatabaseState | None,
 
 
 def pg_on_disk(data_volume: str) -> tuple[int | None, str | None]:
-    """PostgreSQL major of ``<data_volume>/database``: 9.6 data sits at its top, 13 in pg13/ (Harbor 2.3)."""
+    """PostgreSQL major of ``<data_volume>/database``: 9.6 data sits at its top, 13 and later in
+    pgNN/ (harbor-db of Harbor 2.3 on: pg13, pg14, pg15, pg18); the newest when there are several."""
     base = Path(data_volume) / "database"
-    for d in (base / "pg13", base):
+    try:
+        below = sorted((d for d in base.glob("pg[0-9]*") if d.name[2:].isdigit()), key=lambda d: -int(d.name[2:]))
+    except OSError:
+        below = []
+    for d in (*below, base):
         f = d / "PG_VERSION"
         try:
             text = f.read_text().strip()

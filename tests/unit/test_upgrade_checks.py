@@ -195,3 +195,17 @@ def test_compose_checks_running_containers_the_engine_left_to_harbor_db_and_old_
     old = {**compose, "docker_version": "19.03.12"}
     c = check_compose_engine(inst(tmp_path, compose=old, pg_data_dir=str(db), pg_major_on_disk=13))
     assert c.status == FAIL and "19.03.12" in c.detail and "20.10" in c.hint
+
+
+def test_the_data_folders_major_is_found_in_any_pgNN_folder(tmp_path):
+    from harbor_upgrade.installation import pg_on_disk
+    db = tmp_path / "database"
+    (db / "pg15").mkdir(parents=True)
+    (db / "pg15" / "PG_VERSION").write_text("15\n")
+    assert pg_on_disk(str(tmp_path)) == (15, str(db / "pg15"))
+    (db / "pg18").mkdir()
+    (db / "pg18" / "PG_VERSION").write_text("18\n")
+    assert pg_on_disk(str(tmp_path))[0] == 18
+    (tmp_path / "old" / "database").mkdir(parents=True)
+    (tmp_path / "old" / "database" / "PG_VERSION").write_text("9.6\n")
+    assert pg_on_disk(str(tmp_path / "old")) == (None, str(tmp_path / "old" / "database"))
