@@ -145,7 +145,8 @@ def render_text(report: dict, width: int = 110) -> str:
             con.print(f"  Docker Compose: {compose['compose_file']}, project {compose['project']}, images of "
                       f"{compose.get('release') or 'an unknown release'}; running: "
                       f"{', '.join(compose['running']) or 'nothing'}"
-                      + (f" (Docker: {compose['docker_error']})" if compose.get("docker_error") else ""))
+                      + (f" (Docker: {compose['docker_error']})" if compose.get("docker_error")
+                         else f" (Docker Engine {compose.get('docker_version')})"))
             if compose.get("database_dir"):
                 con.print(f"  harbor-db: {compose['database_image']} on {compose['database_dir']} (owner "
                           f"{compose.get('database_dir_owner')}, mode {compose.get('database_dir_mode')})")

@@ -149,7 +149,10 @@ def detect_compose(harbor_dir: str | os.PathLike, harbor_doc: dict) -> ComposeIn
     try:
         engine = docker.server_version()
         names = [s.container_name for s in services.values() if s.container_name]
-        containers = docker.inspect(*names)
+        # Harbor's container names are fixed: a container of that name made by Compose in another
+        # folder belongs to another installation
+        containers = [c for c in docker.inspect(*names)
+                      if os.path.realpath(c.labels.get(docker.COMPOSE_WORKDIR) or d) == str(d)]
     except HarborUpgradeError as e:
         error = e.message
     projects = {c.labels.get(docker.COMPOSE_PROJECT) for c in containers} - {None}
