@@ -172,7 +172,7 @@ def render_text(report: dict, width: int = 110) -> str:
         con.print(f"Removed in {r['release']}: {r['component']}" + ("" if r["in_use"] else " (not in use here)")
                   + f". Lost: {r['lost']}." + (f" Charts: {_chart_text(charts)}." if charts else "")
                   + f" Before: {r['before']}.")
-    for loss in report.get("data_losses") or []:
+    for loss in [x for x in report.get("data_losses") or [] if x["rows"]]:
         con.print(f"Dropped by design in {loss['release']}: {loss['rows']:,} rows of {loss['what']}")
     if report.get("checks"):
         con.print(_checks_table("Preflight", report["checks"]))
