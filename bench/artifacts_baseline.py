@@ -88,7 +88,7 @@ class Registry:
         self.config.write_text(registry_config(self.port, storage_root=storage_root, s3=s3))
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Registry":
+    def __enter__(self) -> Registry:
         # distribution's S3 driver refuses to start with AWS_CA_BUNDLE set (spec §8)
         env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
         log = open(self.dir / "registry.log", "wb")

@@ -38,8 +38,8 @@ import psycopg  # noqa: E402
 from artifacts_baseline import Registry, harbor_walk, raw_read  # noqa: E402
 from artifacts_db import clone, load_template  # noqa: E402
 from artifacts_tree import TreeShape, generate, load_summary  # noqa: E402
-from proc_status import status_kib  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
+from proc_status import status_kib  # noqa: E402
 
 RUN_CLI = "import sys; from harbor_upgrade.cli import main; sys.exit(main(sys.argv[1:]))"
 

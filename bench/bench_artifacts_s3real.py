@@ -62,8 +62,8 @@ from artifacts_baseline import Registry, harbor_walk  # noqa: E402
 from artifacts_db import clone, load_template  # noqa: E402
 from artifacts_tree import TreeShape, generate, load_summary  # noqa: E402
 from bench_artifacts import check_rows, log, per_artifact, rate, run_backfill  # noqa: E402
-from seaweed import DelayProxy, WeedServer  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
+from seaweed import DelayProxy, WeedServer  # noqa: E402
 
 BUCKET, ROOT = "harbor-registry", "/harbor/registry"
 
@@ -103,6 +103,7 @@ def _get_worker(args) -> tuple[int, int, float]:
     """In a child process: GET its share of keys with `threads` threads; (objects, bytes, seconds)."""
     endpoint, access, secret, keys, threads, start_at = args
     import boto3
+
     from harbor_upgrade.registry.s3 import SignedGetter, key_prefix
     session = boto3.session.Session(aws_access_key_id=access, aws_secret_access_key=secret, region_name="us-east-1")
     getter = SignedGetter(f"{endpoint}/{BUCKET}/", session.get_credentials(), "us-east-1", threads)

@@ -31,8 +31,17 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "tests" / "integration"), str(REPO
 
 from harbor_upgrade import db  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
-from hostile_trees import (CASES, Tree, baseline, build, freeze_atimes, good_rows, judge,  # noqa: E402
-                           read_since_frozen, run_artifacts)
+from hostile_trees import (  # noqa: E402
+    CASES,
+    Tree,
+    baseline,
+    build,
+    freeze_atimes,
+    good_rows,
+    judge,
+    read_since_frozen,
+    run_artifacts,
+)
 from test_artifacts_backfill import fresh_schema, register  # noqa: E402
 
 #: what the campaign counts as failures (bench/chaos.py adds them to its own)

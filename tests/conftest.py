@@ -23,7 +23,6 @@ import pytest
 from harbor_upgrade import secrets
 from harbor_upgrade.cli import main as cli_main
 from harbor_upgrade.postgres.cluster import LocalCluster
-
 from seaweed import WeedServer, free_ports
 
 REPO = Path(__file__).resolve().parent.parent

@@ -113,7 +113,7 @@ class WeedServer:
             "-s3.port.lance=0", f"-s3.config={self.dir / 's3.json'}", f"-s3.localSocket={self.dir / 's3.sock'}"]
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> "WeedServer":
+    def start(self, timeout: float = 60) -> WeedServer:
         # weed puts its other local sockets in the temporary folder: keep them in ours
         env = dict(os.environ, TMPDIR=str(self.dir))
         with open(self.log, "wb") as log:
@@ -165,7 +165,7 @@ class WeedServer:
             for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                 sock.unlink(missing_ok=True)
 
-    def __enter__(self) -> "WeedServer":
+    def __enter__(self) -> WeedServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -230,7 +230,7 @@ class DelayProxy:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "DelayProxy":
+    def __enter__(self) -> DelayProxy:
         self.proc = subprocess.Popen([sys.executable, __file__, "proxy", str(self.port), str(self.target_port),
                                       str(self.delay_ms)], stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
         if self.proc.stdout.readline().strip() != b"ready":

@@ -30,9 +30,9 @@ import json
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from psycopg import sql
 
@@ -116,7 +116,7 @@ class BackupManifest:
         return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "BackupManifest":
+    def from_json(cls, text: str) -> BackupManifest:
         d = json.loads(text)
         if d.get("format") != FORMAT:
             raise InvalidInput(f"backup manifest format {d.get('format')!r} is not {FORMAT}",
@@ -155,7 +155,7 @@ class RestoreResult:
 # -- small pure helpers --------------------------------------------------------------------
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def _sha256_file(path: Path) -> str:

@@ -135,7 +135,7 @@ class Pushed:
     media_type: str
     size: int
     blobs: list[tuple[str, str, int]] = field(default_factory=list)  # (digest, media type, size)
-    children: list["Pushed"] = field(default_factory=list)
+    children: list[Pushed] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     pushed: datetime = EPOCH
 

@@ -33,7 +33,7 @@ class ExitStatus(IntEnum):
 KEBAB_CASE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 # reference -> the class that declares it (filled as classes are created, in every module).
-CATALOGUE: dict[str, type["HarborUpgradeError"]] = {}
+CATALOGUE: dict[str, type[HarborUpgradeError]] = {}
 
 
 class HarborUpgradeError(Exception):

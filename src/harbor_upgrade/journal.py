@@ -17,7 +17,7 @@ import os
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -28,7 +28,7 @@ CRASH_ENV = "HARBOR_UPGRADE_CRASH_AFTER_WRITES"
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -59,7 +59,7 @@ class Journal:
     _writes: int = 0
 
     @classmethod
-    def open(cls, backup_dir: str | os.PathLike) -> "Journal":
+    def open(cls, backup_dir: str | os.PathLike) -> Journal:
         d = Path(backup_dir)
         d.mkdir(parents=True, exist_ok=True)
         path = d / JOURNAL_NAME
@@ -76,7 +76,7 @@ class Journal:
         return j
 
     @classmethod
-    def read(cls, backup_dir: str | os.PathLike) -> "Journal":
+    def read(cls, backup_dir: str | os.PathLike) -> Journal:
         """An existing journal, read-only use (verify, rollback, report)."""
         path = Path(backup_dir) / JOURNAL_NAME
         if not path.exists():

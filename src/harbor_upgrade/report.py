@@ -21,8 +21,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -217,7 +224,7 @@ class ProgressReporter:
         self._last_line: dict[str, float] = {}
         self._events = 0
 
-    def __enter__(self) -> "ProgressReporter":
+    def __enter__(self) -> ProgressReporter:
         if self.tty:
             self._progress = Progress(
                 TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
@@ -246,7 +253,7 @@ class ProgressReporter:
         else:
             print(mask_text(text), file=self.stream, flush=True)
 
-    def counter(self, label: str) -> "Counter":
+    def counter(self, label: str) -> Counter:
         """A start/advance/finish progress object (the artifact backfill's interface)."""
         return Counter(self.callback(label))
 

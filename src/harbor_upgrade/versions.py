@@ -37,7 +37,7 @@ class Version:
     patch: int
 
     @classmethod
-    def parse(cls, text: object, *, where: str = "") -> "Version":
+    def parse(cls, text: object, *, where: str = "") -> Version:
         """Parse 'X.Y.Z'; anything else (floats, 'v2.3.0', '2.3') is refused with a clear error."""
         if not isinstance(text, str):
             raise UnsupportedVersion(

@@ -9,12 +9,23 @@ import os
 
 import pytest
 
-from hostile_trees import (CASES, Tree, baseline, build, freeze_atimes, good_rows, judge, read_since_frozen,
-                           run_artifacts)
-from test_artifacts_backfill import fresh_schema, register
-from test_artifacts_backfill import harbor24  # noqa: F401
-
 from harbor_upgrade import db
+from hostile_trees import (
+    CASES,
+    Tree,
+    baseline,
+    build,
+    freeze_atimes,
+    good_rows,
+    judge,
+    read_since_frozen,
+    run_artifacts,
+)
+from test_artifacts_backfill import (
+    fresh_schema,
+    harbor24,  # noqa: F401
+    register,
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harbor_upgrade.backup import (MANIFEST, MANIFEST_SUM, create_backup, read_manifest, restore_backup,
-                                   verify_backup)
+from harbor_upgrade.backup import MANIFEST, MANIFEST_SUM, create_backup, read_manifest, restore_backup, verify_backup
 from harbor_upgrade.errors import ValidationFailed
 from harbor_upgrade.postgres.tools import Conn, canonical_lines, client_binaries, server_version
 

@@ -17,10 +17,10 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
-import compose_stack as cs
 import psycopg
 import pytest
 
+import compose_stack as cs
 from harbor_upgrade.compose import detect_compose, serving
 from harbor_upgrade.compose.database import container_name
 from harbor_upgrade.compose.docker import daemon_answers
@@ -81,7 +81,7 @@ class Watch:
                     self.host_ips.add(text.split("-host-ip")[1].split()[0])
             self._stop.wait(0.02)
 
-    def __enter__(self) -> "Watch":
+    def __enter__(self) -> Watch:
         self._thread.start()
         return self
 

@@ -10,8 +10,8 @@ import pytest
 
 from harbor_upgrade.errors import ExternalFailure, InvalidInput, UnsafeState
 from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
-from harbor_upgrade.postgres.server import server_user
 from harbor_upgrade.postgres.layout import harbor_cluster, read_pg_version
+from harbor_upgrade.postgres.server import server_user
 from harbor_upgrade.postgres.upgrade import cleanup, state_path, upgrade_cluster
 from test_backup_restore import MINI_HARBOR_SQL
 

@@ -13,7 +13,6 @@ from harbor_upgrade.artifacts.store import artifact_rows
 from harbor_upgrade.registry.layout import Layout, LayoutWriter
 from harbor_upgrade.registry.s3 import S3Storage
 from harbor_upgrade.registry.storage import FilesystemStorage
-
 from test_artifacts_backfill import harbor24, image, index, register  # noqa: F401 (fixture)
 
 GROUPINGS = [("repositories", "/_"), ("repositories/a/app/_manifests", "/index/sha256/"),

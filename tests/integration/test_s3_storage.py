@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import _free_port, upload_tree
 from harbor_upgrade.errors import InvalidInput
 from harbor_upgrade.registry.s3 import S3Storage, key_prefix
 from harbor_upgrade.registry.storage import FilesystemStorage, ObjectMissing, StorageError
 from harbor_upgrade.secrets import mask_text
-
-from conftest import _free_port, upload_tree
 
 
 def digest(data: bytes) -> str:

@@ -7,7 +7,6 @@ import hashlib
 import time
 
 from harbor_upgrade.registry.s3 import S3Storage
-
 from seaweed import DelayProxy
 
 

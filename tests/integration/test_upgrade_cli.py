@@ -9,7 +9,6 @@ import psycopg
 import pytest
 
 from harbor_upgrade import demo, versions
-
 from test_demo import open_tmpdir
 
 

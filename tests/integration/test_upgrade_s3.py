@@ -11,8 +11,8 @@ import pytest
 from harbor_upgrade import demo
 from harbor_upgrade.report import render_text
 from harbor_upgrade.upgrade import Options, run
-
 from test_demo import open_tmpdir
+
 
 @pytest.fixture
 def site():

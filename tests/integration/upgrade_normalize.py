@@ -384,7 +384,7 @@ def _norm_value(table, col, typ, v, window):
         if window and isinstance(v, str):
             t = _parse_ts(v)
             if t is not None and t.tzinfo is not None:
-                t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                t = t.astimezone(dt.UTC).replace(tzinfo=None)
             if t is not None and window[0] <= t <= window[1]:
                 return MIGRATION_TIME
         return v

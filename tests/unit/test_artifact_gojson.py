@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harbor_upgrade.registry import manifest as m
 
@@ -134,8 +136,6 @@ def test_schema1_payload_must_end_with_a_brace():
     with pytest.raises(m.Invalid):
         m.schema1_served_length(b'{"a":1} x')
 
-
-from hypothesis import given, strategies as st  # noqa: E402
 
 _values = st.recursive(st.none() | st.text(), lambda inner: st.lists(inner, max_size=4)
                        | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12)

@@ -8,8 +8,7 @@ import pytest
 
 from harbor_upgrade.backup import BackupManifest, FileEntry, StoredFile, file_problems, harbor_version_of
 from harbor_upgrade.errors import InvalidInput, UnsafeState
-from harbor_upgrade.postgres.layout import (check_siblings, harbor_cluster, harbor_clusters, harbor_home,
-                                            read_pg_version)
+from harbor_upgrade.postgres.layout import check_siblings, harbor_cluster, harbor_clusters, harbor_home, read_pg_version
 from harbor_upgrade.postgres.tools import canonical_lines
 from harbor_upgrade.postgres.upgrade import ClusterSettings, Evidence, _undo_link_mode, compare_evidence
 
@@ -163,6 +162,7 @@ def test_link_mode_undo_puts_pg_control_back(tmp_path):
 def test_sql_digest_filters_like_canonical_lines_across_chunks(tmp_path):
     import hashlib
     import random
+
     from harbor_upgrade.postgres.tools import sql_digest
     rng = random.Random(5)
     lines = [b"-- Dumped from database version 15.18\n", b"\\restrict k3y\n"]

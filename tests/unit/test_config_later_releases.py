@@ -115,7 +115,7 @@ def test_redirect_disabled_is_renamed_keeping_its_comment(file_2_7):
                             "Harbor", "2.8's", "spelling;", "was", "disabled)"]
     file_2_7.write_text(BASE_2_7.replace("_version: 2.7.0", "_version: 2.9.0"))   # 2.8+ reads either spelling,
     assert load(plan_migration(file_2_7, target=TARGET).output_text)["storage_service"]["redirect"] == \
-        {"disable": True}                                                           # later steps write 'disable' 
+        {"disable": True}                                                           # later steps write 'disable'
 
 
 def test_sentinel_is_kept_with_a_note_where_harbor_drops_it(file_2_7):

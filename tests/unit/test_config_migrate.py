@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from harbor_upgrade import versions
 from harbor_upgrade.config import migrate_file, plan_migration, read_harbor_yml
 from harbor_upgrade.config.runner import MAX_BYTES
-from harbor_upgrade import versions
 from harbor_upgrade.config.steps import RELEASES, TARGET
 from harbor_upgrade.errors import ExitStatus, InvalidInput, UnsupportedVersion, ValidationFailed
 

@@ -9,9 +9,10 @@ import pytest
 
 from harbor_upgrade import upgrade as up
 from harbor_upgrade import versions
-from harbor_upgrade.errors import UnsupportedVersion
 from harbor_upgrade.compose.detect import read_services
-from harbor_upgrade.config.view import external_dsn as dsn_of_external, storage_spec as storage_of
+from harbor_upgrade.config.view import external_dsn as dsn_of_external
+from harbor_upgrade.config.view import storage_spec as storage_of
+from harbor_upgrade.errors import UnsupportedVersion
 from harbor_upgrade.installation import DatabaseState, Installation, components_of
 from harbor_upgrade.report import FAIL, PASS, WARN
 from harbor_upgrade.secrets import mask_text

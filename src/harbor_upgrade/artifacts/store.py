@@ -22,9 +22,9 @@ import psycopg.rows
 from ..db import ledger
 from ..db.connection import connect as db_connect
 from ..db.runner import check_version
-from ..versions import SCHEMA_VERSION
 from ..errors import InvalidInput, UnsafeState
 from ..secrets import dsn_without_password, mask_dsn
+from ..versions import SCHEMA_VERSION
 from .abstraction import Artifact
 
 SCHEMA = "harbor_upgrade_artifacts"

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import click
 
-from ..config import migrate_file, plan_migration
 from .. import versions
+from ..config import migrate_file, plan_migration
 from ..config.steps import RELEASES
 from ..errors import ExitStatus
 from ..secrets import mask_text

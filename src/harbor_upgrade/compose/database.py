@@ -233,7 +233,7 @@ class HarborDb:
             raise DatabaseStopUnclean(f"PostgreSQL in {self.db_dir} did not shut down clean: the next start runs "
                                       "crash recovery")
 
-    def __enter__(self) -> "HarborDb":
+    def __enter__(self) -> HarborDb:
         self.start()
         return self
 

@@ -331,7 +331,7 @@ class Document:
         """Add a key that is absent (top-level sections go where Harbor's file has them)."""
         mapping = self.section(*path)
         if after is None:
-            after = _anchor(mapping, key) if not path else ((list(mapping.keys())[-1] if mapping else None))
+            after = _anchor(mapping, key) if not path else (list(mapping.keys())[-1] if mapping else None)
         add_key(mapping, key, _to_node(value), after=after, note=self._note(note),
                 indent=self._indent(path))
         self._added.add((*path, key))

@@ -240,7 +240,7 @@ def apply_delta(model: Section, delta: Delta) -> Section:
 @functools.cache
 def model_of(target: str) -> Section:
     """The model of Harbor ``target``'s harbor.yml, built from the release modules."""
-    from .steps import CHAIN   # the step modules declare the deltas
+    from .steps import CHAIN  # the step modules declare the deltas
     model = Section({})
     for module in CHAIN:
         model = apply_delta(model, module.MODEL)

@@ -18,13 +18,12 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .. import secrets
+from .. import secrets, versions
 from ..errors import HarborYmlInvalid, InvalidInput, UnsupportedVersion, ValidationFailed
 from ..versions import path_between, release_line
 from . import reader
 from .document import Document, detect_layout, dump, key_line, make_yaml
 from .model import assumptions, validate
-from .. import versions
 from .steps import RELEASES, STEPS
 
 # A real harbor.yml is about 10 KB. The round-trip parser and emitter need some 15-20 s

@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass, field
 
 import psycopg
 
+from .. import versions
 from ..errors import UnsafeState
 from ..secrets import dsn_without_password
-from .. import versions
 from ..versions import release_of_schema
 from . import ledger, runner
-from .connection import connect
 from .checks import LintFinding, run_checks
+from .connection import connect
 from .repair import matching_versions
 from .runner import MigrateReport, Progress, StepResult
 

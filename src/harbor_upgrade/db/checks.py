@@ -8,8 +8,9 @@ offending row with the fix. The checks read the tables as they are before the st
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.rows import dict_row

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict

@@ -2,7 +2,7 @@
 really has (``db repair``). Each release step declares the probes of its files."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg
 

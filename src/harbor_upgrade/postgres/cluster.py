@@ -25,7 +25,7 @@ from ..errors import ExternalFailure
 from .server import cluster_owner, run_as, runnable_bindir
 
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
-_LIVE: set["LocalCluster"] = set()
+_LIVE: set[LocalCluster] = set()
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class LocalCluster:
     def create(cls, datadir: str | os.PathLike | None = None, *, binaries: PgBinaries | None = None,
                encoding: str = "UTF8", locale: str | None = "C", superuser: str = "postgres",
                port: int | None = None, throwaway: bool = False, fast: bool = False,
-               initdb_args: tuple[str, ...] | list[str] = ()) -> "LocalCluster":
+               initdb_args: tuple[str, ...] | list[str] = ()) -> LocalCluster:
         """initdb a new cluster (in a fresh temporary folder when datadir is None).
 
         An existing empty datadir owned by a non-root user is initialised as that user;
@@ -190,7 +190,7 @@ class LocalCluster:
             for k, v in settings.items():
                 f.write(f"{k} = {v}\n")
 
-    def start(self, fast: bool | None = None, settings: dict[str, str] | None = None) -> "LocalCluster":
+    def start(self, fast: bool | None = None, settings: dict[str, str] | None = None) -> LocalCluster:
         """Start the server; ``settings`` adds or overrides server options (-c name=value)."""
         if self.started:
             return self
@@ -225,7 +225,7 @@ class LocalCluster:
         if self.throwaway:
             shutil.rmtree(self.owned_dir or self.datadir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

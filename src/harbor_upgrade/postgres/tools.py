@@ -12,8 +12,8 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import psycopg
 from psycopg import sql
@@ -34,13 +34,13 @@ class Conn:
     dbname: str
 
     @classmethod
-    def parse(cls, dsn: str) -> "Conn":
+    def parse(cls, dsn: str) -> Conn:
         params = check_dsn(dsn)
         password = params.pop("password", None)
         dbname = params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE", "postgres")
         return cls(make_conninfo(**params), password, dbname)
 
-    def with_db(self, dbname: str) -> "Conn":
+    def with_db(self, dbname: str) -> Conn:
         params = conninfo_to_dict(self.conninfo)
         params["dbname"] = dbname
         return Conn(make_conninfo(**params), self.password, dbname)

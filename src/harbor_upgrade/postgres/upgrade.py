@@ -29,9 +29,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 
@@ -140,7 +140,7 @@ class _PrivateServer:
         self.cluster.logfile = work / f"{name}-server.log"
         self.work, self.superuser = work, superuser
 
-    def __enter__(self) -> "_PrivateServer":
+    def __enter__(self) -> _PrivateServer:
         self.cluster.start(settings={"listen_addresses": "''", "hba_file": f"'{self.work / 'pg_hba.conf'}'"})
         return self
 

@@ -90,7 +90,7 @@ def nesting_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def _too_deep(reason: str) -> "Invalid":
+def _too_deep(reason: str) -> Invalid:
     return Invalid(f"nests arrays/objects more than {MAX_DEPTH} levels deep (Go reads up to 10,000; "
                    "this tool does not): not read", reason.replace("-invalid", "-too-deep"))
 
@@ -320,7 +320,7 @@ class GoTime(str):
     """A time as Go's MarshalJSON writes it back (the str value, without quotes)."""
 
     @classmethod
-    def parse(cls, text: str, reason: str) -> "GoTime":
+    def parse(cls, text: str, reason: str) -> GoTime:
         return _parse_time(text, reason)
 
 

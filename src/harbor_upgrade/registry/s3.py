@@ -57,8 +57,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ..secrets import mask_text, register
-from .storage import (MAX_OBJECT, V2, GroupingUnsupported, ObjectMissing, Storage, StorageError,
-                      safe_relpath, too_large)
+from .storage import MAX_OBJECT, V2, GroupingUnsupported, ObjectMissing, Storage, StorageError, safe_relpath, too_large
 
 # Error codes S3 (and moto, MinIO, Ceph) use for "no such object" on GET/HEAD.
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})

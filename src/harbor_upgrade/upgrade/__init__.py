@@ -18,12 +18,36 @@ The package follows those parts: ``options`` (what a run is asked to do), ``plan
 from __future__ import annotations
 
 from .context import Context, StepFn, open_storage
-from .options import (BACKUP_SUBDIR, ENGINE_MODES, KNOWN_MISSING, STEP_TEXT, STEPS, Options, recorded_engine,
-                      start_release)
+from .options import (
+                      BACKUP_SUBDIR,
+                      ENGINE_MODES,
+                      KNOWN_MISSING,
+                      STEP_TEXT,
+                      STEPS,
+                      Options,
+                      recorded_engine,
+                      start_release,
+)
 from .plan import engine_args, engine_next_steps, hops, next_steps, plan, planned_engine, step_plan
-from .preflight import (DB_UID, HARBOR_OWNED, HARBOR_UID, certificate_has_san, check_clair, check_dirty, check_disk,
-                        check_engine, check_internal_tls, check_lint, check_owners, check_start, check_stopped,
-                        check_storage, check_versions_agree, free_bytes, preflight)
+from .preflight import (
+                      DB_UID,
+                      HARBOR_OWNED,
+                      HARBOR_UID,
+                      certificate_has_san,
+                      check_clair,
+                      check_dirty,
+                      check_disk,
+                      check_engine,
+                      check_internal_tls,
+                      check_lint,
+                      check_owners,
+                      check_start,
+                      check_stopped,
+                      check_storage,
+                      check_versions_agree,
+                      free_bytes,
+                      preflight,
+)
 from .rollback import backup_folder, rollback, verify_report
 from .run import LOCK_FILE, RunLock, confirm_default, record_missing_before, restore_engine_server, run
 from .steps import STEP_FUNCS
@@ -31,8 +55,14 @@ from .steps.artifacts import step_artifacts
 from .steps.backup import step_backup
 from .steps.config import step_config
 from .steps.database import step_database
-from .steps.engine import (engine_new_datadir, engine_state, engine_target, old_cluster_usable, remove_half_made,
-                           step_engine)
+from .steps.engine import (
+                      engine_new_datadir,
+                      engine_state,
+                      engine_target,
+                      old_cluster_usable,
+                      remove_half_made,
+                      step_engine,
+)
 from .steps.scanner import step_scanner
 from .steps.verify import step_verify
 

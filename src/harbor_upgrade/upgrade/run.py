@@ -57,7 +57,7 @@ class RunLock:
         backup_dir.mkdir(parents=True, exist_ok=True)
         self.f = open(backup_dir / LOCK_FILE, "w")
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         try:
             fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

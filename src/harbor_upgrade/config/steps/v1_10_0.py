@@ -8,9 +8,23 @@
 from __future__ import annotations
 
 from ..document import Document
-from ..model import (DB_TARGET, PATH, POOL, PORT, PROXY_COMPONENTS, SIZE, Bool, Delta, F, Int, ListOf,
-                     OneOf,
-                     Section, Text, storage_rule)
+from ..model import (
+    DB_TARGET,
+    PATH,
+    POOL,
+    PORT,
+    PROXY_COMPONENTS,
+    SIZE,
+    Bool,
+    Delta,
+    F,
+    Int,
+    ListOf,
+    OneOf,
+    Section,
+    Text,
+    storage_rule,
+)
 from . import common
 
 VERSION = "1.10.0"

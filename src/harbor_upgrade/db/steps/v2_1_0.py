@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from ..checks import Check, not_integer, not_json
-from ..probes import has_column, has_table, no_column
+from ..probes import has_table, no_column
 from .base import HarborDb, ReleaseStep, SchemaFile, sql
 
 # 2.1's task status_code of a schedule's status.
