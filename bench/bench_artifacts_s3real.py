@@ -137,7 +137,8 @@ def parallel_get(endpoint: str, weed: WeedServer, keys: list[str], artifacts: in
         results = pool.map(_get_worker, jobs)
     objects = sum(r[0] for r in results)
     seconds = max(r[2] for r in results)
-    return {"artifacts": artifacts, "objects": objects, "bytes": sum(r[1] for r in results), "processes": procs, "threads": threads,
+    return {"artifacts": artifacts, "objects": objects, "bytes": sum(r[1] for r in results),
+            "processes": procs, "threads": threads,
             "seconds": round(seconds, 2), "objects_per_s": round(objects / seconds, 1),
             "artifacts_per_s": round(artifacts / seconds, 1),
             "weed_cpu_ms_per_artifact": per_artifact(weed.cpu_seconds() - cpu, artifacts)}

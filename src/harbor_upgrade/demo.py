@@ -441,7 +441,8 @@ def insert_rows(dsn: str, rows: list[tuple[str, list[str], list[tuple]]]) -> Non
                 placeholders.append(sql.SQL("(SELECT id FROM blob WHERE digest = %s)") if isinstance(v, tuple)
                                     else sql.Placeholder())
             stmt = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(placeholders))
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(placeholders))
             cur.executemany(stmt, [tuple(v[1] if isinstance(v, tuple) else v for v in r) for r in values])
         advance_sequences(cur)
 

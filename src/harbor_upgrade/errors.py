@@ -281,7 +281,8 @@ class PgUpgradeMismatch(ValidationFailed):
 # Unsafe states (exit 4; a declined confirmation: 130).
 
 class ChartsInChartmuseum(UnsafeState):
-    """The upgrade crosses 2.8 (ChartMuseum removed) while its storage holds charts: move them to OCI, or --drop-chartmuseum; nothing was changed."""
+    """The upgrade crosses 2.8 (ChartMuseum removed) while its storage holds charts: move them to OCI, or
+    --drop-chartmuseum; nothing was changed."""
     reference = "chartmuseum-charts"
 
 

@@ -111,7 +111,8 @@ def path_between(start: str, target: str, releases: tuple[str, ...] | None = Non
     i, j = releases.index(start), releases.index(target)
     if j < i:
         raise UnsupportedVersion(f"cannot go down from {start} to {target}: harbor-upgrade only upgrades",
-                                 hint="to go back, restore the backup taken before the upgrade (harbor-upgrade rollback)")
+                                 hint="to go back, restore the backup taken before the upgrade "
+                                      "(harbor-upgrade rollback)")
     return list(releases[i + 1:j + 1])
 
 

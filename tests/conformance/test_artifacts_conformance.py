@@ -119,7 +119,8 @@ def test_fixture_gives_expected_rows_and_keeps_what_harbor_keeps(shared, migrate
     assert {r["id"] for r in harbor["artifact"]} <= {r["id"] for r in everything}
     # Tags are Harbor's, untouched.
     with psycopg.connect(migrated.dsn) as conn:
-        tags = {(a, n): (p, q) for a, n, p, q in conn.execute("SELECT artifact_id, name, push_time, pull_time FROM tag")}
+        rows = conn.execute("SELECT artifact_id, name, push_time, pull_time FROM tag")
+        tags = {(a, n): (p, q) for a, n, p, q in rows}
     assert set(tags) == {(t["artifact_id"], t["name"]) for t in harbor["tag"]}
     # The data version harbor-core writes after its walk.
     assert migrated.scalar("SELECT version FROM data_migrations") == "30"

@@ -1,7 +1,7 @@
 """`run` on each release fixture (harbor.yml + database + registry storage, 1.10.0 ... 2.4.0) to
-the newest release the tool knows (versions.TARGET): it ends with a passing verify, its database equals the separate `db migrate` + `artifacts`
-result (the scanner step's registration aside), and the fixture's passwords appear in
-nothing it printed or wrote outside the backup copy."""
+the newest release the tool knows (versions.TARGET): it ends with a passing verify, its database equals the
+separate `db migrate` + `artifacts` result (the scanner step's registration aside), and the fixture's passwords
+appear in nothing it printed or wrote outside the backup copy."""
 from __future__ import annotations
 
 import datetime as dt

@@ -365,7 +365,8 @@ def seed_database(site: Site) -> None:
     name = "harbor-standin-seed"
     docker("rm", "-f", name, check=False)
     docker("run", "-d", "--name", name, "-v", f"{site.data_volume / 'database'}:/var/lib/postgresql/data",
-           "-p", "127.0.0.1::5432", "-e", "POSTGRES_PASSWORD", DB_IMAGE, env={**os.environ, "POSTGRES_PASSWORD": DB_PASSWORD})
+           "-p", "127.0.0.1::5432", "-e", "POSTGRES_PASSWORD", DB_IMAGE,
+           env={**os.environ, "POSTGRES_PASSWORD": DB_PASSWORD})
     try:
         port = int(docker("port", name, "5432/tcp").stdout.split(":")[-1])
         dsn = f"postgresql://postgres:{quote(DB_PASSWORD, safe='')}@127.0.0.1:{port}/registry"

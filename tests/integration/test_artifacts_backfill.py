@@ -144,7 +144,8 @@ def test_import_untagged_creates_repository_artifacts_and_tags(harbor24, tmp_pat
     assert report.ok, report.problems
     assert (report.untagged_found, report.untagged_imported) == (3, 3)
     got = {(r["repository_name"], r["digest"]): r for r in rows(harbor24.dsn)}
-    assert set(got) == {("lib/app", known), ("lib/app", loose), ("lib/only-untagged", only), ("lib/app", unknown_tagged)}
+    assert set(got) == {("lib/app", known), ("lib/app", loose), ("lib/only-untagged", only),
+                        ("lib/app", unknown_tagged)}
     assert got[("lib/app", unknown_tagged)]["tags"] == ["new"]
     assert got[("lib/only-untagged", only)]["repository_id"] == int(
         harbor24.scalar("SELECT repository_id FROM repository WHERE name = 'lib/only-untagged'"))

@@ -132,7 +132,8 @@ def test_backup_change_everything_restore_is_exact(database, tmp_path):
     for p in [tmp_path / "backup", *(tmp_path / "backup").rglob("*")]:
         assert stat.S_IMODE(p.lstat().st_mode) == (0o700 if p.is_dir() else 0o600), p
     env = next(f for f in m.files if f.path == "common/config/core/env")
-    assert (env.uid, env.mode, env.sha256) == (10000, 0o600, hashlib.sha256(b"CORE_SECRET=abc\nPORT=8080\n").hexdigest())
+    env_sha256 = hashlib.sha256(b"CORE_SECRET=abc\nPORT=8080\n").hexdigest()
+    assert (env.uid, env.mode, env.sha256) == (10000, 0o600, env_sha256)
 
     database.psql("alter table project add column registry_id int; update project set name = name || '-x' "
                   "where project_id < 5; delete from artifact where id % 3 = 0; insert into artifact (repo) "

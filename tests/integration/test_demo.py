@@ -87,7 +87,8 @@ def test_sample_storage_is_the_distribution_layout_with_right_digests_and_sizes(
         manifest = json.loads(data)
         config_ref = manifest["config"]
         config = (v2 / "blobs" / "sha256" / config_ref["digest"][7:9] / config_ref["digest"][7:] / "data").read_bytes()
-        assert len(config) == config_ref["size"] and json.loads(config)["architecture"] == child["platform"]["architecture"]
+        assert len(config) == config_ref["size"]
+        assert json.loads(config)["architecture"] == child["platform"]["architecture"]
 
 
 def _blob_path(v2: Path, repo: str, tag: str) -> tuple[str, str, str]:

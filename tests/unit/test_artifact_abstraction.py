@@ -126,12 +126,15 @@ def test_index_children_sizes_and_references(tree):
 
 
 def test_types_by_media_type(tree):
-    chart, _ = tree.image("c/chart", {"name": "chart", "version": 1.0}, config_type="application/vnd.cncf.helm.config.v1+json")
-    rocket, _ = tree.image("c/rocket", {"a": 1, "b": 2, "c": 3}, config_type="application/vnd.acme.rocket.config.v1+json",
+    chart, _ = tree.image("c/chart", {"name": "chart", "version": 1.0},
+                          config_type="application/vnd.cncf.helm.config.v1+json")
+    rocket, _ = tree.image("c/rocket", {"a": 1, "b": 2, "c": 3},
+                           config_type="application/vnd.acme.rocket.config.v1+json",
                            layers=(b"x", PNG), layer_annotations=[None, {"io.goharbor.artifact.v1alpha1.icon": ""}],
                            config_annotations=None)
     got = abstract_all(tree.root)
-    assert (got[("c/chart", chart)].type, got[("c/chart", chart)].extra_attrs) == ("CHART", '{"name":"chart","version":1}')
+    chart_art = got[("c/chart", chart)]
+    assert (chart_art.type, chart_art.extra_attrs) == ("CHART", '{"name":"chart","version":1}')
     art = got[("c/rocket", rocket)]
     assert art.type == "ROCKET" and art.extra_attrs == '{"a":1,"b":2,"c":3}'
     assert art.icon == tree.w.put_blob(PNG)
@@ -142,7 +145,8 @@ def test_types_by_media_type(tree):
 def test_skip_list_and_icon_that_is_not_an_image(tree):
     cfg = json.dumps({"keep": 1, "drop": 2, "x": 3}).encode()
     digest, _ = tree.image("c/skip", cfg, config_type="application/vnd.acme.rocket.config.v1+json",
-                           layers=(b"GIF8 not really",), layer_annotations=[{"io.goharbor.artifact.v1alpha1.icon": "1"}])
+                           layers=(b"GIF8 not really",),
+                           layer_annotations=[{"io.goharbor.artifact.v1alpha1.icon": "1"}])
     data = json.loads(tree.path(digest).read_bytes())
     data["config"]["annotations"] = {"io.goharbor.artifact.v1alpha1.skip-list": "drop, x"}
     digest2 = tree.w.put_manifest("c/skip", json.dumps(data).encode())

@@ -81,7 +81,8 @@ def test_added_section_has_a_note_line_above_it():
     d.step = "2.0.0"
     d.add((), "trivy", {"insecure": False}, "a new scanner", after="first")
     out = dump(d.data, d.layout)
-    assert "first: 1  # eol of first\n\n# harbor-upgrade 2.0.0: a new scanner\ntrivy:\n  insecure: false\n\n# about the section\n" in out
+    assert ("first: 1  # eol of first\n\n# harbor-upgrade 2.0.0: a new scanner\ntrivy:\n  insecure: false\n\n"
+            "# about the section\n") in out
 
 
 def test_list_edits_keep_item_comments():

@@ -102,7 +102,8 @@ def test_flat_1_8_log_settings_are_carried_into_log_local(tmp_path, target):
 def test_flat_log_settings_beside_a_local_section_are_left_to_the_operator(tmp_path):
     """With both, the local section is what Harbor reads: nothing is moved, the file is refused
     nowhere, and the flat keys stay as the operator's own."""
-    text = BASE.replace("  level: info\n", "  level: info\n  location: /old/place\n  local:\n    location: /var/log/harbor\n")
+    text = BASE.replace("  level: info\n",
+                        "  level: info\n  location: /old/place\n  local:\n    location: /var/log/harbor\n")
     result = plan_migration(write(tmp_path, text), target=TARGET)
     assert load(result.output_text)["log"]["local"]["location"] == "/var/log/harbor"
 

@@ -92,7 +92,8 @@ def test_in_place_keeps_a_backup_and_the_operators_text(small, run_cli):
     assert data["trivy"] == {"ignore_unfixed": True, "timeout": "5m0s", "skip_update": False, "insecure": False}
     assert "clair" not in data
     assert "# clair:" in text                                    # retired, not thrown away
-    assert (data["database"]["max_idle_conns"], data["database"]["max_open_conns"]) == (100, 900)  # 50/100 -> 50/1000 -> 100/900
+    # 50/100 -> 50/1000 -> 100/900
+    assert (data["database"]["max_idle_conns"], data["database"]["max_open_conns"]) == (100, 900)
     assert "harbor-upgrade 2.4.0" in text                        # our notes say what we did
 
 

@@ -65,7 +65,8 @@ def test_valid_file_has_no_problem():
     ("hostname: reg.example.test\n", "", "hostname: is required but missing"),
     ("_version: 2.4.0", "_version: 2.3.0", "line 25: _version: must be 2.4.0"),
     ("  ignore_unfixed: false", "  ignore_unfixed: maybe", "line 11: trivy.ignore_unfixed: must be true or false"),
-    ("data_volume: /data", "data_volume: /data\nstorage_service:\n  floppy:\n    size: 1", "storage_service.floppy: unknown storage driver"),
+    ("data_volume: /data", "data_volume: /data\nstorage_service:\n  floppy:\n    size: 1",
+     "storage_service.floppy: unknown storage driver"),
     ("data_volume: /data", "data_volume: /data\nstorage_service:\n  s3: {}\n  gcs: {}", "names 2 storage drivers"),
     ("data_volume: /data", "data_volume: /data\nexternal_redis:\n  host: redis\n  registry_db_index: 1\n"
      "  jobservice_db_index: 2\n  chartmuseum_db_index: 3", "external_redis.host: must be host:port"),

@@ -260,8 +260,8 @@ def write_batch(conn: psycopg.Connection, batch: list[RepositoryWrite], run: Run
         if tag_rows:
             if _write_tags(conn, tag_rows, next_ids["tag"], run.started_at):
                 inserted.add("tag")
-        with conn.cursor().copy(f"COPY {SCHEMA}.repository (name, artifacts, children, imported, refs, untagged, covered)"
-                                " FROM STDIN") as copy:
+        with conn.cursor().copy(f"COPY {SCHEMA}.repository (name, artifacts, children, imported, refs, untagged,"
+                                " covered) FROM STDIN") as copy:
             for row in repo_counts:
                 copy.write_row(row)
         note_rows = [(kind, w.name, digest, name, reason, detail)

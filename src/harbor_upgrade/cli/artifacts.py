@@ -131,8 +131,9 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
 
 
 @cli.command("artifacts")
-@click.option("--dsn", callback=checked_dsn, help="the Harbor database, already at the 2.4.0 schema (default with --harbor-yml of a Compose "
-                             "installation: its harbor-db, started alone on 127.0.0.1)" + DSN_PASSWORD_HELP)
+@click.option("--dsn", callback=checked_dsn,
+              help="the Harbor database, already at the 2.4.0 schema (default with --harbor-yml of a Compose "
+                   "installation: its harbor-db, started alone on 127.0.0.1)" + DSN_PASSWORD_HELP)
 @click.option("--storage", help="the registry storage: the folder holding docker/registry/v2, "
                                 "or s3://BUCKET[/ROOTDIRECTORY]")
 @click.option("--harbor-yml", type=click.Path(dir_okay=False),
@@ -140,7 +141,8 @@ def storage_from_harbor_yml(path: str, s3_endpoint: str | None, s3_region: str |
 @click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 256),
               help="repositories read in parallel (on a filesystem by at most one process per CPU)")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="write the JSON report here")
-@click.option("--resume", is_flag=True, help="continue an interrupted run where it stopped (a fresh run when there is none)")
+@click.option("--resume", is_flag=True,
+              help="continue an interrupted run where it stopped (a fresh run when there is none)")
 @click.option("--import-untagged", is_flag=True,
               help="also make artifacts of manifests the database does not know (untagged revisions)")
 @click.option("--batch", "batch_artifacts", default=BATCH_ARTIFACTS, show_default=True, type=click.IntRange(1),

@@ -73,8 +73,9 @@ def verify_cmd(backup_dir, no_restore) -> int:
 @cli.command("restore")
 @click.option("--from", "from_", required=True, type=click.Path(file_okay=False, exists=True),
               help="the backup folder")
-@click.option("--dsn", callback=checked_dsn, help="the database to replace (default on a Compose installation: its harbor-db, started "
-                             "alone on 127.0.0.1)" + DSN_PASSWORD_HELP)
+@click.option("--dsn", callback=checked_dsn,
+              help="the database to replace (default on a Compose installation: its harbor-db, started "
+                   "alone on 127.0.0.1)" + DSN_PASSWORD_HELP)
 @click.option("--harbor-dir", required=True, type=click.Path(file_okay=False))
 @click.option("--data-volume", type=click.Path(file_okay=False))
 @click.option("--jobs", "-j", default=2, show_default=True, help="parallel pg_restore jobs")

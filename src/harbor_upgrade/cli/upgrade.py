@@ -15,8 +15,9 @@ from . import DSN_PASSWORD_HELP, checked_dsn, cli
 
 harbor_yml_opt = click.option("--harbor-yml", "harbor_yml", required=True, type=click.Path(dir_okay=False),
                               help="the installation's harbor.yml")
-dsn_opt = click.option("--dsn", callback=checked_dsn, help="the registry database, postgresql://USER@HOST:PORT/registry "
-                                     "(default: harbor.yml's external_database)" + DSN_PASSWORD_HELP)
+dsn_opt = click.option("--dsn", callback=checked_dsn,
+                       help="the registry database, postgresql://USER@HOST:PORT/registry "
+                            "(default: harbor.yml's external_database)" + DSN_PASSWORD_HELP)
 storage_opt = click.option("--storage", help="registry storage: a folder holding docker/registry/v2, or "
                                              "s3://BUCKET[/ROOT] (default: from harbor.yml)")
 json_opt = click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
@@ -113,7 +114,8 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config
 
 
 @cli.command("verify")
-@click.option("--dsn", callback=checked_dsn, help="the upgraded registry database (or --harbor-yml)" + DSN_PASSWORD_HELP)
+@click.option("--dsn", callback=checked_dsn,
+              help="the upgraded registry database (or --harbor-yml)" + DSN_PASSWORD_HELP)
 @click.option("--harbor-yml", type=click.Path(dir_okay=False),
               help="instead of --dsn: the harbor.yml of a Compose installation (Harbor stopped); its harbor-db is "
                    "started alone on 127.0.0.1 for the command")
@@ -139,8 +141,9 @@ def verify_cmd(dsn, harbor_yml, storage, s3_endpoint, s3_region, backup_dir, to,
 
 @cli.command("rollback")
 @click.option("--backup-dir", required=True, type=click.Path(file_okay=False, exists=True))
-@click.option("--dsn", callback=checked_dsn, help="the registry database to restore into (default: the run's, without its password)"
-                           + DSN_PASSWORD_HELP)
+@click.option("--dsn", callback=checked_dsn,
+              help="the registry database to restore into (default: the run's, without its password)"
+                   + DSN_PASSWORD_HELP)
 @click.option("--harbor-dir", type=click.Path(file_okay=False), help="default: where the backup was taken")
 @click.option("--data-volume", type=click.Path(file_okay=False), help="default: where the backup was taken")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")

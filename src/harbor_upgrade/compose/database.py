@@ -153,8 +153,9 @@ class HarborDb:
             raise ComposeNoDatabase(f"{ci.compose_file} has no harbor-db service with {DB_MOUNT} mounted: the "
                                     "database is not Harbor's own")
         if not ci.password:
-            raise DatabasePasswordMissing("harbor.yml has no database.password: harbor-db's superuser cannot be "
-                                          "reached", hint="set database.password in harbor.yml to the password the installation uses")
+            raise DatabasePasswordMissing(
+                "harbor.yml has no database.password: harbor-db's superuser cannot be reached",
+                hint="set database.password in harbor.yml to the password the installation uses")
         self.ci, self.journal, self.user, self.dbname = ci, journal, user, dbname
         self.name = container_name(ci)
         self.db_dir = Path(ci.db_dir)

@@ -278,7 +278,9 @@ def _describe(value: object, keys: tuple[str, ...]) -> str:
     if is_secret_key(keys[-1]):
         return kind
     shown = str(value)
-    return f"{kind} ({shown[:40] + '...' if len(shown) > 40 else shown!r})" if kind == "text" else f"{kind} ({shown[:40]})"
+    if kind == "text":
+        return f"{kind} ({shown[:40] + '...' if len(shown) > 40 else shown!r})"
+    return f"{kind} ({shown[:40]})"
 
 
 def read_harbor_yml(path: str | os.PathLike, *, require_release: bool = True) -> HarborConfig:

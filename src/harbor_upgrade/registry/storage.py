@@ -19,7 +19,8 @@ V2 = "docker/registry/v2"
 
 
 class StorageError(HarborUpgradeError):
-    """Registry storage cannot be read (a listing or a request failed, a server stopped answering); nothing is lost: rerun with --resume."""
+    """Registry storage cannot be read (a listing or a request failed, a server stopped answering); nothing is
+    lost: rerun with --resume."""
     reference = "storage-unreadable"
 
 

@@ -138,7 +138,8 @@ def plan_on(opts: Options) -> dict:
                                planned_engine(inst, opts, backup_dir if resuming else None)),
             "checks": [c.to_dict() for c in checks],
             "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
-                      f"{opts.backup_dir or 'BACKUP_DIR'}" + (f" --dsn '{dsn_without_password(opts.dsn)}'" if opts.dsn else "")
+                      f"{opts.backup_dir or 'BACKUP_DIR'}"
+                      + (f" --dsn '{dsn_without_password(opts.dsn)}'" if opts.dsn else "")
                       + (f" --to {line_text(target)}" if opts.to else "")
                       + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")
                       + (" --drop-chartmuseum" if blocked and opts.drop_chartmuseum else "")]

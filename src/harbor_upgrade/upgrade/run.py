@@ -119,7 +119,8 @@ def run(opts: Options, progress: ProgressReporter | None = None,
     down — or is stopped first with ``stop_harbor`` — and the run works on the
     installation's harbor-db started alone on 127.0.0.1, stopped and removed at the end."""
     if not opts.backup_dir:
-        raise InvalidInput("run needs --backup-dir: the backup and the journal go there", reference="backup-dir-missing")
+        raise InvalidInput("run needs --backup-dir: the backup and the journal go there",
+                           reference="backup-dir-missing")
     if opts.dry_run:
         report = plan(opts)
         report["command"] = "run --dry-run"
