@@ -44,7 +44,7 @@ def test_to_names_a_release_line():
     assert up.Options("h", to="2.1").target == "2.1.0" and up.Options("h", to="2.1.1").target == "2.1.0"
     for bad in ("2.99", "v2.1.0", "latest", "1.8"):
         with pytest.raises(UnsupportedVersion):
-            up.Options("h", to=bad).target
+            _ = up.Options("h", to=bad).target
 
 
 @pytest.mark.parametrize("kw, status, words", [
