@@ -1,7 +1,7 @@
 """A stand-in of a Harbor 1.10 Docker Compose installation, for tests with a real Docker Engine.
 
 Nothing can be pulled here, so the images are built locally FROM scratch under Harbor's
-names and tags: harbor-db carries busybox and this machine's PostgreSQL 15 and behaves
+names and tags: harbor-db carries busybox and this machine's PostgreSQL (13, else 15) and behaves
 like Harbor's (initdb with POSTGRES_PASSWORD on first start, PGDATA
 /var/lib/postgresql/data, user 999, the `registry` database, the shell kept as PID 1);
 every other service is a shell that idles until TERM, and the log service takes syslog
@@ -33,8 +33,12 @@ SERVICE_IMAGES = [f"goharbor/{n}:{VERSION}" for n in (
     "registry-photon", "harbor-registryctl", "harbor-core", "harbor-portal", "harbor-jobservice", "redis-photon",
     "nginx-photon")]
 LABEL = "org.harbor-upgrade.standin"
-PG = Path("/usr/lib/postgresql/15")
-PG_SHARE = Path("/usr/share/postgresql/15")
+# The stand-in's PostgreSQL: Harbor 1.10's harbor-db runs 9.6, which no package here has. 13 (Debian
+# 11's, which scripts/test installs) is the major Harbor 2.3-2.8's harbor-db runs, so the folder is
+# one the 2.4.0 target's harbor-db uses as it is; 15 (Debian 12's) where 13 is missing.
+PG_MAJOR = 13 if Path("/usr/lib/postgresql/13/bin/postgres").exists() else 15
+PG = Path(f"/usr/lib/postgresql/{PG_MAJOR}")
+PG_SHARE = Path(f"/usr/share/postgresql/{PG_MAJOR}")
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "sleep", "cat", "nc", "mkdir", "kill", "ls", "rm", "echo", "env", "id", "wc")
 
@@ -183,7 +187,7 @@ def build_images() -> float:
     t0 = time.monotonic()
     if image_fingerprint(DB_IMAGE) != fp:
         _build(DB_IMAGE, _db_root, [
-            "ENV PATH=/usr/lib/postgresql/15/bin:/bin PGDATA=/var/lib/postgresql/data LANG=en_US.UTF-8 TZ=UTC",
+            f"ENV PATH={PG}/bin:/bin PGDATA=/var/lib/postgresql/data LANG=en_US.UTF-8 TZ=UTC",
             "VOLUME /var/lib/postgresql/data", "EXPOSE 5432", "USER 999:999",
             'ENTRYPOINT ["/bin/sh", "/docker-entrypoint.sh"]'], fp)
     if image_fingerprint(LOG_IMAGE) != fp:
