@@ -145,7 +145,7 @@ def harbor_walk(registry_addr: str, dsn: str, limit: int = 0) -> dict:
                 children_done.append(child["digest"])
             return ctype, ctype, size, None
         config = manifest.get("config") or {}
-        size = len(body) + config.get("size", 0) + sum(l.get("size", 0) for l in manifest.get("layers", []))
+        size = len(body) + config.get("size", 0) + sum(layer.get("size", 0) for layer in manifest.get("layers", []))
         extra = None
         if config.get("size", 0) > 0:
             status, _, blob = get(f"/v2/{repo}/blobs/{config['digest']}")

@@ -154,7 +154,7 @@ def gen_repo(shape: TreeShape, pool, w: Writer, repo_idx: int, name: str) -> lis
                   "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", f"APP_BUILD={seq}"],
                              "Cmd": ["/app", "--serve"], "WorkingDir": "/srv",
                              "Labels": {"app": name, "build": str(seq)}},
-                  "rootfs": {"type": "layers", "diff_ids": [l[2] for l in layers]},
+                  "rootfs": {"type": "layers", "diff_ids": [layer[2] for layer in layers]},
                   "history": [{"created": created, "created_by": f"layer {j}"} for j in range(n)]}
         if variant:
             config["variant"] = variant

@@ -219,7 +219,7 @@ def main() -> int:
             log(f"written: {results['upload']}")
             keys = read_objects(storage_root)
             results["delays"] = {}
-            for delay, baseline_rows in zip(delays, rows):
+            for delay, baseline_rows in zip(delays, rows, strict=False):
                 results["delays"][str(delay)] = bench_delay(a, cluster, weed, delay, baseline_rows, keys,
                                                             summary["artifacts"], out, only)
     finally:

@@ -232,7 +232,7 @@ def run_series(base: Path, rng: random.Random, kills: int, straight_result, wind
     watch = BackupWatch(inst.backup_dir)
     done_kills = 0
     try:
-        for attempt in range(kills + 8):
+        for _attempt in range(kills + 8):
             kill = one_kill(rng, duration) if done_kills < kills else None
             e = dict(env)
             if kill and kill[0] == "writes":
@@ -580,8 +580,8 @@ def part_fuzz(base: Path, rng: random.Random, n: int, shared: Path | None) -> No
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
             w = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, env=env, text=True)
-            feed = threading.Thread(target=lambda: (w.stdin.writelines(json.dumps({"i": i, "args": a}) + "\n"
-                                                                       for i, a in pending), w.stdin.close()),
+            lines = [json.dumps({"i": i, "args": a}) + "\n" for i, a in pending]
+            feed = threading.Thread(target=lambda w=w, lines=lines: (w.stdin.writelines(lines), w.stdin.close()),
                                     daemon=True)
             feed.start()
             seen = set()

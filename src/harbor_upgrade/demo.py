@@ -436,7 +436,7 @@ def insert_rows(dsn: str, rows: list[tuple[str, list[str], list[tuple]]]) -> Non
                                 .format(sql.Identifier(table.split(":")[1])), values)
                 continue
             placeholders = []
-            for c, v in zip(columns, values[0]):
+            for _c, v in zip(columns, values[0], strict=False):
                 # ("blob", digest) in a row stands for the id of that blob
                 placeholders.append(sql.SQL("(SELECT id FROM blob WHERE digest = %s)") if isinstance(v, tuple)
                                     else sql.Placeholder())

@@ -35,7 +35,7 @@ def expected_artifacts(shared) -> dict:
 def harbor_result(shared) -> dict:
     with gzip.open(shared / "fixtures/harbor-db/expected/seed1/from-1.10.0.data.json.gz") as f:
         tables = json.load(f)["tables"]
-    return {name: [dict(zip(t["columns"], row)) for row in t["rows"]] for name, t in tables.items()}
+    return {name: [dict(zip(t["columns"], row, strict=False)) for row in t["rows"]] for name, t in tables.items()}
 
 
 def minted(v) -> bool:
@@ -74,7 +74,7 @@ def check_rows(dsn: str, expected: list[dict]) -> list[dict]:
     assert [(r["repository_name"], r["digest"]) for r in got] == \
         [(e["repository_name"], e["digest"]) for e in expected]
     ids = {(r["repository_name"], r["digest"]): r["id"] for r in got}
-    for row, exp in zip(got, expected):
+    for row, exp in zip(got, expected, strict=False):
         where = f"{exp['repository_name']}@{exp['digest']}"
         assert {k: row[k] for k in ROW_FIELDS} == {k: exp[k] for k in ROW_FIELDS}, where
         assert sorted(row["tags"]) == sorted(exp["tags"]), where
@@ -149,7 +149,7 @@ def writable_copy(src, dst):
     import os
     import shutil
     shutil.copytree(src, dst, symlinks=True)
-    for folder, dirs, files in os.walk(dst):
+    for folder, _dirs, files in os.walk(dst):
         os.chmod(folder, 0o755)
         for f in files:
             os.chmod(os.path.join(folder, f), 0o644)

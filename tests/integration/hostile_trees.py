@@ -74,10 +74,10 @@ class Tree:
             {"architecture": "amd64", "os": "linux", "created": "2021-01-01T00:00:00Z"}).encode()
         cfg_digest = self.blob(repo, cfg)
         descriptors = []
-        for layer, annotations in layers or [(os.fsencode(f"layer of {repo}"), None)]:
+        for layer, layer_notes in layers or [(os.fsencode(f"layer of {repo}"), None)]:
             d = {"mediaType": LAYER, "size": len(layer), "digest": self.blob(repo, layer)}
-            if annotations:
-                d["annotations"] = annotations
+            if layer_notes:
+                d["annotations"] = layer_notes
             descriptors.append(d)
         doc = {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST,
                "config": {"mediaType": config_type, "size": len(cfg), "digest": cfg_digest}, "layers": descriptors}

@@ -49,7 +49,7 @@ def clean_rows(pg_cluster, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_hostile_storage_is_reported_never_fatal(case, harbor24, tmp_path, clean_rows):
+def test_hostile_storage_is_reported_never_fatal(case, harbor24, tmp_path, clean_rows):  # noqa: F811 - fixture
     tree, expected = build(case, tmp_path / "storage", tmp_path / "outside")
     register(harbor24.dsn, tree.db_rows)
     frozen = freeze_atimes(tree.outside)

@@ -30,7 +30,8 @@ S3_CASES = ["manifest-padded-5m", "config-padded-5m", "chart-nested-900", "manif
 
 
 @pytest.mark.parametrize("case", S3_CASES)
-def test_hostile_objects_on_s3_are_reported(case, harbor24, tmp_path, clean_rows, s3_server, s3_upload):
+def test_hostile_objects_on_s3_are_reported(case, harbor24, tmp_path, clean_rows,  # noqa: F811 - fixtures
+                                            s3_server, s3_upload):
     tree, expected = build(case, tmp_path / "storage", tmp_path / "outside")
     register(harbor24.dsn, tree.db_rows)
     bucket, rootdirectory = s3_upload(tree.root)
@@ -145,7 +146,8 @@ def test_an_endless_body_is_never_read_past_the_bound(faulty):
     assert storage.read_head("ok/data", 1) == b"{"
 
 
-def test_a_backfill_whose_server_hangs_ends_as_a_storage_error(harbor24, tmp_path, s3_server, s3_upload):
+def test_a_backfill_whose_server_hangs_ends_as_a_storage_error(harbor24,  # noqa: F811 - fixture
+                                                               tmp_path, s3_server, s3_upload):
     tree, _ = build("manifest-padded-5m", tmp_path / "storage", tmp_path / "outside")
     register(harbor24.dsn, tree.db_rows)
     bucket, rootdirectory = s3_upload(tree.root)

@@ -62,10 +62,10 @@ class Tree:
                                                                               "os": "linux"}).encode()
         doc = {"schemaVersion": 2, "mediaType": media_type,
                "config": {"mediaType": config_type, "size": len(cfg), "digest": self.blob(repo, cfg)},
-               "layers": [dict({"mediaType": LAYER, "size": len(l), "digest": self.blob(repo, l)},
+               "layers": [dict({"mediaType": LAYER, "size": len(layer), "digest": self.blob(repo, layer)},
                                **({"annotations": layer_annotations[i]} if layer_annotations and
                                   layer_annotations[i] else {}))
-                          for i, l in enumerate(layers)]}
+                          for i, layer in enumerate(layers)]}
         doc.update(extra)
         data = json.dumps(doc).encode()
         return self.w.put_manifest(repo, data, tags), data

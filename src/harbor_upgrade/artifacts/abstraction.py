@@ -202,7 +202,7 @@ class RepositoryAbstractor:
     def _image_envelope(self, digest: str, data: bytes, doc: dict, content_type: str) -> Artifact:
         parsed = self._as_image_manifest(doc)
         config = parsed.get("config") or {}
-        size = len(data) + config.get("size", 0) + sum(l.get("size", 0) for l in parsed.get("layers") or ())
+        size = len(data) + config.get("size", 0) + sum(layer.get("size", 0) for layer in parsed.get("layers") or ())
         return Artifact(self.name, digest, content_type, config.get("mediaType", ""), size, "", "",
                         _map_or_none(parsed.get("annotations")))
 

@@ -148,7 +148,8 @@ def totals(conn: psycopg.Connection) -> dict[str, int]:
                                   coalesce(sum(imported),0), coalesce(sum(refs),0),
                                   coalesce(sum(untagged),0), coalesce(sum(covered),0)
                            FROM {SCHEMA}.repository""").fetchone()
-    return dict(zip(("artifacts", "children", "imported", "references", "untagged", "covered"), map(int, row)))
+    names = ("artifacts", "children", "imported", "references", "untagged", "covered")
+    return dict(zip(names, map(int, row), strict=False))
 
 
 def notes(conn: psycopg.Connection) -> list[tuple[str, str, str, str, str, str]]:

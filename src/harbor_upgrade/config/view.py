@@ -256,7 +256,7 @@ def check_types(doc: CommentedMap, path: Path) -> None:
 
 def _shape(keys: tuple[str, ...]) -> str | None:
     """The shape of the most specific pattern matching these keys ('*' matches any key)."""
-    matches = [p for p in _SHAPES if len(p) == len(keys) and all(a in ("*", k) for a, k in zip(p, keys))]
+    matches = [p for p in _SHAPES if len(p) == len(keys) and all(a in ("*", k) for a, k in zip(p, keys, strict=False))]
     return _SHAPES[min(matches, key=lambda p: p.count("*"))] if matches else None
 
 

@@ -144,7 +144,7 @@ class Storage(ABC):
             (dirs.add(head) if sep else files.append(head))
         return sorted(dirs), sorted(files)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook: storages that hold no connections keep this one
         """Release connections; reading after close is an error."""
 
 
