@@ -66,10 +66,13 @@ def register(dsn: str, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
             conn.execute("INSERT INTO repository (name, project_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                          (repo, pid))
             rid = conn.execute("SELECT repository_id FROM repository WHERE name = %s", (repo,)).fetchone()[0]
-            aid = conn.execute("""INSERT INTO artifact (project_id, repository_name, digest, type, repository_id,
-                                  media_type, manifest_media_type, push_time)
-                                  VALUES (%s, %s, %s, 'IMAGE', %s, 'UNKNOWN', 'UNKNOWN', '2020-01-01')
-                                  RETURNING id""", (pid, repo, digest, rid)).fetchone()[0]
+            typed = conn.execute("""SELECT count(*) FROM information_schema.columns
+                                    WHERE table_name = 'artifact' AND column_name = 'artifact_type'""").fetchone()[0]
+            aid = conn.execute(f"""INSERT INTO artifact (project_id, repository_name, digest, type, repository_id,
+                                   media_type, manifest_media_type, push_time{", artifact_type" if typed else ""})
+                                   VALUES (%s, %s, %s, 'IMAGE', %s, 'UNKNOWN', 'UNKNOWN', '2020-01-01'
+                                           {", 'UNKNOWN'" if typed else ""})
+                                   RETURNING id""", (pid, repo, digest, rid)).fetchone()[0]
             for tag in tags:
                 conn.execute("INSERT INTO tag (repository_id, artifact_id, name) VALUES (%s, %s, %s)",
                              (rid, aid, tag))
@@ -149,6 +152,24 @@ def test_import_untagged_creates_repository_artifacts_and_tags(harbor24, tmp_pat
     assert got[("lib/app", unknown_tagged)]["tags"] == ["new"]
     assert got[("lib/only-untagged", only)]["repository_id"] == int(
         harbor24.scalar("SELECT repository_id FROM repository WHERE name = 'lib/only-untagged'"))
+
+
+def test_a_database_at_a_later_release_gets_artifact_type_from_the_media_type(database, tmp_path, run_cli):
+    """2.11 added artifact.artifact_type (0140 copies media_type): rows the backfill fills or
+    creates at 2.15's schema carry the media type there too, as Harbor's path gives."""
+    database.load(fresh_schema())
+    db.migrate(database.dsn, to="2.15.0")
+    w = LayoutWriter(tmp_path)
+    amd, arm = image(w, "lib/app", "amd64"), image(w, "lib/app", "arm64")
+    idx = index(w, "lib/app", [(amd, "amd64"), (arm, "arm64")], tags=("v1",))
+    register(database.dsn, [("lib/app", idx, ("v1",))])
+    code, out, err = run_cli("artifacts", "--dsn", database.dsn, "--storage", tmp_path)
+    assert code == 0, out + err
+    got = {r["digest"]: r for r in rows(database.dsn)}
+    assert set(got) == {idx, amd, arm}
+    assert got[amd]["media_type"] == CONFIG and got[idx]["media_type"] == m.OCI_INDEX
+    assert all(r["artifact_type"] == r["media_type"] for r in got.values())
+    assert db.status(database.dsn).data_version == 30
 
 
 def test_refuses_a_database_older_than_2_4_0(database, tmp_path, run_cli):

@@ -255,12 +255,12 @@ def test_sigkill_inside_a_step_leaves_the_last_completed_step(harbor110, step):
     assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "70,false"
 
 
-def apply_without_lint(dsn: str) -> None:
+def apply_without_lint(dsn: str, to: str = "2.4.0") -> None:
     """The release steps alone, as if lint did not exist: shows what a finding prevents."""
     from harbor_upgrade.db import ledger, runner
     from harbor_upgrade.db.connection import connect
     with connect(dsn) as conn:
-        for step, files in runner.plan(ledger.read_state(conn).version, "2.4.0"):
+        for step, files in runner.plan(ledger.read_state(conn).version, to):
             with conn.transaction():
                 runner.run_step(conn, step, files, None)
 
@@ -285,3 +285,59 @@ def test_a_lint_finding_is_a_row_that_really_breaks_its_step(harbor110, rows, st
     assert err.value.step.startswith(step)
     st = harbor_db.status(harbor110.dsn)
     assert (st.schema_version, st.dirty) == (left_at, False)
+
+
+# Hazards of the later files, each inserted once the database is at the release before them.
+LATER_HAZARDS = [
+    ("2.7.0", "INSERT INTO notification_policy (name, project_id, targets, event_types) "
+              "VALUES ('object-targets', 1, '{\"type\": \"http\"}', '[]')", "2.8.0", "notification_policy", 100),
+    ("2.7.0", "INSERT INTO notification_policy (name, project_id, targets, event_types) "
+              "VALUES ('empty-targets', 1, '', '[]')", "2.8.0", "notification_policy", 100),
+    ("2.8.0", "INSERT INTO schedule (vendor_type, vendor_id, callback_func_name, callback_func_param) "
+              "VALUES ('REPLICATION', 7, 'REPLICATION_CALLBACK', 'seven')", "2.9.0", "schedule", 111),
+    ("2.8.0", "INSERT INTO vulnerability_record (cve_id, registration_uuid, package, package_version, severity, "
+              "vendor_attributes) SELECT 'CVE-2024-1', uuid, 'p', '1', 'High', "
+              "'{\"CVSS\": {\"nvd\": {\"V3Score\": \"high\"}}}' FROM scanner_registration "
+              "ORDER BY id LIMIT 1", "2.9.0", "vulnerability_record", 111),
+]
+
+
+@pytest.mark.parametrize("at,rows,step,table,left_at", LATER_HAZARDS)
+def test_later_hazards_are_lint_findings_naming_rows_that_really_break_their_step(
+        harbor110, at, rows, step, table, left_at):
+    from harbor_upgrade.db.runner import StatementFailed
+    harbor_db.migrate(harbor110.dsn, to=at)
+    harbor110.psql(rows)
+    findings = harbor_db.lint(harbor110.dsn, to="2.15.0")
+    assert [(f.step, f.table, f.count) for f in findings] == [(step, table, 1)]
+    assert findings[0].rows[0]["id"] and findings[0].fix
+    with pytest.raises(UnsafeState) as refused:
+        harbor_db.migrate(harbor110.dsn, to="2.15.0")
+    assert refused.value.reference == "lint-findings"
+    with pytest.raises(StatementFailed) as err:
+        apply_without_lint(harbor110.dsn, to="2.15.0")
+    assert err.value.step.startswith(step)
+    st = harbor_db.status(harbor110.dsn)
+    assert (st.schema_version, st.dirty) == (left_at, False)
+
+
+def test_dropped_labels_are_counted_before_and_reported_after(harbor110, run_cli):
+    harbor_db.migrate(harbor110.dsn, to="2.9.0")
+    harbor110.psql("INSERT INTO harbor_resource_label (label_id, resource_id, resource_type) "
+                   "SELECT min(id), 1, 'p' FROM harbor_label")
+    labels = int(harbor110.scalar("SELECT count(*) FROM harbor_resource_label"))
+    assert labels >= 1
+    losses = harbor_db.data_losses(harbor110.dsn, to="2.15.0")
+    assert [(x.release, x.rows) for x in losses] == [("2.10.0", labels)]
+    assert harbor_db.data_losses(harbor110.dsn, to="2.9.0") == []
+    code, out, _ = run_cli("db", "migrate", "--dsn", harbor110.dsn, "--to", "2.15.0")
+    assert code == 0 and f"dropped by design: {labels} row(s) of labels attached to projects" in out
+    assert harbor_db.status(harbor110.dsn).schema_version == 180
+
+
+def test_2_4_0_stops_at_70_and_0071_comes_with_the_next_release(harbor110):
+    assert harbor_db.migrate(harbor110.dsn, to="2.4.3").to_version == 70
+    report = harbor_db.migrate(harbor110.dsn, to="2.5.0")
+    assert [s.name for s in report.steps] == ["2.4.0 (0071)", "2.5.0 (0080+0081+0082)"]
+    assert report.to_version == 82
+    assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "82,false"

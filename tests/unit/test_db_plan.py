@@ -35,9 +35,18 @@ def test_steps_cover_every_upstream_file_in_order():
     (51, ["2.2.0 (0052+0053)", "2.3.0 (0060+0061)", "2.4.0 (0070)"]),
     (60, ["2.3.0 (0061)", "2.4.0 (0070)"]),
     (70, []),
+    (71, []),
 ])
 def test_plan_applies_only_the_files_above_the_current_version(version, expected):
     assert names(version) == expected
+
+
+def test_2_4_0_ends_at_70_and_0071_comes_on_the_way_further():
+    assert names(60, "2.4.0") == ["2.3.0 (0061)", "2.4.0 (0070)"]
+    assert names(70, "2.5.0") == ["2.4.0 (0071)", "2.5.0 (0080+0081+0082)"]
+    assert names(71, "2.6.0") == ["2.5.0 (0080+0081+0082)", "2.6.0 (0090+0091)"]
+    assert names(81, "2.15.0")[0] == "2.5.0 (0082)"
+    assert names(15, "2.15.0")[-3:] == ["2.13.0 (0160)", "2.14.0 (0170+0171)", "2.15.0 (0180)"]
 
 
 def test_plan_stops_at_an_intermediate_release():
@@ -53,7 +62,10 @@ def test_plan_refuses_to_go_down():
 def test_target_accepts_patch_versions_and_refuses_others():
     assert target_version("2.1.4") == ("2.1.0", 41)
     assert target_version("2.4.0") == ("2.4.0", 70)
-    for bad in ("1.10.0", "2.5.0", "v2.4.0", "2.4"):
+    assert target_version("2.4.3") == ("2.4.0", 70)
+    assert target_version("2.5.6") == ("2.5.0", 82)
+    assert target_version("2.15.2") == ("2.15.0", 180)
+    for bad in ("1.10.0", "2.16.0", "v2.4.0", "2.4"):
         with pytest.raises(UnsupportedVersion):
             target_version(bad)
 
@@ -71,7 +83,7 @@ def test_dirty_state_names_the_repair_command_without_the_password():
     assert "s3cret-pw" not in err.value.hint
 
 
-@pytest.mark.parametrize("version", [16, 42, 54, 71])
+@pytest.mark.parametrize("version", [16, 42, 54, 72, 83, 181])
 def test_unknown_versions_are_explained(version):
     with pytest.raises(UnsafeState) as err:
         check_version(LedgerState(version, False, None), DSN)
@@ -103,4 +115,6 @@ def test_every_schema_changing_file_has_repair_probes():
     from harbor_upgrade.db.repair import markers
     probed = [v for v, probes in markers() if probes]
     assert probed[:4] == [15, 30, 40, 50]
-    assert all(v in probed for v in (51, 52, 53, 60, 70))
+    assert all(v in probed for v in (51, 52, 53, 60, 70, 80, 81, 90, 91, 100, 110, 111, 120, 130, 140, 150,
+                                     160, 170, 180))
+    assert not any(v in probed for v in (31, 41, 61, 71, 82, 171))    # data-only files

@@ -20,6 +20,7 @@ import psycopg
 import psycopg.rows
 
 from ..db import ledger
+from ..db.connection import columns
 from ..db.connection import connect as db_connect
 from ..db.runner import check_version
 from ..errors import InvalidInput, UnsafeState
@@ -246,14 +247,15 @@ def write_batch(conn: psycopg.Connection, batch: list[RepositoryWrite], run: Run
                     refs += 1
             repo_counts.append((w.name, len(w.updates) + len(w.created), children, imported, refs,
                                 w.untagged, w.db_artifacts))
+        typed = has_artifact_type(conn)
         if updates:
-            _update_artifacts(conn, updates)
+            _update_artifacts(conn, updates, typed)
         if artifact_rows:
-            with conn.cursor().copy("""COPY artifact (id, project_id, repository_name, repository_id, digest,
-                    type, media_type, manifest_media_type, size, extra_attrs, annotations, icon, push_time)
-                    FROM STDIN""") as copy:
+            with conn.cursor().copy(f"""COPY artifact (id, project_id, repository_name, repository_id, digest,
+                    type, media_type, manifest_media_type, size, extra_attrs, annotations, icon, push_time
+                    {", artifact_type" if typed else ""}) FROM STDIN""") as copy:
                 for row in artifact_rows:
-                    copy.write_row(row)
+                    copy.write_row(row + ((row[6],) if typed else ()))
             inserted.add("artifact")
         if reference_rows:
             if _write_references(conn, reference_rows, next_ids["artifact_reference"]):
@@ -279,7 +281,14 @@ def write_batch(conn: psycopg.Connection, batch: list[RepositoryWrite], run: Run
                      f"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence})")
 
 
-def _update_artifacts(conn: psycopg.Connection, updates: list[tuple[int, Artifact]]) -> None:
+def has_artifact_type(conn: psycopg.Connection) -> bool:
+    """2.11 (schema 140) added artifact.artifact_type, filled from the media type: rows the
+    backfill fills get the same (what Harbor's path gives: abstracted by 2.4 ... 2.8 core,
+    then copied by 0140)."""
+    return "artifact_type" in columns(conn, "artifact")
+
+
+def _update_artifacts(conn: psycopg.Connection, updates: list[tuple[int, Artifact]], typed: bool) -> None:
     conn.execute("""CREATE TEMP TABLE IF NOT EXISTS backfill_update (id int, type text, media_type text,
                     manifest_media_type text, size bigint, extra_attrs text, annotations jsonb, icon text)
                     ON COMMIT DELETE ROWS""")
@@ -291,6 +300,9 @@ def _update_artifacts(conn: psycopg.Connection, updates: list[tuple[int, Artifac
                     manifest_media_type = u.manifest_media_type, size = u.size,
                     extra_attrs = u.extra_attrs, annotations = u.annotations, icon = u.icon
                     FROM backfill_update u WHERE a.id = u.id""")
+    if typed:
+        conn.execute("""UPDATE artifact a SET artifact_type = a.media_type FROM backfill_update u
+                        WHERE a.id = u.id AND a.artifact_type IS DISTINCT FROM a.media_type""")
 
 
 def _write_references(conn: psycopg.Connection, rows: list[tuple], first_id: int) -> bool:

@@ -122,6 +122,10 @@ def migrate_cmd(dsn: str | None, harbor_yml: str | None, to: str, dry_run: bool,
         if dry_run:
             for st in step.statements:
                 click.echo(f"    {st.what}" + (f": {st.rows} row(s)" if st.rows is not None else ""))
+        for loss in step.lost:
+            click.echo(f"    {'would drop' if dry_run else 'dropped'} by design: {loss.rows} row(s) of {loss.what}")
+        for note in step.left_to_core:
+            click.echo(f"    left to Harbor: {note}")
     click.echo(("dry run: nothing written; would go " if dry_run else "schema version ")
                + f"{rep.from_version} -> {rep.to_version}")
 

@@ -7,6 +7,7 @@ Public API (the CLI and the orchestrator call only these; ``to=None`` is version
     lint(dsn, to=None) -> list[LintFinding]
     migrate(dsn, to=None, dry_run=False, force_connected=False, progress=None) -> MigrateReport
     repair(dsn) -> RepairResult
+    data_losses(dsn, to=None) -> list[DataLoss]    (rows the pending releases drop by design)
 
 The artifact-metadata marker (has the Go "artifact abstraction" run?) is
 ``data_migrations.version`` (one row): the migration leaves it where Harbor's SQL
@@ -27,10 +28,10 @@ from . import ledger, runner
 from .checks import LintFinding, run_checks
 from .connection import connect
 from .repair import matching_versions
-from .runner import MigrateReport, Progress, StepResult
+from .runner import DataLoss, MigrateReport, Progress, StepResult
 
-__all__ = ["DbStatus", "LintFinding", "MigrateReport", "RepairResult", "StepResult",
-           "lint", "migrate", "repair", "status"]
+__all__ = ["DataLoss", "DbStatus", "LintFinding", "MigrateReport", "RepairResult", "StepResult",
+           "data_losses", "lint", "migrate", "repair", "status"]
 
 
 @dataclass
@@ -63,7 +64,7 @@ def status(dsn: str) -> DbStatus:
         state = ledger.read_state(conn)
     release = release_of_schema(state.version) if state.version is not None else None
     pending: list[str] = []
-    if release and not state.dirty:
+    if release and not state.dirty and runner.CHAIN.index(release) <= runner.CHAIN.index(versions.TARGET):
         pending = [runner.step_name(s, f) for s, f in runner.plan(state.version, versions.TARGET)]
     return DbStatus(state.version, state.dirty, state.data_version, release, pending)
 
@@ -75,6 +76,16 @@ def lint(dsn: str, to: str | None = None) -> list[LintFinding]:
         state = ledger.read_state(conn)
         runner.check_version(state, dsn)
         return _lint(conn, state.version, to_release)
+
+
+def data_losses(dsn: str, to: str | None = None) -> list[DataLoss]:
+    """Rows the pending release steps up to ``to`` drop by design (read-only), for ``plan``."""
+    to_release, _ = runner.target_version(to or versions.TARGET)
+    with connect(dsn) as conn:
+        state = ledger.read_state(conn)
+        runner.check_version(state, dsn)
+        return [loss for step, _ in runner.plan(state.version, to_release)
+                for loss in runner.count_losses(conn, step)]
 
 
 def _lint(conn: psycopg.Connection, version: int, to_release: str) -> list[LintFinding]:

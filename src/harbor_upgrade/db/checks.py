@@ -44,6 +44,7 @@ class Check:
     query: Callable[[set[str]], str | None]   # columns of `table` -> SQL (None: not applicable)
     bad: Callable[[dict], bool] | None = None  # row filter done in Python (JSON validity)
     before: int = 999                          # applies while the schema version is below this
+    since: int = 0                             # ... and from this one on (earlier steps rewrite the rows)
 
 
 def not_json(value: str | None) -> bool:
@@ -70,7 +71,7 @@ def run_checks(conn: psycopg.Connection, schema_version: int, pending: Iterable[
     findings = []
     for step in pending:
         for check in step.checks:
-            if schema_version < check.before and table_exists(conn, check.table):
+            if check.since <= schema_version < check.before and table_exists(conn, check.table):
                 finding = _run(conn, step.release, check)
                 if finding:
                     findings.append(finding)

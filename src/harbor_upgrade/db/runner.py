@@ -11,10 +11,13 @@ from ..errors import ExternalFailure, UnsafeState, UnsupportedVersion
 from ..secrets import dsn_without_password, mask_text
 from ..versions import path_between, release_line, release_of_schema
 from . import ledger
+from .connection import table_exists
 from .steps import APPLIED, STEPS, ReleaseStep, SchemaFile
 
 Progress = Callable[[str, str], None]
 OLDEST_SUPPORTED = STEPS[0].version
+# The chain of the database steps (it may run ahead of the config chain while a release is added).
+CHAIN: tuple[str, ...] = tuple(s.release for s in STEPS)
 
 
 @dataclass
@@ -22,6 +25,13 @@ class StatementResult:
     what: str
     rows: int | None      # rows written, None for schema changes
     seconds: float
+
+
+@dataclass
+class DataLoss:
+    release: str
+    what: str
+    rows: int
 
 
 @dataclass
@@ -33,6 +43,8 @@ class StepResult:
     seconds: float = 0.0
     rows: int = 0
     statements: list[StatementResult] = field(default_factory=list)
+    lost: list[DataLoss] = field(default_factory=list)       # rows the release drops by design
+    left_to_core: list[str] = field(default_factory=list)    # what harbor-core does at its start
 
 
 @dataclass
@@ -41,6 +53,10 @@ class MigrateReport:
     to_version: int
     dry_run: bool
     steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def lost(self) -> list[DataLoss]:
+        return [loss for step in self.steps for loss in step.lost]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +67,7 @@ def step_name(step: ReleaseStep, files: tuple[SchemaFile, ...]) -> str:
 
 
 def target_version(to: str) -> tuple[str, int]:
-    release = release_line(to, where="--to: ")
+    release = release_line(to, where="--to: ", releases=CHAIN)
     step = next((s for s in APPLIED if s.release == release), None)
     if step is None:
         raise UnsupportedVersion(f"--to {to}: the database can be upgraded to {APPLIED[0].release} ... "
@@ -97,7 +113,7 @@ def check_version(state: ledger.LedgerState, dsn: str) -> str:
 def plan(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[SchemaFile, ...]]]:
     """The release steps (and their files still to apply) from version up to to_release."""
     current = release_of_schema(version)
-    wanted = set(path_between(current, to_release)) | {current}
+    wanted = set(path_between(current, to_release, releases=CHAIN)) | {current}
     out = []
     for step in APPLIED:
         files = step.files_after(version, upto=step.version if step.release == to_release else None)
@@ -110,8 +126,9 @@ def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFil
              progress: Progress | None) -> StepResult:
     """Apply the files in the current transaction and record the version they reach."""
     name = step_name(step, files)
-    result = StepResult(name, step.release, [f.version for f in files])
+    result = StepResult(name, step.release, [f.version for f in files], left_to_core=list(step.at_start))
     t0 = time.monotonic()
+    result.lost = count_losses(conn, step)
     for f in files:
         for st in f.statements:
             if progress:
@@ -128,6 +145,12 @@ def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFil
     result.seconds = round(time.monotonic() - t0, 3)
     result.ok = True
     return result
+
+
+def count_losses(conn: psycopg.Connection, step: ReleaseStep) -> list[DataLoss]:
+    """How many rows the step's release drops by design, on the schema before the step."""
+    return [DataLoss(step.release, loss.what, int(conn.execute(loss.count).fetchone()[0]))
+            for loss in step.losses if table_exists(conn, loss.table)]
 
 
 class StatementFailed(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import HarborDb, ReleaseStep, SchemaFile, Statement
+from .base import HarborDb, Loss, ReleaseStep, SchemaFile, Statement
 
 
 def _discover() -> tuple[ReleaseStep, ...]:
@@ -29,4 +29,4 @@ def step_of(release: str) -> ReleaseStep:
     return next(s for s in STEPS if s.release == release)
 
 
-__all__ = ["APPLIED", "STEPS", "HarborDb", "ReleaseStep", "SchemaFile", "Statement", "step_of"]
+__all__ = ["APPLIED", "STEPS", "HarborDb", "Loss", "ReleaseStep", "SchemaFile", "Statement", "step_of"]

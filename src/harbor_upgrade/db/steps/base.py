@@ -40,6 +40,15 @@ class HarborDb:
 
 
 @dataclass(frozen=True)
+class Loss:
+    """Rows a release drops by design: ``count`` is SQL (on the schema before the step)
+    giving how many go; it runs only when ``table`` exists."""
+    table: str
+    what: str
+    count: str
+
+
+@dataclass(frozen=True)
 class ReleaseStep:
     """A Harbor release line: the schema files it brings, in order (applied in one
     transaction), and what else the release declares about its database.
@@ -48,7 +57,9 @@ class ReleaseStep:
     have none). ``target``: the schema version ``--to <release>`` stops at when it is not
     the line's last file (2.4.0 ends at 70; 0071 came with 2.4.2 and is applied on the
     way to a later release). ``baseline``: the schema of a line whose files the tool
-    never applies (1.10, the oldest start).
+    never applies (1.10, the oldest start). ``losses``: data the release drops by design,
+    counted before its files run. ``at_start``: what harbor-core of the release changes
+    in the data at its start besides the SQL files, which the tool leaves to it.
     """
     release: str
     files: tuple[SchemaFile, ...]
@@ -56,6 +67,8 @@ class ReleaseStep:
     checks: tuple[Check, ...] = ()
     markers: tuple[tuple[int, tuple[Probe, ...]], ...] = ()
     removes: tuple[str, ...] = ()
+    losses: tuple[Loss, ...] = ()
+    at_start: tuple[str, ...] = ()
     target: int | None = None
     baseline: int | None = None
 

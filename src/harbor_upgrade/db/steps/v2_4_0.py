@@ -1,8 +1,12 @@
-"""Harbor 2.4.0 (schema 70).
+"""Harbor 2.4.0 (schema 70) and 2.4.2 (schema 71).
 
 Memberships of deleted users go (1.10 kept them), replication policies get a speed
 limit, quotas get an optimistic-lock version, and the Trivy severity Negligible is
-called None.
+called None. 2.4.2 deletes the built-in Trivy's scan reports of the old report format
+(their vulnerability links go with them).
+
+``--to 2.4.0`` stops at 70 (what 2.4.0 and 2.4.1 run); 0071 is applied on the way to
+any later release.
 """
 from __future__ import annotations
 
@@ -23,8 +27,18 @@ V70 = SchemaFile(70, (
         "UPDATE vulnerability_record SET severity = 'None' WHERE severity = 'Negligible'"),
 ))
 
+V71 = SchemaFile(71, (
+    sql("scan_report: the built-in Trivy's reports of the old format (version 1.0) deleted, with their "
+        "vulnerability links", """
+        DELETE FROM scan_report
+        WHERE mime_type = 'application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0'
+          AND registration_uuid IN (SELECT uuid FROM scanner_registration
+                                    WHERE name = 'Trivy' AND immutable = true)"""),
+))
+
 STEP = ReleaseStep(
-    "2.4.0", (V70,),
+    "2.4.0", (V70, V71),
     harbor_db=(HarborDb("2.4.0", 13, upgrades_from=9),),
     markers=((70, (has_column("replication_policy", "speed_kb"), has_column("quota", "version"))),),
+    target=70,
 )
