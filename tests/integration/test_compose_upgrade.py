@@ -24,6 +24,7 @@ import compose_stack as cs
 from harbor_upgrade.compose import detect_compose, serving
 from harbor_upgrade.compose.database import container_name
 from harbor_upgrade.compose.docker import daemon_answers
+from harbor_upgrade.versions import TARGET
 
 pytestmark = pytest.mark.slow
 SECRETS = (cs.DB_PASSWORD, quote(cs.DB_PASSWORD, safe=""))
@@ -146,7 +147,7 @@ def test_refuses_while_harbor_runs_then_stop_harbor_upgrades_and_rollback_restor
         assert r.returncode == 4 and "harbor-running" in r.stderr and "--stop-harbor" in r.stderr
         assert "harbor-core" in r.stderr and "harbor-db" in r.stderr
         assert not backup.exists() and set(cs.running_containers()) == running and ours() == []
-        assert site.harbor_yml.read_bytes() == yml_before and not (site.harbor_dir / "harbor-2.4.0.yml").exists()
+        assert site.harbor_yml.read_bytes() == yml_before and not (site.harbor_dir / f"harbor-{TARGET}.yml").exists()
 
         r = hu("run", "--harbor-yml", site.harbor_yml, "--backup-dir", backup, "--yes", "--stop-harbor", "--json",
                watch=w)

@@ -216,11 +216,12 @@ STEP_BLOCKER = {"2.0.0": "notification_policy", "2.1.0": "registry", "2.2.0": "r
 VERSION_BEFORE = {"2.0.0": 15, "2.1.0": 31, "2.2.0": 41, "2.3.0": 53, "2.4.0": 61}
 
 
-def kill_during_step(dsn: str, step: str) -> int:
+def kill_during_step(dsn: str, step: str, table: str | None = None) -> int:
     """Run `harbor-upgrade db migrate` in a subprocess, SIGKILL it while it is inside
-    `step`, and return the pid of its (now orphaned) server backend."""
+    `step` (waiting for `table`, by default the step's STEP_BLOCKER), and return the pid
+    of its (now orphaned) server backend."""
     with psycopg.connect(dsn) as blocker:
-        blocker.execute(f"LOCK TABLE {STEP_BLOCKER[step]} IN ACCESS EXCLUSIVE MODE")
+        blocker.execute(f"LOCK TABLE {table or STEP_BLOCKER[step]} IN ACCESS EXCLUSIVE MODE")
         proc = subprocess.Popen([sys.executable, "-m", "harbor_upgrade", "db", "migrate", "--dsn", dsn,
                                  "--force-connected"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         with psycopg.connect(dsn, autocommit=True) as watch:
@@ -253,6 +254,38 @@ def test_sigkill_inside_a_step_leaves_the_last_completed_step(harbor110, step):
     assert (st.schema_version, st.dirty) == (VERSION_BEFORE[step], False)
     assert harbor_db.migrate(harbor110.dsn).to_version == 70
     assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "70,false"
+
+
+@pytest.fixture
+def second110(pg_cluster, seed_sql):
+    """A second copy of the seeded 1.10 database, for runs compared side by side."""
+    from conftest import Database
+    name = f"t{os.getpid()}_second"
+    pg_cluster.createdb(name)
+    copy = Database(pg_cluster, name)
+    copy.load(FRESH_1_10)
+    copy.load(seed_sql)
+    yield copy
+    pg_cluster.dropdb(name)
+
+
+MINTED = ("SELECT string_agg(id || ':' || project_id, ',' ORDER BY id) FROM cve_allowlist",
+          "SELECT string_agg(id || ':' || vendor_type || ':' || coalesce(vendor_id, 0), ',' ORDER BY id) FROM execution",
+          "SELECT string_agg(id || ':' || execution_id, ',' ORDER BY id) FROM task")
+
+
+def test_a_rerun_after_a_kill_mints_the_ids_of_an_uninterrupted_run(harbor110, second110):
+    """Sequences are not transactional: the killed 2.2.0 step had taken cve_allowlist and
+    execution ids; the rerun puts the sequences back first (issue 10 item 8)."""
+    harbor_db.migrate(second110.dsn)
+    # scan_report is altered after 2.2.0 has minted the replication executions' ids
+    kill_during_step(harbor110.dsn, "2.2.0", table="scan_report")
+    assert harbor_db.status(harbor110.dsn).schema_version == 41
+    assert harbor110.scalar("SELECT count(*) FROM harbor_upgrade_db.sequences") != "0"
+    harbor_db.migrate(harbor110.dsn)
+    for query in MINTED:
+        assert harbor110.scalar(query) == second110.scalar(query), query
+    assert harbor110.scalar("SELECT to_regnamespace('harbor_upgrade_db') IS NULL") == "t"
 
 
 def apply_without_lint(dsn: str, to: str = "2.4.0") -> None:

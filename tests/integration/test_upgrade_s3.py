@@ -44,4 +44,4 @@ def test_run_reads_the_registry_from_s3_as_harbor_yml_configures_it(site, s3_upl
     assert artifacts["changed"]["artifacts_done"] == 9 and artifacts["changed"]["problems"] == 0
     written = [json.dumps(report), render_text(report), (site.backup_dir / "journal.jsonl").read_text()]
     assert not any(secret_key in t for t in written)
-    assert secret_key in (site.harbor_yml.parent / "harbor-2.4.0.yml").read_text()
+    assert secret_key in (site.harbor_yml.parent / f"harbor-{TARGET}.yml").read_text()

@@ -143,6 +143,7 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
     else:
         at = state.version
         for step, files in steps:
+            runner.pin_sequences(conn, at)
             try:
                 with conn.transaction():
                     report.steps.append(runner.run_step(conn, step, files, progress))

@@ -142,6 +142,7 @@ def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFil
             result.statements.append(StatementResult(st.what, rows, round(time.monotonic() - s0, 3)))
             result.rows += rows or 0
     ledger.write_version(conn, files[-1].version)
+    unpin_sequences(conn)
     result.seconds = round(time.monotonic() - t0, 3)
     result.ok = True
     return result
@@ -184,3 +185,35 @@ def sequence_values(conn: psycopg.Connection) -> list[tuple[str, int, bool]]:
 def restore_sequences(conn: psycopg.Connection, values: list[tuple[str, int, bool]]) -> None:
     for name, last, called in values:
         conn.execute("SELECT setval(%s, %s, %s)", (f"public.{name}", last, called))
+
+
+# A step that fails or is killed rolls back, but the sequences it advanced stay advanced.
+# Before each step the sequences are recorded (committed) in a table of our own; a rerun
+# at the same schema version puts them back first, so its new rows get the ids an
+# uninterrupted run gives. The step's own transaction drops the record.
+PIN_SCHEMA = "harbor_upgrade_db"
+
+
+def pin_sequences(conn: psycopg.Connection, version: int) -> None:
+    """Put the sequences back where a run stopped inside the step after ``version`` found
+    them, or record them for this step (in its own committed transaction)."""
+    with conn.transaction():
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{PIN_SCHEMA}.sequences",)).fetchone()[0]:
+            rows = conn.execute(f"SELECT name, last_value, is_called FROM {PIN_SCHEMA}.sequences "
+                                "WHERE at_version = %s", (version,)).fetchall()
+            if rows:
+                restore_sequences(conn, [(n, int(v), bool(c)) for n, v, c in rows])
+                return
+            conn.execute(f"DELETE FROM {PIN_SCHEMA}.sequences")
+        else:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PIN_SCHEMA}")
+            conn.execute(f"""CREATE TABLE {PIN_SCHEMA}.sequences (at_version int NOT NULL, name text NOT NULL,
+                             last_value bigint NOT NULL, is_called boolean NOT NULL)""")
+        values = sequence_values(conn)
+        with conn.cursor().copy(f"COPY {PIN_SCHEMA}.sequences FROM STDIN") as copy:
+            for name, last, called in values:
+                copy.write_row((version, name, last, called))
+
+
+def unpin_sequences(conn: psycopg.Connection) -> None:
+    conn.execute(f"DROP SCHEMA IF EXISTS {PIN_SCHEMA} CASCADE")
