@@ -109,7 +109,7 @@ def test_sigkill_then_rerun_equals_harbor(shared, dn, pg_cluster, database):
     t0 = server_now(database.dsn)
     kill_during_step(database.dsn, "2.2.0")
     assert harbor_db.status(database.dsn).schema_version == 41
-    harbor_db.migrate(database.dsn)
+    harbor_db.migrate(database.dsn, to="2.4.0")
     t1 = server_now(database.dsn)
     data = dn.data(pg, database.name, src_ids=src, window=(t0, t1))
     oracle = dn.load_json(str(shared / "fixtures" / "harbor-db" / "expected" / "seed1" /

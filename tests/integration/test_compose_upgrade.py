@@ -24,7 +24,7 @@ import compose_stack as cs
 from harbor_upgrade.compose import detect_compose, serving
 from harbor_upgrade.compose.database import container_name
 from harbor_upgrade.compose.docker import daemon_answers
-from harbor_upgrade.versions import TARGET
+from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 
 pytestmark = pytest.mark.slow
 SECRETS = (cs.DB_PASSWORD, quote(cs.DB_PASSWORD, safe=""))
@@ -163,14 +163,14 @@ def test_refuses_while_harbor_runs_then_stop_harbor_upgrades_and_rollback_restor
     events = [json.loads(line)["event"] for line in (backup / "containers.jsonl").read_text().splitlines()]
     assert events[:2] == ["harbor-stopping", "harbor-stopped"] and events[-1] == "compose-db-removed"
 
-    assert query(site, "SELECT max(version) FROM schema_migrations") == [(70,)]
+    assert query(site, "SELECT max(version) FROM schema_migrations") == [(SCHEMA_VERSION[TARGET],)]
     assert query(site, "SELECT version FROM data_migrations") == [(30,)]
     assert query(site, "SELECT count(*) FROM artifact WHERE type IS NULL OR media_type IS NULL "
                        "OR manifest_media_type IS NULL OR size IS NULL")[0][0] == 0
 
     with Watch() as w:
         r = hu("db", "status", "--harbor-yml", site.harbor_yml, watch=w)
-        assert r.returncode == 0 and re.search(r"schema version: 70\b", r.stdout)
+        assert r.returncode == 0 and re.search(rf"schema version: {SCHEMA_VERSION[TARGET]}\b", r.stdout)
         r = hu("rollback", "--backup-dir", backup, "--yes", "--json", watch=w)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert [s["ok"] for s in json.loads(r.stdout)["steps"]] == [True, True]

@@ -93,7 +93,7 @@ def test_demo_with_engine_upgrades_postgres_and_verify_passes_on_the_new_major(d
     dsn = report["demo"]["database"]  # the DSN of the 1.10 installation still works: same port and socket
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.info.server_version // 10000 == eng["new_major"]
-        assert conn.execute("SELECT version FROM schema_migrations").fetchone()[0] == 70
+        assert conn.execute("SELECT version FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION[TARGET]
         assert conn.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()[0] \
             == str(new)
     engine_step = next(s for s in report["steps"] if s["name"] == "engine")
@@ -275,4 +275,4 @@ def test_a_failed_engine_step_serves_the_old_cluster_again_and_a_rerun_completes
     inst.cluster.psql("DROP TABLE upgrade_blocker", dbname="registry")
     assert run_once(inst, bindir, None) == 0
     assert int(scalar(inst.dsn, "SHOW server_version_num")) // 10000 > inst.cluster.bin.major
-    assert scalar(inst.dsn, "SELECT version FROM schema_migrations") == 70
+    assert scalar(inst.dsn, "SELECT version FROM schema_migrations") == SCHEMA_VERSION[TARGET]
