@@ -18,7 +18,6 @@ from harbor_upgrade.artifacts import backfill
 from harbor_upgrade.registry import open_storage
 from harbor_upgrade.report import render_text
 from harbor_upgrade.upgrade import Options, run
-from harbor_upgrade.versions import TARGET
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from test_demo import open_tmpdir  # noqa: E402

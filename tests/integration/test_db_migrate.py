@@ -16,8 +16,8 @@ import pytest
 
 from harbor_upgrade import db as harbor_db
 from harbor_upgrade.db.steps import APPLIED
-from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
+from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 
 REPO = Path(__file__).resolve().parents[2]
 FRESH_1_10 = REPO / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"
@@ -274,7 +274,8 @@ def second110(pg_cluster, seed_sql):
 
 
 MINTED = ("SELECT string_agg(id || ':' || project_id, ',' ORDER BY id) FROM cve_allowlist",
-          "SELECT string_agg(id || ':' || vendor_type || ':' || coalesce(vendor_id, 0), ',' ORDER BY id) FROM execution",
+          "SELECT string_agg(id || ':' || vendor_type || ':' || coalesce(vendor_id, 0), ',' ORDER BY id) "
+          "FROM execution",
           "SELECT string_agg(id || ':' || execution_id, ',' ORDER BY id) FROM task")
 
 

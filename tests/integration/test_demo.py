@@ -14,7 +14,6 @@ import pytest
 from harbor_upgrade import demo, versions
 from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.report import ProgressReporter, render_text
-from harbor_upgrade.versions import RELEASES, SCHEMA_VERSION, TARGET
 
 PASSWORDS = (demo.ADMIN_PASSWORD, demo.DB_PASSWORD)
 STEPS = ["backup", "config", "database", "artifacts", "scanner", "verify"]

@@ -20,6 +20,7 @@ from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES
 from harbor_upgrade.journal import Journal
 from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS
+from harbor_upgrade.versions import TARGET
 from test_demo import open_tmpdir
 from upgrade_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
 

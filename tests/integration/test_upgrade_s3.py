@@ -11,6 +11,7 @@ import pytest
 from harbor_upgrade import demo
 from harbor_upgrade.report import render_text
 from harbor_upgrade.upgrade import Options, run
+from harbor_upgrade.versions import TARGET
 from test_demo import open_tmpdir
 
 

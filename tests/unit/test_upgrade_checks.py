@@ -17,11 +17,11 @@ from harbor_upgrade.installation import DatabaseState, Installation, components_
 from harbor_upgrade.report import FAIL, PASS, WARN
 from harbor_upgrade.secrets import mask_text
 from harbor_upgrade.verify import before_counts, manifest_paths, rule_holds
-from harbor_upgrade.versions import RELEASES, SCHEMA_VERSION, TARGET, release_of_schema
 
 
 def inst(tmp_path: Path, release="1.10.0", schema=15, dirty=False, clients=(), components=None, **kw) -> Installation:
-    db = None if schema is None else DatabaseState(schema, dirty, None, release_of_schema(schema),
+    db = None if schema is None else DatabaseState(schema, dirty, None, {15: "1.10.0", 41: "2.1.0", 10: None,
+                                                                          70: "2.4.0"}.get(schema),
                                                    "15.1", 1 << 20, list(clients), [])
     base = dict(harbor_yml=str(tmp_path / "harbor.yml"), harbor_dir=str(tmp_path), config_version=release,
                 release=release, release_error=None, hostname="h", data_volume=str(tmp_path / "data"),
@@ -48,7 +48,7 @@ def test_to_names_a_release_line():
 
 
 @pytest.mark.parametrize("kw, status, words", [
-    ({}, PASS, f"1.10.0 → {TARGET}"),
+    ({}, PASS, "1.10.0 → 2.4.0"),
     ({"release": "1.9.0", "schema": None}, FAIL, "older than 1.10"),
     ({"schema": 10}, FAIL, "older than 1.10"),
     ({"release": None, "release_error": "version 1.8.0 is older than 1.9.0"}, FAIL, "1.8.0"),
