@@ -41,6 +41,20 @@ def _fresh_secrets():
     secrets.forget_all()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _backup_key(tmp_path_factory):
+    """Backups made by the tests are signed with a key of their own, never the machine's."""
+    from harbor_upgrade.backup.manifest import KEY_ENV
+    path = tmp_path_factory.mktemp("backup-key") / "backup.key"
+    old = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = str(path)  # subprocesses (the CLI, killed runs) inherit it
+    yield path
+    if old is None:
+        os.environ.pop(KEY_ENV, None)
+    else:
+        os.environ[KEY_ENV] = old
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     d = shared_dir()

@@ -194,6 +194,16 @@ class JournalMissing(InvalidInput):
     reference = "journal-missing"
 
 
+class OutputUnwritable(InvalidInput):
+    """An output folder or file cannot be written (read-only, missing parent, a folder where a file goes); checked before any work."""
+    reference = "output-unwritable"
+
+
+class BackupKeyExposed(InvalidInput):
+    """The backup signing key can be read by other users (chmod 600 it)."""
+    reference = "backup-key-exposed"
+
+
 class RestoreTargetMissing(InvalidInput):
     """The backup holds files but no folder was given to restore them to."""
     reference = "restore-target-missing"
@@ -345,6 +355,21 @@ class NotConfirmed(UnsafeState):
     """The operator declined the confirmation; nothing was changed."""
     reference = "not-confirmed"
     exit_code = ExitStatus.INTERRUPTED
+
+
+class JournalDamaged(UnsafeState):
+    """The run journal is damaged other than by a torn last line; the message names the line and how to go on."""
+    reference = "journal-damaged"
+
+
+class BackupNotAdopted(UnsafeState):
+    """The backup folder holds a complete backup that is not of the database as it is now (or fails verification); it is kept untouched."""
+    reference = "backup-not-adopted"
+
+
+class RestoreUnsafePath(UnsafeState):
+    """A restore met a symlink or a file where a folder of the backup goes; nothing is written through it."""
+    reference = "restore-unsafe-path"
 
 
 class BackupUnreadable(UnsafeState):

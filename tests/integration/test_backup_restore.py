@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harbor_upgrade.backup import MANIFEST, MANIFEST_SUM, create_backup, read_manifest, restore_backup, verify_backup
+from harbor_upgrade.backup import MANIFEST, create_backup, read_manifest, restore_backup, verify_backup
+from harbor_upgrade.backup.manifest import sign
 from harbor_upgrade.errors import ValidationFailed
 from harbor_upgrade.postgres.tools import Conn, canonical_lines, client_binaries, server_version
 
@@ -179,12 +180,13 @@ def test_verify_restores_into_a_scratch_cluster_and_compares_counts(database, tm
     create_backup(database.dsn, harbor, tmp_path / "backup", data_volume=dv)
     good = verify_backup(tmp_path / "backup")
     assert good.ok and good.restored_tables == 5, good.problems
-    # A manifest that lies about a count, with consistent checksums: only the scratch restore sees it.
+    # A manifest that lies about a count, signed with the key (its holder made a mistake): only the
+    # scratch restore sees it.
     man = json.loads((tmp_path / "backup" / MANIFEST).read_text())
     man["table_counts"]["artifact"] = 901
     text = json.dumps(man, indent=1, sort_keys=True) + "\n"
     (tmp_path / "backup" / MANIFEST).write_text(text)
-    (tmp_path / "backup" / MANIFEST_SUM).write_text(hashlib.sha256(text.encode()).hexdigest() + "  manifest.json\n")
+    sign(tmp_path / "backup", text.encode())
     assert verify_backup(tmp_path / "backup", restore_check=False).ok
     lying = verify_backup(tmp_path / "backup")
     assert lying.problems == ["table artifact: 900 rows after a scratch restore, 901 in the manifest"]
@@ -237,7 +239,7 @@ def test_cli_backup_verify_restore(database, tmp_path, run_cli):
     assert database.scalar("select count(*) from artifact") == "0"
     code, out, err = run_cli("restore", "--from", tmp_path / "b", "--dsn", database.dsn, "--harbor-dir", harbor,
                              "--data-volume", dv, "--yes")
-    assert code == 0 and "pg_dump identical" in out, err
+    assert code == 0 and "pg_dump text identical" in out, err
     assert database.scalar("select count(*) from artifact") == "900"
     _flip_one_byte(tmp_path / "b/files/data_volume/secret/keys/secretkey")
     code, out, err = run_cli("backup", "verify", tmp_path / "b", "--no-restore")

@@ -379,3 +379,20 @@ def test_2_4_0_stops_at_70_and_0071_comes_with_the_next_release(harbor110):
     assert [s.name for s in report.steps] == ["2.4.0 (0071)", "2.5.0 (0080+0081+0082)"]
     assert report.to_version == 82
     assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "82,false"
+
+
+def test_force_connected_waits_a_bounded_time_for_a_lock_then_stops_cleanly(harbor110, monkeypatch):
+    """--force-connected lets the migration start beside a session; one that holds a lock a
+    step needs makes that step give up after the lock timeout (it used to wait forever)."""
+    monkeypatch.setattr(harbor_db, "LOCK_TIMEOUT_S", 1.0)
+    with psycopg.connect(harbor110.dsn, application_name="harbor-core") as blocker:
+        blocker.execute(f"LOCK TABLE {STEP_BLOCKER['2.1.0']} IN ACCESS EXCLUSIVE MODE")
+        t0 = time.monotonic()
+        with pytest.raises(UnsafeState) as err:
+            harbor_db.migrate(harbor110.dsn, force_connected=True)
+        assert time.monotonic() - t0 < 30
+        assert err.value.reference == "db-in-use" and "harbor-core" in err.value.message
+        assert "schema 31" in err.value.message
+        blocker.rollback()
+    assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "31,false"
+    assert harbor_db.migrate(harbor110.dsn, to="2.4.0").to_version == 70

@@ -134,10 +134,10 @@ def test_verify_command_passes_then_names_a_broken_invariant(demo_run, run_cli):
 def test_rollback_restores_the_1_10_database_and_checks_it(demo_run, run_cli):
     d, report, _, _ = demo_run
     dsn = report["demo"]["database"]
-    code, out, _ = run_cli("rollback", "--backup-dir", d / "backup", "--json")
+    code, out, _ = run_cli("rollback", "--backup-dir", d / "backup", "--yes", "--json")
     assert code == 0, out
     r = json.loads(out)
-    assert r["ok"] and [s["name"] for s in r["steps"]] == ["restore", "verify"]
+    assert r["ok"] and [s["name"] for s in r["steps"]] == ["restore", "verify", "left in place"]
     assert scalar(dsn, "SELECT version FROM schema_migrations") == 15
     assert scalar(dsn, "SELECT count(*) FROM artifact") == 10
     # the folder now holds the state the installation is in: another run there is refused

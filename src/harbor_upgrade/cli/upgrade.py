@@ -147,18 +147,25 @@ def verify_cmd(dsn, harbor_yml, storage, s3_endpoint, s3_region, backup_dir, to,
 @click.option("--harbor-dir", type=click.Path(file_okay=False), help="default: where the backup was taken")
 @click.option("--data-volume", type=click.Path(file_okay=False), help="default: where the backup was taken")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--force-connected", is_flag=True,
+              help="end the sessions connected to the database when the restored copy takes its name "
+                   "(default: refuse while any client is connected)")
+@click.option("--manifest-sha256", help="the backup manifest's sha256 recorded elsewhere (where the signing key "
+                                        "is not)")
 @stop_harbor_opt
 @json_opt
-def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, yes, stop_harbor, as_json):
-    """Restore the backup taken by run and check the result against the backup's manifest.
+def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, yes, force_connected, manifest_sha256, stop_harbor,
+                 as_json):
+    """Restore the backup taken by run (asks first, or --yes) and check the result against the
+    backup's manifest. The database as it was is kept under another name; files not in the
+    backup are left in place and listed.
 
     On a Compose installation no --dsn is needed: the database is restored through the
     installation's harbor-db, started alone on 127.0.0.1 (Harbor stopped, or --stop-harbor)."""
-    if not yes and sys.stdin.isatty():
-        click.confirm(mask_text(f"Replace the database and files of the installation with the backup in "
-                                f"{backup_dir}?"), abort=True)
     with ProgressReporter(stream=sys.stderr) as progress:
-        report = up.rollback(backup_dir, dsn, harbor_dir, data_volume, progress, stop_harbor=stop_harbor)
+        report = up.rollback(backup_dir, dsn, harbor_dir, data_volume, progress, stop_harbor=stop_harbor, yes=yes,
+                             confirm=lambda q: click.confirm(mask_text(q), default=False, err=True),
+                             force_connected=force_connected, manifest_sha256=manifest_sha256)
     return emit(report, as_json)
 
 

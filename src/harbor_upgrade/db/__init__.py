@@ -16,6 +16,7 @@ sets it to 30 when it has rewritten every artifact row.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 import psycopg
@@ -133,6 +134,9 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
                           + "; ".join(clients), reference="db-in-use",
                           hint="stop Harbor (docker compose down) and retry, or pass "
                                "--force-connected if these sessions are known to be idle")
+    # A session Harbor left (or one --force-connected let through) may hold a lock a step needs:
+    # wait a bounded time for it, never forever.
+    conn.execute(f"SET lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'")
     findings = _lint(conn, state.version, to_release)
     if findings:
         raise UnsafeState(_lint_message(findings), reference="lint-findings",
@@ -148,9 +152,19 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
                 with conn.transaction():
                     report.steps.append(runner.run_step(conn, step, files, progress))
             except runner.StatementFailed as err:
+                if isinstance(err.__cause__, psycopg.errors.LockNotAvailable):
+                    raise UnsafeState(f"release step {step.release} waited {LOCK_TIMEOUT_S:.0f} s for a lock held by "
+                                      "another session and was rolled back; the database is at schema "
+                                      f"{at}: " + "; ".join(ledger.other_clients(conn)[:5]),
+                                      reference="db-in-use",
+                                      hint="stop those sessions (stop Harbor: docker compose down), then run again"
+                                      ) from None
                 raise runner.step_failure(err, at, dsn) from err
             at = files[-1].version
     return report
+
+
+LOCK_TIMEOUT_S = float(os.environ.get("HARBOR_UPGRADE_LOCK_TIMEOUT", "60"))
 
 
 class _DryRunDone(Exception):

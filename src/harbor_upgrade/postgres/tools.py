@@ -13,7 +13,9 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 import psycopg
 from psycopg import sql
@@ -109,26 +111,58 @@ def canonical_lines(lines: Iterable[bytes]) -> Iterator[bytes]:
     return (line for line in lines if not line.startswith(_VOLATILE_PREFIXES))
 
 
-def sql_digest(args: list[str], conn: Conn | None = None) -> str:
-    """sha256 of the canonical plain-SQL text a pg_dump/pg_restore command writes to stdout
-    (the same bytes as canonical_lines keeps, filtered a few MiB at a time)."""
-    h = hashlib.sha256()
+@contextmanager
+def _dump_stdout(args: list[str], conn: Conn | None) -> Iterator[IO[bytes]]:
+    """The stdout of a pg_dump/pg_restore command to read through; its failure, after, as an
+    ExternalFailure quoting its stderr."""
     with tempfile.TemporaryFile() as err, subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=err, env=conn.env() if conn else None) as p:
-        rest = b""
-        while chunk := p.stdout.read(4 << 20):
-            whole, sep, rest = (rest + chunk).rpartition(b"\n")
-            if sep:
-                h.update(_VOLATILE_RE.sub(b"", whole + sep))
-        if rest and not rest.startswith(_VOLATILE_PREFIXES):
-            h.update(rest)
+        yield p.stdout
+        p.stdout.read()   # whatever the reader left, so the command can finish
         p.wait()
         err.seek(0)
         if p.returncode != 0:
             raise ExternalFailure(mask_text(f"{os.path.basename(args[0])} failed (exit {p.returncode}): "
                                             f"{err.read().decode(errors='replace')[-3000:]}"),
                                   reference="postgres-failed")
+
+
+def sql_digest(args: list[str], conn: Conn | None = None) -> str:
+    """sha256 of the canonical plain-SQL text a pg_dump/pg_restore command writes to stdout
+    (the same bytes as canonical_lines keeps, filtered a few MiB at a time)."""
+    h = hashlib.sha256()
+    with _dump_stdout(args, conn) as stdout:
+        rest = b""
+        while chunk := stdout.read(4 << 20):
+            whole, sep, rest = (rest + chunk).rpartition(b"\n")
+            if sep:
+                h.update(_VOLATILE_RE.sub(b"", whole + sep))
+        if rest and not rest.startswith(_VOLATILE_PREFIXES):
+            h.update(rest)
     return h.hexdigest()
+
+
+def data_fingerprint(args: list[str], conn: Conn | None = None) -> dict[str, str]:
+    """sha256 of the rows of every table (keyed by its COPY line) and of the sequence values,
+    as a plain data-only dump written to stdout by a pg_dump/pg_restore command. The rows are
+    the server's own text output, the same on any major; the rest of a dump is not."""
+    out: dict[str, str] = {}
+    setvals: list[bytes] = []
+    with _dump_stdout(args, conn) as stdout:
+        key, h = None, hashlib.sha256()
+        for line in stdout:
+            if key is None:
+                if line.startswith(b"COPY "):
+                    key, h = line.decode("utf-8", "replace").strip(), hashlib.sha256()
+                elif line.startswith(b"SELECT pg_catalog.setval("):
+                    setvals.append(line)
+            elif line == b"\\.\n":
+                out[key] = h.hexdigest()
+                key = None
+            else:
+                h.update(line)
+    out["sequences"] = hashlib.sha256(b"".join(sorted(setvals))).hexdigest()
+    return out
 
 
 def table_counts(conn: psycopg.Connection) -> dict[str, int]:

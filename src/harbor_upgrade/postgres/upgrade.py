@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -36,6 +37,7 @@ from pathlib import Path
 import psycopg
 
 from ..errors import ExternalFailure, InvalidInput, UnsafeState, ValidationFailed
+from ..private import private_dir, write_private
 from .cluster import LocalCluster, PgBinaries, free_port, major_of
 from .layout import check_siblings, harbor_cluster, list_entries, read_pg_version
 from .server import Owner, Server, clean_env, data_owner, run_as, runnable_bindir
@@ -43,6 +45,7 @@ from .tools import sequence_values, table_counts
 
 MODES = ("copy", "link", "clone", "dump")
 STATE_SUFFIX = ".harbor-upgrade.json"
+ATTEMPT_SUFFIX = ".harbor-upgrade-attempt.json"
 
 Progress = Callable[[str], None]
 
@@ -234,9 +237,9 @@ def _pg_upgrade_logs(work: Path, new: Path) -> list[Path]:
 
 
 def _keep_logs(work: Path, new: Path, dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
+    private_dir(dest)
     for p in _pg_upgrade_logs(work, new):
-        shutil.copy2(p, dest / p.name)
+        write_private(dest / p.name, p.read_bytes())
     return dest
 
 
@@ -250,7 +253,8 @@ def _undo_link_mode(old: Path) -> bool:
     return False
 
 
-def _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, check) -> subprocess.CompletedProcess:
+def _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, check,
+                attempt: _Attempt) -> subprocess.CompletedProcess:
     hba = f"-c hba_file='{work / 'pg_hba.conf'}'"
     args = [new_bin.tool("pg_upgrade"), "-b", str(old_bin.bindir), "-B", str(new_bin.bindir),
             "-d", str(old), "-D", str(new), "-U", settings.superuser, "-s", str(work),
@@ -258,7 +262,11 @@ def _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, c
     args += {"copy": [], "link": ["--link"], "clone": ["--clone"]}[mode]
     if check:
         args.append("--check")
-    return _run(args, owner, work, "pg_upgrade", check=False)
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work,
+                          env=clean_env(), **owner.run_kw()) as p:
+        attempt.stage(attempt.data["stage"], pg_upgrade_pid=p.pid, pg_upgrade_start=process_start(p.pid))
+        out, err = p.communicate()
+    return subprocess.CompletedProcess(args, p.returncode, out, err)
 
 
 def _dump_restore(old_srv: _PrivateServer, new_srv: _PrivateServer, new_bin: PgBinaries, work: Path,
@@ -323,6 +331,125 @@ def state_path(new_datadir: Path) -> Path:
     return new_datadir.parent / f".{new_datadir.name}{STATE_SUFFIX}"
 
 
+def attempt_path(new_datadir: Path) -> Path:
+    return new_datadir.parent / f".{new_datadir.name}{ATTEMPT_SUFFIX}"
+
+
+class _Attempt:
+    """What an unfinished upgrade into new_datadir has started, written before it starts it:
+    its process, its private socket folder, the stage it reached, pg_upgrade's pid. A rerun
+    after a kill reads it to stop and remove exactly that, and to start again."""
+
+    def __init__(self, new: Path, data: dict):
+        self.path, self.data = attempt_path(new), data
+
+    @classmethod
+    def begin(cls, old: Path, new: Path, mode: str, work: Path) -> _Attempt:
+        a = cls(new, {"pid": os.getpid(), "start": process_start(os.getpid()), "old": str(old), "new": str(new),
+                      "mode": mode, "work": str(work), "stage": "inspect"})
+        a.save()
+        return a
+
+    def save(self) -> None:
+        write_private(self.path, json.dumps(self.data))
+
+    def stage(self, stage: str, **more) -> None:
+        self.data.update(stage=stage, **more)
+        self.save()
+
+    def end(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of pid (field 22 of /proc/pid/stat): a reused pid has another."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid, start) -> bool:
+    return isinstance(pid, int) and start is not None and process_start(pid) == start
+
+
+def _stop_private_server(binaries: PgBinaries, datadir: Path, work: str, owner: Owner) -> bool:
+    """Stop the server of datadir if it listens on the dead attempt's private socket folder
+    (postmaster.pid's 5th line); a server of anyone else is left alone."""
+    try:
+        lines = (datadir / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    if len(lines) < 5 or lines[4].strip() != work:
+        return False
+    _run([binaries.tool("pg_ctl"), "stop", "-D", str(datadir), "-m", "fast", "-w", "-t", "60"], owner, Path("/"),
+         "pg_ctl stop", check=False)
+    return True
+
+
+def _recover(old: Path, new: Path, old_bin: PgBinaries, new_bin: PgBinaries, owner: Owner, say: Progress) -> list[str]:
+    """Undo what a killed attempt left: its pg_upgrade, the servers it ran on its private
+    socket, the half-made new cluster (in link mode only while the new cluster never ran),
+    its work folder. The old cluster comes out as it was."""
+    path = attempt_path(new)
+    for torn in path.parent.glob(f".{path.name}.*.tmp"):   # a record being written when a kill came
+        torn.unlink(missing_ok=True)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        data = {}
+    if _alive(data.get("pid"), data.get("start")):
+        raise UnsafeState(f"another pg-upgrade (pid {data['pid']}) is upgrading {old} into {new}",
+                          reference="run-locked", hint="wait for it to finish")
+    notes = []
+    child = data.get("pg_upgrade_pid")
+    if _alive(child, data.get("pg_upgrade_start")):
+        os.kill(child, signal.SIGKILL)
+        for _ in range(200):
+            if not _alive(child, data.get("pg_upgrade_start")):
+                break
+            time.sleep(0.05)
+        notes.append(f"stopped pg_upgrade (pid {child}) left running by an interrupted attempt")
+    work = data.get("work", "")
+    for binaries, datadir in ((old_bin, old), (new_bin, new)):
+        if work and _stop_private_server(binaries, datadir, work, owner):
+            notes.append(f"stopped the server an interrupted attempt had started on {datadir}")
+    stage = data.get("stage", "inspect")
+    if _finished_state(old, new) is not None:
+        stage = "done"   # killed after the verified state was written: keep the new cluster
+    if stage == "verify" and data.get("mode") == "link" and (old / "global" / "pg_control.old").exists():
+        raise UnsafeState(f"an interrupted link-mode upgrade left {old} sharing its files with {new}, and the new "
+                          "cluster was not verified", reference="engine-link-interrupted",
+                          hint="restore the old cluster from your snapshot (link mode needs one); or check the new "
+                               "cluster by hand")
+    if stage in ("initdb", "transfer", "verify"):
+        if data.get("mode") == "link" and _undo_link_mode(old):
+            notes.append(f"put back {old}/global/pg_control, renamed by the interrupted pg_upgrade --link")
+        if list_entries(new) is not None:
+            shutil.rmtree(new, ignore_errors=True)
+            notes.append(f"removed {new}, the unfinished new cluster of an interrupted attempt")
+    if Path(work).name.startswith("hu-pgup-"):   # the attempt's own folder (recorded by it)
+        shutil.rmtree(work, ignore_errors=True)
+    path.unlink(missing_ok=True)
+    for n in notes:
+        say(n)
+    return notes
+
+
+def _finished_state(old: Path, new: Path) -> dict | None:
+    """The verified state of an upgrade of old into new, when one was finished."""
+    try:
+        state = json.loads(state_path(new).read_text())
+    except (OSError, ValueError):
+        return None
+    if state.get("verified") and state.get("old_datadir") == str(old) \
+            and read_pg_version(new) == str(state.get("new_major")):
+        return state
+    return None
+
+
 def resolve_old_datadir(datadir: str | os.PathLike) -> Path:
     """The cluster folder itself, or the one cluster of a Harbor ``data_volume/database``."""
     path = Path(datadir).absolute()
@@ -340,8 +467,15 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
     old_version = read_pg_version(old)
     check_siblings(old, new)
     owner = data_owner(old)
-    check_space(old, new, mode)
     old_bin, new_bin = _binaries(old_bindir, owner, "old bindir"), _binaries(new_bindir, owner, "new bindir")
+    recovered = _recover(old, new, old_bin, new_bin, owner, say)
+    done = _finished_state(old, new)
+    if done is not None:
+        say(f"{new} was finished and verified by an earlier attempt")
+        return EngineUpgradeResult(old, new, old_bin.major, new_bin.major, done["mode"], Evidence(**done["evidence"]),
+                                   {"total": 0.0}, state_path(new),
+                                   recovered + ["finished and verified by an earlier, interrupted attempt"])
+    check_space(old, new, mode)
     if old_version.split(".")[0] != str(old_bin.major):
         raise InvalidInput(f"{old} is a PostgreSQL {old_version} cluster but {old_bindir} is {old_bin.major}",
                            reference="datadir-version")
@@ -351,8 +485,9 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
 
     t0 = time.monotonic()
     seconds: dict[str, float] = {}
-    notes: list[str] = []
+    notes: list[str] = list(recovered)
     work = Path(tempfile.mkdtemp(prefix="hu-pgup-"))  # short: a unix socket lives here
+    attempt = _Attempt.begin(old, new, mode, work)
     owner.chown(work)
     (work / "pg_hba.conf").write_text("local all all trust\n")
     owner.chown(work / "pg_hba.conf")
@@ -372,29 +507,32 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
             before = old_srv.evidence()
         seconds["inspect"] = time.monotonic() - t0
 
+        attempt.stage("initdb")
         _prepare_new_datadir(new, owner)
         created_new = True
         say(f"initdb {new} (PostgreSQL {new_bin.major}, {settings.encoding}, {settings.lc_collate})")
         LocalCluster.create(new, binaries=new_bin, encoding=settings.encoding, locale=None,
                             superuser=settings.superuser, initdb_args=settings.initdb_args(new_bin.major))
         t = time.monotonic()
+        attempt.stage("transfer")
         if mode == "dump":
             with _PrivateServer(old, old_bin, work, superuser, "old") as old_srv, \
                     _PrivateServer(new, new_bin, work, superuser, "new") as new_srv:
                 _dump_restore(old_srv, new_srv, new_bin, work, jobs, say)
         else:
             say(f"pg_upgrade --check ({mode})")
-            r = _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, check=True)
+            r = _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, True, attempt)
             seconds["check"] = time.monotonic() - t
             if r.returncode != 0:
                 raise _failure("pg_upgrade --check", r, work, new)
             say(f"pg_upgrade ({mode}, {jobs} jobs)")
             t = time.monotonic()
-            r = _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, check=False)
+            r = _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, False, attempt)
             if r.returncode != 0:
                 raise _failure("pg_upgrade", r, work, new)
         seconds["transfer"] = time.monotonic() - t
         transferred = True
+        attempt.stage("verify")
         notes += [f"copied {n} from the old cluster" for n in _copy_access_files(old, new)]
 
         t = time.monotonic()
@@ -417,6 +555,8 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
         # cluster may have run (in link mode on the old cluster's files): keep both.
         if created_new and not transferred:
             _roll_back(old, new, mode)
+        if not transferred or mode != "link":
+            attempt.end()
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -424,10 +564,10 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
     seconds["total"] = time.monotonic() - t0
     sp = state_path(new)
     result = EngineUpgradeResult(old, new, old_bin.major, new_bin.major, mode, after, seconds, sp, notes)
-    sp.write_text(json.dumps({"old_datadir": str(old), "new_datadir": str(new), "old_version": old_version,
-                              "new_major": new_bin.major, "mode": mode, "verified": True,
-                              "evidence": asdict(after)}, indent=1))
-    sp.chmod(0o600)
+    write_private(sp, json.dumps({"old_datadir": str(old), "new_datadir": str(new), "old_version": old_version,
+                                  "new_major": new_bin.major, "mode": mode, "verified": True,
+                                  "evidence": asdict(after)}, indent=1))
+    attempt.end()
     return result
 
 

@@ -2,21 +2,24 @@
 restore of the backup a run took."""
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import versions
 from ..backup import read_manifest, restore_backup
 from ..compose.session import compose_of, container_journal, database, own_database
 from ..db.connection import connect
-from ..errors import InvalidInput
+from ..errors import InvalidInput, UnsafeState
 from ..journal import Journal
 from ..postgres.tools import table_counts
 from ..registry import open_storage as open_spec
 from ..report import ProgressReporter
 from ..secrets import dsn_without_password
 from ..verify import load_known_missing, verify
+from .lock import InstallationLock, RunLock
 from .options import BACKUP_SUBDIR, KNOWN_MISSING, Options
-from .run import RunLock
+from .run import confirm_default
 
 
 def backup_folder(backup_dir: Path) -> Path:
@@ -56,8 +59,12 @@ def verify_report(dsn: str, storage: str | None = None, backup_dir: str | None =
 
 def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = None,
              data_volume: str | None = None, progress: ProgressReporter | None = None,
-             stop_harbor: bool = False) -> dict:
-    """Restore the backup a run took, then check the database against the backup's manifest.
+             stop_harbor: bool = False, yes: bool = False, confirm: Callable[[str], bool] = confirm_default,
+             interactive: bool | None = None, force_connected: bool = False,
+             manifest_sha256: str | None = None) -> dict:
+    """Restore the backup a run took (asking first, like restore, unless yes), then check the
+    database against the backup's manifest. The database as it was is kept under another
+    name; files that are not in the backup are left in place and listed.
 
     Without a DSN, on a Compose installation with Harbor's own database (the harbor folder
     the backup was taken from), the database is restored through the installation's
@@ -66,18 +73,30 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
     b = Path(backup_dir)
     manifest = read_manifest(backup_folder(b))
     harbor_dir = harbor_dir or manifest.roots.get("harbor")
+    data_volume = data_volume or manifest.roots.get("data_volume")
+    if not yes:
+        tty = interactive if interactive is not None else sys.stdin.isatty()
+        if not tty:
+            raise UnsafeState("rollback replaces the database and files; no terminal to ask for confirmation",
+                              reference="confirmation-needed", hint="stop Harbor, then run again with --yes")
+        if not confirm(f"Replace the database and the files under {harbor_dir}"
+                       f"{' and ' + data_volume if data_volume else ''} with the backup of {manifest.created} "
+                       f"(Harbor {manifest.harbor_version}) in {b}? Harbor must be stopped."):
+            raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed")
     harbor_yml = Path(harbor_dir) / "harbor.yml" if harbor_dir else None
     ci = compose_of(harbor_yml) if dsn is None and harbor_yml is not None and harbor_yml.is_file() else None
+    how = {"force_connected": force_connected, "manifest_sha256": manifest_sha256}
     if not own_database(ci):
-        return rollback_on(b, dsn, harbor_dir, data_volume, progress)
+        return rollback_on(b, dsn, harbor_dir, data_volume, progress, **how)
     progress = progress or ProgressReporter(enabled=False)
     with database(harbor_yml, None, stop=stop_harbor, journal=container_journal(b), say=progress.note,
                   ci=ci) as url:
-        return rollback_on(b, url, harbor_dir, data_volume, progress)
+        return rollback_on(b, url, harbor_dir, data_volume, progress, **how)
 
 
 def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: str | None,
-                progress: ProgressReporter | None) -> dict:
+                progress: ProgressReporter | None, force_connected: bool = False,
+                manifest_sha256: str | None = None) -> dict:
     folder = backup_folder(b)
     manifest = read_manifest(folder)
     plan_rec = Journal.read(b).last("plan") if (b / "journal.jsonl").exists() else None
@@ -91,24 +110,35 @@ def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: s
                            hint=f"harbor-upgrade rollback --backup-dir {b} --dsn postgresql://USER@HOST:PORT/registry "
                                 "(no password in it: set PGPASSWORD, use ~/.pgpass, or "
                                 "harbor-upgrade --password-file FILE rollback ...)")
-    data_volume = data_volume or manifest.roots.get("data_volume")
     progress = progress or ProgressReporter(enabled=False)
-    result = restore_backup(folder, dsn, harbor_dir, data_volume=data_volume, progress=progress.note)
-    with connect(dsn) as conn:
-        after = table_counts(conn)
+    with InstallationLock(dsn, "the rollback"):
+        result = restore_backup(folder, dsn, harbor_dir, data_volume=data_volume, progress=progress.note,
+                                force_connected=force_connected, expect_manifest_sha256=manifest_sha256)
+        with connect(dsn) as conn:
+            after = table_counts(conn)
     differ = sorted(t for t in set(after) | set(manifest.table_counts)
                     if after.get(t) != manifest.table_counts.get(t))
     steps = [
-        {"name": "restore", "ok": result.ok, "summary": f"database {result.database} and {result.files_restored} "
-         "files restored" + ("" if result.ok else ": " + "; ".join(result.problems[:5]))},
+        {"name": "restore", "ok": result.ok, "summary": f"database {result.database} ({result.compared} equal to the "
+         f"backup's) and {result.files_restored} files restored"
+         + ("" if result.ok else ": " + "; ".join(result.problems[:5]))},
         {"name": "verify", "ok": not differ, "summary": f"{len(manifest.table_counts)} tables have the row counts of "
          "the backup" if not differ else f"row counts differ in {', '.join(differ[:10])}"},
     ]
+    if result.extra_files:
+        steps.append({"name": "left in place", "ok": True,
+                      "summary": f"{len(result.extra_files)} files and folders are not in the backup and were left "
+                                 "as they are: " + ", ".join(result.extra_files[:20])
+                                 + (" ..." if len(result.extra_files) > 20 else "")})
     ok = all(s["ok"] for s in steps)
     if (b / "journal.jsonl").exists():
         with RunLock(b):
             # a later `run` on this folder would take the restored state for the upgraded one
-            Journal.open(b).write("rollback", ok=ok)
+            Journal.open(b).write("rollback", ok=ok, kept_database=result.kept_database)
+    nxt = [f"Start Harbor {manifest.harbor_version or 'as it was'} again (docker compose up -d in {harbor_dir})."] \
+        if ok else ["The restore did not come out identical: see the steps above."]
+    if result.kept_database:
+        nxt.append(f"The database as it was before the rollback is kept as {result.kept_database}; once Harbor works, "
+                   f"drop it (DROP DATABASE \"{result.kept_database}\").")
     return {"ok": ok, "command": "rollback", "steps": steps, "backup_dir": str(b),
-            "next": [f"Start Harbor {manifest.harbor_version or 'as it was'} again (docker compose up -d in "
-                     f"{harbor_dir})."] if ok else ["The restore did not come out identical: see the steps above."]}
+            "left_in_place": result.extra_files, "kept_database": result.kept_database, "next": nxt}

@@ -2,9 +2,7 @@
 (skipping those the journal shows done), and the report."""
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,18 +19,19 @@ from ..db.inventory import artifact_digests
 from ..errors import HarborUpgradeError, InvalidInput, UnsafeState
 from ..installation import detect
 from ..journal import Journal
+from ..postgres.scratch import sweep
 from ..postgres.server import Server
+from ..private import check_writable, write_private
 from ..report import ProgressReporter, all_ok
 from ..verify import missing_manifests
 from .context import Context, open_storage
+from .lock import InstallationLock, RunLock
 from .options import KNOWN_MISSING, STEP_TEXT, STEPS, Options, start_release
 from .plan import hops, next_steps, plan, planned_engine, step_plan
 from .preflight import preflight
 from .removed import refuse_dropping_charts, removals
 from .steps import STEP_FUNCS
 from .steps.engine import engine_state, old_cluster_usable
-
-LOCK_FILE = "journal.lock"
 
 
 def record_missing_before(ctx: Context) -> int:
@@ -43,31 +42,8 @@ def record_missing_before(ctx: Context) -> int:
         missing = missing_manifests(storage, artifact_digests(ctx.dsn))
     finally:
         storage.close()
-    path = ctx.backup_dir / KNOWN_MISSING
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(sorted(missing)))
-    os.replace(tmp, path)
+    write_private(ctx.backup_dir / KNOWN_MISSING, json.dumps(sorted(missing)))
     return len(missing)
-
-
-class RunLock:
-    """One run per backup folder at a time."""
-
-    def __init__(self, backup_dir: Path):
-        backup_dir.mkdir(parents=True, exist_ok=True)
-        self.f = open(backup_dir / LOCK_FILE, "w")
-
-    def __enter__(self) -> RunLock:
-        try:
-            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UnsafeState(f"another harbor-upgrade run is using {self.f.name}", reference="run-locked",
-                              hint="wait for it to finish") from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.f, fcntl.LOCK_UN)
-        self.f.close()
 
 
 def restore_engine_server(backup_dir: Path) -> str | None:
@@ -127,6 +103,9 @@ def run(opts: Options, progress: ProgressReporter | None = None,
         return report
     progress = progress or ProgressReporter(enabled=False)
     backup_dir = Path(opts.backup_dir).resolve()
+    check_writable(backup_dir, "--backup-dir", is_dir=True)
+    for left in sweep():   # scratch clusters of a killed run (or verify): stopped and removed
+        progress.note(f"removed {left}, a scratch cluster an interrupted command left behind")
     ci = None if opts.dsn else compose_of(opts.harbor_yml)
     if ci is None:
         return run_on(opts, progress, confirm, interactive, backup_dir)
@@ -188,7 +167,7 @@ def run_on(opts: Options, progress: ProgressReporter, confirm: Callable[[str], b
                 "next": ["Fix the failed checks above, then run again; nothing was changed."]}
     refuse_dropping_charts(removals(inst, start_release(inst), target), opts.drop_chartmuseum)
     confirmed(opts, f"Upgrade {inst.harbor_yml} to {target} (backup in {backup_dir})?", confirm, interactive)
-    with RunLock(backup_dir):
+    with RunLock(backup_dir), InstallationLock(inst.dsn, "this run") as installation_lock:
         journal = Journal.open(backup_dir)
         if journal.last("rollback"):
             raise InvalidInput(f"{backup_dir} was rolled back to: its backup is the installation's state now",
@@ -218,6 +197,8 @@ def run_on(opts: Options, progress: ProgressReporter, confirm: Callable[[str], b
                 results.append({"name": name, "ok": True, "resumed": True, "summary": rec.get("summary", "")})
                 continue
             progress.note(f"{name}: {STEP_TEXT[name]}")
+            if not installation_lock.ensure():   # again after the engine step restarted the server
+                progress.note("  (the cluster's postgres database is out of reach: no installation lock is held)")
             journal.start(name)
             t0 = time.monotonic()
             try:

@@ -1,0 +1,259 @@
+"""Copying files into a backup and putting them back, never through a symlink.
+
+Restore runs as root into folders other users (Harbor's containers) can write, from a backup
+that is hostile input. So every write goes through file descriptors of folders opened one
+component at a time with O_NOFOLLOW (openat-style): a symlink met on the way is an error,
+never followed. Folders are made first, then files (written to a temporary name, owner, mode
+and time set on the open descriptor, renamed over the old entry), symlinks last; folder
+owners, modes and times are set deepest first through their own descriptors. Reading the
+backup's copies is bounded the same way: regular files only, no symlink, no FIFO.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..errors import UnsafeState
+from .manifest import FileEntry
+
+CHUNK = 1 << 20
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_regular(path: str | os.PathLike, dir_fd: int | None = None) -> int:
+    """A read descriptor of a regular file, never of a symlink, FIFO or device."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def sha256_of(path: str | os.PathLike, dir_fd: int | None = None) -> str:
+    h = hashlib.sha256()
+    with os.fdopen(open_regular(path, dir_fd), "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def copy_hashing(src: Path, dst: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(open_regular(src), "rb") as fin, os.fdopen(fd, "wb") as fout:
+        while chunk := fin.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+            fout.write(chunk)
+    return size, h.hexdigest()
+
+
+def walk(root: Path, skip: Callable[[Path, os.stat_result], str | None], skipped: list[dict[str, str]],
+         area: str) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(relative path, absolute path, lstat) of root and everything below, minus skipped entries."""
+    def visit(p: Path, rel: str):
+        st = p.lstat()
+        reason = skip(p, st) if rel != "." else None
+        if reason:
+            skipped.append({"path": f"{area}/{rel}", "reason": reason})
+            return
+        yield rel, p, st
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                children = sorted(os.listdir(p))
+            except OSError as e:
+                raise UnsafeState(f"cannot list {p}: {e.strerror}",
+                                  hint="run the backup as root or as the owner of the folder",
+                                  reference="backup-unreadable") from None
+            for name in children:
+                yield from visit(p / name, name if rel == "." else f"{rel}/{name}")
+    yield from visit(root, ".")
+
+
+# -- restore ---------------------------------------------------------------------------------
+
+class _Tree:
+    """Descriptor-relative access below one root folder (the root itself is the operator's
+    choice and may be reached through a symlink; nothing below it is)."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def open_dir(self, parts: list[str]) -> int:
+        fd = os.dup(self.fd)
+        try:
+            for i, part in enumerate(parts):
+                try:
+                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise UnsafeState(f"{self.root / '/'.join(parts[:i + 1])} is not a folder (a symlink?): "
+                                          "nothing is written through it", reference="restore-unsafe-path") from None
+                    raise
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @staticmethod
+    def lstat(name: str, dfd: int) -> os.stat_result | None:
+        try:
+            return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def remove(name: str, dfd: int, st: os.stat_result) -> None:
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=dfd)
+        else:
+            os.unlink(name, dir_fd=dfd)
+
+
+def _set_meta(fd: int, e: FileEntry) -> None:
+    os.fchown(fd, e.uid, e.gid)
+    os.fchmod(fd, e.mode)
+    os.utime(fd, ns=(e.mtime_ns, e.mtime_ns))
+
+
+def restore_area(backup_dir: Path, root: Path, entries: list[FileEntry]) -> None:
+    """Put entries (checked by manifest.entry_problems) back under root."""
+    tree = _Tree(root)
+    try:
+        backup_fd = os.open(backup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            by_depth = sorted(entries, key=lambda e: len(e.parts))
+            for e in by_depth:
+                if e.type == "dir" and e.parts:
+                    _make_dir(tree, e)
+            for e in entries:
+                if e.type == "file":
+                    _write_file(tree, backup_fd, e)
+            for e in entries:
+                if e.type == "symlink":
+                    _make_symlink(tree, e)
+            for e in reversed(by_depth):
+                if e.type == "dir":
+                    fd = tree.open_dir(e.parts)
+                    try:
+                        _set_meta(fd, e)
+                    finally:
+                        os.close(fd)
+        finally:
+            os.close(backup_fd)
+    finally:
+        tree.close()
+
+
+def _make_dir(tree: _Tree, e: FileEntry) -> None:
+    dfd = tree.open_dir(e.parts[:-1])
+    try:
+        st = tree.lstat(e.parts[-1], dfd)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            tree.remove(e.parts[-1], dfd, st)   # a file or a symlink where the folder was
+            st = None
+        if st is None:
+            os.mkdir(e.parts[-1], 0o700, dir_fd=dfd)
+    finally:
+        os.close(dfd)
+
+
+def _write_file(tree: _Tree, backup_fd: int, e: FileEntry) -> None:
+    name = e.parts[-1]
+    tmp = f".{name}.harbor-upgrade-restore"
+    dfd = tree.open_dir(e.parts[:-1])
+    try:
+        old = tree.lstat(tmp, dfd)
+        if old is not None:
+            tree.remove(tmp, dfd, old)  # a killed restore's
+        src = os.fdopen(open_regular(e.stored, dir_fd=backup_fd), "rb")
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            with src, os.fdopen(out, "wb", closefd=False) as fout:
+                shutil.copyfileobj(src, fout, CHUNK)
+                fout.flush()
+            _set_meta(out, e)
+            os.fsync(out)
+        finally:
+            os.close(out)
+        st = tree.lstat(name, dfd)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=dfd)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)  # replaces a symlink, never follows it
+    finally:
+        os.close(dfd)
+
+
+def _make_symlink(tree: _Tree, e: FileEntry) -> None:
+    name = e.parts[-1]
+    dfd = tree.open_dir(e.parts[:-1])
+    try:
+        st = tree.lstat(name, dfd)
+        if st is not None:
+            tree.remove(name, dfd, st)
+        os.symlink(e.target, name, dir_fd=dfd)
+        os.chown(name, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
+        os.utime(name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)
+    finally:
+        os.close(dfd)
+
+
+def file_problems(root: Path, entries: list[FileEntry]) -> list[str]:
+    """How the files under root differ from their manifest entries (empty when identical)."""
+    problems = []
+    for e in entries:
+        p = root if e.path == "." else root / e.path
+        where = f"{e.area}/{e.path}"
+        try:
+            st = p.lstat()
+        except FileNotFoundError:
+            problems.append(f"{where}: missing")
+            continue
+        kind = "dir" if stat.S_ISDIR(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+        if kind != e.type:
+            problems.append(f"{where}: is a {kind}, was a {e.type}")
+            continue
+        if (st.st_uid, st.st_gid) != (e.uid, e.gid):
+            problems.append(f"{where}: owner {st.st_uid}:{st.st_gid}, recorded {e.uid}:{e.gid}")
+        if kind != "symlink" and stat.S_IMODE(st.st_mode) != e.mode:
+            problems.append(f"{where}: mode {oct(stat.S_IMODE(st.st_mode))}, recorded {oct(e.mode)}")
+        if kind == "symlink" and os.readlink(p) != e.target:
+            problems.append(f"{where}: points to {os.readlink(p)}, recorded {e.target}")
+        if kind == "file":
+            try:
+                same = st.st_size == e.size and sha256_of(p) == e.sha256
+            except OSError:
+                same = False
+            if not same:
+                problems.append(f"{where}: content differs from the backup")
+    return problems
+
+
+def extra_files(root: Path, area: str, entries: list[FileEntry], skipped: list[dict[str, str]]) -> list[str]:
+    known = {e.path for e in entries}
+    skipped_paths = {s["path"] for s in skipped}
+    extra = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(dirnames + filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if f"{area}/{rel}" in skipped_paths:
+                if name in dirnames:
+                    dirnames.remove(name)
+                continue
+            if rel not in known:
+                extra.append(f"{area}/{rel}")
+    return extra
