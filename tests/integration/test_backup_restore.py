@@ -164,7 +164,7 @@ def test_restore_after_harbor_migration(shared, database, tmp_path):
     before_dump, before_files = plain_dump(database.dsn), snapshot(harbor)
     m = create_backup(database.dsn, harbor, tmp_path / "backup", data_volume=dv)
     assert m.schema_version == 15 and m.table_counts["access_log"] == 2768
-    migrate(database.dsn, force_connected=True)
+    migrate(database.dsn, to="2.4.0", force_connected=True)
     assert database.scalar("select version from schema_migrations") == "70"
     (harbor / "harbor.yml").write_text("_version: 2.4.0\n")
     r = restore_backup(tmp_path / "backup", database.dsn, harbor, data_volume=dv)

@@ -17,6 +17,7 @@ import pytest
 
 from harbor_upgrade import demo
 from harbor_upgrade.upgrade.lock import InstallationLock
+from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 from test_demo import open_tmpdir, scalar
 
 
@@ -62,9 +63,9 @@ def test_deleted_journal_after_a_finished_run_is_refused_and_the_backup_stays(fi
         assert r.returncode == 4, r.stdout[-2000:] + r.stderr[-2000:]
         error = json.loads(r.stdout)["error"]
         assert error["reference"] == "backup-not-adopted"
-        assert "schema 70" in error["message"] and "holds schema 15" in error["message"]
+        assert f"schema {SCHEMA_VERSION[TARGET]}" in error["message"] and "holds schema 15" in error["message"]
         assert manifest_bytes(finished) == before
-        assert scalar(finished.dsn, "SELECT version FROM schema_migrations") == 70
+        assert scalar(finished.dsn, "SELECT max(version) FROM schema_migrations") == SCHEMA_VERSION[TARGET]
     finally:
         journal.write_bytes(saved)
 
@@ -120,16 +121,17 @@ def test_rollback_asks_first_then_lists_what_it_left_and_keeps_the_old_database(
             "--dsn", finished.dsn]
     r = subprocess.run(base, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert r.returncode == 4 and "confirmation-needed" in r.stderr
-    assert scalar(finished.dsn, "SELECT version FROM schema_migrations") == 70
+    assert scalar(finished.dsn, "SELECT max(version) FROM schema_migrations") == SCHEMA_VERSION[TARGET]
     r = subprocess.run(base + ["--yes", "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     report = json.loads(r.stdout)
-    assert "harbor/harbor-2.4.0.yml" in report["left_in_place"]
-    assert any(s["name"] == "left in place" and "harbor-2.4.0.yml" in s["summary"] for s in report["steps"])
+    assert f"harbor/harbor-{TARGET}.yml" in report["left_in_place"]
+    assert any(s["name"] == "left in place" and f"harbor-{TARGET}.yml" in s["summary"] for s in report["steps"])
     assert scalar(finished.dsn, "SELECT version FROM schema_migrations") == 15
     kept = report["kept_database"]
     assert kept.startswith("registry_before_restore_")
-    assert scalar(finished.dsn.replace("/registry", f"/{kept}"), "SELECT version FROM schema_migrations") == 70
+    assert scalar(finished.dsn.replace("/registry", f"/{kept}"),
+                  "SELECT max(version) FROM schema_migrations") == SCHEMA_VERSION[TARGET]
 
 
 def test_an_unwritable_artifacts_report_is_refused_before_the_database_is_touched(tmp_path, run_cli):
