@@ -107,3 +107,15 @@ def test_run_refuses_to_cross_2_8_while_chartmuseum_holds_charts(site, run_cli):
         assert code == 0 and "ChartMuseum" not in {r["component"] for r in json.loads(out)["removed"]}
     finally:
         shutil.rmtree(charts)
+
+
+@pytest.mark.skipif("2.10.0" not in versions.RELEASES, reason="the tool does not reach 2.10 yet")
+def test_plan_counts_what_2_10_drops_by_design(site, run_cli):
+    with psycopg.connect(site.dsn, autocommit=True) as conn:
+        n = conn.execute("SELECT count(*) FROM harbor_resource_label").fetchone()[0]
+    code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--json")
+    losses = json.loads(out)["data_losses"]
+    assert code == 0 and [(x["release"], x["rows"]) for x in losses if "harbor_resource_label" in x["what"]] \
+        == [("2.10.0", n)]
+    code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--to", "2.9", "--json")
+    assert not [x for x in json.loads(out)["data_losses"] if x["release"] == "2.10.0"]

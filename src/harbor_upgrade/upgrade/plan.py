@@ -2,9 +2,10 @@
 preflight checks, and what the operator does next. Writes nothing."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from .. import db
 from ..compose.session import compose_of, database, own_database
 from ..errors import HarborUpgradeError
 from ..installation import Installation, detect
@@ -134,6 +135,7 @@ def plan_on(opts: Options) -> dict:
                   for r in gone)
     return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst, target),
             "target": target, "harbor_path": harbor_way(inst, target), "removed": [r.to_dict() for r in gone],
+            "data_losses": data_losses(inst, target),
             "steps": step_plan(inst, target, ok, opts.steps,
                                planned_engine(inst, opts, backup_dir if resuming else None)),
             "checks": [c.to_dict() for c in checks],
@@ -145,6 +147,20 @@ def plan_on(opts: Options) -> dict:
                       + (" --drop-chartmuseum" if blocked and opts.drop_chartmuseum else "")]
                      + [f"Before the run: {r.text()}" for r in gone if r.in_use]
                      if ok else ["Fix the failed checks above, then plan again."])}
+
+
+def data_losses(inst: Installation, target: str) -> list[dict]:
+    """The rows the release steps up to target drop by design (2.10: labels of projects and
+    repositories), counted read-only; [] without a database, or when it cannot be planned (the
+    preflight says why)."""
+    db_state = inst.database
+    if db_state is None or db_state.release is None or db_state.dirty \
+            or db_state.schema_version >= SCHEMA_VERSION[target]:
+        return []
+    try:
+        return [asdict(loss) for loss in db.data_losses(inst.dsn, to=target)]
+    except HarborUpgradeError:
+        return []
 
 
 def harbor_way(inst: Installation, target: str) -> dict | None:
