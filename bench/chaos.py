@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO / "tests" / "integration"), str(REPO / "tests"), str(HERE)]
 
-from harbor_upgrade import demo  # noqa: E402
+from harbor_upgrade import demo, versions  # noqa: E402
 from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
 from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS  # noqa: E402
@@ -218,6 +218,11 @@ class BackupWatch:
             TALLY.bad("backup-replaced", f"{what}: {self.dir} changed after it was complete")
 
 
+def migrated_yml(inst: demo.DemoInstallation) -> str:
+    """The harbor.yml a run wrote, with the installation's own folder made comparable."""
+    return (inst.harbor_yml.parent / f"harbor-{versions.TARGET}.yml").read_text().replace(str(inst.dir), "<dir>")
+
+
 def one_kill(rng: random.Random, duration: float) -> tuple[str, float]:
     kind = rng.choice(("timed", "timed", "writes", "progress"))
     if kind == "timed":
@@ -262,7 +267,7 @@ def run_series(base: Path, rng: random.Random, kills: int, straight_result, wind
         pg = ClusterPsql(inst.cluster)
         diffs = compare_schema(straight_schema, schema(pg, "registry")) + \
             compare_data(straight_data, data(pg, "registry", src_ids, window))[0]
-        killed_yml = (inst.harbor_yml.parent / "harbor-2.4.0.yml").read_text().replace(str(inst.dir), "<dir>")
+        killed_yml = migrated_yml(inst)
         if diffs or killed_yml != straight_yml:
             TALLY.bad("not-identical", f"{inst.dir}: {diffs[:5]} yml equal: {killed_yml == straight_yml}")
         return done_kills
@@ -282,7 +287,7 @@ def part_run(base: Path, rng: random.Random, kills: int) -> None:
         duration = time.monotonic() - t0
         src_ids = source_ids(ClusterPsql(straight.cluster), "registry")
         pg = ClusterPsql(straight.cluster)
-        yml = (straight.harbor_yml.parent / "harbor-2.4.0.yml").read_text().replace(str(straight.dir), "<dir>")
+        yml = migrated_yml(straight)
         later = dt.datetime.utcnow() + dt.timedelta(hours=2)  # covers the killed series' migration stamps too
         result = (schema(pg, "registry"), data(pg, "registry", src_ids, (window_start, later)), src_ids, yml)
     finally:
