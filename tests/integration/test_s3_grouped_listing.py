@@ -1,6 +1,6 @@
 """Listings grouped by a delimiter on S3 (SeaweedFS on 127.0.0.1): the same repositories, revisions,
-tags and layer links as the filesystem gives, in the same order, with one request per 1000
-repositories and two per repository; and the same backfill from both."""
+tags and layer links as the filesystem gives, in the same order, with one "/" listing per
+repository folder and two grouped ones per repository; and the same backfill from both."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -86,19 +86,34 @@ def test_grouped_listing_equals_the_filesystem_one(s3, tree, folder, delimiter):
     assert got == want and any(grouped for _, grouped in want)
 
 
-def test_repositories_in_the_filesystem_order_from_one_request(s3, tree):
+def test_repositories_as_the_filesystem_gives_them_one_folder_a_request(s3, tree):
     fs_entries = list(Layout(FilesystemStorage(tree[0])).repositories())
     calls = count_listings(s3)
     s3_entries = list(Layout(s3).repositories())
-    assert len(calls) == 1 and calls[0]["query_string"]["delimiter"] == "/_"
     assert [e.name for e in fs_entries] == ["Bad-top", "a/0x", "a/Bad", "a/app", "a/app/sub", "a-c/x",
                                             "empty/only-layers"]
-    # S3 cannot tell a folder with only an upload from a repository before listing it
-    assert [e.name for e in s3_entries] == [e.name for e in fs_entries] + ["up/only-uploads"]
-    fs_kinds = {e.name: e.kind for e in fs_entries}
-    assert {e.name: e.kind for e in s3_entries} == {
-        name: "refused" if kind == "refused" else "listed" for name, kind in fs_kinds.items()} | \
-        {"up/only-uploads": "listed"}
+    # the same names, kinds and order (a folder with only an upload is no repository on either)
+    assert [(e.name, e.kind) for e in s3_entries] == [(e.name, e.kind) for e in fs_entries]
+    # one "/" listing per folder that is not refused (never a walk of the whole bucket)
+    listed = sorted(c["query_string"]["prefix"].split("/v2/repositories", 1)[1] for c in calls)
+    assert all(c["query_string"]["delimiter"] == "/" for c in calls)
+    assert listed == sorted(["/", "/a/", "/a/0x/", "/a/app/", "/a/app/sub/", "/a-c/", "/a-c/x/", "/empty/",
+                             "/empty/only-layers/", "/up/", "/up/only-uploads/"])
+
+
+def test_repositories_stream_before_every_folder_is_listed(s3, tree, monkeypatch):
+    """The first repository comes while most folders are still unlisted (the walk is not
+    finished first), and stopping the walk early leaves no listing thread behind."""
+    import threading
+
+    from harbor_upgrade.registry import layout as layout_module
+    monkeypatch.setattr(layout_module, "ENUMERATION_AHEAD", 1)
+    calls = count_listings(s3)
+    entries = Layout(s3).repositories()
+    assert next(entries).name == "Bad-top"
+    assert len(calls) < 5
+    entries.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("list-repositories")]
 
 
 def test_repository_listing_equals_the_filesystem_one_in_two_requests(s3, tree):
@@ -123,8 +138,8 @@ def test_a_service_that_does_not_group_gets_plain_listings(s3, tree):
     ignore_delimiters(s3)
     layout = Layout(s3)
     assert [e.name for e in layout.repositories()] == [e.name for e in fs.repositories()]
-    assert layout.grouping is False
     got, want = layout.list_repository("a/app"), fs.list_repository("a/app")
+    assert layout.grouping is False
     assert (got.revisions, got.tags) == (want.revisions, want.tags)
 
 

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,11 +63,10 @@ def valid_repository_name(name: str) -> bool:
 @dataclass(frozen=True)
 class RepositoryEntry:
     """A directory under ``repositories/`` that matters: a repository (it has
-    ``_manifests``), an empty one (only ``_layers``), a refused name, or (on an object
-    store, where a name's reserved folders are only known once listed) a listed one, or one
-    whose folder cannot be listed. A refused name is in its printable form."""
+    ``_manifests``), an empty one (only ``_layers``), a refused name, or one whose folder
+    cannot be listed. A refused name is in its printable form."""
     name: str
-    kind: str  # "repository" | "empty" | "refused" | "listed" | "unreadable"
+    kind: str  # "repository" | "empty" | "refused" | "unreadable"
     detail: str = ""
 
 
@@ -92,15 +92,15 @@ class RepositoryListing:
     has_manifests: bool = True
 
 
-# Listing delimiters (object stores). Below ``repositories/`` every key of a repository's own
-# files continues with "/_" right after the name (``/_manifests``, ``/_layers``, ``/_uploads``)
-# and a name component never starts with "_", so "/_" rolls each repository up into one
-# entry. Below ``_manifests``, "/index/sha256/" rolls a tag's history up (only there can it
-# occur: a tag named "index" has ``tags/index/current/link``); below ``_layers``, "/link"
-# leaves one short entry per link file instead of a listed key with its date, size and ETag.
-_REPOSITORY_DELIMITER = "/_"
+# Listing delimiters (object stores). Below ``_manifests``, "/index/sha256/" rolls a tag's
+# history up (only there can it occur: a tag named "index" has ``tags/index/current/link``);
+# below ``_layers``, "/link" leaves one short entry per link file instead of a listed key with
+# its date, size and ETag.
 _TAG_HISTORY_DELIMITER = "/index/sha256/"
 _LINK_DELIMITER = "/link"
+# Repository folders listed at once, and how far ahead of the walk (object stores).
+ENUMERATION_THREADS = 8
+ENUMERATION_AHEAD = 64
 
 
 class Layout:
@@ -118,28 +118,38 @@ class Layout:
     def repositories(self) -> Iterator[RepositoryEntry]:
         """Every repository directory in one stable order, whatever the backend: by name
         components (``a`` < ``a/b`` < ``a-c``), which is depth first in name order. A stable
-        order makes the ids of created rows reproducible."""
-        if self.grouping:
-            try:
-                entries = self._repositories_by_grouping()
-            except GroupingUnsupported:
-                self.grouping = False
-            else:
-                yield from entries
-                return
-        yield from self._repositories_by_folders()
+        order makes the ids of created rows reproducible.
 
-    def _repositories_by_folders(self) -> Iterator[RepositoryEntry]:
+        On an object store the folders are listed a window ahead by a few threads (one "/"
+        listing each, a round trip): a repository is yielded as soon as its folder is listed,
+        never after the whole bucket. (One listing of every name grouped by "/_" would be a
+        single request, but a service that keeps folders, as SeaweedFS does, walks the whole
+        bucket for it, serially, before the first repository could be read.)"""
+        if not self.list_layers:
+            yield from self._repositories_by_folders(None)
+            return
+        pool = ThreadPoolExecutor(ENUMERATION_THREADS, thread_name_prefix="list-repositories")
+        try:
+            yield from self._repositories_by_folders(pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _repositories_by_folders(self, pool: Executor | None) -> Iterator[RepositoryEntry]:
         """Folder by folder, depth first; a refused name is never descended into (so no path
-        grows past distribution's longest name), a folder that cannot be listed is reported."""
-        stack: list[tuple[str, bool]] = [("", False)]
+        grows past distribution's longest name), a folder that cannot be listed is reported.
+        With pool, the next ENUMERATION_AHEAD folders on the stack are listed on it meanwhile."""
+        def listdir(name: str) -> tuple[list[str], list[str]]:
+            return self.storage.listdir(f"{REPOSITORIES}/{name}" if name else REPOSITORIES)
+
+        # [name, refused, the future listing (pool only, once submitted)]
+        stack: list[list] = [["", False, None]]
         while stack:
-            name, refused = stack.pop()
+            name, refused, listed = stack.pop()
             if refused:
                 yield _refused_entry(name)
                 continue
             try:
-                dirs, _files = self.storage.listdir(f"{REPOSITORIES}/{name}" if name else REPOSITORIES)
+                dirs, _files = listed.result() if listed else listdir(name)
             except ObjectUnreadable as e:
                 if not name:
                     raise   # the repositories folder itself: nothing can be read
@@ -150,29 +160,19 @@ class Layout:
                     yield RepositoryEntry(name, "repository")
                 elif "_layers" in dirs:
                     yield RepositoryEntry(name, "empty")
-            children = [(child := f"{name}/{d}" if name else d, not _COMPONENT_RE.match(d) or len(child) > NAME_MAX)
-                        for d in dirs if not d.startswith("_")]  # reserved (_manifests, _layers, _uploads)
+            children = [[child := f"{name}/{d}" if name else d, not _COMPONENT_RE.match(d) or len(child) > NAME_MAX,
+                         None] for d in dirs if not d.startswith("_")]  # reserved (_manifests, _layers, _uploads)
             stack.extend(reversed(children))
-
-    def _repositories_by_grouping(self) -> list[RepositoryEntry]:
-        """Every name from one listing grouped by "/_" (1000 names a request), in the same
-        order as the folder walk. Holds one entry per repository, never per artifact."""
-        skip = len(REPOSITORIES) + 1
-        found: dict[tuple[str, ...], RepositoryEntry] = {}
-        for head, grouped in self.storage.walk_grouped(REPOSITORIES, _REPOSITORY_DELIMITER):
-            if not grouped:
-                continue  # a file beside the repositories, no repository's own
-            parts = head[skip:-len(_REPOSITORY_DELIMITER)].split("/")
-            if parts[0].startswith("_"):
-                continue  # below a reserved folder at the top: never a repository (as on a filesystem)
-            for i, part in enumerate(parts):
-                if not _COMPONENT_RE.match(part) or len("/".join(parts[:i + 1])) > NAME_MAX:
-                    entry = _refused_entry("/".join(parts[:i + 1]))
-                    break
-            else:
-                entry = RepositoryEntry("/".join(parts), "listed")
-            found.setdefault(tuple(entry.name.split("/")), entry)
-        return [found[key] for key in sorted(found)]
+            if pool:
+                ahead = 0
+                for item in reversed(stack):
+                    if item[1]:
+                        continue
+                    if item[2] is None:
+                        item[2] = pool.submit(listdir, item[0])
+                    ahead += 1
+                    if ahead >= ENUMERATION_AHEAD:
+                        break
 
     def list_repository(self, name: str) -> RepositoryListing:
         """Revisions and tags (with their link contents) of one repository."""

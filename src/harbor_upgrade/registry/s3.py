@@ -16,11 +16,12 @@ that are not MD5s) is fetched as usual. This halves the requests per artifact.
 
 Listings are grouped by a delimiter where the layout allows it (``walk_grouped``): S3
 returns one CommonPrefix for every group of keys, which costs a service far less than a
-listed key with its date, size and ETag. All repository names come from one listing of
-``repositories/`` grouped by "/_" (1000 names a request), and a repository costs two:
-its ``_manifests`` with the tag history grouped away, and its ``_layers`` grouped at
-"/link" (one short entry per link). A service that answers such a listing with the
-ungrouped keys (or refuses it) gets plain listings instead.
+listed key with its date, size and ETag. A repository costs two: its ``_manifests`` with
+the tag history grouped away, and its ``_layers`` grouped at "/link" (one short entry per
+link). A service that answers such a listing with the ungrouped keys (or refuses it) gets
+plain listings instead. Repository names come from one "/" listing per folder (``listdir``),
+a few at once (``Layout.repositories``): a service that keeps folders (SeaweedFS) answers
+those from one folder each, where any other delimiter makes it walk every folder below.
 
 Object GETs skip botocore's per-call machinery (endpoint rules, event hooks, response
 parsing: ≈3 ms of CPU a GET, as much as a small S3 answer takes to serve): each GET is
