@@ -145,9 +145,10 @@ def parallel_get(endpoint: str, weed: WeedServer, keys: list[str], artifacts: in
 
 
 def listing_costs(endpoint: str, weed: WeedServer, artifacts: int, repositories: int, sample: int = 20) -> dict:
-    """Where the server's work on ours goes: the one listing of every repository name (grouped
-    by "/_"), and each repository's two grouped listings (on a sample), in wall seconds and
-    weed CPU, one request at a time, through ours' own S3Storage and Layout."""
+    """Where the server's work on ours goes: the listing of every repository name ("/" listings
+    of the repository folders, a few at once as the backfill does), and each repository's two
+    grouped listings (on a sample, one request at a time), in wall seconds and weed CPU,
+    through ours' own S3Storage and Layout."""
     from harbor_upgrade.registry.layout import Layout
     from harbor_upgrade.registry.s3 import S3Storage
     storage = S3Storage(BUCKET, ROOT, endpoint_url=endpoint)
@@ -308,7 +309,7 @@ def print_figures(r: dict) -> None:
         if d.get("listings"):
             x = d["listings"]
             print(f"   weed's cost of ours' listings, one at a time: all {x['repositories']} repository names "
-                  f"(grouped by '/_') {x['names_listing_s']} s, {x['names_listing_weed_cpu_s']} s CPU; each "
+                  f"('/' listings, 8 at once) {x['names_listing_s']} s, {x['names_listing_weed_cpu_s']} s CPU; each "
                   f"repository's two {x['repository_listings_s_each']} s, {x['repository_listings_weed_cpu_s_each']}"
                   f" s CPU; in all {x['listings_weed_cpu_ms_per_artifact']} ms weed CPU per artifact")
         if o:
