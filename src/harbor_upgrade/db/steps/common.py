@@ -1,7 +1,7 @@
 """SQL shared by several release steps (Harbor repeats some statements in later files)."""
 from __future__ import annotations
 
-from .base import sql
+from .base import Statement, sql
 
 # 2.5.3 and 2.6.0: a Running execution whose tasks all succeeded becomes Success (one
 # more revision) and ends when its last task ended. Executions without tasks, or with
@@ -25,3 +25,10 @@ ARTIFACT_BLOB_WITHOUT_BLOB = sql(
     "artifact_blob: links of an artifact digest without a blob row deleted", """
     DELETE FROM artifact_blob ab
     WHERE NOT EXISTS (SELECT 1 FROM blob b WHERE b.digest = ab.digest_af)""")
+
+
+def id_to_bigint(table: str) -> Statement:
+    """2.5.0 and 2.14.0: a table's serial id and its sequence become bigint (a table rewrite)."""
+    return sql(f"{table}: id and its sequence become bigint (rewrites the table)", f"""
+        ALTER TABLE {table} ALTER COLUMN id TYPE bigint;
+        ALTER SEQUENCE {table}_id_seq AS bigint""")

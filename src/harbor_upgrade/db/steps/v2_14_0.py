@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from ..probes import column_type, has_column
 from .base import HarborDb, ReleaseStep, SchemaFile, sql
+from .common import id_to_bigint
 
 V170 = SchemaFile(170, (
-    sql("role_permission: id and its sequence become bigint (rewrites the table)", """
-        ALTER TABLE role_permission ALTER COLUMN id TYPE bigint;
-        ALTER SEQUENCE role_permission_id_seq AS bigint"""),
-    sql("permission_policy: id and its sequence become bigint (rewrites the table)", """
-        ALTER TABLE permission_policy ALTER COLUMN id TYPE bigint;
-        ALTER SEQUENCE permission_policy_id_seq AS bigint"""),
+    id_to_bigint("role_permission"),
+    id_to_bigint("permission_policy"),
     sql("role_permission: permission_policy_id becomes bigint",
         "ALTER TABLE role_permission ALTER COLUMN permission_policy_id TYPE bigint"),
     sql("vulnerability_record: new column status",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..probes import column_type, has_index, has_table
 from .base import HarborDb, ReleaseStep, SchemaFile, sql
-from .common import PUBLIC_TRUE_OR_FALSE, REPAIR_EXECUTIONS
+from .common import PUBLIC_TRUE_OR_FALSE, REPAIR_EXECUTIONS, id_to_bigint
 
 V80 = SchemaFile(80, (
     sql("retention_policy: create_time and update_time become timestamps (the upgrade's date + the "
@@ -32,12 +32,8 @@ V80 = SchemaFile(80, (
             FOREIGN KEY (artifact_id) REFERENCES artifact(id),
             FOREIGN KEY (subject_artifact_id) REFERENCES artifact(id),
             CONSTRAINT unique_artifact_accessory UNIQUE (artifact_id, subject_artifact_id))"""),
-    sql("vulnerability_record: id and its sequence become bigint (rewrites the table)", """
-        ALTER TABLE vulnerability_record ALTER COLUMN id TYPE bigint;
-        ALTER SEQUENCE vulnerability_record_id_seq AS bigint"""),
-    sql("report_vulnerability_record: id and its sequence become bigint (rewrites the table)", """
-        ALTER TABLE report_vulnerability_record ALTER COLUMN id TYPE bigint;
-        ALTER SEQUENCE report_vulnerability_record_id_seq AS bigint"""),
+    id_to_bigint("vulnerability_record"),
+    id_to_bigint("report_vulnerability_record"),
     sql("task: index on job_id", "CREATE INDEX IF NOT EXISTS idx_task_job_id ON task (job_id)"),
     PUBLIC_TRUE_OR_FALSE,
 ))
