@@ -396,3 +396,22 @@ def test_force_connected_waits_a_bounded_time_for_a_lock_then_stops_cleanly(harb
         blocker.rollback()
     assert harbor110.scalar("SELECT version || ',' || dirty FROM schema_migrations") == "31,false"
     assert harbor_db.migrate(harbor110.dsn, to="2.4.0").to_version == 70
+
+
+def test_repair_recognises_the_schema_of_every_release(database):
+    """db repair's probes, declared by each release step, find every release's schema (and,
+    after a data-only file, the file before it too)."""
+    from harbor_upgrade.db.connection import connect
+    from harbor_upgrade.db.repair import matching_versions
+    database.load(FRESH_1_10)
+    seen = []
+    for step in APPLIED:
+        version = harbor_db.migrate(database.dsn, to=step.release).to_version
+        with connect(database.dsn) as conn:
+            matches = matching_versions(conn)
+        assert version in matches, (step.release, version, matches)
+        assert max(matches) == version or step.release == "2.4.0", (step.release, matches)
+        seen.append(version)
+    assert seen[-1] == LATEST
+    database.psql("UPDATE schema_migrations SET dirty = true")
+    assert harbor_db.repair(database.dsn).version == LATEST
