@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .compose.detect import detect_compose
 from .config.view import read_harbor_yml
+from .db.connection import one
 from .secrets import mask_dsn, register_dsn
 from .versions import release_of_schema
 
@@ -121,8 +122,8 @@ def database_state(dsn: str) -> DatabaseState:
         version, dirty, data_version = state.version, state.dirty, state.data_version
         tables = {r[0] for r in cur.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
-        server = cur.execute("SHOW server_version").fetchone()[0]
-        size = cur.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        server = one(cur.execute("SHOW server_version"))[0]
+        size = one(cur.execute("SELECT pg_database_size(current_database())"))[0]
         others = [f"{r[0] or 'unnamed client'} from {r[1] or 'local socket'}" for r in cur.execute(
             "SELECT application_name, client_addr::text FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")]

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .db.connection import one
 from .report import FAIL, PASS, WARN, Check
 from .versions import SCHEMA_VERSION, TARGET, Version
 
@@ -178,7 +179,7 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
 
         before = before_counts(table_counts) if table_counts is not None else {}
         for name, (sql, _tables, _rule) in COUNTS.items():
-            after = int(cur.execute(sql).fetchone()[0])
+            after = int(one(cur.execute(sql))[0])
             b = before.get(name)
             rule = rule_of(name, table_counts or {})
             result.counts.append(CountRow(name, b, after, rule if b is not None else "shown",
@@ -228,8 +229,8 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
 
         default = [r[0] for r in cur.execute(
             "SELECT name FROM scanner_registration WHERE is_default AND NOT disabled ORDER BY id")]
-        clair = cur.execute("SELECT count(*) FROM scanner_registration WHERE immutable AND name = 'Clair'"
-                            ).fetchone()[0]
+        clair = one(cur.execute("SELECT count(*) FROM scanner_registration WHERE immutable AND name = 'Clair'"
+                            ))[0]
         result.checks.append(Check(
             "default scanner", PASS if default and not clair else WARN,
             (f"default scanner: {', '.join(default)}" if default else "no default scanner: scans will not run")

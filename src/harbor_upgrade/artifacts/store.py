@@ -22,6 +22,7 @@ import psycopg.rows
 from ..db import ledger
 from ..db.connection import columns
 from ..db.connection import connect as db_connect
+from ..db.connection import one
 from ..db.runner import check_version
 from ..errors import InvalidInput, UnsafeState
 from ..secrets import dsn_without_password, mask_dsn
@@ -53,7 +54,7 @@ def check_schema(conn: psycopg.Connection, dsn: str) -> None:
 
 
 def lock(conn: psycopg.Connection) -> None:
-    if not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+    if not one(conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)))[0]:
         raise UnsafeState("another `harbor-upgrade artifacts` run is working on this database",
                           reference="artifacts-locked",
                           hint="wait for it to finish, then run again with --resume if needed")
@@ -70,10 +71,10 @@ class RunState:
 
 def begin_run(conn: psycopg.Connection, resume: bool, import_untagged: bool) -> RunState:
     """Resume the stored run (resume=True and one exists) or start a new one."""
-    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.run",)).fetchone()[0]
+    exists = one(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.run",)))[0]
     if exists and resume:
-        started_at, stored_untagged = conn.execute(f"SELECT started_at, import_untagged FROM {SCHEMA}.run"
-                                                   ).fetchone()
+        started_at, stored_untagged = one(conn.execute(f"SELECT started_at, import_untagged FROM {SCHEMA}.run"
+                                                   ))
         if stored_untagged != import_untagged:
             flag = "with" if stored_untagged else "without"
             raise InvalidInput(f"the interrupted run was started {flag} --import-untagged",
@@ -92,10 +93,10 @@ def begin_run(conn: psycopg.Connection, resume: bool, import_untagged: bool) -> 
         conn.execute(f"""CREATE TABLE {SCHEMA}.note (
             seq bigserial PRIMARY KEY, kind text NOT NULL, repository text NOT NULL,
             digest text NOT NULL, name text NOT NULL, reason text NOT NULL, detail text NOT NULL)""")
-        started_at = conn.execute(
+        started_at = one(conn.execute(
             # Harbor's own push times are UTC (its containers run in UTC)
             f"INSERT INTO {SCHEMA}.run VALUES (now() AT TIME ZONE 'UTC', %s) RETURNING started_at",
-            (import_untagged,)).fetchone()[0]
+            (import_untagged,)))[0]
     return RunState(started_at, import_untagged, frozenset())
 
 
@@ -130,7 +131,7 @@ def artifact_ids(conn: psycopg.Connection, repository_ids: list[int]) -> dict[in
 
 
 def count_artifacts(conn: psycopg.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM artifact").fetchone()[0]
+    return one(conn.execute("SELECT count(*) FROM artifact"))[0]
 
 
 def note_artifacts_outside(conn: psycopg.Connection) -> int:
@@ -145,10 +146,10 @@ def note_artifacts_outside(conn: psycopg.Connection) -> int:
 
 
 def totals(conn: psycopg.Connection) -> dict[str, int]:
-    row = conn.execute(f"""SELECT coalesce(sum(artifacts),0), coalesce(sum(children),0),
+    row = one(conn.execute(f"""SELECT coalesce(sum(artifacts),0), coalesce(sum(children),0),
                                   coalesce(sum(imported),0), coalesce(sum(refs),0),
                                   coalesce(sum(untagged),0), coalesce(sum(covered),0)
-                           FROM {SCHEMA}.repository""").fetchone()
+                           FROM {SCHEMA}.repository"""))
     names = ("artifacts", "children", "imported", "references", "untagged", "covered")
     return dict(zip(names, map(int, row), strict=False))
 
@@ -183,8 +184,8 @@ class RepositoryWrite:
 
 
 def _next_id(conn: psycopg.Connection, table: str, column: str, sequence: str) -> int:
-    row = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()
-    seq = conn.execute(f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}").fetchone()
+    row = one(conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}"))
+    seq = one(conn.execute(f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}"))
     return max(row[0], seq[0]) + 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -17,7 +18,7 @@ DSN_HINT = ("a DSN is postgresql://USER@HOST:PORT/DBNAME or 'host=HOST port=PORT
             "harbor-upgrade --password-file FILE")
 
 
-def check_dsn(dsn: str) -> dict[str, str]:
+def check_dsn(dsn: str) -> dict[str, Any]:
     """The DSN's settings as libpq reads them; a DSN that cannot be read as meant is bad input
     (exit 2, invalid-dsn), in every command, before any connection is tried."""
     register_dsn(dsn)
@@ -41,7 +42,7 @@ def check_dsn(dsn: str) -> dict[str, str]:
 password_prompt: Callable[[str], str | None] | None = None
 
 
-def ask_password(exc: Exception, params: dict[str, str]) -> bool:
+def ask_password(exc: Exception, params: dict[str, Any]) -> bool:
     """After a refused connection: if the server asked for a password nobody gave, ask the operator
     (once per process: the answer goes to PGPASSWORD, for libpq and the pg_dump/psql children)."""
     if password_prompt is None or "password" in params or os.environ.get("PGPASSWORD"):
@@ -76,8 +77,16 @@ def connect(dsn: str, application_name: str = APPLICATION_NAME, hint: str | None
                                            "PostgreSQL is running") from None
 
 
+def one(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The row of a query that always returns one (an aggregate, SHOW, a function, a one-row table)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the database returned no row to a query that always returns one")
+    return row
+
+
 def table_exists(conn: psycopg.Connection, table: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"public.{table}",)).fetchone()[0]
+    return one(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"public.{table}",)))[0]
 
 
 def columns(conn: psycopg.Connection, table: str) -> set[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from ..errors import ExternalFailure, HarborUpgradeError
-from .connection import connect
+from .connection import connect, one
 
 # What a client's DSN depends on: a new cluster is served with the old server's values.
 LISTEN_SETTINGS = ("port", "listen_addresses", "unix_socket_directories")
@@ -17,8 +17,8 @@ def served_cluster(dsn: str) -> tuple[str, dict[str, str]]:
     """The system identifier of the cluster the DSN reaches, and its listen settings."""
     with connect(dsn) as conn:
         try:
-            sysid = str(conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
-            listen = {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in LISTEN_SETTINGS}
+            sysid = str(one(conn.execute("SELECT system_identifier FROM pg_control_system()"))[0])
+            listen = {n: str(one(conn.execute(f"SHOW {n}"))[0]) for n in LISTEN_SETTINGS}
         except psycopg.Error as e:
             raise ExternalFailure(f"cannot read the system identifier of the --dsn server: {e}".strip(),
                                   hint="the engine step needs a superuser DSN (e.g. postgres)",

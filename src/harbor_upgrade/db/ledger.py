@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from .connection import columns, table_exists
+from .connection import columns, one, table_exists
 
 # pg_advisory_lock key: "harbor-upgrade db" folded into a bigint, fixed for all versions.
 LOCK_KEY = 0x68617262_6F727570
@@ -57,7 +57,7 @@ def read_data_version(conn: psycopg.Connection) -> int | None:
         row = conn.execute("SELECT version FROM data_migrations ORDER BY id LIMIT 1").fetchone()
         return 0 if row is None or row[0] is None else int(row[0])
     if "data_version" in columns(conn, "schema_migrations"):
-        row = conn.execute("SELECT max(data_version) FROM schema_migrations").fetchone()
+        row = one(conn.execute("SELECT max(data_version) FROM schema_migrations"))
         return None if row[0] is None else int(row[0])
     return None
 
@@ -78,7 +78,7 @@ def mark_abstracted(conn: psycopg.Connection) -> bool:
 
 
 def try_lock(conn: psycopg.Connection) -> bool:
-    return bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0])
+    return bool(one(conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)))[0])
 
 
 def unlock(conn: psycopg.Connection) -> None:
@@ -111,7 +111,7 @@ def other_clients(conn: psycopg.Connection) -> list[str]:
 def set_clean_version(conn: psycopg.Connection, version: int) -> None:
     """Record (version, false) keeping the row's other columns (2.0's data_version):
     used by repair, which must not lose what harbor-core wrote."""
-    n = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+    n = one(conn.execute("SELECT count(*) FROM schema_migrations"))[0]
     if n == 1:
         conn.execute("UPDATE schema_migrations SET version = %s, dirty = false", (version,))
     else:

@@ -11,7 +11,7 @@ from ..errors import ExternalFailure, UnsafeState, UnsupportedVersion
 from ..secrets import dsn_without_password, mask_text
 from ..versions import path_between, release_line, release_of_schema
 from . import ledger
-from .connection import table_exists
+from .connection import one, table_exists
 from .steps import APPLIED, STEPS, ReleaseStep, SchemaFile
 
 Progress = Callable[[str, str], None]
@@ -177,7 +177,7 @@ def sequence_values(conn: psycopg.Connection) -> list[tuple[str, int, bool]]:
         "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'").fetchall()]
     out = []
     for n in names:
-        last, called = conn.execute(f"SELECT last_value, is_called FROM public.{n}").fetchone()
+        last, called = one(conn.execute(f"SELECT last_value, is_called FROM public.{n}"))
         out.append((n, last, called))
     return out
 

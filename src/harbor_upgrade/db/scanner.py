@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 
-from .connection import connect
+from .connection import connect, one
 
 # What Harbor 2.4's core registers when installed --with-trivy.
 TRIVY = {"name": "Trivy", "url": "http://trivy-adapter:8080", "description": "The Trivy scanner adapter"}
@@ -41,17 +41,17 @@ def replace_clair_with_trivy(dsn: str) -> ScannerChange:
         trivy = cur.execute("SELECT id FROM scanner_registration WHERE immutable AND name = %s",
                             (TRIVY["name"],)).fetchone()
         if not trivy:
-            dbname = cur.execute("SELECT current_database()").fetchone()[0]
+            dbname = one(cur.execute("SELECT current_database()"))[0]
             # a uuid derived from the database: a repeated run registers the very same scanner
             reg_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"harbor-upgrade:trivy:{dbname}"))
-            trivy = cur.execute(
+            trivy = one(cur.execute(
                 "INSERT INTO scanner_registration (uuid, url, name, description, auth, access_cred, "
                 "use_internal_addr, immutable) VALUES (%s, %s, %s, %s, '', '', true, true) RETURNING id",
-                (reg_uuid, TRIVY["url"], TRIVY["name"], TRIVY["description"])).fetchone()
+                (reg_uuid, TRIVY["url"], TRIVY["name"], TRIVY["description"])))
             out.trivy_registered = True
-        has_default = cur.execute("SELECT count(*) FROM scanner_registration WHERE is_default").fetchone()[0]
+        has_default = one(cur.execute("SELECT count(*) FROM scanner_registration WHERE is_default"))[0]
         if not has_default:
             cur.execute("UPDATE scanner_registration SET is_default = true WHERE id = %s", (trivy[0],))
             out.trivy_default = True
-        out.default = cur.execute("SELECT name FROM scanner_registration WHERE is_default").fetchone()[0]
+        out.default = one(cur.execute("SELECT name FROM scanner_registration WHERE is_default"))[0]
     return out

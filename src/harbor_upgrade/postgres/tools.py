@@ -15,13 +15,13 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..db.connection import ask_password, check_dsn
+from ..db.connection import ask_password, check_dsn, one
 from ..errors import ExternalFailure
 from ..secrets import mask_dsn, mask_text
 from .cluster import PgBinaries, candidate_bindirs, major_of
@@ -40,12 +40,12 @@ class Conn:
         params = check_dsn(dsn)
         password = params.pop("password", None)
         dbname = params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE", "postgres")
-        return cls(make_conninfo(**params), password, dbname)
+        return cls(make_conninfo("", **params), password, dbname)
 
     def with_db(self, dbname: str) -> Conn:
         params = conninfo_to_dict(self.conninfo)
         params["dbname"] = dbname
-        return Conn(make_conninfo(**params), self.password, dbname)
+        return Conn(make_conninfo("", **params), self.password, dbname)
 
     def env(self) -> dict[str, str]:
         e = dict(os.environ)
@@ -55,7 +55,7 @@ class Conn:
         return e
 
     def connect(self) -> psycopg.Connection:
-        kw = {"password": self.password} if self.password is not None else {}
+        kw: dict[str, Any] = {"password": self.password} if self.password is not None else {}
         try:
             try:
                 return psycopg.connect(self.conninfo, autocommit=True, **kw)
@@ -71,8 +71,8 @@ class Conn:
 
 def server_version(conn: psycopg.Connection) -> tuple[str, int]:
     """('15.18', 15) — the human version and the major."""
-    num = int(conn.execute("show server_version_num").fetchone()[0])
-    text = conn.execute("show server_version").fetchone()[0].split()[0]
+    num = int(one(conn.execute("show server_version_num"))[0])
+    text = one(conn.execute("show server_version"))[0].split()[0]
     return text, num // 10000  # 90624 -> 9 (9.6, as PG_VERSION and the bin folder say), 150018 -> 15
 
 
@@ -117,6 +117,7 @@ def _dump_stdout(args: list[str], conn: Conn | None) -> Iterator[IO[bytes]]:
     ExternalFailure quoting its stderr."""
     with tempfile.TemporaryFile() as err, subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=err, env=conn.env() if conn else None) as p:
+        assert p.stdout is not None  # stdout=PIPE
         yield p.stdout
         p.stdout.read()   # whatever the reader left, so the command can finish
         p.wait()
@@ -173,8 +174,8 @@ def table_counts(conn: psycopg.Connection) -> dict[str, int]:
         "and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%' order by 1, 2").fetchall()
     out = {}
     for schema, table in rows:
-        n = conn.execute(sql.SQL("select count(*) from {}.{}").format(
-            sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
+        n = one(conn.execute(sql.SQL("select count(*) from {}.{}").format(
+            sql.Identifier(schema), sql.Identifier(table))))[0]
         out[table if schema == "public" else f"{schema}.{table}"] = n
     return out
 
@@ -187,7 +188,7 @@ def sequence_values(conn: psycopg.Connection) -> dict[str, list]:
     ).fetchall()
     out = {}
     for schema, seq in rows:
-        last, called = conn.execute(sql.SQL("select last_value, is_called from {}.{}").format(
-            sql.Identifier(schema), sql.Identifier(seq))).fetchone()
+        last, called = one(conn.execute(sql.SQL("select last_value, is_called from {}.{}").format(
+            sql.Identifier(schema), sql.Identifier(seq))))
         out[seq if schema == "public" else f"{schema}.{seq}"] = [int(last), bool(called)]
     return out

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import psycopg
 
+from ..db.connection import one
 from ..errors import ExternalFailure, InvalidInput, UnsafeState, ValidationFailed
 from ..private import private_dir, write_private
 from .cluster import LocalCluster, PgBinaries, free_port, major_of
@@ -170,11 +171,11 @@ class _PrivateServer:
             provider, icu = "c", None
             if major >= 15:
                 col = "datlocale" if major >= 17 else "daticulocale"
-                provider, icu = c.execute(f"select datlocprovider, {col} from pg_database "
-                                          "where datname = 'template0'").fetchone()
-            enc, collate, ctype = c.execute(
+                provider, icu = one(c.execute(f"select datlocprovider, {col} from pg_database "
+                                          "where datname = 'template0'"))
+            enc, collate, ctype = one(c.execute(
                 "select pg_encoding_to_char(encoding), datcollate, datctype from pg_database "
-                "where datname = 'template0'").fetchone()
+                "where datname = 'template0'"))
         return ClusterSettings(self.superuser, enc, collate, ctype, provider, icu,
                                controldata.get("Data page checksum version", "0") != "0",
                                int(controldata.get("Bytes per WAL segment", str(16 << 20))) >> 20)
