@@ -82,9 +82,9 @@ def components_of(doc: dict, harbor_dir: Path, db: DatabaseState | None,
     for comp, names in COMPOSE_SERVICES.items():
         out[comp] = bool(services & set(names)) or (configs / folders[comp]).is_dir()
     if db is not None:
-        names = {s["name"].split("-")[0] for s in db.scanners if s["immutable"]}
-        out["clair"] = out["clair"] or "Clair" in names
-        out["trivy"] = out["trivy"] or "Trivy" in names
+        scanners = {s["name"].split("-")[0] for s in db.scanners if s["immutable"]}
+        out["clair"] = out["clair"] or "Clair" in scanners
+        out["trivy"] = out["trivy"] or "Trivy" in scanners
     out["internal_tls"] = bool((doc.get("internal_tls") or {}).get("enabled"))
     out["external_database"] = bool((doc.get("external_database") or {}).get("harbor"))
     out["external_redis"] = bool(doc.get("external_redis"))

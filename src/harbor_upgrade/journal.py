@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from .errors import InvalidInput, JournalDamaged
 from .private import open_private, private_dir
@@ -146,7 +147,7 @@ class Journal:
         if step is not None:
             record["step"] = step
         record.update(data)
-        record = mask_data(json.loads(json.dumps(record, sort_keys=True, default=str)))
+        record = cast(dict, mask_data(json.loads(json.dumps(record, sort_keys=True, default=str))))
         record["prev"] = self.records[-1].get("sum") if self.records else None
         record["sum"] = record_sum(record)
         line = (_canonical(record) + "\n").encode("utf-8")

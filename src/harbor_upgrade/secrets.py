@@ -77,8 +77,8 @@ def _password_spans(dsn: str) -> list[tuple[int, int]]:
                 spans.append((colon + 1, info[1]))
         query = dsn.find("?")
         if query >= 0:
-            for m in _QUERY_PASSWORD.finditer(dsn, query + 1):
-                spans.append(m.span(1))
+            for q in _QUERY_PASSWORD.finditer(dsn, query + 1):
+                spans.append(q.span(1))
         return spans
     pos = 0
     while pos < len(dsn):

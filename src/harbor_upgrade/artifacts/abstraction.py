@@ -89,7 +89,7 @@ class RepositoryAbstractor:
     def __init__(self, layout: Layout, listing: RepositoryListing):
         self.layout, self.listing, self.name = layout, listing, listing.name
         self._done: dict[str, Artifact | Failure] = {}
-        self._docs: dict[str, tuple[bytes, object, str]] = {}
+        self._docs: dict[str, tuple[bytes, dict, str]] = {}
         # by id(): every document stays alive in _docs for the abstractor's lifetime
         self._image_manifests: dict[int, dict] = {}
         #: problems that do not fail their artifact: (digest, reason, detail)
@@ -128,7 +128,7 @@ class RepositoryAbstractor:
     def _fail(self, digest: str, reason: str, detail: str) -> Failure:
         return Failure(self.name, digest, reason, detail)
 
-    def _manifest(self, digest: str) -> tuple[bytes, object, str]:
+    def _manifest(self, digest: str) -> tuple[bytes, dict, str]:
         """(stored bytes, parsed JSON, served content type) of a manifest of this repository."""
         cached = self._docs.get(digest)
         if cached is not None:
@@ -154,6 +154,7 @@ class RepositoryAbstractor:
             raise self._fail(digest, "manifest-unreadable", e.message) from None
         doc = m.parse_document(data)
         content_type = m.classify(doc)
+        assert isinstance(doc, dict)  # classify refuses anything else
         self._docs[digest] = (data, doc, content_type)
         return data, doc, content_type
 

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..db import ledger
 from ..registry.layout import Layout, RepositoryListing
@@ -148,8 +149,9 @@ def _examine(layout: Layout, name: str, project: str, repository: store.Reposito
     targets = sorted(existing)
     if import_untagged:
         targets += sorted(manifests - set(existing))
-    reader = ReadAhead(layout, listing, io_pool, targets, window) if io_pool else layout
-    abstractor = RepositoryAbstractor(reader, listing)
+    read_ahead = ReadAhead(layout, listing, io_pool, targets, window) if io_pool else None
+    # ReadAhead stands in for the layout (what it does not read ahead, it reads through the layout)
+    abstractor = RepositoryAbstractor(cast(Layout, read_ahead) if read_ahead is not None else layout, listing)
     try:
         for digest in targets:
             try:
@@ -157,8 +159,8 @@ def _examine(layout: Layout, name: str, project: str, repository: store.Reposito
             except Failure:
                 pass  # recorded in results, reported below
     finally:
-        if io_pool:
-            reader.close()
+        if read_ahead is not None:
+            read_ahead.close()
     results = abstractor.results()
     children = {r.child_digest for a in results.values() if isinstance(a, Artifact) for r in a.references}
     tags_of: dict[str, list[str]] = {}

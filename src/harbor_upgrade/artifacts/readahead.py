@@ -52,6 +52,7 @@ class ReadAhead:
         data, error = kept
         if error is not None:
             raise error
+        assert data is not None  # read without an error
         return data
 
     def close(self) -> None:

@@ -266,15 +266,15 @@ def write_batch(conn: psycopg.Connection, batch: list[RepositoryWrite], run: Run
                 inserted.add("tag")
         with conn.cursor().copy(f"COPY {SCHEMA}.repository (name, artifacts, children, imported, refs, untagged,"
                                 " covered) FROM STDIN") as copy:
-            for row in repo_counts:
-                copy.write_row(row)
+            for count_row in repo_counts:
+                copy.write_row(count_row)
         note_rows = [(kind, w.name, digest, name, reason, detail)
                      for w in batch for kind, digest, name, reason, detail in w.notes]
         if note_rows:
             with conn.cursor().copy(f"COPY {SCHEMA}.note (kind, repository, digest, name, reason, detail)"
                                     " FROM STDIN") as copy:
-                for row in note_rows:
-                    copy.write_row(row)
+                for note_row in note_rows:
+                    copy.write_row(note_row)
     for table in sorted(inserted):
         column, sequence = _SEQUENCES[table]
         conn.execute(f"SELECT setval('{sequence}', (SELECT max({column}) FROM {table})) "

@@ -65,7 +65,8 @@ def status(dsn: str) -> DbStatus:
         state = ledger.read_state(conn)
     release = release_of_schema(state.version) if state.version is not None else None
     pending: list[str] = []
-    if release and not state.dirty and runner.CHAIN.index(release) <= runner.CHAIN.index(versions.TARGET):
+    if (state.version is not None and release and not state.dirty
+            and runner.CHAIN.index(release) <= runner.CHAIN.index(versions.TARGET)):
         pending = [runner.step_name(s, f) for s, f in runner.plan(state.version, versions.TARGET)]
     return DbStatus(state.version, state.dirty, state.data_version, release, pending)
 
@@ -76,6 +77,7 @@ def lint(dsn: str, to: str | None = None) -> list[LintFinding]:
     with connect(dsn) as conn:
         state = ledger.read_state(conn)
         runner.check_version(state, dsn)
+        assert state.version is not None  # check_version refuses a database without one
         return _lint(conn, state.version, to_release)
 
 
@@ -124,6 +126,7 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
                     force_connected: bool, progress: Progress | None) -> MigrateReport:
     state = ledger.read_state(conn)
     runner.check_version(state, dsn)
+    assert state.version is not None  # check_version refuses a database without one
     steps = runner.plan(state.version, to_release)
     report = MigrateReport(state.version, steps[-1][1][-1].version if steps else state.version, dry_run)
     if not steps:

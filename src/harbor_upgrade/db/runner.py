@@ -113,6 +113,8 @@ def check_version(state: ledger.LedgerState, dsn: str) -> str:
 def plan(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[SchemaFile, ...]]]:
     """The release steps (and their files still to apply) from version up to to_release."""
     current = release_of_schema(version)
+    if current is None:
+        raise ValueError(f"schema version {version} is no release's (check_version refuses it)")
     wanted = set(path_between(current, to_release, releases=CHAIN)) | {current}
     out = []
     for step in APPLIED:

@@ -62,6 +62,8 @@ def _wheel_bindirs() -> list[Path]:
             mod = __import__(module)
         except Exception:  # noqa: BLE001 - an optional wheel that fails to import is simply absent
             continue
+        if not mod.__file__:  # a namespace package of that name, not the wheel
+            continue
         d = Path(mod.__file__).parent / "pginstall" / "bin"
         if (d / "postgres").exists():
             dirs.append(d)
@@ -142,6 +144,7 @@ class LocalCluster:
         self.started = False
         self.logfile = self.datadir.parent / f"{self.datadir.name}.log"
         self.owned_dir: Path | None = None  # a temporary folder we made and remove on stop
+        self.fast = False  # created with fast=True: started with fsync off
 
     # -- running server-side commands ------------------------------------------------
     def run_server_cmd(self, args: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -247,8 +250,10 @@ class LocalCluster:
         args = [self.bin.tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dbname]
         if file is not None:
             args += ["-f", str(file)]
-        else:
+        elif sql is not None:
             args += ["-c", sql]
+        else:
+            raise TypeError("psql needs sql or file")
         r = subprocess.run(args, capture_output=True, text=True, env=self.env(dbname))
         if check and r.returncode != 0:
             raise ExternalFailure(f"psql failed on {dbname}: {r.stderr.strip()[-2000:]}",

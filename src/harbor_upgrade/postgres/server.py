@@ -82,6 +82,7 @@ def cluster_owner(datadir: Path) -> Owner | None:
         if st.st_uid != 0:
             return Owner(st.st_uid, st.st_gid)
     pw = server_user()
+    assert pw is not None  # as root, server_user names a user or raises
     return Owner(pw.pw_uid, pw.pw_gid)
 
 

@@ -466,6 +466,7 @@ def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLik
         raise InvalidInput(f"mode {mode!r} is not one of {', '.join(MODES)}", reference="invalid-mode")
     old, new = resolve_old_datadir(old_datadir), Path(new_datadir).absolute()
     old_version = read_pg_version(old)
+    assert old_version is not None  # resolve_old_datadir only returns a folder with a PG_VERSION
     check_siblings(old, new)
     owner = data_owner(old)
     old_bin, new_bin = _binaries(old_bindir, owner, "old bindir"), _binaries(new_bindir, owner, "new bindir")

@@ -19,6 +19,7 @@ import re
 from decimal import Decimal
 from functools import lru_cache
 from math import copysign, isinf
+from typing import Any
 
 from ..errors import HarborUpgradeError
 
@@ -194,7 +195,7 @@ def _zero(t):
     return None
 
 
-def decode(value: object, t, reason: str):
+def decode(value: Any, t, reason: str):
     """Check value against Go type t and return the decoded value (the zero value for null)."""
     if value is None:
         return _zero(t)
@@ -226,7 +227,7 @@ def decode(value: object, t, reason: str):
         if isinstance(value, dict):
             if t.value is STR and kind is dict and all(type(v) is str for v in value.values()):
                 return value
-            items = value.pairs if kind is _DupDict else value.items()
+            items = value.pairs if isinstance(value, _DupDict) else value.items()
             out = {}
             for k, v in items:
                 try:
@@ -264,7 +265,7 @@ def _decode_struct(obj: dict, t: Struct, reason: str) -> dict:
     return out
 
 
-def _check_any(value: object, reason: str) -> object:
+def _check_any(value: Any, reason: str) -> object:
     """Generic JSON (Go interface{}): every number must fit a float64."""
     kind = type(value)
     if kind is float:
