@@ -173,7 +173,9 @@ class HarborDb:
                                "one there", hint="check data_volume in harbor.yml")
         check_layout(self.ci, self.db_dir)
         check_folder_free(self.db_dir)
-        if not docker.image_exists(self.ci.db_image):
+        image = self.ci.db_image
+        assert image is not None  # db_dir is set: the installation has a harbor-db service
+        if not docker.image_exists(image):
             raise DatabaseImageMissing(f"the installation's database image {self.ci.db_image} is not on this machine",
                                        hint="docker load it from the Harbor installer archive of this release")
         args = ["run", "-d", "--name", self.name, "--restart", "no",
@@ -181,7 +183,7 @@ class HarborDb:
                 "--label", f"{docker.LABEL_DATADIR}={os.path.realpath(self.db_dir)}",
                 "--cap-drop", "ALL", *[a for cap in CAPABILITIES for a in ("--cap-add", cap)],
                 "-v", f"{os.path.realpath(self.db_dir)}:{DB_MOUNT}",
-                "-p", "127.0.0.1::5432", "-e", "POSTGRES_PASSWORD", self.ci.db_image]
+                "-p", "127.0.0.1::5432", "-e", "POSTGRES_PASSWORD", image]
         self.journal("compose-db-starting", container=self.name, image=self.ci.db_image, datadir=str(self.db_dir))
         r = docker.run(*args, env={"POSTGRES_PASSWORD": self.ci.password or ""}, check=False,
                        what=f"starting {self.ci.db_image} alone")
@@ -206,6 +208,7 @@ class HarborDb:
 
     def wait_ready(self, seconds: float = 120) -> None:
         import psycopg
+        assert self.dsn is not None  # set by start
         deadline = time.monotonic() + seconds
         last = ""
         while time.monotonic() < deadline:

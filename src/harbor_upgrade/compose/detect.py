@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config.reader import load_plain
 from ..errors import HarborUpgradeError
@@ -86,7 +87,7 @@ class ComposeInstallation:
         return d
 
 
-def _bind_mounts(spec: object, base: Path) -> list[tuple[str, str]]:
+def _bind_mounts(spec: Any, base: Path) -> list[tuple[str, str]]:
     out = []
     for v in spec or []:
         if isinstance(v, str):
@@ -155,7 +156,7 @@ def detect_compose(harbor_dir: str | os.PathLike, harbor_doc: dict) -> ComposeIn
                       if os.path.realpath(c.labels.get(docker.COMPOSE_WORKDIR) or d) == str(d)]
     except HarborUpgradeError as e:
         error = e.message
-    projects = {c.labels.get(docker.COMPOSE_PROJECT) for c in containers} - {None}
+    projects = {p for c in containers if (p := c.labels.get(docker.COMPOSE_PROJECT)) is not None}
     project = sorted(projects)[0] if len(projects) == 1 else default_project(d)
     password = None
     db = harbor_doc.get("database")

@@ -92,9 +92,10 @@ def proven_link(rel: str, size: int, etag: str, listed_revisions: dict[str, str]
         digest = f"{m.group(1)}:{m.group(2)}"
         listed_revisions[md5_hex(digest)] = digest
     elif _TAG_CURRENT_LINK.search(rel):
-        digest = listed_revisions.get(etag)
-        if digest is None:
+        listed = listed_revisions.get(etag)
+        if listed is None:
             return None
+        digest = listed
     else:
         return None
     return digest if size == len(digest) and md5_hex(digest) == etag else None
@@ -376,7 +377,7 @@ class S3Storage(Storage):
                 raise
             body = answer["Body"]
             raw = getattr(body, "_raw_stream", None)
-            read1 = raw.read1 if hasattr(raw, "read1") else body.read
+            read1 = getattr(raw, "read1", None) or body.read
             try:
                 return read_bounded(read1, limit, str(answer.get("ContentLength", "")) or None,
                                     self._getter.body_seconds, path)
