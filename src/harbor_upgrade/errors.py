@@ -196,7 +196,8 @@ class JournalMissing(InvalidInput):
 
 
 class OutputUnwritable(InvalidInput):
-    """An output folder or file cannot be written (read-only, missing parent, a folder where a file goes); checked before any work."""
+    """An output folder or file cannot be written (read-only, missing parent, a folder where a file goes); checked
+    before any work."""
     reference = "output-unwritable"
 
 
@@ -364,7 +365,8 @@ class JournalDamaged(UnsafeState):
 
 
 class BackupNotAdopted(UnsafeState):
-    """The backup folder holds a complete backup that is not of the database as it is now (or fails verification); it is kept untouched."""
+    """The backup folder holds a complete backup that is not of the database as it is now (or fails verification);
+    it is kept untouched."""
     reference = "backup-not-adopted"
 
 

@@ -20,9 +20,8 @@ import psycopg
 import psycopg.rows
 
 from ..db import ledger
-from ..db.connection import columns
+from ..db.connection import columns, one
 from ..db.connection import connect as db_connect
-from ..db.connection import one
 from ..db.runner import check_version
 from ..errors import InvalidInput, UnsafeState
 from ..secrets import dsn_without_password, mask_dsn

@@ -18,6 +18,7 @@ The package follows those parts: ``options`` (what a run is asked to do), ``plan
 from __future__ import annotations
 
 from .context import Context, StepFn, open_storage
+from .lock import LOCK_FILE, InstallationLock, RunLock
 from .options import (
                       BACKUP_SUBDIR,
                       ENGINE_MODES,
@@ -49,7 +50,6 @@ from .preflight import (
                       preflight,
 )
 from .rollback import backup_folder, rollback, verify_report
-from .lock import LOCK_FILE, InstallationLock, RunLock
 from .run import confirm_default, record_missing_before, restore_engine_server, run
 from .steps import STEP_FUNCS
 from .steps.artifacts import step_artifacts
@@ -74,7 +74,8 @@ __all__ = [
     "engine_new_datadir", "engine_next_steps", "engine_state", "engine_target", "free_bytes", "HARBOR_OWNED",
     "HARBOR_UID", "hops", "KNOWN_MISSING", "LOCK_FILE", "next_steps", "old_cluster_usable", "open_storage",
     "Options", "plan", "planned_engine", "preflight", "record_missing_before", "recorded_engine",
-    "remove_half_made", "restore_engine_server", "rollback", "run", "RunLock", "InstallationLock", "start_release", "step_artifacts",
+    "remove_half_made", "restore_engine_server", "rollback", "run", "RunLock", "InstallationLock", "start_release",
+    "step_artifacts",
     "step_backup", "step_config", "step_database", "step_engine", "STEP_FUNCS", "step_plan", "step_scanner",
     "STEP_TEXT", "step_verify", "StepFn", "STEPS", "verify_report",
 ]
