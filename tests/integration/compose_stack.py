@@ -33,10 +33,21 @@ SERVICE_IMAGES = [f"goharbor/{n}:{VERSION}" for n in (
     "registry-photon", "harbor-registryctl", "harbor-core", "harbor-portal", "harbor-jobservice", "redis-photon",
     "nginx-photon")]
 LABEL = "org.harbor-upgrade.standin"
-# The stand-in's PostgreSQL: Harbor 1.10's harbor-db runs 9.6, which no package here has. 13 (Debian
-# 11's, which scripts/test installs) is the major Harbor 2.3-2.8's harbor-db runs, so the folder is
-# one the 2.4.0 target's harbor-db uses as it is; 15 (Debian 12's) where 13 is missing.
-PG_MAJOR = 13 if Path("/usr/lib/postgresql/13/bin/postgres").exists() else 15
+# The stand-in's PostgreSQL: Harbor 1.10's harbor-db runs 9.6, which no package here has. It takes
+# a major installed here (Debian 12's 15, Debian 11's 13) that the target release's harbor-db uses or
+# upgrades, so that the folder is one the upgrade can go on with (the plan fails any other).
+
+
+def _standin_major() -> int:
+    from harbor_upgrade.db.steps import step_of
+    from harbor_upgrade.versions import TARGET
+    image = step_of(TARGET).harbor_db[-1]
+    here = [m for m in (15, 13) if Path(f"/usr/lib/postgresql/{m}/bin/postgres").exists()]
+    fits = [m for m in here if m in (image.major, image.upgrades_from)]
+    return (fits or here)[0]
+
+
+PG_MAJOR = _standin_major()
 PG = Path(f"/usr/lib/postgresql/{PG_MAJOR}")
 PG_SHARE = Path(f"/usr/share/postgresql/{PG_MAJOR}")
 BUSYBOX = Path("/bin/busybox")
