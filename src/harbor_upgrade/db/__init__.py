@@ -87,6 +87,7 @@ def data_losses(dsn: str, to: str | None = None) -> list[DataLoss]:
     with connect(dsn) as conn:
         state = ledger.read_state(conn)
         runner.check_version(state, dsn)
+        assert state.version is not None  # check_version refuses a database without one
         return [loss for step, _ in runner.plan(state.version, to_release)
                 for loss in runner.count_losses(conn, step)]
 

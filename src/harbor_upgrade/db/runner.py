@@ -152,7 +152,7 @@ def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFil
 
 def count_losses(conn: psycopg.Connection, step: ReleaseStep) -> list[DataLoss]:
     """How many rows the step's release drops by design, on the schema before the step."""
-    return [DataLoss(step.release, loss.what, int(conn.execute(loss.count).fetchone()[0]))
+    return [DataLoss(step.release, loss.what, int(one(conn.execute(loss.count))[0]))
             for loss in step.losses if table_exists(conn, loss.table)]
 
 
@@ -200,7 +200,7 @@ def pin_sequences(conn: psycopg.Connection, version: int) -> None:
     """Put the sequences back where a run stopped inside the step after ``version`` found
     them, or record them for this step (in its own committed transaction)."""
     with conn.transaction():
-        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{PIN_SCHEMA}.sequences",)).fetchone()[0]:
+        if one(conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{PIN_SCHEMA}.sequences",)))[0]:
             rows = conn.execute(f"SELECT name, last_value, is_called FROM {PIN_SCHEMA}.sequences "
                                 "WHERE at_version = %s", (version,)).fetchall()
             if rows:

@@ -188,11 +188,6 @@ class LocalCluster:
             _LIVE.add(c)
         return c
 
-    def configure(self, **settings: str) -> None:
-        with open(self.datadir / "postgresql.auto.conf", "a") as f:
-            for k, v in settings.items():
-                f.write(f"{k} = {v}\n")
-
     def start(self, fast: bool | None = None, settings: dict[str, str] | None = None) -> LocalCluster:
         """Start the server; ``settings`` adds or overrides server options (-c name=value)."""
         if self.started:

@@ -97,10 +97,6 @@ class EngineUpgradeResult:
     state_file: Path
     notes: list[str]
 
-    @property
-    def table_counts(self) -> dict[str, dict[str, int]]:
-        return self.evidence.tables
-
 
 def compare_evidence(old: Evidence, new: Evidence) -> list[str]:
     """Every difference between the two clusters' row counts and sequence values."""

@@ -56,10 +56,6 @@ def blob_path(digest: str) -> str:
     return f"blobs/{alg}/{hex_[:2]}/{hex_}/data"
 
 
-def valid_repository_name(name: str) -> bool:
-    return len(name) <= NAME_MAX and all(_COMPONENT_RE.match(part) for part in name.split("/"))
-
-
 @dataclass(frozen=True)
 class RepositoryEntry:
     """A directory under ``repositories/`` that matters: a repository (it has
