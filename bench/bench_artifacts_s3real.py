@@ -3,7 +3,7 @@
 
 One generated storage tree (exact distribution layout, 22,000 artifacts by default: 400
 repositories of 55) is written into SeaweedFS's S3 (``weed server -s3`` on 127.0.0.1, see
-tests/seaweed.py), with its 2.4.0-schema database as the SQL upgrade leaves a 1.10 one. Then,
+tests/support/seaweed.py), with its 2.4.0-schema database as the SQL upgrade leaves a 1.10 one. Then,
 for each added delay per S3 request (default 0 and 40 ms: a delaying TCP proxy on 127.0.0.1 in
 front of weed, half the delay each way and a round trip for each new connection, the same
 proxy for both sides), it measures in artifacts per second:
@@ -56,14 +56,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))  # the checkout: tests.support
 
 from artifacts_baseline import Registry, harbor_walk  # noqa: E402
 from artifacts_db import clone, load_template  # noqa: E402
 from artifacts_tree import TreeShape, generate, load_summary  # noqa: E402
 from bench_artifacts import check_rows, log, per_artifact, rate, run_backfill  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
-from seaweed import DelayProxy, WeedServer  # noqa: E402
+from tests.support.seaweed import DelayProxy, WeedServer  # noqa: E402
 
 BUCKET, ROOT = "harbor-registry", "/harbor/registry"
 

@@ -1,7 +1,7 @@
 """Benchmark: backup, verify, restore and the PostgreSQL major upgrade on a large Harbor DB.
 
 Builds a Harbor 1.10 database on PostgreSQL 15 (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql +
-bench/db_seed_harbor.py at --scale, ≈188k artifact rows and ≈877k access_log rows at
+tests/support/seed_harbor.py at --scale, ≈188k artifact rows and ≈877k access_log rows at
 350), then times
 
   1. `create_backup` (pg_dump -Fd with --jobs, files, manifest with row counts and sha256),
@@ -59,12 +59,12 @@ def as_owner(path: Path) -> dict:
 
 
 def build(base: Path, scale: float, seed: int) -> LocalCluster:
-    sys.path.insert(0, str(HERE))
-    import db_seed_harbor
+    sys.path.insert(0, str(HERE.parent))  # the checkout: tests.support
+    from tests.support import seed_harbor
     cluster = LocalCluster.create(base / "database" / "pg15", binaries=find_binaries(major=15), fast=True)
     cluster.start(fast=True)
     data = base / "seed.sql"
-    data.write_text(db_seed_harbor.generate(seed, scale, "normal", "none"))
+    data.write_text(seed_harbor.generate(seed, scale, "normal", "none"))
     cluster.createdb("registry")
     cluster.psql(dbname="registry", file=FRESH_1_10)
     cluster.psql(dbname="registry", file=data)

@@ -1,6 +1,6 @@
 """Benchmark: `harbor-upgrade db migrate` on a large Harbor 1.10 database.
 
-Builds a Harbor 1.10 database (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + bench/db_seed_harbor.py
+Builds a Harbor 1.10 database (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + tests/support/seed_harbor.py
 at --scale, ≈200k artifact rows and ≈1M access_log rows at the default 375; the
 replication history is then multiplied up to --replication-executions executions and
 about twice as many tasks), then times
@@ -123,14 +123,14 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     to_schema = versions.SCHEMA_VERSION[versions.release_line(a.to)]
 
-    sys.path.insert(0, str(HERE))
-    import db_seed_harbor
+    sys.path.insert(0, str(HERE.parent))  # the checkout: tests.support
+    from tests.support import seed_harbor
 
     with LocalCluster.create(fast=True) as cluster:
         env = cluster.env()
         t0 = time.monotonic()
         data = Path(cluster.datadir.parent) / "seed.sql"
-        data.write_text(db_seed_harbor.generate(a.seed, a.scale, "normal", "none"))
+        data.write_text(seed_harbor.generate(a.seed, a.scale, "normal", "none"))
         cluster.createdb("registry")
         cluster.psql(dbname="registry", file=FRESH_1_10)
         cluster.psql(dbname="registry", file=data)

@@ -1,6 +1,6 @@
 """Benchmark: the whole `harbor-upgrade run` on a large Harbor 1.10 installation.
 
-Builds a Harbor 1.10 database (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + bench/db_seed_harbor.py
+Builds a Harbor 1.10 database (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + tests/support/seed_harbor.py
 at --scale; ≈53k artifact rows at 100) next to the demo's registry storage (so nearly
 every artifact row is database-only: the artifact walk is benchmarked on its own in
 bench_artifacts.py), then times `run` step by step and prints
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         t0 = time.monotonic()
         data_sql = base / "seed.sql"
-        subprocess.run([sys.executable, str(HERE / "db_seed_harbor.py"), "--seed", str(args.seed), "--scale",
+        seed_harbor = HERE.parent / "tests" / "support" / "seed_harbor.py"
+        subprocess.run([sys.executable, str(seed_harbor), "--seed", str(args.seed), "--scale",
                         str(args.scale), "--inventory", "none", "--out", str(data_sql)], check=True)
         d.mkdir()
         (d / "harbor").mkdir()

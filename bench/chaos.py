@@ -44,7 +44,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:0] = [str(REPO / "src"), str(REPO / "tests" / "integration"), str(REPO / "tests"), str(HERE)]
+sys.path[:0] = [str(REPO / "src"), str(REPO), str(HERE)]  # REPO: tests.support
 
 from harbor_upgrade import demo, versions  # noqa: E402
 from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES  # noqa: E402
@@ -231,7 +231,7 @@ def one_kill(rng: random.Random, duration: float) -> tuple[str, float]:
 
 
 def run_series(base: Path, rng: random.Random, kills: int, straight_result, window_start, duration: float) -> int:
-    from upgrade_normalize import ClusterPsql, compare_data, compare_schema, data, schema
+    from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema
     inst = sample(base, f"killed-{rng.randrange(10**9)}")
     env, scratch = scratch_env(base)
     watch = BackupWatch(inst.backup_dir)
@@ -276,7 +276,7 @@ def run_series(base: Path, rng: random.Random, kills: int, straight_result, wind
 
 
 def part_run(base: Path, rng: random.Random, kills: int) -> None:
-    from upgrade_normalize import ClusterPsql, data, schema, source_ids
+    from tests.support.db_normalize import ClusterPsql, data, schema, source_ids
     window_start = dt.datetime.utcnow()
     straight = sample(base, "straight")
     try:

@@ -27,11 +27,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:0] = [str(REPO / "src"), str(REPO / "tests" / "integration"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "src"), str(REPO)]  # REPO: tests.support
 
 from harbor_upgrade import db  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
-from hostile_trees import (  # noqa: E402
+from tests.support.artifacts import fresh_schema, register  # noqa: E402
+from tests.support.hostile_trees import (  # noqa: E402
     CASES,
     Tree,
     baseline,
@@ -42,7 +43,6 @@ from hostile_trees import (  # noqa: E402
     read_since_frozen,
     run_artifacts,
 )
-from test_artifacts_backfill import fresh_schema, register  # noqa: E402
 
 #: what the campaign counts as failures (bench/chaos.py adds them to its own)
 FAILURES = ("traceback", "hang", "outside-read", "unexpected-exit", "not-reported", "control-in-output",

@@ -9,13 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,14 +16,11 @@ import pytest
 from harbor_upgrade import secrets
 from harbor_upgrade.cli import main as cli_main
 from harbor_upgrade.postgres.cluster import LocalCluster
-from seaweed import WeedServer, free_ports
+from tests.support.s3 import upload_tree
+from tests.support.seaweed import WeedServer
+from tests.support.shared_tools import shared_dir
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_dir() -> Path | None:
-    cand = Path(os.environ.get("HARBOR_SHARED", REPO.parent / "shared"))
-    return cand if (cand / "specs").is_dir() else None
 
 
 @pytest.fixture(autouse=True)
@@ -113,49 +103,9 @@ def run_cli(capsys):
     return run
 
 
-# --------------------------------------------------------------------------- S3
-def _free_port() -> int:
-    return free_ports(1)[0]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answered, even if with an error status
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"moto server did not answer on {url} within {timeout}s")
-
-
-@contextmanager
-def moto_server(env: dict[str, str] | None = None):
-    """A moto S3 server on 127.0.0.1 (endpoint URL), for the tests that need a fault moto can
-    inject (IAM policies switched on mid-way, a server that goes away); real behaviour is
-    tested on SeaweedFS (s3_server)."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/moto-api/", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="session")
 def weed():
-    """SeaweedFS (``weed server -s3``, tests/seaweed.py) on 127.0.0.1 for the whole session: it
+    """SeaweedFS (``weed server -s3``, tests/support/seaweed.py) on 127.0.0.1 for the whole session: it
     takes seconds to start and ~15 s to stop, so it is started once.
 
     Its credentials are set for this process (the CLI and S3Storage find them in AWS_*; test
@@ -175,21 +125,6 @@ def weed():
 def s3_server(weed) -> str:
     """The endpoint URL of the session's S3 server (SeaweedFS)."""
     return weed.endpoint
-
-
-def upload_tree(client, bucket: str, rootdirectory: str, storage_root: Path, jobs: int = 16) -> int:
-    """Put every file of a storage tree (the folder holding docker/registry/v2) under rootdirectory,
-    with the keys distribution's S3 driver uses; returns the number of objects."""
-    prefix = rootdirectory.strip("/")
-    files = [p for p in Path(storage_root).rglob("*") if p.is_file()]
-
-    def put(path: Path) -> None:
-        rel = path.relative_to(storage_root).as_posix()
-        client.put_object(Bucket=bucket, Key=f"{prefix}/{rel}" if prefix else rel, Body=path.read_bytes())
-
-    with ThreadPoolExecutor(jobs) as ex:
-        list(ex.map(put, files))
-    return len(files)
 
 
 _bucket_counter = itertools.count()

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import shared_dir
 from harbor_upgrade.config import migrate_file, plan_migration
 from harbor_upgrade.config.steps import TARGET
 from harbor_upgrade.versions import Version
+from tests.support.shared_tools import shared_dir
 
 ABSENT = "<absent>"
 

@@ -13,6 +13,7 @@ import pytest
 from harbor_upgrade import db as harbor_db
 from harbor_upgrade.db.steps import APPLIED
 from harbor_upgrade.versions import Version
+from tests.support.shared_tools import shared_tool
 
 RELEASES = ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0"]
 pytestmark = pytest.mark.conformance
@@ -20,9 +21,7 @@ pytestmark = pytest.mark.conformance
 
 @pytest.fixture(scope="module")
 def dn(shared):
-    sys.path.insert(0, str(shared / "tools"))
-    import db_normalize
-    return db_normalize
+    return shared_tool(shared, "db_normalize")
 
 
 class Psql:

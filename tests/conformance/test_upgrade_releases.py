@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import psycopg
@@ -18,10 +17,8 @@ from harbor_upgrade.artifacts import backfill
 from harbor_upgrade.registry import open_storage
 from harbor_upgrade.report import render_text
 from harbor_upgrade.upgrade import Options, run
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
-from test_demo import open_tmpdir  # noqa: E402
-from upgrade_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids  # noqa: E402
+from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
+from tests.support.sites import open_tmpdir
 
 RELEASES = ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
 PASSWORDS = ("Harbor12345", "root123")  # harbor_admin_password and database.password of the fixtures

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -17,70 +16,12 @@ import pytest
 
 from harbor_upgrade import db
 from harbor_upgrade.artifacts import backfill
-from harbor_upgrade.artifacts.store import artifact_rows
 from harbor_upgrade.registry import manifest as m
 from harbor_upgrade.registry.layout import LayoutWriter
 from harbor_upgrade.registry.storage import FilesystemStorage
+from tests.support.artifacts import fresh_schema, image, index, register, rows
 
 CONFIG = "application/vnd.oci.image.config.v1+json"
-
-
-def fresh_schema():
-    return resources.files("harbor_upgrade") / "data" / "harbor-1.10.0-fresh.sql"
-
-
-@pytest.fixture
-def harbor24(database):
-    """An empty Harbor database migrated to the 2.4.0 schema."""
-    database.load(fresh_schema())
-    db.migrate(database.dsn)
-    return database
-
-
-def image(w: LayoutWriter, repo: str, arch: str, tags=()) -> str:
-    cfg = json.dumps({"architecture": arch, "os": "linux", "created": "2021-01-01T00:00:00Z"}).encode()
-    layer = f"layer of {repo} {arch}".encode()
-    for blob in (cfg, layer):
-        w.link_layer(repo, w.put_blob(blob))
-    doc = {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST,
-           "config": {"mediaType": CONFIG, "size": len(cfg), "digest": w.put_blob(cfg)},
-           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(layer),
-                       "digest": w.put_blob(layer)}]}
-    return w.put_manifest(repo, json.dumps(doc).encode(), tags)
-
-
-def index(w: LayoutWriter, repo: str, children, tags=()) -> str:
-    doc = {"schemaVersion": 2, "mediaType": m.OCI_INDEX,
-           "manifests": [{"mediaType": m.OCI_MANIFEST, "size": 1, "digest": d,
-                          "platform": {"architecture": a, "os": "linux"}} for d, a in children]}
-    return w.put_manifest(repo, json.dumps(doc).encode(), tags)
-
-
-def register(dsn: str, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
-    """What the SQL migration leaves for tagged 1.10 artifacts: rows without metadata."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for repo, digest, tags in rows:
-            project = repo.split("/")[0]
-            conn.execute("INSERT INTO project (owner_id, name) VALUES (1, %s) ON CONFLICT DO NOTHING", (project,))
-            pid = conn.execute("SELECT project_id FROM project WHERE name = %s", (project,)).fetchone()[0]
-            conn.execute("INSERT INTO repository (name, project_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                         (repo, pid))
-            rid = conn.execute("SELECT repository_id FROM repository WHERE name = %s", (repo,)).fetchone()[0]
-            typed = conn.execute("""SELECT count(*) FROM information_schema.columns
-                                    WHERE table_name = 'artifact' AND column_name = 'artifact_type'""").fetchone()[0]
-            aid = conn.execute(f"""INSERT INTO artifact (project_id, repository_name, digest, type, repository_id,
-                                   media_type, manifest_media_type, push_time{", artifact_type" if typed else ""})
-                                   VALUES (%s, %s, %s, 'IMAGE', %s, 'UNKNOWN', 'UNKNOWN', '2020-01-01'
-                                           {", 'UNKNOWN'" if typed else ""})
-                                   RETURNING id""", (pid, repo, digest, rid)).fetchone()[0]
-            for tag in tags:
-                conn.execute("INSERT INTO tag (repository_id, artifact_id, name) VALUES (%s, %s, %s)",
-                             (rid, aid, tag))
-
-
-def rows(dsn: str) -> list[dict]:
-    with psycopg.connect(dsn) as conn:
-        return artifact_rows(conn)
 
 
 @pytest.fixture(params=["filesystem", "s3"])

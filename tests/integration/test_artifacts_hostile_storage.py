@@ -5,15 +5,11 @@ traceback, no terminal control in the output, nothing read outside the storage r
 process's peak memory bounded, and no hang (each run has a timeout)."""
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from harbor_upgrade import db
-from hostile_trees import (
+from tests.support.artifacts import register
+from tests.support.hostile_trees import (
     CASES,
-    Tree,
-    baseline,
     build,
     freeze_atimes,
     good_rows,
@@ -21,31 +17,6 @@ from hostile_trees import (
     read_since_frozen,
     run_artifacts,
 )
-from test_artifacts_backfill import (
-    fresh_schema,
-    harbor24,  # noqa: F401
-    register,
-)
-
-
-@pytest.fixture(scope="module")
-def clean_rows(pg_cluster, tmp_path_factory):
-    """The good repository's rows from a tree with nothing hostile in it."""
-    name = f"clean{os.getpid()}"
-    pg_cluster.createdb(name)
-    try:
-        dsn = pg_cluster.dsn(name)
-        pg_cluster.psql(dbname=name, file=fresh_schema())
-        db.migrate(dsn)
-        base = tmp_path_factory.mktemp("clean")
-        t = Tree(base / "storage", base / "outside")
-        baseline(t)
-        register(dsn, t.db_rows)
-        result = run_artifacts(dsn, t.root, base / "report.json")
-        assert result["code"] == 0, result["out"] + result["err"]
-        yield good_rows(dsn), result["peak_rss"]
-    finally:
-        pg_cluster.dropdb(name)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

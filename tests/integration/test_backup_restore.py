@@ -15,31 +15,9 @@ from harbor_upgrade.backup import MANIFEST, create_backup, read_manifest, restor
 from harbor_upgrade.backup.manifest import sign
 from harbor_upgrade.errors import ValidationFailed
 from harbor_upgrade.postgres.tools import Conn, canonical_lines, client_binaries, server_version
+from tests.support.pg import MINI_HARBOR_SQL
 
 # A small Harbor-shaped database of our own, so these tests run without ../shared.
-MINI_HARBOR_SQL = """
-create table schema_migrations (version bigint not null primary key, dirty boolean not null);
-insert into schema_migrations values (15, false);
-create table project (project_id serial primary key, name varchar(255) unique not null,
-                      deleted boolean default false, creation_time timestamp default '2019-03-04');
-create table repository (repository_id serial primary key, name varchar(255) not null,
-                         project_id int references project, description text);
-create table artifact (id serial primary key, repo varchar(255), tag varchar(255), digest varchar(255),
-                       extra jsonb);
-create table properties (id serial primary key, k varchar(64) unique, v text);
-create index artifact_digest on artifact (digest);
-insert into project (name) select 'project-' || g from generate_series(1, 20) g;
-insert into project (name, deleted) values ('gelöscht#21', true), ('ünïcode ☃', false);
-insert into repository (name, project_id, description)
-    select 'project-' || (g % 20 + 1) || '/repo-' || g, g % 20 + 1, repeat('d', g % 7) from generate_series(1, 150) g;
-insert into artifact (repo, tag, digest, extra)
-    select 'project-' || (g % 20 + 1) || '/repo-' || (g % 150), 'v' || g,
-           'sha256:' || md5(g::text) || md5((g * 7)::text), jsonb_build_object('n', g, 'q', 'a"b\\c')
-    from generate_series(1, 900) g;
-insert into properties (k, v) values ('auth_mode', 'db_auth'), ('email_password', 'not-a-real-secret');
-create sequence access_log_log_id_seq;
-select setval('access_log_log_id_seq', 4242);
-"""
 
 HARBOR_YML = "# our own test config\nhostname: reg.example.test\nhttp:\n  port: 80\n_version: 1.10.0\n"
 

@@ -1,5 +1,5 @@
 """A Harbor 1.10 Docker Compose installation upgraded end to end with a real Docker Engine:
-the stand-in stack (tests/integration/compose_stack.py) runs; `run` refuses and changes
+the stand-in stack (tests/support/compose_stack.py) runs; `run` refuses and changes
 nothing; `run --stop-harbor` stops it, upgrades the database inside harbor-db started alone
 on 127.0.0.1 and leaves nothing running; `rollback` brings schema 15 and the counts back; a
 run killed at several points continues on rerun. No secret in any output, journal or
@@ -20,11 +20,11 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-import compose_stack as cs
 from harbor_upgrade.compose import detect_compose, serving
 from harbor_upgrade.compose.database import container_name
 from harbor_upgrade.compose.docker import daemon_answers
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
+from tests.support import compose_stack as cs
 
 pytestmark = pytest.mark.slow
 SECRETS = (cs.DB_PASSWORD, quote(cs.DB_PASSWORD, safe=""))

@@ -1,8 +1,7 @@
 """The database upgrade on real PostgreSQL, with a Harbor 1.10 database built from the
-project's own fresh 1.10 schema and seed generator (bench/db_*), no ../shared needed."""
+project's own fresh 1.10 schema and seed generator (tests/support/seed_harbor.py), no ../shared needed."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from harbor_upgrade import db as harbor_db
 from harbor_upgrade.db.steps import APPLIED
 from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
+from tests.support import seed_harbor
 
 REPO = Path(__file__).resolve().parents[2]
 FRESH_1_10 = REPO / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"
@@ -26,11 +26,8 @@ LATEST = SCHEMA_VERSION[TARGET]   # what db migrate reaches by default
 
 @pytest.fixture(scope="session")
 def seed_sql(tmp_path_factory) -> Path:
-    spec = importlib.util.spec_from_file_location("db_seed_harbor", REPO / "bench" / "db_seed_harbor.py")
-    seed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(seed)
     out = tmp_path_factory.mktemp("seed") / "harbor-1.10-seed3.sql"
-    out.write_text(seed.generate(seed=3, scale=1, profile="edge", inventory="none"))
+    out.write_text(seed_harbor.generate(seed=3, scale=1, profile="edge", inventory="none"))
     return out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import psycopg
@@ -14,6 +13,7 @@ import pytest
 from harbor_upgrade import demo, versions
 from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.report import ProgressReporter, render_text
+from tests.support.sites import open_tmpdir, scalar
 
 PASSWORDS = (demo.ADMIN_PASSWORD, demo.DB_PASSWORD)
 STEPS = ["backup", "config", "database", "artifacts", "scanner", "verify"]
@@ -32,19 +32,6 @@ def demo_run():
     yield d, report, err.getvalue(), cluster
     cluster.stop()
     shutil.rmtree(base, ignore_errors=True)
-
-
-def open_tmpdir(prefix: str) -> Path:
-    """A temporary folder the PostgreSQL server user can pass through (pytest's own are 0700,
-    and another pytest session may close them again at any time)."""
-    base = Path(tempfile.mkdtemp(prefix=prefix))
-    base.chmod(0o755)
-    return base
-
-
-def scalar(dsn: str, sql: str):
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute(sql).fetchone()[0]
 
 
 def test_demo_upgrades_the_sample_and_verify_passes(demo_run):

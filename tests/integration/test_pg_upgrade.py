@@ -3,69 +3,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from harbor_upgrade.errors import ExternalFailure, InvalidInput, UnsafeState
-from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
+from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.postgres.layout import harbor_cluster, read_pg_version
-from harbor_upgrade.postgres.server import server_user
 from harbor_upgrade.postgres.upgrade import cleanup, state_path, upgrade_cluster
-from test_backup_restore import MINI_HARBOR_SQL
-
-
-def binaries(major: int):
-    try:
-        return find_binaries(major=major)
-    except ExternalFailure:
-        pytest.skip(f"PostgreSQL {major} binaries are not installed")
-
-
-@pytest.fixture
-def base():
-    """A folder the server user can use (pytest's tmp_path is root-only)."""
-    d = Path(tempfile.mkdtemp(prefix="hu-pgup-test-"))
-    pw = server_user()
-    if pw is not None:
-        os.chown(d, pw.pw_uid, pw.pw_gid)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def make_old_cluster(datadir: Path, major: int, sql: str | None = None, sql_file: Path | None = None) -> LocalCluster:
-    if not datadir.parent.exists():  # like data_volume/database: the server user's folder
-        datadir.parent.mkdir()
-        shutil.copystat(datadir.parent.parent, datadir.parent)
-        os.chown(datadir.parent, datadir.parent.parent.stat().st_uid, datadir.parent.parent.stat().st_gid)
-    c = LocalCluster.create(datadir, binaries=binaries(major), fast=True, superuser="harbor")
-    with c:
-        c.createdb("registry")
-        if sql_file:
-            c.psql(dbname="registry", file=sql_file)
-        else:
-            c.psql(sql or MINI_HARBOR_SQL, dbname="registry")
-        # A second role with a password and a grant: roles live outside the database dump.
-        c.psql("create role harbor_reader login password 'reader-pw-test'", dbname="registry")
-        c.psql("grant select on all tables in schema public to harbor_reader", dbname="registry")
-    return c
-
-
-def facts(datadir: Path, major: int) -> dict:
-    """What must survive: counts, a few rows, sequence values, the superuser, the encoding."""
-    with LocalCluster(datadir, binaries(major), superuser="harbor") as c:
-        q = lambda s: c.psql(s, dbname="registry").strip()  # noqa: E731
-        return {"projects": q("select string_agg(name, ',' order by project_id) from project"),
-                "artifacts": q("select count(*), sum(length(extra::text)) from artifact"),
-                "seq": q("select last_value from access_log_log_id_seq"),
-                "super": q("select rolname from pg_roles where oid = 10"),
-                "reader": q("select rolcanlogin, rolpassword from pg_authid where rolname = 'harbor_reader'"),
-                "grant": q("select has_table_privilege('harbor_reader', 'public.project', 'select')"),
-                "enc": q("select pg_encoding_to_char(encoding) from pg_database where datname = 'registry'")}
+from tests.support.pg import MINI_HARBOR_SQL, binaries, facts, make_old_cluster
 
 
 @pytest.mark.parametrize("mode", ["copy", "link", "dump"])

@@ -8,7 +8,7 @@ import pytest
 from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.postgres.layout import harbor_cluster, read_pg_version
 from harbor_upgrade.postgres.upgrade import cleanup, upgrade_cluster
-from test_pg_upgrade import base, binaries, facts, make_old_cluster  # noqa: F401 - base is a fixture
+from tests.support.pg import binaries, facts, make_old_cluster
 
 
 @pytest.mark.parametrize(("new_major", "mode"), [(15, "copy"), (18, "link")])

@@ -13,7 +13,7 @@ from harbor_upgrade.artifacts.store import artifact_rows
 from harbor_upgrade.registry.layout import Layout, LayoutWriter
 from harbor_upgrade.registry.s3 import S3Storage
 from harbor_upgrade.registry.storage import FilesystemStorage
-from test_artifacts_backfill import harbor24, image, index, register  # noqa: F401 (fixture)
+from tests.support.artifacts import image, index, register
 
 GROUPINGS = [("repositories", "/_"), ("repositories/a/app/_manifests", "/index/sha256/"),
              ("repositories/a/app/_layers", "/link"), ("repositories/a", "/link")]
@@ -49,7 +49,7 @@ def tree(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def bucket(weed, tree) -> str:
-    from conftest import upload_tree
+    from tests.support.s3 import upload_tree
     client = weed.client()
     client.create_bucket(Bucket="grouped-listing")
     upload_tree(client, "grouped-listing", "/harbor/registry", tree[0])
@@ -141,21 +141,6 @@ def test_a_service_that_does_not_group_gets_plain_listings(s3, tree):
     got, want = layout.list_repository("a/app"), fs.list_repository("a/app")
     assert layout.grouping is False
     assert (got.revisions, got.tags) == (want.revisions, want.tags)
-
-
-@pytest.fixture
-def twin(harbor24, pg_cluster):  # noqa: F811
-    """A second database made from harbor24 as it is when asked for."""
-    made = []
-
-    def make() -> str:
-        name = f"{harbor24.name}_twin"
-        pg_cluster.psql(f"CREATE DATABASE {name} TEMPLATE {harbor24.name}")
-        made.append(name)
-        return pg_cluster.dsn(name)
-    yield make
-    for name in made:
-        pg_cluster.dropdb(name)
 
 
 @pytest.mark.parametrize("ignore", [False, True], ids=["grouped", "plain"])

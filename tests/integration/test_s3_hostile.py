@@ -18,12 +18,8 @@ import pytest
 from harbor_upgrade.artifacts import backfill
 from harbor_upgrade.registry.s3 import S3Storage
 from harbor_upgrade.registry.storage import ObjectTooLarge, StorageError
-from hostile_trees import build, freeze_atimes, good_rows, judge, read_since_frozen, run_artifacts
-from test_artifacts_backfill import (
-    harbor24,  # noqa: F401
-    register,
-)
-from test_artifacts_hostile_storage import clean_rows  # noqa: F401
+from tests.support.artifacts import register
+from tests.support.hostile_trees import build, freeze_atimes, good_rows, judge, read_since_frozen, run_artifacts
 
 S3_CASES = ["manifest-padded-5m", "config-padded-5m", "chart-nested-900", "manifest-nested-900",
             "repository-name-escape", "tag-name-escape", "revision-name-escape"]

@@ -12,8 +12,7 @@ from harbor_upgrade.artifacts.store import artifact_rows
 from harbor_upgrade.registry.layout import LayoutWriter
 from harbor_upgrade.registry.s3 import S3Storage
 from harbor_upgrade.registry.storage import FilesystemStorage
-from test_artifacts_backfill import harbor24, image, register  # noqa: F401 (fixture)
-from test_s3_grouped_listing import twin  # noqa: F401 (fixture)
+from tests.support.artifacts import image, register
 
 
 def count_concurrent_gets(storage: S3Storage) -> dict:

@@ -8,9 +8,9 @@ import json
 import boto3
 import pytest
 
-from conftest import moto_server
 from harbor_upgrade.registry.s3 import S3Storage
 from harbor_upgrade.registry.storage import ObjectMissing, StorageError
+from tests.support.s3 import moto_server
 
 ROOT_KEY = "reg/docker/registry/v2/"
 BLOB = "blobs/sha256/ab/" + "ab" * 32 + "/data"

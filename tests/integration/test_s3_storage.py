@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _free_port, upload_tree
 from harbor_upgrade.errors import InvalidInput
 from harbor_upgrade.registry.s3 import S3Storage, key_prefix
 from harbor_upgrade.registry.storage import FilesystemStorage, ObjectMissing, StorageError
 from harbor_upgrade.secrets import mask_text
+from tests.support.s3 import free_port, upload_tree
 
 
 def digest(data: bytes) -> str:
@@ -204,7 +204,7 @@ def test_missing_bucket_is_a_clear_error(s3_server):
 
 def test_unreachable_endpoint_never_shows_the_secret():
     secret = "Sup3r-s3cret-key-for-test"
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     with pytest.raises(StorageError) as e:
         S3Storage("b", "", endpoint_url=f"http://127.0.0.1:{port}", access_key="AKIATEST",
                   secret_key=secret, retries=1)

@@ -1,4 +1,4 @@
-"""The S3 tools of the tests and benchmarks (tests/seaweed.py): objects written through weed's
+"""The S3 tools of the tests and benchmarks (tests/support/seaweed.py): objects written through weed's
 filer are S3 objects like any other (MD5 ETags, which S3Storage's link proofs rely on), and the
 delaying proxy passes every byte and holds every request at least its delay."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import hashlib
 import time
 
 from harbor_upgrade.registry.s3 import S3Storage
-from seaweed import DelayProxy
+from tests.support.seaweed import DelayProxy
 
 
 def test_objects_written_through_the_filer_are_plain_s3_objects(weed, tmp_path):

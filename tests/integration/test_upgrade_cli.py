@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from harbor_upgrade import demo, versions
-from test_demo import open_tmpdir
+from tests.support.sites import open_tmpdir
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,8 @@ from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS
 from harbor_upgrade.report import ProgressReporter, render_text
 from harbor_upgrade.upgrade import engine_new_datadir
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
-from test_demo import open_tmpdir, scalar
-from test_upgrade_resume import stop_orphans
-from upgrade_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
+from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
+from tests.support.sites import open_tmpdir, scalar, stop_orphans
 
 STEPS = ["backup", "config", "engine", "database", "artifacts", "scanner", "verify"]
 

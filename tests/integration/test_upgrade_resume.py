@@ -18,11 +18,10 @@ import pytest
 from harbor_upgrade import demo
 from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES
 from harbor_upgrade.journal import Journal
-from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS
 from harbor_upgrade.versions import TARGET
-from test_demo import open_tmpdir
-from upgrade_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
+from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
+from tests.support.sites import open_tmpdir, stop_orphans
 
 # Where each killed process dies: after its N-th journal write, after its N-th progress
 # event (inside a step), or a wall-clock time after it started. A process resumes at the
@@ -86,11 +85,6 @@ def scratch_dir(inst: demo.DemoInstallation) -> Path:
     d = inst.dir.parent / "tmp"
     d.mkdir(mode=0o755, exist_ok=True)
     return d
-
-
-def stop_orphans(base: Path) -> None:
-    for pid_file in [*base.glob("tmp/*/*/postmaster.pid"), *base.glob("tmp/*/*/*/postmaster.pid")]:
-        LocalCluster(pid_file.parent, socket_dir=pid_file.parent.parent).stop()
 
 
 def normalized(inst: demo.DemoInstallation, src_ids, window):

@@ -12,7 +12,7 @@ from harbor_upgrade import demo
 from harbor_upgrade.report import render_text
 from harbor_upgrade.upgrade import Options, run
 from harbor_upgrade.versions import TARGET
-from test_demo import open_tmpdir
+from tests.support.sites import open_tmpdir
 
 
 @pytest.fixture

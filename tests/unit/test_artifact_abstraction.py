@@ -8,8 +8,9 @@ import pytest
 
 from harbor_upgrade.artifacts.abstraction import Failure, RepositoryAbstractor, default_type
 from harbor_upgrade.registry import manifest as m
-from harbor_upgrade.registry.layout import Layout, LayoutWriter, parse_link
+from harbor_upgrade.registry.layout import Layout, parse_link
 from harbor_upgrade.registry.storage import FilesystemStorage
+from tests.support.artifacts import Tree
 
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -42,49 +43,6 @@ def test_fixture_storage_gives_the_expected_rows(shared):
         assert row == {k: exp[k] for k in row}, exp["repository_name"] + "@" + exp["digest"]
         refs = [vars(r) for r in art.references]
         assert refs == exp["references"]
-
-
-class Tree:
-    """A small registry tree: images with configs and layers, indexes, tags."""
-
-    def __init__(self, root):
-        self.root = root
-        self.w = LayoutWriter(root)
-
-    def blob(self, repo: str, data: bytes) -> str:
-        digest = self.w.put_blob(data)
-        self.w.link_layer(repo, digest)
-        return digest
-
-    def image(self, repo: str, config: dict | bytes | None = None, *, tags=(), config_type=CONFIG,
-              layers=(b"layer",), layer_annotations=None, media_type=m.OCI_MANIFEST, **extra) -> tuple[str, bytes]:
-        cfg = config if isinstance(config, bytes) else json.dumps(config or {"architecture": "amd64",
-                                                                              "os": "linux"}).encode()
-        doc = {"schemaVersion": 2, "mediaType": media_type,
-               "config": {"mediaType": config_type, "size": len(cfg), "digest": self.blob(repo, cfg)},
-               "layers": [dict({"mediaType": LAYER, "size": len(layer), "digest": self.blob(repo, layer)},
-                               **({"annotations": layer_annotations[i]} if layer_annotations and
-                                  layer_annotations[i] else {}))
-                          for i, layer in enumerate(layers)]}
-        doc.update(extra)
-        data = json.dumps(doc).encode()
-        return self.w.put_manifest(repo, data, tags), data
-
-    def index(self, repo: str, children, *, tags=(), annotations=None) -> str:
-        doc = {"schemaVersion": 2, "mediaType": m.OCI_INDEX,
-               "manifests": [{"mediaType": m.OCI_MANIFEST, "size": 1, "digest": d,
-                              "platform": {"architecture": "amd64", "os": "linux"}} for d in children]}
-        if annotations:
-            doc["annotations"] = annotations
-        return self.w.put_manifest(repo, json.dumps(doc).encode(), tags)
-
-    def path(self, digest: str):
-        alg, hex_ = digest.split(":")
-        return self.root / "docker/registry/v2/blobs" / alg / hex_[:2] / hex_ / "data"
-
-    def revision_link(self, repo: str, digest: str):
-        alg, hex_ = digest.split(":")
-        return self.root / f"docker/registry/v2/repositories/{repo}/_manifests/revisions/{alg}/{hex_}/link"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from harbor_upgrade.artifacts.abstraction import Failure, RepositoryAbstractor
 from harbor_upgrade.artifacts.readahead import ReadAhead
 from harbor_upgrade.registry.layout import Layout
 from harbor_upgrade.registry.storage import FilesystemStorage
-from test_artifact_abstraction import Tree
+from tests.support.artifacts import Tree
 
 
 class ThreadRecordingStorage(FilesystemStorage):

@@ -2,7 +2,6 @@
 project name, the password from harbor.yml; what happens without Docker."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,7 @@ from harbor_upgrade.compose.database import check_layout
 from harbor_upgrade.compose.detect import default_project
 from harbor_upgrade.compose.errors import ComposeFileInvalid, DatabaseLayoutMismatch, DockerUnavailable
 from harbor_upgrade.compose.session import database
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-import compose_stack as cs  # noqa: E402
+from tests.support import compose_stack as cs
 
 
 @pytest.fixture

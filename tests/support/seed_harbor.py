@@ -1,9 +1,19 @@
 #!/usr/bin/env python3
-"""(The project's copy of ../shared/tools/seed_harbor.py, used by bench_db.py and the
-db tests.) Deterministic generator of realistic Harbor v1.10 (schema version 15) data.
+"""Deterministic generator of realistic Harbor v1.10 (schema version 15) data.
+
+Provenance: a copy of ../shared/tools/seed_harbor.py (the generator the shared fixtures were
+made with), kept here so that the db tests and bench/ build Harbor 1.10 databases without
+../shared. tests/unit/test_vendored_tools.py compares it with the original when ../shared is
+present. Local changes, and why:
+  - gen_access_log cuts access_log.repo_tag to 128 characters: the column is varchar(128)
+    in 1.10 and the `edge` profile makes longer tags, so upstream's output does not load
+    into the project's fresh 1.10 schema; to be upstreamed.
+  - no --dump / build_database: they need upstream's migration files and pgcluster.py, which
+    stay in ../shared; the project loads the data into harbor-1.10.0-fresh.sql instead.
+  - this docstring's provenance and usage notes.
 
 Usage
-  db_seed_harbor.py --seed 1 --scale 1 --out data.sql
+  seed_harbor.py --seed 1 --scale 1 --out data.sql
         write the data part only (COPY blocks + sequence fixes).  Load it into a
         database whose schema is already at version 15 (upstream files 0001..0015
         applied, including the rows those files insert).

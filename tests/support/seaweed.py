@@ -7,14 +7,14 @@ folder of its own, one S3 identity (``ACCESS_KEY``/``SECRET_KEY``) so signatures
 telemetry off. It takes a few seconds to start and ~15 s to stop on SIGTERM (the filer's gRPC
 streams wait out a timeout), so the tests start one per session.
 
-``DelayProxy`` (``python tests/seaweed.py proxy LISTEN_PORT TARGET_PORT DELAY_MS``, run in a process
+``DelayProxy`` (``python tests/support/seaweed.py proxy LISTEN_PORT TARGET_PORT DELAY_MS``, run in a process
 of its own so its CPU is not the client's) forwards TCP connections on 127.0.0.1 and holds every
 piece of data half the delay in each direction, and a new connection the whole delay before it
 reaches the server (TCP's handshake): a request on a kept-alive connection answers ``DELAY_MS``
 later than it would, as it would from a server that far away, whatever the number of requests in
 flight. Used by the benchmark on both sides (docker-registry's S3 driver and ours).
 
-Used by tests/conftest.py and bench/ (which put this folder on sys.path).
+Used by tests/conftest.py and bench/ (as tests.support.seaweed).
 """
 from __future__ import annotations
 

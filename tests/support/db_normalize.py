@@ -1,9 +1,17 @@
 """Normalized, comparable descriptions of a Harbor `registry` database.
 
-The project's copy of ../shared/tools/db_normalize.py (the module that normalized the
-oracle), so that the upgrade tests can compare two databases without ../shared. It talks
-to the server through ``pg.psql(sql, db=..., as_command=True)``; ``ClusterPsql`` adapts a
-LocalCluster to that.
+ONE module used both to generate the hidden oracle and to check a candidate, so
+the two sides are always normalized the same way.  Stdlib only; talks to the
+server through psql (pgcluster.PgServer / PgCluster).
+
+Provenance: a copy of ../shared/tools/db_normalize.py (the module that normalized the
+oracle), kept here so that the upgrade tests and bench/chaos.py compare two databases the
+way the oracle was made, without ../shared. tests/unit/test_vendored_tools.py compares it
+with the original when ../shared is present. Local changes, and why:
+  - ``ClusterPsql``: the module talks to the server through
+    ``pg.psql(sql, db=..., as_command=True)`` (../shared's pgcluster); this adapts a
+    LocalCluster to that call.
+  - this provenance paragraph.
 
 schema(pg)  -> dict   tables/columns (type, nullability, default, identity),
                       constraints (kind, columns, FK target + actions, check
@@ -45,6 +53,9 @@ What is deliberately NOT compared (and why)
    with cve_whitelist) gets the id "#new:<hash of its content>", and every column that
    references it (foreign keys from the catalog plus the soft references listed
    in SOFT_REFS) gets the same token.  Ids that existed before must be kept.
+ * The DATE part of the timestamps in MIGRATION_DATE_COLS when it is the date of the
+   migration window (upstream 0080, Harbor 2.5, turns retention_policy's `time`
+   columns into timestamps with `current_date + time`): "<migration-date>T<time>".
  * json/jsonb values and the text columns in TEXT_JSON (JSON stored as text by
    the migration) are compared as parsed JSON (key order and whitespace ignored).
 """
@@ -56,6 +67,9 @@ import json
 import re
 
 MIGRATION_TIME = "<migration-time>"
+MIGRATION_DATE = "<migration-date>"
+# timestamp columns that a migration fills with current_date + a stored time of day
+MIGRATION_DATE_COLS = {("retention_policy", "create_time"), ("retention_policy", "update_time")}
 GENERATED_NAME = re.compile(r"_(pkey|key|fkey|check|excl|idx)\d*$")
 
 # (table, column, target table, (discriminator column, value) or None)
@@ -384,7 +398,10 @@ def _norm_value(table, col, typ, v, window):
         if window and isinstance(v, str):
             t = _parse_ts(v)
             if t is not None and t.tzinfo is not None:
-                t = t.astimezone(dt.UTC).replace(tzinfo=None)
+                t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            if (t is not None and (table, col) in MIGRATION_DATE_COLS and typ.startswith("timestamp")
+                    and t.date() in (window[0].date(), window[1].date()) and len(v) >= 10):
+                return MIGRATION_DATE + v[10:]
             if t is not None and window[0] <= t <= window[1]:
                 return MIGRATION_TIME
         return v

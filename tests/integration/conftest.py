@@ -1,0 +1,69 @@
+"""Fixtures shared by the integration tests (the session-wide ones are in tests/conftest.py)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harbor_upgrade import db
+from harbor_upgrade.postgres.server import server_user
+from tests.support.artifacts import fresh_schema, register
+from tests.support.hostile_trees import Tree as HostileTree
+from tests.support.hostile_trees import baseline, good_rows, run_artifacts
+
+
+@pytest.fixture
+def harbor24(database):
+    """An empty Harbor database migrated to the 2.4.0 schema."""
+    database.load(fresh_schema())
+    db.migrate(database.dsn)
+    return database
+
+
+@pytest.fixture
+def twin(harbor24, pg_cluster):
+    """A second database made from harbor24 as it is when asked for."""
+    made = []
+
+    def make() -> str:
+        name = f"{harbor24.name}_twin"
+        pg_cluster.psql(f"CREATE DATABASE {name} TEMPLATE {harbor24.name}")
+        made.append(name)
+        return pg_cluster.dsn(name)
+    yield make
+    for name in made:
+        pg_cluster.dropdb(name)
+
+
+@pytest.fixture(scope="module")
+def clean_rows(pg_cluster, tmp_path_factory):
+    """The good repository's rows from a tree with nothing hostile in it."""
+    name = f"clean{os.getpid()}"
+    pg_cluster.createdb(name)
+    try:
+        dsn = pg_cluster.dsn(name)
+        pg_cluster.psql(dbname=name, file=fresh_schema())
+        db.migrate(dsn)
+        base = tmp_path_factory.mktemp("clean")
+        t = HostileTree(base / "storage", base / "outside")
+        baseline(t)
+        register(dsn, t.db_rows)
+        result = run_artifacts(dsn, t.root, base / "report.json")
+        assert result["code"] == 0, result["out"] + result["err"]
+        yield good_rows(dsn), result["peak_rss"]
+    finally:
+        pg_cluster.dropdb(name)
+
+
+@pytest.fixture
+def base():
+    """A folder the server user can use (pytest's tmp_path is root-only)."""
+    d = Path(tempfile.mkdtemp(prefix="hu-pgup-test-"))
+    pw = server_user()
+    if pw is not None:
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
