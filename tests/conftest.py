@@ -16,6 +16,7 @@ import pytest
 from harbor_upgrade import secrets
 from harbor_upgrade.cli import main as cli_main
 from harbor_upgrade.postgres.cluster import LocalCluster
+from tests.support.pg import Database
 from tests.support.s3 import upload_tree
 from tests.support.seaweed import WeedServer
 from tests.support.shared_tools import shared_dir
@@ -62,23 +63,6 @@ def pg_cluster():
     c.start()
     yield c
     c.stop()
-
-
-class Database:
-    """A fresh database in the session cluster."""
-
-    def __init__(self, cluster: LocalCluster, name: str):
-        self.cluster, self.name = cluster, name
-        self.dsn = cluster.dsn(name)
-
-    def psql(self, sql: str) -> str:
-        return self.cluster.psql(sql, dbname=self.name)
-
-    def load(self, sql_file: str | os.PathLike) -> None:
-        self.cluster.psql(dbname=self.name, file=sql_file)
-
-    def scalar(self, sql: str) -> str:
-        return self.psql(sql).strip()
 
 
 _db_counter = itertools.count()

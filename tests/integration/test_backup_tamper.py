@@ -20,7 +20,8 @@ from harbor_upgrade.backup.manifest import KEY_ENV
 from harbor_upgrade.errors import ExternalFailure, UnsafeState, ValidationFailed
 from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
 from harbor_upgrade.postgres.scratch import scratch_root
-from test_backup_restore import MINI_HARBOR_SQL, make_installation, plain_dump, snapshot
+from tests.support.backups import make_installation, plain_dump, snapshot
+from tests.support.pg import MINI_HARBOR_SQL
 
 NOBODY = 65534
 

@@ -18,6 +18,7 @@ from harbor_upgrade.db.steps import APPLIED
 from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 from tests.support import seed_harbor
+from tests.support.pg import Database
 
 REPO = Path(__file__).resolve().parents[2]
 FRESH_1_10 = REPO / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"
@@ -260,7 +261,6 @@ def test_sigkill_inside_a_step_leaves_the_last_completed_step(harbor110, step):
 @pytest.fixture
 def second110(pg_cluster, seed_sql):
     """A second copy of the seeded 1.10 database, for runs compared side by side."""
-    from conftest import Database
     name = f"t{os.getpid()}_second"
     pg_cluster.createdb(name)
     copy = Database(pg_cluster, name)

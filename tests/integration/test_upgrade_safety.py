@@ -18,7 +18,7 @@ import pytest
 from harbor_upgrade import demo
 from harbor_upgrade.upgrade.lock import InstallationLock
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
-from test_demo import open_tmpdir, scalar
+from tests.support.sites import open_tmpdir, scalar
 
 
 @pytest.fixture(scope="module")

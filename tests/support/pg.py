@@ -72,3 +72,20 @@ def facts(datadir: Path, major: int) -> dict:
                 "reader": q("select rolcanlogin, rolpassword from pg_authid where rolname = 'harbor_reader'"),
                 "grant": q("select has_table_privilege('harbor_reader', 'public.project', 'select')"),
                 "enc": q("select pg_encoding_to_char(encoding) from pg_database where datname = 'registry'")}
+
+
+class Database:
+    """A fresh database in the session cluster."""
+
+    def __init__(self, cluster: LocalCluster, name: str):
+        self.cluster, self.name = cluster, name
+        self.dsn = cluster.dsn(name)
+
+    def psql(self, sql: str) -> str:
+        return self.cluster.psql(sql, dbname=self.name)
+
+    def load(self, sql_file: str | os.PathLike) -> None:
+        self.cluster.psql(dbname=self.name, file=sql_file)
+
+    def scalar(self, sql: str) -> str:
+        return self.psql(sql).strip()
