@@ -19,6 +19,19 @@ of the migrate process.
 
     python bench/bench_db.py [--scale 375] [--replication-executions 100000] [--to 2.15.0]
                              [--harbor-sql DIR]
+
+Measured 2026-12-02, 1.10 -> 2.15.0, PostgreSQL 15 (fsync off), 2 cores shared with other
+jobs (load average, 1 min, during each figure in brackets; timings on this machine vary a lot):
+
+  scale 100 (53,483 artifacts, 249,609 access_log, 102,000 replication executions; 301 MB),
+  one run, Harbor's SQL of v2.15.2 side by side:
+    dump-restore 20.9 s [24], migrate 33.6 s [14-17] (ratio 1.61, target <= 1: NOT met),
+    Harbor's SQL 422.9 s [20-29] (0030 362.8 s, 0050 42.7 s, 0140 5.0 s): 12.6x; peak RSS 46 MiB.
+  scale 350 (188,492 artifacts, 877,168 access_log, 105,000 replication executions; 900 MB),
+  without Harbor's SQL:
+    dump-restore 20.9 s [12], migrate 36.7 s [9-10] (ratio 1.75, NOT met); peak RSS 46 MiB.
+    Slowest: 2.0.0 17.3 s (artifact classification and size 8.3 s, audit_log copy 3.8 s),
+    2.2.0 4.2 s, 2.11.0 3.9 s (artifact_type), 2.6.0 3.5 s.
 """
 from __future__ import annotations
 
