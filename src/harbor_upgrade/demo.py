@@ -157,21 +157,22 @@ def push_image(w: LayoutWriter, repo: str, layers: list[dict[str, str]], *, arch
     config_bytes = canonical(config)
     config_digest = w.put_blob(config_bytes)
     w.link_layer(repo, config_digest)
-    descriptors = []
+    layer_blobs: list[tuple[str, str, int]] = []   # (digest, media type, size)
     for data, _diff in built:
         d = w.put_blob(data)
         w.link_layer(repo, d)
-        descriptors.append({"mediaType": layer_type, "size": len(data), "digest": d})
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
-                "config": {"mediaType": config_type, "size": len(config_bytes), "digest": config_digest},
-                "layers": descriptors}
+        layer_blobs.append((d, layer_type, len(data)))
+    media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+    manifest: dict[str, object] = {
+        "schemaVersion": 2, "mediaType": media_type,
+        "config": {"mediaType": config_type, "size": len(config_bytes), "digest": config_digest},
+        "layers": [{"mediaType": mt, "size": size, "digest": d} for d, mt, size in layer_blobs]}
     if annotations:
         manifest["annotations"] = annotations
     data = pretty(manifest)
     digest = w.put_manifest(repo, data)
-    blobs = [(config_digest, config_type, len(config_bytes))] + [(x["digest"], layer_type, x["size"])
-                                                                  for x in descriptors]
-    return Pushed(repo, digest, manifest["mediaType"], len(data), blobs, pushed=when)
+    blobs = [(config_digest, config_type, len(config_bytes))] + layer_blobs
+    return Pushed(repo, digest, media_type, len(data), blobs, pushed=when)
 
 
 def push_list(w: LayoutWriter, repo: str, children: list[tuple[Pushed, str, str | None]],
@@ -272,7 +273,9 @@ def sample_rows(tagged: list[Pushed]) -> list[tuple[str, list[str], list[tuple]]
                  [(r, project_ids[r.split("/")[0]], f"Sample repository {r}", 3 * i, 0,
                    min(x.pushed for x in tagged if x.repository == r),
                    max(x.pushed for x in tagged if x.repository == r)) for i, r in enumerate(repos)]))
-    artifacts, blobs, artifact_blobs, usage = [], {}, [], {}
+    artifacts, artifact_blobs = [], []
+    blobs: dict[str, tuple[str, str, int, datetime]] = {}   # digest: its blob row
+    usage: dict[int, set[str]] = {}                          # project id: digests of its blobs
     for p in tagged:
         for tag in p.tags:
             artifacts.append((project_ids[p.repository.split("/")[0]], p.repository, tag, p.digest,
@@ -572,7 +575,7 @@ def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = F
         "backup and the run's journal.jsonl)."
         + (f" The engine step upgraded PostgreSQL {inst.cluster.bin.major} to {target.major} into "
            f"{new_datadir.relative_to(d)}, which serves the database now; data/database keeps the 1.10 one."
-           if target else ""),
+           if target is not None and new_datadir is not None else ""),  # new_datadir is set iff target
         "On a real installation, with Harbor stopped: harbor-upgrade plan --harbor-yml /path/to/harbor.yml --dsn "
         "postgresql://postgres@HOST:5432/registry (the password from PGPASSWORD, ~/.pgpass or harbor-upgrade "
         "--password-file FILE, never on the command line), then `harbor-upgrade run` with the same options and "

@@ -476,7 +476,8 @@ def _database_statements(tools, backup_dir: Path, dump_name: str, new_name: str)
     ident = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     rename = re.compile(r"(DATABASE )(?:" + ident + r")(?=[ ;])")
     new_ident = '"' + new_name.replace('"', '""') + '"'
-    out, statement = [], []
+    out: list[str] = []
+    statement: list[str] = []   # the lines of the statement being read
     for line in script.splitlines():
         if statement or _DB_STATEMENT.match(line):
             statement.append(line)

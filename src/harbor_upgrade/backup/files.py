@@ -204,6 +204,7 @@ def _make_symlink(tree: _Tree, e: FileEntry) -> None:
         st = tree.lstat(name, dfd)
         if st is not None:
             tree.remove(name, dfd, st)
+        assert e.target is not None  # manifest.entry_problems rejects a symlink entry without a target
         os.symlink(e.target, name, dir_fd=dfd)
         os.chown(name, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
         os.utime(name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=dfd, follow_symlinks=False)

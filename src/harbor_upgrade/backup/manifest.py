@@ -120,7 +120,8 @@ def _strict(cls, d):
     """cls(**d) with every field of the type its annotation says (no bool for int, no extra keys)."""
     if not isinstance(d, dict):
         raise TypeError(f"{cls.__name__} entry is not an object")
-    names = {f.name: f.type for f in fields(cls)}
+    # the annotations are strings ("int", "str | None"): `from __future__ import annotations`
+    names = {f.name: str(f.type) for f in fields(cls)}
     extra = set(d) - set(names)
     if extra:
         raise TypeError(f"{cls.__name__} has unknown keys {sorted(extra)}")
@@ -228,7 +229,9 @@ def mac_line(manifest_bytes: bytes, key: bytes, key_id: str) -> str:
 def sign(backup_dir: Path, manifest_bytes: bytes) -> str:
     """Write manifest.sha256 and manifest.hmac; returns the manifest's sha256."""
     digest = hashlib.sha256(manifest_bytes).hexdigest()
-    key, key_id = backup_key(create=True)
+    keyed = backup_key(create=True)
+    assert keyed is not None  # create=True makes the key when there is none
+    key, key_id = keyed
     write_private(backup_dir / MANIFEST_SUM, f"{digest}  {MANIFEST}\n")
     write_private(backup_dir / MANIFEST_MAC, mac_line(manifest_bytes, key, key_id))
     return digest

@@ -166,8 +166,11 @@ def artifacts_cmd(dsn: str | None, storage: str | None, harbor_yml: str | None, 
         raise InvalidInput("give exactly one of --storage and --harbor-yml", reference="storage-spec-invalid")
     if report_path:
         check_writable(report_path, "--report", is_dir=False)   # before anything is written
-    backend = (open_storage(storage, s3_endpoint=s3_endpoint, s3_region=s3_region) if storage
-               else storage_from_harbor_yml(harbor_yml, s3_endpoint, s3_region))
+    if storage:
+        backend = open_storage(storage, s3_endpoint=s3_endpoint, s3_region=s3_region)
+    else:
+        assert harbor_yml  # exactly one of the two was given (checked above)
+        backend = storage_from_harbor_yml(harbor_yml, s3_endpoint, s3_region)
     progress = BarProgress() if sys.stderr.isatty() else PlainProgress()
     try:
         with required_database(harbor_yml, dsn, "artifacts",

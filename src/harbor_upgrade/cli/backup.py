@@ -157,6 +157,7 @@ def pg_upgrade_cmd(old_datadir, new_datadir, old_bindir, new_bindir, new_major, 
         raise InvalidInput("--move-into goes with --cleanup", reference="invalid-input")
     old = engine.resolve_old_datadir(old_datadir)
     old_version = read_pg_version(old)
+    assert old_version is not None  # resolve_old_datadir only returns a folder with a PG_VERSION
     old_bin = old_bindir or find_binaries(major=int(old_version.split(".")[0])).bindir
     if not new_bindir:
         if not new_major:
