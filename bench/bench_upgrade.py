@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
             t1 = time.monotonic()
             report = run(Options(str(d / "harbor" / "harbor.yml"), str(d / "backup"), cluster.dsn("registry"),
-                                 yes=True))
+                                 yes=True)).to_dict()
             total = time.monotonic() - t1
         finally:
             cluster.stop()

@@ -47,9 +47,9 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO), str(HERE)]  # REPO: tests.support
 
 from harbor_upgrade import demo, versions  # noqa: E402
-from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES  # noqa: E402
+from harbor_upgrade.journal import CRASH_AFTER_WRITES_ENV as CRASH_AFTER_WRITES  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
-from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS  # noqa: E402
+from harbor_upgrade.report import CRASH_AFTER_PROGRESS_ENV as CRASH_AFTER_PROGRESS  # noqa: E402
 
 SECRETS = (demo.DB_PASSWORD, demo.ADMIN_PASSWORD)
 TIMEOUT = 300          # a command that takes longer than this has hung

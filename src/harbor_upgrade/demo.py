@@ -28,12 +28,12 @@ from .errors import ExternalFailure, InvalidInput
 from .postgres.cluster import LocalCluster, PgBinaries, candidate_bindirs, find_binaries, major_of
 from .postgres.server import server_user
 from .registry.layout import LayoutWriter
+from .registry.manifest import DOCKER_LIST, DOCKER_V2, OCI_MANIFEST
+from .results import Advice, RunReport
+from .upgrade import Options, engine_new_datadir, run
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
@@ -162,7 +162,7 @@ def push_image(w: LayoutWriter, repo: str, layers: list[dict[str, str]], *, arch
         d = w.put_blob(data)
         w.link_layer(repo, d)
         layer_blobs.append((d, layer_type, len(data)))
-    media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+    media_type = OCI_MANIFEST if oci else DOCKER_V2
     manifest: dict[str, object] = {
         "schemaVersion": 2, "mediaType": media_type,
         "config": {"mediaType": config_type, "size": len(config_bytes), "digest": config_digest},
@@ -525,8 +525,8 @@ def build(directory: str | os.PathLike, binaries=None) -> DemoInstallation:
     return DemoInstallation(d, d / "harbor" / "harbor.yml", data_volume, storage, d / "backup", cluster, dsn, images)
 
 
-# The lines of run's next steps that hold for the sample too: the engine step's, Clair's.
-ENGINE_AND_SCANNER_NEXT = ("The database now runs", f"Harbor {versions.TARGET}'s own harbor-db", "Clair")
+# What run advises that holds for the sample too: the engine step's advice, Clair's.
+SAMPLE_ADVICE = (Advice.ENGINE_CLEANUP, Advice.ENGINE_SERVER, Advice.RESCAN)
 
 
 def newer_binaries(major: int) -> PgBinaries:
@@ -541,10 +541,9 @@ def newer_binaries(major: int) -> PgBinaries:
 
 
 def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = False,
-             engine: bool = False) -> dict:
+             engine: bool = False) -> RunReport:
     """Build the sample installation in directory, upgrade it with ``run`` (with the engine
     step to a newer PostgreSQL major when ``engine``), return the report."""
-    from .upgrade import Options, engine_new_datadir, run
     note = progress.note if progress else (lambda _t: None)
     target = newer_binaries(find_binaries().major) if engine else None  # before building: fail early
     note(f"building a sample Harbor 1.10.0 installation in {directory} ...")
@@ -561,14 +560,15 @@ def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = F
             inst.cluster.stop()
             if new_datadir is not None:
                 LocalCluster(new_datadir, target).stop()  # what the engine step started
-    report["command"] = "demo"
-    report["demo"] = {"dir": str(inst.dir), "harbor_yml": str(inst.harbor_yml), "storage": str(inst.storage),
-                      "database": inst.dsn, "postgres_running": keep_running}
+    report.command = "demo"
+    sample = {"dir": str(inst.dir), "harbor_yml": str(inst.harbor_yml), "storage": str(inst.storage),
+              "database": inst.dsn, "postgres_running": keep_running}
     if target:
-        report["demo"]["engine"] = {"old_datadir": str(inst.cluster.datadir), "old_major": inst.cluster.bin.major,
-                                    "new_datadir": str(new_datadir), "new_major": target.major}
+        sample["engine"] = {"old_datadir": str(inst.cluster.datadir), "old_major": inst.cluster.bin.major,
+                            "new_datadir": str(new_datadir), "new_major": target.major}
+    report.extra["demo"] = sample
     d = inst.dir
-    report["next"] = [
+    report.next = [Advice(Advice.SAMPLE, text) for text in (
         f"This was a sample installation in {d}: harbor/harbor.yml (1.10) and harbor/harbor-{versions.TARGET}.yml "
         "(migrated to the newest release this tool knows), "
         "data/registry (the images), data/database (its PostgreSQL; --keep-running leaves it up), backup/ (the "
@@ -580,5 +580,5 @@ def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = F
         "postgresql://postgres@HOST:5432/registry (the password from PGPASSWORD, ~/.pgpass or harbor-upgrade "
         "--password-file FILE, never on the command line), then `harbor-upgrade run` with the same options and "
         "--backup-dir.",
-    ] + [line for line in report.get("next", []) if line.startswith(ENGINE_AND_SCANNER_NEXT)]
+    )] + report.advice(*SAMPLE_ADVICE)
     return report

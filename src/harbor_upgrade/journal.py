@@ -33,7 +33,7 @@ from .private import open_private, private_dir
 from .secrets import mask_data
 
 JOURNAL_NAME = "journal.jsonl"
-CRASH_ENV = "HARBOR_UPGRADE_CRASH_AFTER_WRITES"
+CRASH_AFTER_WRITES_ENV = "HARBOR_UPGRADE_CRASH_AFTER_WRITES"
 
 
 def now_iso() -> str:
@@ -163,7 +163,7 @@ class Journal:
         return record
 
     def _maybe_crash(self) -> None:
-        limit = os.environ.get(CRASH_ENV)
+        limit = os.environ.get(CRASH_AFTER_WRITES_ENV)
         if limit and self._writes >= int(limit):
             os.kill(os.getpid(), signal.SIGKILL)
 

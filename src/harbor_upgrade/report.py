@@ -1,8 +1,9 @@
 """Tell the operator: text tables, progress bars, JSON, and what to do next.
 
-Every report is a plain dict first (``ok``, ``command``, ``steps`` — one entry per step
-with its own ``ok`` — and sections such as ``checks``, ``counts``, ``next``); the text and
-JSON renderings are two views of that dict, and both pass through secret masking last.
+Every report is a ``results.RunReport`` (or its plain dict: ``ok``, ``command``, ``steps``
+— one entry per step with its own ``ok`` — and sections such as ``checks``, ``verify``,
+``next``); the text and JSON renderings are two views of that dict, and both pass through
+secret masking last.
 Progress goes to stderr: rich bars with rate and ETA on a terminal, a plain line every
 few seconds otherwise.
 
@@ -11,21 +12,19 @@ itself (SIGKILL) at its N-th progress event: inside a step, between two pieces o
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -34,37 +33,16 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from .results import FAIL, PASS, WARN, RunReport
 from .secrets import mask_data, mask_text
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
-CRASH_ENV = "HARBOR_UPGRADE_CRASH_AFTER_PROGRESS"
-
-
-@dataclass
-class Check:
-    """One preflight or verification check."""
-    name: str
-    status: str                  # pass | warn | fail
-    detail: str
-    hint: str | None = None
-    samples: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.status != FAIL
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ok"] = self.ok
-        return d
-
-
-def all_ok(checks: list[Check]) -> bool:
-    return all(c.ok for c in checks)
+CRASH_AFTER_PROGRESS_ENV = "HARBOR_UPGRADE_CRASH_AFTER_PROGRESS"
 
 
 # -- JSON -----------------------------------------------------------------------------
-def to_json(report: dict) -> str:
+def to_json(report: dict | RunReport) -> str:
+    if isinstance(report, RunReport):
+        report = report.to_dict()
     return json.dumps(mask_data(json.loads(json.dumps(report, default=str))), indent=2, sort_keys=False)
 
 
@@ -131,7 +109,9 @@ def _chart_text(charts: dict) -> str:
     return f"{charts['total']} chart packages in {charts['where']}: {projects}"
 
 
-def render_text(report: dict, width: int = 110) -> str:
+def render_text(report: dict | RunReport, width: int = 110) -> str:
+    if isinstance(report, RunReport):
+        report = report.to_dict()
     buf = io.StringIO()
     # markup=False: paths, names and messages are the operator's text ('B[/x]', 'error [ref]'), never markup
     con = Console(file=buf, width=width, force_terminal=False, color_system=None, highlight=False, markup=False)
@@ -209,99 +189,97 @@ def render_text(report: dict, width: int = 110) -> str:
 
 
 # -- progress -------------------------------------------------------------------------
-ProgressFn = Callable[..., None]
+class _Shared:
+    """What a reporter and its task views share: the bars, the line clock, the event count."""
+
+    def __init__(self) -> None:
+        self.bars: Progress | None = None
+        self.tasks: dict[str, int] = {}
+        self.last_line: dict[str, float] = {}
+        self.events = 0
 
 
 class ProgressReporter:
-    """Progress of the long steps, on stderr. ``callback(label)`` gives the function a
-    runner calls as ``fn(done, total)``."""
+    """Progress of the long steps, on stderr (the ``progress.Progress`` protocol): a rich bar
+    per label on a terminal, else a plain line every few seconds. ``task(label)`` gives a
+    view that counts under its own label, sharing the stream and the bars."""
 
-    def __init__(self, stream=None, enabled: bool = True):
+    def __init__(self, stream=None, enabled: bool = True, tty: bool = False, label: str = "progress"):
         self.stream = stream or sys.stderr
         self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._progress: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-        self._last_line: dict[str, float] = {}
-        self._events = 0
+        self.tty = enabled and tty  # the CLI's console says whether stream is a terminal
+        self.label = label
+        self._shared = _Shared()
+        self.total: int | None = None
+        self.done = 0
+        self._first: int | None = None  # the count at start: a resumed step starts past zero
+        self._started = time.monotonic()
 
     def __enter__(self) -> ProgressReporter:
         if self.tty:
-            self._progress = Progress(
+            self._shared.bars = Progress(
                 TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                 TaskProgressColumn(), TextColumn("{task.fields[rate]}", markup=False), TimeElapsedColumn(),
                 TextColumn("ETA"), TimeRemainingColumn(),
                 console=Console(file=self.stream, markup=False, highlight=False), transient=False)
-            self._progress.start()
+            self._shared.bars.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._progress:
-            self._progress.stop()
+        if self._shared.bars:
+            self._shared.bars.stop()
+
+    def task(self, label: str) -> ProgressReporter:
+        view = copy.copy(self)
+        view.label, view.total, view.done, view._first, view._started = label, None, 0, None, time.monotonic()
+        return view
 
     def _tick(self) -> None:
-        self._events += 1
-        limit = os.environ.get(CRASH_ENV)
-        if limit and self._events >= int(limit):
+        self._shared.events += 1
+        limit = os.environ.get(CRASH_AFTER_PROGRESS_ENV)
+        if limit and self._shared.events >= int(limit):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def note(self, text: str) -> None:
         self._tick()
         if not self.enabled:
             return
-        if self._progress:
-            self._progress.console.print(mask_text(text))
+        if self._shared.bars:
+            self._shared.bars.console.print(mask_text(text))
         else:
             print(mask_text(text), file=self.stream, flush=True)
 
-    def counter(self, label: str) -> Counter:
-        """A start/advance/finish progress object (the artifact backfill's interface)."""
-        return Counter(self.callback(label))
-
-    def callback(self, label: str) -> ProgressFn:
-        started = time.monotonic()
-        first: list[int] = []  # the count at the first call: a resumed step starts past zero
-
-        def update(done: int, total: int | None = None, *_args, **_kw) -> None:
-            self._tick()
-            if not self.enabled:
-                return
-            if not first:
-                first.append(done)
-            rate = (done - first[0]) / max(time.monotonic() - started, 1e-6)
-            if self._progress:
-                if label not in self._tasks:
-                    self._tasks[label] = self._progress.add_task(label, total=total, rate="")
-                self._progress.update(self._tasks[label], completed=done, total=total, rate=f"{rate:,.0f}/s")
-                return
-            now = time.monotonic()
-            if now - self._last_line.get(label, 0) < 2 and not (total and done >= total):
-                return
-            self._last_line[label] = now
-            if total:
-                eta = (total - done) / rate if rate > 0 else 0
-                line = f"{label}: {done:,}/{total:,} ({100 * done / total:.0f}%), {rate:,.0f}/s, ETA {eta:,.0f} s"
-            else:
-                line = f"{label}: {done:,} done, {rate:,.0f}/s"
-            print(line, file=self.stream, flush=True)
-        return update
-
-
-class Counter:
-    """Counts advances and passes (done, total) on to a progress callback."""
-
-    def __init__(self, update: ProgressFn):
-        self.update = update
-        self.total: int | None = None
-        self.done = 0
-
     def start(self, total: int, done: int) -> None:
         self.total, self.done = total, done
-        self.update(self.done, self.total)
+        self._update()
 
     def advance(self, count: int) -> None:
         self.done += count
-        self.update(self.done, self.total)
+        self._update()
 
     def finish(self) -> None:
-        self.update(self.done, self.total)
+        self._update()
+
+    def _update(self) -> None:
+        self._tick()
+        if not self.enabled:
+            return
+        label, done, total, shared = self.label, self.done, self.total, self._shared
+        if self._first is None:
+            self._first = done
+        rate = (done - self._first) / max(time.monotonic() - self._started, 1e-6)
+        if shared.bars:
+            if label not in shared.tasks:
+                shared.tasks[label] = shared.bars.add_task(label, total=total, rate="")
+            shared.bars.update(shared.tasks[label], completed=done, total=total, rate=f"{rate:,.0f}/s")
+            return
+        now = time.monotonic()
+        if now - shared.last_line.get(label, 0) < 2 and not (total and done >= total):
+            return
+        shared.last_line[label] = now
+        if total:
+            eta = (total - done) / rate if rate > 0 else 0
+            line = f"{label}: {done:,}/{total:,} ({100 * done / total:.0f}%), {rate:,.0f}/s, ETA {eta:,.0f} s"
+        else:
+            line = f"{label}: {done:,} done, {rate:,.0f}/s"
+        print(line, file=self.stream, flush=True)

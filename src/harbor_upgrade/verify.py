@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .db.connection import one
-from .report import FAIL, PASS, WARN, Check
+from .results import FAIL, PASS, WARN, Check
 from .versions import SCHEMA_VERSION, TARGET, Version
 
 #: the last release whose harbor-core fills the artifact metadata of a pre-2.0 database at its

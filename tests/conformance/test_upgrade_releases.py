@@ -54,7 +54,7 @@ def test_run_on_a_release_fixture_equals_db_migrate_plus_artifacts(shared, pg_cl
         src_ids = source_ids(pg, ref_name)
         start = dt.datetime.utcnow()
 
-        report = run(Options(str(harbor_yml), str(base / "backup"), database.dsn, yes=True))
+        report = run(Options(str(harbor_yml), str(base / "backup"), database.dsn, yes=True)).to_dict()
         assert report["ok"], render_text(report)
         assert report["verify"]["ok"] and [s["name"] for s in report["steps"]] == [
             "backup", "config", "database", "artifacts", "scanner", "verify"]

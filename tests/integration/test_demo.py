@@ -25,7 +25,7 @@ def demo_run():
     d = base / "site"
     err = io.StringIO()
     with ProgressReporter(stream=err) as progress:
-        report = demo.run_demo(d, progress, keep_running=True)
+        report = demo.run_demo(d, progress, keep_running=True).to_dict()
     cluster = LocalCluster(d / "data" / "database", socket_dir=d / "run",
                            port=int(report["demo"]["database"].split(":")[-1].split("/")[0]))
     cluster.started = True

@@ -20,11 +20,11 @@ import psycopg
 import pytest
 
 from harbor_upgrade import demo
-from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES
+from harbor_upgrade.journal import CRASH_AFTER_WRITES_ENV as CRASH_AFTER_WRITES
 from harbor_upgrade.journal import Journal
 from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
 from harbor_upgrade.postgres.upgrade import state_path
-from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS
+from harbor_upgrade.report import CRASH_AFTER_PROGRESS_ENV as CRASH_AFTER_PROGRESS
 from harbor_upgrade.report import ProgressReporter, render_text
 from harbor_upgrade.upgrade import engine_new_datadir
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
@@ -73,7 +73,7 @@ def demo_engine_run():
     err = io.StringIO()
     try:
         with ProgressReporter(stream=err) as progress:
-            report = demo.run_demo(d, progress, keep_running=True, engine=True)
+            report = demo.run_demo(d, progress, keep_running=True, engine=True).to_dict()
         yield d, report, err.getvalue()
     finally:
         stop_clusters(d)

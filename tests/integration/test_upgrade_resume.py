@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from harbor_upgrade import demo
-from harbor_upgrade.journal import CRASH_ENV as CRASH_AFTER_WRITES
+from harbor_upgrade.journal import CRASH_AFTER_WRITES_ENV as CRASH_AFTER_WRITES
 from harbor_upgrade.journal import Journal
-from harbor_upgrade.report import CRASH_ENV as CRASH_AFTER_PROGRESS
+from harbor_upgrade.report import CRASH_AFTER_PROGRESS_ENV as CRASH_AFTER_PROGRESS
 from harbor_upgrade.versions import TARGET
 from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
 from tests.support.sites import open_tmpdir, stop_orphans

@@ -36,7 +36,7 @@ def test_run_reads_the_registry_from_s3_as_harbor_yml_configures_it(site, s3_upl
         f"    secretkey: {secret_key}\n    region: us-east-1\n    regionendpoint: {weed.endpoint}\n"
         f"    bucket: {bucket}\n    rootdirectory: {root}\n    secure: false\n\n# Everything Harbor keeps"))
 
-    report = run(Options(str(site.harbor_yml), str(site.backup_dir), site.dsn, yes=True))
+    report = run(Options(str(site.harbor_yml), str(site.backup_dir), site.dsn, yes=True)).to_dict()
     assert report["ok"], render_text(report)
     assert report["installation"]["storage"] == f"s3://{bucket}{root}"
     checks = {c["name"]: c["status"] for c in report["verify"]["checks"]}

@@ -42,9 +42,9 @@ def test_scanner_step_removes_clair_and_makes_trivy_the_default(database):
     assert before["default scanner"] == "warn"
 
     out = up.step_scanner(ctx(database.dsn))
-    assert out["changed"] == {"clair_removed": True, "clair_reports_removed": 1, "trivy_registered": True,
+    assert out.changed == {"clair_removed": True, "clair_reports_removed": 1, "trivy_registered": True,
                               "trivy_default": True}
-    assert "Clair removed with 1 reports" in out["summary"] and "default scanner: Trivy" in out["summary"]
+    assert "Clair removed with 1 reports" in out.summary and "default scanner: Trivy" in out.summary
     after = rows(database.dsn, "SELECT uuid, name, url, immutable, is_default, use_internal_addr "
                                "FROM scanner_registration ORDER BY name")
     assert [r[1:] for r in after] == [("Anchore", "https://anchore.example.com", False, False, False),
@@ -53,6 +53,6 @@ def test_scanner_step_removes_clair_and_makes_trivy_the_default(database):
     assert {c.name: c.status for c in verify(database.dsn).checks}["default scanner"] == "pass"
 
     again = up.step_scanner(ctx(database.dsn))
-    assert not any(again["changed"].values())
+    assert not any(again.changed.values())
     assert rows(database.dsn, "SELECT uuid, name, url, immutable, is_default, use_internal_addr "
                               "FROM scanner_registration ORDER BY name") == after

@@ -14,7 +14,7 @@ from harbor_upgrade.config.view import external_dsn as dsn_of_external
 from harbor_upgrade.config.view import storage_spec as storage_of
 from harbor_upgrade.errors import UnsupportedVersion
 from harbor_upgrade.installation import DatabaseState, Installation, components_of
-from harbor_upgrade.report import FAIL, PASS, WARN
+from harbor_upgrade.results import FAIL, PASS, WARN
 from harbor_upgrade.secrets import mask_text
 from harbor_upgrade.verify import before_counts, manifest_paths, rule_holds
 

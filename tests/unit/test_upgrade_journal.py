@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from harbor_upgrade.journal import CRASH_ENV, JOURNAL_NAME, Journal, JournalDamaged, parse_lines
+from harbor_upgrade.journal import CRASH_AFTER_WRITES_ENV, JOURNAL_NAME, Journal, JournalDamaged, parse_lines
 from harbor_upgrade.secrets import MASK, register
 
 STEPS = ("backup", "config", "database")
@@ -129,7 +129,7 @@ def test_crash_hook_kills_the_process_right_after_the_nth_write(tmp_path):
             "j = Journal.open(sys.argv[1])\n"
             "for s in ('backup', 'config', 'database'):\n"
             "    j.start(s); j.done(s)\n")
-    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env={**os.environ, CRASH_ENV: "3"})
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env={**os.environ, CRASH_AFTER_WRITES_ENV: "3"})
     assert r.returncode == -signal.SIGKILL
     j = Journal.open(tmp_path)
     assert [(r["event"], r["step"]) for r in j.records] == [("start", "backup"), ("done", "backup"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 import io
 import json
 
-from harbor_upgrade.report import FAIL, PASS, WARN, Check, ProgressReporter, render_text, to_json
+from harbor_upgrade.report import ProgressReporter, render_text, to_json
+from harbor_upgrade.results import FAIL, PASS, WARN, Check
 from harbor_upgrade.secrets import register
 
 REPORT = {
@@ -40,9 +41,9 @@ def test_json_report_has_top_level_ok_and_an_ok_per_step_and_no_secret():
 def test_progress_off_a_terminal_is_plain_lines_with_rate_and_eta():
     out = io.StringIO()
     with ProgressReporter(stream=out) as p:
-        cb = p.callback("artifacts")
-        cb(0, 10)
-        cb(10, 10)
+        task = p.task("artifacts")
+        task.start(total=10, done=0)
+        task.advance(10)
         p.note("a note")
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("artifacts: 0/10 (0%)") and "ETA" in lines[0]
@@ -54,7 +55,7 @@ def test_rate_of_a_resumed_step_counts_only_this_run():
     import time
     stream = io.StringIO()
     with ProgressReporter(stream=stream) as reporter:
-        counter = reporter.counter("artifacts")
+        counter = reporter.task("artifacts")
         counter.start(total=1000, done=900)  # 900 were done by an earlier, killed run
         time.sleep(0.2)
         counter.advance(100)

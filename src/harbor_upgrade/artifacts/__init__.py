@@ -7,8 +7,9 @@ the data version so harbor-core does not walk the registry again.
 """
 from __future__ import annotations
 
+from ..progress import Progress
 from .abstraction import Artifact, Failure, Reference, RepositoryAbstractor
-from .backfill import BackfillReport, Problem, Progress, backfill
+from .backfill import BackfillReport, Problem, backfill
 
 __all__ = ["Artifact", "BackfillReport", "Failure", "Problem", "Progress", "Reference",
            "RepositoryAbstractor", "backfill"]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from ..db import ledger
+from ..progress import Progress, Silent
 from ..registry.layout import Layout, RepositoryListing
 from ..registry.storage import ObjectUnreadable, Storage
 from . import store
@@ -77,14 +78,6 @@ class BackfillReport:
                 "problems": [p.to_dict() for p in self.problems], "ignored_tags": self.ignored_tags,
                 "empty_repositories": self.empty_repositories, "data_version_set": self.data_version_set,
                 "seconds": round(self.seconds, 3)}
-
-
-class Progress:
-    """What the backfill tells about its advance (the CLI draws it); counts artifact rows."""
-
-    def start(self, total: int, done: int) -> None: ...
-    def advance(self, count: int) -> None: ...
-    def finish(self) -> None: ...
 
 
 # ------------------------------------------------------------------------------ per repository
@@ -226,10 +219,10 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
     then set the data version as harbor-core does after its walk. batch_artifacts bounds
     the rows per transaction (smaller: finer checkpoints, more commits)."""
     began = time.monotonic()
-    progress = progress or Progress()
+    progress = progress or Silent()
     layout = Layout(storage)
     jobs = max(1, jobs)
-    with store.connect(dsn) as conn:
+    with store.connect_backfill(dsn) as conn:
         store.check_schema(conn, dsn)
         store.lock(conn)
         run = store.begin_run(conn, resume, import_untagged)

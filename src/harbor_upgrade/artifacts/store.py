@@ -32,10 +32,10 @@ SCHEMA = "harbor_upgrade_artifacts"
 # The oldest release whose schema the backfill writes (harbor-core abstracted up to 2.8).
 FIRST_TARGET = "2.4.0"
 # pg_advisory_lock key of the backfill ("harbor-upgrade artifacts")
-LOCK_KEY = 0x68617262_61727466
+BACKFILL_LOCK_KEY = 0x68617262_61727466
 
 
-def connect(dsn: str) -> psycopg.Connection:
+def connect_backfill(dsn: str) -> psycopg.Connection:
     return db_connect(dsn, application_name="harbor-upgrade artifacts")
 
 
@@ -53,7 +53,7 @@ def check_schema(conn: psycopg.Connection, dsn: str) -> None:
 
 
 def lock(conn: psycopg.Connection) -> None:
-    if not one(conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)))[0]:
+    if not one(conn.execute("SELECT pg_try_advisory_lock(%s)", (BACKFILL_LOCK_KEY,)))[0]:
         raise UnsafeState("another `harbor-upgrade artifacts` run is working on this database",
                           reference="artifacts-locked",
                           hint="wait for it to finish, then run again with --resume if needed")

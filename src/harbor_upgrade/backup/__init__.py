@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from ..postgres.cluster import find_binaries
 from ..postgres.scratch import scratch_cluster
 from ..postgres.tools import Conn, client_binaries, data_fingerprint, run_tool, server_version, sql_digest, table_counts
 from ..private import check_writable, private_dir, write_private
+from ..progress import Note
 from ..versions import release_of_schema
 from .files import CHUNK, copy_hashing, extra_files, file_problems, open_regular, restore_area, sha256_of, walk
 from .manifest import (
@@ -68,7 +68,7 @@ from .manifest import (
 )
 
 __all__ = ["FORMAT", "MANIFEST", "MANIFEST_SUM", "MANIFEST_MAC", "INCOMPLETE", "BackupManifest", "FileEntry",
-           "StoredFile", "VerifyResult", "RestoreResult", "create_backup", "read_manifest", "verify_backup",
+           "StoredFile", "BackupCheck", "RestoreResult", "create_backup", "read_manifest", "verify_backup",
            "restore_backup", "backup_state", "manifest_sha256", "backup_key_path", "file_problems",
            "harbor_version_of", "blob_advice"]
 
@@ -87,11 +87,9 @@ BLOB_ADVICE = ("Registry blobs are not in this backup. Set Harbor read-only (Sys
                "Repository Read Only), then snapshot {where} (LVM/ZFS/cloud disk snapshot, or "
                "`rsync -aHAX --numeric-ids`), or enable versioning on the S3/GCS/Azure bucket.")
 
-Progress = Callable[[str], None]
-
 
 @dataclass
-class VerifyResult:
+class BackupCheck:
     backup_dir: Path
     problems: list[str] = field(default_factory=list)
     checked_files: int = 0
@@ -158,7 +156,7 @@ def _migration_state(conn) -> tuple[int | None, bool | None, int | None]:
 # -- backup ---------------------------------------------------------------------------------
 
 def _backup_area(area: str, root: Path, dest: Path, skip, skipped: list[dict[str, str]],
-                 progress: Progress) -> list[FileEntry]:
+                 progress: Note) -> list[FileEntry]:
     entries = []
     for rel, p, st in walk(root, skip, skipped, area):
         e = FileEntry(area=area, path=rel, type="dir", uid=st.st_uid, gid=st.st_gid,
@@ -238,7 +236,7 @@ def backup_state(backup_dir: str | os.PathLike) -> str:
 
 def create_backup(dsn: str, harbor_dir: str | os.PathLike, to: str | os.PathLike,
                   data_volume: str | os.PathLike | None = None, jobs: int = 2,
-                  progress: Progress | None = None) -> BackupManifest:
+                  progress: Note | None = None) -> BackupManifest:
     """Back up the database, the harbor folder and the data volume's small state into ``to``
     (a new or empty folder)."""
     say = progress or (lambda _msg: None)
@@ -409,7 +407,7 @@ def _check(backup_dir: Path, expect_sha256: str | None = None) -> _Checked:
     return result
 
 
-def _restore_check(backup_dir: Path, manifest: BackupManifest, result: VerifyResult) -> None:
+def _restore_check(backup_dir: Path, manifest: BackupManifest, result: BackupCheck) -> None:
     try:
         binaries = find_binaries(major=manifest.pg_major)
     except ExternalFailure:
@@ -432,12 +430,12 @@ def _restore_check(backup_dir: Path, manifest: BackupManifest, result: VerifyRes
 
 
 def verify_backup(backup_dir: str | os.PathLike, restore_check: bool = True,
-                  expect_manifest_sha256: str | None = None) -> VerifyResult:
+                  expect_manifest_sha256: str | None = None) -> BackupCheck:
     """Paths, checksums and the manifest's authenticity, then (restore_check) a restore into a
     scratch cluster whose per-table row counts must equal the manifest's."""
     backup_dir = Path(backup_dir)
     checked = _check(backup_dir, expect_manifest_sha256)
-    result = VerifyResult(backup_dir, checked.problems, checked.files, authenticated=checked.authenticated)
+    result = BackupCheck(backup_dir, checked.problems, checked.files, authenticated=checked.authenticated)
     if restore_check and checked.manifest is not None and not checked.problems:
         _restore_check(backup_dir, checked.manifest, result)
     return result
@@ -567,7 +565,7 @@ def _check_target(conn: Conn, maintenance: Conn, force_connected: bool) -> int:
 
 def restore_backup(backup_dir: str | os.PathLike, dsn: str, harbor_dir: str | os.PathLike,
                    data_volume: str | os.PathLike | None = None, jobs: int = 2,
-                   progress: Progress | None = None, force_connected: bool = False,
+                   progress: Note | None = None, force_connected: bool = False,
                    expect_manifest_sha256: str | None = None) -> RestoreResult:
     """Put the database and the files of a backup back, exactly, and prove it. The current
     database is replaced only once the backup's copy is restored and proved; it is kept,

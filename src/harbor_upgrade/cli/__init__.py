@@ -18,6 +18,7 @@ from .. import __version__
 from ..db import connection
 from ..errors import ExitStatus, HarborUpgradeError, InternalError, InvalidInput
 from ..secrets import mask_all, register
+from .console import Console
 
 # Every --dsn help ends with this: a password never has to be on a command line (`ps` shows it).
 DSN_PASSWORD_HELP = ("; leave the password out: it is taken from PGPASSWORD, ~/.pgpass (PGPASSFILE), "
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     environ_password = os.environ.get("PGPASSWORD")
     connection.password_prompt = _prompt_password
     try:
-        rv = cli.main(args=argv, prog_name="harbor-upgrade", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="harbor-upgrade", standalone_mode=False, obj=Console())
     except HarborUpgradeError as err:
         print_error(err)
         code = int(err.exit_code)

@@ -16,7 +16,6 @@ Exit codes:
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import click
@@ -31,6 +30,7 @@ from ..registry import open_storage
 from ..secrets import mask_data, mask_text, register_dsn
 from ..terminal import printable
 from . import DSN_PASSWORD_HELP, checked_dsn, cli
+from .console import current
 
 SHOWN_PROBLEMS = 20
 PLAIN_EVERY_SECONDS = 10.0
@@ -64,6 +64,12 @@ class PlainProgress(Progress):
     def finish(self) -> None:
         click.echo(f"artifacts: {self.line(time.monotonic())}", err=True)
 
+    def note(self, text: str) -> None:
+        click.echo(mask_text(text), err=True)
+
+    def task(self, label: str) -> PlainProgress:
+        return self
+
 
 class BarProgress(Progress):
     """A progress bar with rate and ETA, for a terminal."""
@@ -93,6 +99,12 @@ class BarProgress(Progress):
 
     def finish(self) -> None:
         self.bar.stop()
+
+    def note(self, text: str) -> None:
+        self.bar.console.print(mask_text(text))
+
+    def task(self, label: str) -> BarProgress:
+        return self
 
 
 def render(report: BackfillReport) -> list[str]:
@@ -171,7 +183,7 @@ def artifacts_cmd(dsn: str | None, storage: str | None, harbor_yml: str | None, 
     else:
         assert harbor_yml  # exactly one of the two was given (checked above)
         backend = storage_from_harbor_yml(harbor_yml, s3_endpoint, s3_region)
-    progress = BarProgress() if sys.stderr.isatty() else PlainProgress()
+    progress = BarProgress() if current().stderr_tty else PlainProgress()
     try:
         with required_database(harbor_yml, dsn, "artifacts",
                                say=lambda m: click.echo(mask_text(m), err=True)) as url:

@@ -1,7 +1,6 @@
 """Commands of the safety net: backup, backup verify, restore, pg-upgrade."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -11,10 +10,11 @@ from ..compose.session import required_database
 from ..errors import ExitStatus, InvalidInput, UnsafeState, ValidationFailed
 from ..postgres import upgrade as engine
 from ..postgres.cluster import find_binaries
-from ..postgres.layout import harbor_database_dir, harbor_home, read_pg_version
+from ..postgres.layout import harbor_move_target, read_pg_version
 from ..private import check_writable
 from ..secrets import mask_text
 from . import DSN_PASSWORD_HELP, checked_dsn, cli
+from .console import current
 
 
 def _say(msg: str) -> None:
@@ -67,7 +67,7 @@ def backup_cmd(ctx: click.Context, dsn, harbor_dir, data_volume, to, jobs) -> in
 @click.argument("backup_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--no-restore", is_flag=True, help="only check the checksums (skip the scratch restore)")
 @manifest_sha256_opt
-def verify_cmd(backup_dir, no_restore, manifest_sha256) -> int:
+def backup_verify_cmd(backup_dir, no_restore, manifest_sha256) -> int:
     """Check every path, checksum and the manifest's signature, then restore into a throwaway
     cluster and compare row counts."""
     r = backup_api.verify_backup(backup_dir, restore_check=not no_restore, expect_manifest_sha256=manifest_sha256)
@@ -102,7 +102,7 @@ def restore_cmd(from_, dsn, harbor_dir, data_volume, jobs, yes, force_connected,
     rewritten, never through a symlink."""
     m = backup_api.read_manifest(from_)
     if not yes:
-        if not sys.stdin.isatty():
+        if not current().stdin_tty:
             raise UnsafeState("restore replaces the database and files; no terminal to ask for confirmation",
                               hint="stop Harbor, then run again with --yes", reference="confirmation-needed")
         click.confirm(mask_text(f"Replace database {m.database} and the files under {harbor_dir}"
@@ -174,9 +174,8 @@ def pg_upgrade_cmd(old_datadir, new_datadir, old_bindir, new_bindir, new_major, 
     if mode == "link":
         click.echo(f"  link mode: {old} shares its files with the new cluster and must not be started again")
     click.echo(f"  the old cluster is kept in {old}")
-    db = harbor_database_dir(old)
-    home = harbor_home(db, r.new_major) if db else None
-    move = f" --move-into {home}" if home and home != r.new_datadir else ""
+    home = harbor_move_target(old, r.new_major, r.new_datadir)
+    move = f" --move-into {home}" if home else ""
     click.echo(f"next: check the new cluster; then harbor-upgrade pg-upgrade --cleanup "
                f"--old-datadir {old} --new-datadir {r.new_datadir}{move}")
     return int(ExitStatus.OK)

@@ -99,7 +99,7 @@ def lint_cmd(dsn: str | None, harbor_yml: str | None, to: str, as_json: bool) ->
 @click.option("--dry-run", is_flag=True, help="show each step and the rows it touches; write nothing")
 @click.option("--force-connected", is_flag=True, help="run although other clients are connected")
 @json_option
-def migrate_cmd(dsn: str | None, harbor_yml: str | None, to: str, dry_run: bool, force_connected: bool,
+def db_migrate_cmd(dsn: str | None, harbor_yml: str | None, to: str, dry_run: bool, force_connected: bool,
                 as_json: bool) -> None:
     """Upgrade the schema and data to --to (default: the newest release), one transaction per release."""
 

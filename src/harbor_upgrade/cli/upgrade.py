@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
 from .. import upgrade as up
 from ..compose.session import required_database
-from ..errors import ExitStatus
 from ..report import ProgressReporter, render_text, to_json
+from ..results import RunReport
 from ..secrets import mask_text
 from . import DSN_PASSWORD_HELP, checked_dsn, cli
+from .console import current
 
 harbor_yml_opt = click.option("--harbor-yml", "harbor_yml", required=True, type=click.Path(dir_okay=False),
                               help="the installation's harbor.yml")
@@ -49,13 +49,14 @@ def engine_opts(f):
                              "folder (the engine step, after config; the old cluster is kept)")(f)
 
 
-def emit(report: dict, as_json: bool) -> int:
+def emit(report: RunReport, as_json: bool) -> int:
     click.echo(to_json(report) if as_json else render_text(report), nl=as_json)
-    if report["ok"]:
-        return int(ExitStatus.OK)
-    err = report.get("error")
-    return int(err["exit_code"]) if err else int(ExitStatus.UNSAFE_STATE if report["command"] != "verify"
-                                                 else ExitStatus.CHANGES_NEEDED)
+    return int(report.exit_code)
+
+
+def progress_reporter() -> ProgressReporter:
+    console = current()
+    return ProgressReporter(stream=console.stderr, tty=bool(console.stderr_tty))
 
 
 @cli.command("plan")
@@ -72,9 +73,9 @@ def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, to, e
     """Show the installed state, the path to the target release beside the installs Harbor's own
     installers would need, what is removed on the way, every step and the preflight checks.
     Writes nothing."""
-    return emit(up.plan(up.Options(harbor_yml, backup_dir, dsn, storage, s3_endpoint=s3_endpoint,
-                                   s3_region=s3_region, engine_bindir=engine_bindir, engine_mode=engine_mode,
-                                   engine_old_bindir=engine_old_bindir, to=to)), as_json)
+    return emit(up.plan(up.Options(harbor_yml=harbor_yml, backup_dir=backup_dir, dsn=dsn, storage=storage,
+                                   s3_endpoint=s3_endpoint, s3_region=s3_region, engine_bindir=engine_bindir,
+                                   engine_mode=engine_mode, engine_old_bindir=engine_old_bindir, to=to)), as_json)
 
 
 @cli.command("run")
@@ -105,11 +106,12 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config
     only): it stops its server with pg_ctl as the folder's owner, runs pg-upgrade into a
     folder beside it and starts the new cluster on the same port and socket. The old
     cluster is kept until `harbor-upgrade pg-upgrade --cleanup`."""
-    opts = up.Options(harbor_yml, backup_dir, dsn, storage, config_out, s3_endpoint, s3_region, jobs, yes, dry_run,
-                      engine_bindir, engine_mode, engine_old_bindir, stop_harbor, to=to,
-                      drop_chartmuseum=drop_chartmuseum)
-    with ProgressReporter(stream=sys.stderr) as progress:
-        report = up.run(opts, progress)
+    opts = up.Options(harbor_yml=harbor_yml, backup_dir=backup_dir, dsn=dsn, storage=storage, config_out=config_out,
+                      s3_endpoint=s3_endpoint, s3_region=s3_region, jobs=jobs, yes=yes, dry_run=dry_run,
+                      engine_bindir=engine_bindir, engine_mode=engine_mode, engine_old_bindir=engine_old_bindir,
+                      stop_harbor=stop_harbor, to=to, drop_chartmuseum=drop_chartmuseum)
+    with progress_reporter() as progress:
+        report = up.run(opts, progress, confirm=current().confirmer)
     return emit(report, as_json)
 
 
@@ -162,10 +164,10 @@ def rollback_cmd(backup_dir, dsn, harbor_dir, data_volume, yes, force_connected,
 
     On a Compose installation no --dsn is needed: the database is restored through the
     installation's harbor-db, started alone on 127.0.0.1 (Harbor stopped, or --stop-harbor)."""
-    with ProgressReporter(stream=sys.stderr) as progress:
+    with progress_reporter() as progress:
         report = up.rollback(backup_dir, dsn, harbor_dir, data_volume, progress, stop_harbor=stop_harbor, yes=yes,
-                             confirm=lambda q: click.confirm(mask_text(q), default=False, err=True),
-                             force_connected=force_connected, manifest_sha256=manifest_sha256)
+                             confirm=current().confirmer, force_connected=force_connected,
+                             manifest_sha256=manifest_sha256)
     return emit(report, as_json)
 
 
@@ -185,6 +187,6 @@ def demo_cmd(directory, keep_running, engine, as_json):
     if directory is None:
         directory = tempfile.mkdtemp(prefix="harbor-upgrade-demo-")
         os.chmod(directory, 0o755)  # mkdtemp makes it 0700: PostgreSQL's own user must pass through
-    with ProgressReporter(stream=sys.stderr) as progress:
+    with progress_reporter() as progress:
         report = run_demo(directory, progress, keep_running=keep_running, engine=engine)
     return emit(report, as_json)

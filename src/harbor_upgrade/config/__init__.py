@@ -13,11 +13,11 @@ InvalidInput / ValidationFailed (exit 2), UnsupportedVersion (exit 3).
 """
 from __future__ import annotations
 
-from .model import Problem, validate
+from .model import ConfigProblem, validate
 from .runner import MigrationResult, migrate_file, plan_migration
 from .view import Components, DatabaseConfig, HarborConfig, RedisConfig, StorageConfig, read_harbor_yml
 
 __all__ = [
     "migrate_file", "plan_migration", "read_harbor_yml", "MigrationResult", "HarborConfig",
-    "StorageConfig", "DatabaseConfig", "RedisConfig", "Components", "Problem", "validate",
+    "StorageConfig", "DatabaseConfig", "RedisConfig", "Components", "ConfigProblem", "validate",
 ]

@@ -28,14 +28,14 @@ NOTE_PREFIX = "harbor-upgrade"
 
 
 @dataclass
-class Layout:
+class Indentation:
     """How the operator indents: ruamel applies one setting to the whole file."""
     mapping: int = 2
     sequence: int = 4
     offset: int = 2
 
 
-def detect_layout(text: str) -> Layout:
+def detect_layout(text: str) -> Indentation:
     """Read the indentation of the first nested mapping and the first block list."""
     mapping = None
     offset = None
@@ -59,19 +59,19 @@ def detect_layout(text: str) -> Layout:
             break
     mapping = mapping if mapping and mapping <= 8 else 2
     offset = offset if offset is not None and offset <= 8 else 2
-    return Layout(mapping=mapping, sequence=offset + 2, offset=offset)
+    return Indentation(mapping=mapping, sequence=offset + 2, offset=offset)
 
 
-def make_yaml(layout: Layout | None = None) -> YAML:
+def make_yaml(layout: Indentation | None = None) -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 4096          # never fold a long line the operator wrote on one line
-    layout = layout or Layout()
+    layout = layout or Indentation()
     y.indent(mapping=layout.mapping, sequence=layout.sequence, offset=layout.offset)
     return y
 
 
-def dump(data: object, layout: Layout | None = None) -> str:
+def dump(data: object, layout: Indentation | None = None) -> str:
     buf = io.StringIO()
     make_yaml(layout).dump(data, buf)
     return buf.getvalue()
@@ -190,7 +190,7 @@ def add_key(mapping: CommentedMap, key: str, value: object, *, after: str | None
     append_following(mapping, key, following)
 
 
-def remove_key(mapping: CommentedMap, key: str, *, note: str, indent: int, layout: Layout) -> str:
+def remove_key(mapping: CommentedMap, key: str, *, note: str, indent: int, layout: Indentation) -> str:
     """Take ``key`` out of the live settings but keep it, commented out, where it was.
 
     Returns the comment lines it could not place because the mapping is now empty: the
@@ -245,7 +245,7 @@ def rename_key(mapping: CommentedMap, old: str, new: str) -> None:
 
 
 def set_value(mapping: CommentedMap, key: str, value: object, *, note: str, indent: int,
-              layout: Layout) -> None:
+              layout: Indentation) -> None:
     """Change a value; the note goes to the end of its line, after any comment already there.
 
     The comment lines that followed the old value follow the new one. An old list or
@@ -295,7 +295,7 @@ class Document:
     line in ``changes``.
     """
 
-    def __init__(self, data: CommentedMap, layout: Layout):
+    def __init__(self, data: CommentedMap, layout: Indentation):
         self.data = data
         self.layout = layout
         self.step = ""

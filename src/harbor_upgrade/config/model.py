@@ -24,7 +24,7 @@ from .document import key_line
 
 
 @dataclass(frozen=True)
-class Problem:
+class ConfigProblem:
     path: tuple
     line: int | None
     message: str
@@ -249,18 +249,18 @@ def model_of(target: str) -> Section:
     raise ValueError(f"no config release {target}")
 
 
-def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Problem],
+def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[ConfigProblem],
           notes: list[str]) -> None:
     if isinstance(spec, Section) and spec.empty and (value is None or value == {}):
         notes.append(f"{'.'.join(map(str, path))}: {spec.empty}")
         return
     if value is None:
         if not spec.nullable:
-            out.append(Problem(path, line, "is empty; give it a value or remove the key"))
+            out.append(ConfigProblem(path, line, "is empty; give it a value or remove the key"))
         return
     message = spec.check(value)
     if message:
-        out.append(Problem(path, line, message))
+        out.append(ConfigProblem(path, line, message))
         return
     if isinstance(spec, ListOf):
         for i, item in enumerate(value):
@@ -270,26 +270,27 @@ def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Pr
             if key in value:
                 _walk(sub, value[key], path + (key,), key_line(value, key) or line, out, notes)
             elif required:
-                out.append(Problem(path + (key,), line, "is required but missing"))
+                out.append(ConfigProblem(path + (key,), line, "is required but missing"))
             elif assumed is not None:
                 notes.append(f"{'.'.join(map(str, path + (key,)))}: not set; Harbor takes {assumed}")
         if spec.rule:
             for sub_path, message in spec.rule(value):
                 sub_line = key_line(value, sub_path[0]) if sub_path else None
-                out.append(Problem(path + sub_path, sub_line or line, message))
+                out.append(ConfigProblem(path + sub_path, sub_line or line, message))
 
 
-def check(data: CommentedMap, target: str) -> tuple[list[Problem], list[str]]:
+def check(data: CommentedMap, target: str) -> tuple[list[ConfigProblem], list[str]]:
     """(every problem, every assumption) of a harbor.yml for Harbor ``target``."""
-    out: list[Problem] = []
+    out: list[ConfigProblem] = []
     notes: list[str] = []
     _walk(model_of(target), data, (), None, out, notes)
     if isinstance(data, dict) and data.get("_version") is not None and _line_of(data["_version"]) != target:
-        out.append(Problem(("_version",), key_line(data, "_version"), f"must be {target}, not {data['_version']!r}"))
+        out.append(ConfigProblem(("_version",), key_line(data, "_version"),
+                                 f"must be {target}, not {data['_version']!r}"))
     return out, notes
 
 
-def validate(data: CommentedMap, target: str) -> list[Problem]:
+def validate(data: CommentedMap, target: str) -> list[ConfigProblem]:
     """Every problem of a harbor.yml for Harbor ``target``."""
     return check(data, target)[0]
 

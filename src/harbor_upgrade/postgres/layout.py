@@ -124,3 +124,12 @@ def harbor_database_dir(cluster: Path) -> Path | None:
     if _SUBFOLDER_RE.match(cluster.name) and cluster.parent.name == "database":
         return cluster.parent
     return None
+
+
+def harbor_move_target(old: Path, new_major: int, new: Path) -> Path | None:
+    """Where harbor-db of the new major expects a cluster upgraded from ``old`` into ``new``
+    (what ``pg-upgrade --cleanup --move-into`` takes), or None when it is there already or
+    ``old`` is not in Harbor's layout."""
+    database_dir = harbor_database_dir(old)
+    home = harbor_home(database_dir, new_major) if database_dir else None
+    return home if home and home != new else None

@@ -24,10 +24,6 @@ from pathlib import Path
 
 from ..errors import ExternalFailure, UnsafeState
 
-# What a client's DSN depends on: a server started for Harbor keeps these values.
-LISTEN_SETTINGS = ("port", "listen_addresses", "unix_socket_directories")
-
-
 # -- whom server-side commands run as -----------------------------------------------------
 
 @dataclass(frozen=True)

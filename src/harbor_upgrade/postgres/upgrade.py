@@ -30,7 +30,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,6 +38,7 @@ import psycopg
 from ..db.connection import one
 from ..errors import ExternalFailure, InvalidInput, UnsafeState, ValidationFailed
 from ..private import private_dir, write_private
+from ..progress import Note
 from .cluster import LocalCluster, PgBinaries, free_port, major_of
 from .layout import check_siblings, harbor_cluster, list_entries, read_pg_version
 from .server import Owner, Server, clean_env, data_owner, run_as, runnable_bindir
@@ -48,7 +48,6 @@ MODES = ("copy", "link", "clone", "dump")
 STATE_SUFFIX = ".harbor-upgrade.json"
 ATTEMPT_SUFFIX = ".harbor-upgrade-attempt.json"
 
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -267,7 +266,7 @@ def _pg_upgrade(old_bin, new_bin, old, new, settings, owner, work, mode, jobs, c
 
 
 def _dump_restore(old_srv: _PrivateServer, new_srv: _PrivateServer, new_bin: PgBinaries, work: Path,
-                  jobs: int, say: Progress) -> None:
+                  jobs: int, say: Note) -> None:
     """Roles and tablespaces with pg_dumpall --globals-only, then each database with parallel
     pg_dump/pg_restore (the newer tools read any older server)."""
     env = clean_env()
@@ -384,7 +383,7 @@ def _stop_private_server(binaries: PgBinaries, datadir: Path, work: str, owner: 
     return True
 
 
-def _recover(old: Path, new: Path, old_bin: PgBinaries, new_bin: PgBinaries, owner: Owner, say: Progress) -> list[str]:
+def _recover(old: Path, new: Path, old_bin: PgBinaries, new_bin: PgBinaries, owner: Owner, say: Note) -> list[str]:
     """Undo what a killed attempt left: its pg_upgrade, the servers it ran on its private
     socket, the half-made new cluster (in link mode only while the new cluster never ran),
     its work folder. The old cluster comes out as it was."""
@@ -455,7 +454,7 @@ def resolve_old_datadir(datadir: str | os.PathLike) -> Path:
 
 def upgrade_cluster(old_bindir: str | os.PathLike, old_datadir: str | os.PathLike,
                     new_bindir: str | os.PathLike, new_datadir: str | os.PathLike,
-                    mode: str = "copy", jobs: int = 1, progress: Progress | None = None) -> EngineUpgradeResult:
+                    mode: str = "copy", jobs: int = 1, progress: Note | None = None) -> EngineUpgradeResult:
     """Upgrade the cluster in old_datadir into a new cluster in new_datadir (see the module doc)."""
     say = progress or (lambda _msg: None)
     if mode not in MODES:

@@ -1,5 +1,7 @@
-"""What every step gets: the options, the installation, the journal, the backup folder,
-the progress reporter, and the installation's registry storage."""
+"""What a step is, what it gets and what it gives: a ``Step`` (name, text, run) gets a
+``Context`` (the options, the installation, the journal, the backup folder, the progress
+reporter) and returns a ``StepOutcome`` (summary, what changed, checksums of what it
+wrote), which the journal records."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,13 +10,13 @@ from pathlib import Path
 
 from ..installation import Installation
 from ..journal import Journal
+from ..progress import Progress
 from ..registry import Storage
 from ..registry import open_storage as open_spec
-from ..report import ProgressReporter
 from .options import Options
 
 
-def open_storage(inst: Installation) -> Storage:
+def open_installation_storage(inst: Installation) -> Storage:
     """The registry storage, with harbor.yml's own S3 keys when it names the bucket (else the
     usual AWS environment)."""
     keys = inst.s3_keys if inst.storage_kind == "s3" else None
@@ -28,7 +30,7 @@ class Context:
     inst: Installation
     journal: Journal
     backup_dir: Path
-    progress: ProgressReporter
+    progress: Progress
     outcome: dict = field(default_factory=dict)    # per-step results the report shows
 
     @property
@@ -36,4 +38,29 @@ class Context:
         return self.inst.dsn
 
 
-StepFn = Callable[[Context], dict]
+@dataclass(frozen=True)
+class StepOutcome:
+    summary: str
+    changed: dict = field(default_factory=dict)
+    checksums: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """What the journal records with the step's 'done' (and the report shows)."""
+        d = {"summary": self.summary, "changed": self.changed}
+        if self.checksums:
+            d["checksums"] = self.checksums
+        return d
+
+
+def always(_opts: Options) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a run: its journal name, what it does (plan and progress), and its runner;
+    ``asked`` says whether the options ask for it (the engine step only with --engine-bindir)."""
+    name: str
+    text: str
+    run: Callable[[Context], StepOutcome]
+    asked: Callable[[Options], bool] = always

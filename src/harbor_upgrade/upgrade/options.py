@@ -1,6 +1,6 @@
-"""What a run is asked to do, and the facts every part of the upgrade shares: the steps in
-their order, where the backup and the pre-existing gaps go inside the backup folder, and
-the release the upgrade starts from."""
+"""What a run is asked to do, and the facts every part of the upgrade shares: where the
+backup and the pre-existing gaps go inside the backup folder, and the release the upgrade
+starts from."""
 from __future__ import annotations
 
 import re
@@ -12,25 +12,14 @@ from ..installation import Installation
 from ..journal import Journal
 from ..versions import release_line
 
-STEPS = ("backup", "config", "database", "artifacts", "scanner", "verify")
 ENGINE_MODES = ("copy", "link", "dump")
-STEP_TEXT = {
-    "backup": "back up the database (pg_dump), harbor.yml, common/config and the data volume's small state; "
-              "then restore it into a scratch cluster to prove it",
-    "config": "write harbor.yml migrated to the target release next to the original (comments and order kept)",
-    "engine": "upgrade the PostgreSQL cluster in data_volume/database to a new major, beside the old one "
-              "(kept), and serve the database from it",
-    "database": "apply the database release steps (one transaction each)",
-    "artifacts": "read every manifest from registry storage and fill in the artifact metadata",
-    "scanner": "remove the Clair registration and its reports; register Trivy and make it the default",
-    "verify": "compare counts with the backup and check the invariants",
-}
 BACKUP_SUBDIR = "backup"
 KNOWN_MISSING = "missing-before.json"
 
 
 @dataclass
 class Options:
+    """What plan and run are asked to do (the CLI builds it by keywords)."""
     harbor_yml: str
     backup_dir: str | None = None
     dsn: str | None = None
@@ -55,12 +44,6 @@ class Options:
         if self.to is None:
             return versions.TARGET
         return release_line(target_text(self.to), where="--to: ")
-
-    @property
-    def steps(self) -> tuple[str, ...]:
-        if not self.engine_bindir:
-            return STEPS
-        return STEPS[:2] + ("engine",) + STEPS[2:]
 
     def output_config(self, inst: Installation) -> Path:
         return Path(self.config_out) if self.config_out else Path(inst.harbor_dir) / f"harbor-{self.target}.yml"

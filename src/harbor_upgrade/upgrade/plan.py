@@ -10,20 +10,15 @@ from ..compose.session import compose_of, database, own_database
 from ..errors import HarborUpgradeError
 from ..installation import Installation, detect
 from ..installers import harbor_path, line_text
-from ..postgres.layout import harbor_database_dir, harbor_home
-from ..report import all_ok
+from ..postgres.layout import harbor_move_target
+from ..results import Advice, RunReport, StepResult, all_ok
 from ..secrets import dsn_without_password
 from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, path_between
-from .options import (
-    BACKUP_SUBDIR,
-    STEP_TEXT,
-    STEPS,
-    Options,
-    recorded_engine,
-    start_release,
-)
+from .context import Step
+from .options import BACKUP_SUBDIR, Options, recorded_engine, start_release
 from .preflight import preflight
 from .removed import COMPONENT_NAMES, removals, removed_after, removed_between
+from .steps import step_names, steps_for
 from .steps.engine import engine_target
 
 
@@ -35,29 +30,28 @@ def hops(inst: Installation, target: str) -> list[str]:
     return [start] + path_between(start, target)
 
 
-def step_plan(inst: Installation, target: str, ok: bool = True, steps: tuple[str, ...] = STEPS,
-              engine: dict | None = None) -> list[dict]:
+def step_plan(inst: Installation, target: str, ok: bool, steps: tuple[Step, ...],
+              engine: dict | None = None) -> list[StepResult]:
     """The steps run would take; each is ok to take when the preflight passed."""
     out = []
     db = inst.database
-    for s in steps:
-        text = STEP_TEXT[s].replace("the target release", target)
-        if s == "engine" and engine:
+    for step in steps:
+        text = step.text.replace("the target release", target)
+        if step.name == "engine" and engine:
             text += (f": PostgreSQL {engine['old_version']} → {engine['new_major']} ({engine['mode']}) into "
                      f"{engine['new_datadir']}, served on the same port")
-        if s == "database" and db and db.schema_version is not None:
+        if step.name == "database" and db and db.schema_version is not None:
             text += f": schema {db.schema_version} → {SCHEMA_VERSION[target]}"
-        if s == "artifacts":
+        if step.name == "artifacts":
             text += f" ({inst.storage})"
-        out.append({"name": s, "planned": True, "ok": ok, "summary": text})
+        out.append(StepResult(step.name, ok, text, planned=True))
     return out
 
 
-def engine_next_steps(engine: dict, start: str | None, target: str) -> list[str]:
+def engine_next_steps(engine: dict, start: str | None, target: str) -> list[Advice]:
     old, new = Path(engine["old_datadir"]), Path(engine["new_datadir"])
-    db_dir = harbor_database_dir(old)
-    home = harbor_home(db_dir, engine["new_major"]) if db_dir else None
-    move = f" --move-into {home}" if home and home != new else ""
+    home = harbor_move_target(old, engine["new_major"], new)
+    move = f" --move-into {home}" if home else ""
     out = [f"The database now runs on PostgreSQL {engine['new_major']} from {new}, started by harbor-upgrade on the "
            f"old server's port and socket. The old PostgreSQL {engine['old_version']} cluster is kept"
            + (" " if engine["mode"] == "link" else ", unchanged ")
@@ -66,48 +60,54 @@ def engine_next_steps(engine: dict, start: str | None, target: str) -> list[str]
               if engine["mode"] == "link" else "")
            + f". Once {target} runs well, remove it: harbor-upgrade pg-upgrade --cleanup --old-datadir {old} "
              f"--new-datadir {new}{move}"]
+    advice = [Advice(Advice.ENGINE_CLEANUP, out[0])]
     harbor_db = HARBOR_DB_MAJOR[target]
     if engine["new_major"] != harbor_db:
-        out.append(f"Harbor {target}'s own harbor-db image runs PostgreSQL {harbor_db}: a PostgreSQL "
-                   f"{engine['new_major']} "
-                   "cluster is served by a server of that major, given to Harbor as external_database in harbor.yml.")
-    return out
+        advice.append(Advice(Advice.ENGINE_SERVER,
+                             f"Harbor {target}'s own harbor-db image runs PostgreSQL {harbor_db}: a PostgreSQL "
+                             f"{engine['new_major']} cluster is served by a server of that major, given to Harbor "
+                             "as external_database in harbor.yml."))
+    return advice
 
 
 def next_steps(inst: Installation, opts: Options, ok: bool, failed_step: str | None,
-               engine: dict | None = None) -> list[str]:
-    out: list[str] = []
+               engine: dict | None = None) -> list[Advice]:
+    out: list[Advice] = []
     b = opts.backup_dir
     if not ok:
         if failed_step:
-            out.append(f"Fix the problem above, then run the same `harbor-upgrade run` command again: it continues "
-                       f"at the '{failed_step}' step.")
+            out.append(Advice(Advice.CONTINUE, "Fix the problem above, then run the same `harbor-upgrade run` "
+                                               f"command again: it continues at the '{failed_step}' step."))
         if b and Path(b, BACKUP_SUBDIR, "manifest.json").exists():
-            out.append(f"Or go back to where you started: harbor-upgrade rollback --backup-dir {b}")
+            out.append(Advice(Advice.ROLLBACK,
+                              f"Or go back to where you started: harbor-upgrade rollback --backup-dir {b}"))
         return out
     target = opts.target
     removed = removed_between(start_release(inst), target)
-    out.append(f"Install the Harbor {target} release with the migrated settings: copy {opts.output_config(inst)} "
-               f"to harbor.yml in the {target} installer folder and run ./install.sh --with-trivy"
-               + (" --with-notary" if inst.components.get("notary") and "notary" not in removed else "")
-               + (" --with-chartmuseum" if inst.components.get("chartmuseum") and "chartmuseum" not in removed
-                  else "") + ".")
+    out.append(Advice(Advice.INSTALL,
+                      f"Install the Harbor {target} release with the migrated settings: copy "
+                      f"{opts.output_config(inst)} to harbor.yml in the {target} installer folder and run "
+                      "./install.sh --with-trivy"
+                      + (" --with-notary" if inst.components.get("notary") and "notary" not in removed else "")
+                      + (" --with-chartmuseum" if inst.components.get("chartmuseum") and "chartmuseum" not in removed
+                         else "") + "."))
     if inst.components.get("clair"):
-        out.append("Clair is gone and its reports with it: scan all artifacts with Trivy (Interrogation Services "
-                   "> Vulnerability > SCAN NOW) once Harbor is up.")
+        out.append(Advice(Advice.RESCAN, "Clair is gone and its reports with it: scan all artifacts with Trivy "
+                                         "(Interrogation Services > Vulnerability > SCAN NOW) once Harbor is up."))
     later = [f"{COMPONENT_NAMES[c]} (removed in {line_text(r)})" for c, r in removed_after(target).items()
              if inst.components.get(c)]
     if later:
-        out.append(f"{' and '.join(later)} still work in {target} but a later release removes them: plan "
-                   "moving charts to OCI and signatures to cosign.")
+        out.append(Advice(Advice.REMOVED_LATER, f"{' and '.join(later)} still work in {target} but a later release "
+                                                "removes them: plan moving charts to OCI and signatures to cosign."))
     if engine:
         out += engine_next_steps(engine, start_release(inst), target)
     if b:
-        out.append(f"Keep {b} until {target} runs well; to go back: harbor-upgrade rollback --backup-dir {b}")
+        out.append(Advice(Advice.KEEP_BACKUP,
+                          f"Keep {b} until {target} runs well; to go back: harbor-upgrade rollback --backup-dir {b}"))
     return out
 
 
-def plan(opts: Options) -> dict:
+def plan(opts: Options) -> RunReport:
     """The plan report: installation, hops, steps and preflight checks. Writes nothing.
 
     On a Compose installation whose stack is down, the database is read through the
@@ -117,13 +117,15 @@ def plan(opts: Options) -> dict:
     if own_database(ci) and ci is not None and not ci.running and not ci.docker_error:
         with database(opts.harbor_yml, None, ci=ci) as dsn:
             report = plan_on(replace(opts, dsn=dsn))
-        report["installation"]["dsn_masked"] = None
-        report["next"] = [line.replace(f" --dsn '{dsn_without_password(dsn)}'", "") for line in report["next"]]
+        assert report.installation is not None
+        report.installation["dsn_masked"] = None
+        report.next = [Advice(a.kind, a.text.replace(f" --dsn '{dsn_without_password(dsn)}'", ""))
+                       for a in report.next]
         return report
     return plan_on(opts)
 
 
-def plan_on(opts: Options) -> dict:
+def plan_on(opts: Options) -> RunReport:
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     backup_dir = Path(opts.backup_dir) if opts.backup_dir else None
     resuming = backup_dir is not None and (backup_dir / "journal.jsonl").exists()
@@ -133,20 +135,20 @@ def plan_on(opts: Options) -> dict:
     gone = removals(inst, start_release(inst), target)
     blocked = any(r.component == "chartmuseum" and r.charts and (r.charts.total or not r.charts.counted)
                   for r in gone)
-    return {"ok": ok, "command": "plan", "installation": inst.to_dict(), "hops": hops(inst, target),
-            "target": target, "harbor_path": harbor_way(inst, target), "removed": [r.to_dict() for r in gone],
-            "data_losses": data_losses(inst, target),
-            "steps": step_plan(inst, target, ok, opts.steps,
-                               planned_engine(inst, opts, backup_dir if resuming else None)),
-            "checks": [c.to_dict() for c in checks],
-            "next": ([f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir "
-                      f"{opts.backup_dir or 'BACKUP_DIR'}"
-                      + (f" --dsn '{dsn_without_password(opts.dsn)}'" if opts.dsn else "")
-                      + (f" --to {line_text(target)}" if opts.to else "")
-                      + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")
-                      + (" --drop-chartmuseum" if blocked and opts.drop_chartmuseum else "")]
-                     + [f"Before the run: {r.text()}" for r in gone if r.in_use]
-                     if ok else ["Fix the failed checks above, then plan again."])}
+    run_line = (f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir {opts.backup_dir or 'BACKUP_DIR'}"
+                + (f" --dsn '{dsn_without_password(opts.dsn)}'" if opts.dsn else "")
+                + (f" --to {line_text(target)}" if opts.to else "")
+                + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")
+                + (" --drop-chartmuseum" if blocked and opts.drop_chartmuseum else ""))
+    advice = ([Advice(Advice.RUN, run_line)] + [Advice(Advice.BEFORE_RUN, f"Before the run: {r.text()}")
+                                                for r in gone if r.in_use]
+              if ok else [Advice(Advice.FIX_CHECKS, "Fix the failed checks above, then plan again.")])
+    return RunReport("plan", ok, step_plan(inst, target, ok, steps_for(opts),
+                                           planned_engine(inst, opts, backup_dir if resuming else None)),
+                     target=target, installation=inst.to_dict(), hops=hops(inst, target), checks=checks,
+                     next=advice, extra={"harbor_path": harbor_way(inst, target),
+                                         "removed": [r.to_dict() for r in gone],
+                                         "data_losses": data_losses(inst, target)})
 
 
 def data_losses(inst: Installation, target: str) -> list[dict]:
@@ -182,7 +184,7 @@ def harbor_way(inst: Installation, target: str) -> dict | None:
 def planned_engine(inst: Installation, opts: Options, backup_dir: Path | None) -> dict | None:
     """The engine upgrade run would do: as recorded by a run on backup_dir, else as resolved now
     (None when not asked, or when it cannot be resolved: the preflight says why)."""
-    if "engine" not in opts.steps:
+    if "engine" not in step_names(opts):
         return None
     recorded = recorded_engine(backup_dir)
     if recorded:

@@ -17,10 +17,11 @@ from ..installers import line_text, major_text
 from ..postgres.layout import list_entries
 from ..postgres.server import Server
 from ..postgres.upgrade import check_space, folder_size
-from ..report import FAIL, PASS, WARN, Check, all_ok
+from ..results import FAIL, PASS, WARN, Check, all_ok
 from ..versions import SCHEMA_VERSION, TARGET, Version
-from .context import open_storage
+from .context import open_installation_storage
 from .options import Options, recorded_engine, start_release
+from .steps import step_names
 from .steps.engine import engine_target
 
 # Harbor's containers run as these users (postgres in harbor-db; harbor elsewhere).
@@ -184,7 +185,7 @@ def check_lint(inst: Installation, target: str = TARGET) -> Check:
 
 def check_storage(inst: Installation) -> Check:
     try:
-        storage = open_storage(inst)
+        storage = open_installation_storage(inst)
     except HarborUpgradeError as e:
         return Check("registry storage", FAIL, e.message, hint=e.hint or "pass --storage")
     try:
@@ -273,7 +274,7 @@ def preflight(inst: Installation, backup_dir: Path | None = None, resuming: bool
               check_clair(inst), check_storage(inst)]
     if inst.compose and inst.compose.get("database_dir"):
         checks.append(check_compose_engine(inst, target))
-    if opts is not None and "engine" in opts.steps:
+    if opts is not None and "engine" in step_names(opts):
         checks.append(check_engine(inst, opts, recorded_engine(backup_dir) if resuming else None))
     if all_ok(checks) and not resuming:
         checks.append(check_lint(inst, target))

@@ -2,7 +2,6 @@
 restore of the backup a run took."""
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,13 +12,13 @@ from ..db.connection import connect
 from ..errors import InvalidInput, UnsafeState
 from ..journal import Journal
 from ..postgres.tools import table_counts
+from ..progress import Progress, Silent
 from ..registry import open_storage as open_spec
-from ..report import ProgressReporter
+from ..results import Advice, RunReport, StepResult
 from ..secrets import dsn_without_password
 from ..verify import load_known_missing, verify
 from .lock import InstallationLock, RunLock
 from .options import BACKUP_SUBDIR, KNOWN_MISSING, Options
-from .run import confirm_default
 
 
 def backup_folder(backup_dir: Path) -> Path:
@@ -29,7 +28,7 @@ def backup_folder(backup_dir: Path) -> Path:
 
 
 def verify_report(dsn: str, storage: str | None = None, backup_dir: str | None = None,
-                  s3_endpoint: str | None = None, s3_region: str | None = None, to: str | None = None) -> dict:
+                  s3_endpoint: str | None = None, s3_region: str | None = None, to: str | None = None) -> RunReport:
     """Verify against ``to`` (default: the target of the run in backup_dir, else the newest release)."""
     counts = None
     known: set = set()
@@ -50,21 +49,21 @@ def verify_report(dsn: str, storage: str | None = None, backup_dir: str | None =
         if st is not None:
             st.close()
     d = result.to_dict()
-    steps = [{"name": c["name"], "ok": c["ok"], "summary": f"{c['before']} → {c['after']} ({c['rule']})"}
-             for c in d["counts"]] + [{"name": c["name"], "ok": c["ok"], "summary": c["detail"]} for c in d["checks"]]
-    return {"ok": result.ok, "command": "verify", "target": target, "steps": steps, "verify": d,
-            "next": [] if result.ok else ["Run `harbor-upgrade run` again to finish the upgrade, or roll back: "
-                                          "harbor-upgrade rollback --backup-dir B"]}
+    steps = [StepResult(c["name"], c["ok"], f"{c['before']} → {c['after']} ({c['rule']})") for c in d["counts"]] \
+        + [StepResult(c["name"], c["ok"], c["detail"]) for c in d["checks"]]
+    advice = Advice(Advice.CONTINUE, "Run `harbor-upgrade run` again to finish the upgrade, or roll back: "
+                                     "harbor-upgrade rollback --backup-dir B")
+    return RunReport("verify", result.ok, steps, target=target, verify=d, next=[] if result.ok else [advice])
 
 
 def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = None,
-             data_volume: str | None = None, progress: ProgressReporter | None = None,
-             stop_harbor: bool = False, yes: bool = False, confirm: Callable[[str], bool] = confirm_default,
-             interactive: bool | None = None, force_connected: bool = False,
-             manifest_sha256: str | None = None) -> dict:
-    """Restore the backup a run took (asking first, like restore, unless yes), then check the
-    database against the backup's manifest. The database as it was is kept under another
-    name; files that are not in the backup are left in place and listed.
+             data_volume: str | None = None, progress: Progress | None = None,
+             stop_harbor: bool = False, yes: bool = False, confirm: Callable[[str], bool] | None = None,
+             force_connected: bool = False, manifest_sha256: str | None = None) -> RunReport:
+    """Restore the backup a run took (asking ``confirm`` first, like restore, unless yes; ``confirm``
+    is None when nobody can be asked), then check the database against the backup's manifest. The
+    database as it was is kept under another name; files that are not in the backup are left in
+    place and listed.
 
     Without a DSN, on a Compose installation with Harbor's own database (the harbor folder
     the backup was taken from), the database is restored through the installation's
@@ -75,8 +74,7 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
     harbor_dir = harbor_dir or manifest.roots.get("harbor")
     data_volume = data_volume or manifest.roots.get("data_volume")
     if not yes:
-        tty = interactive if interactive is not None else sys.stdin.isatty()
-        if not tty:
+        if confirm is None:
             raise UnsafeState("rollback replaces the database and files; no terminal to ask for confirmation",
                               reference="confirmation-needed", hint="stop Harbor, then run again with --yes")
         if not confirm(f"Replace the database and the files under {harbor_dir}"
@@ -88,15 +86,15 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
     how = {"force_connected": force_connected, "manifest_sha256": manifest_sha256}
     if not own_database(ci):
         return rollback_on(b, dsn, harbor_dir, data_volume, progress, **how)
-    progress = progress or ProgressReporter(enabled=False)
+    progress = progress or Silent()
     with database(harbor_yml, None, stop=stop_harbor, journal=container_journal(b), say=progress.note,
                   ci=ci) as url:
         return rollback_on(b, url, harbor_dir, data_volume, progress, **how)
 
 
 def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: str | None,
-                progress: ProgressReporter | None, force_connected: bool = False,
-                manifest_sha256: str | None = None) -> dict:
+                progress: Progress | None, force_connected: bool = False,
+                manifest_sha256: str | None = None) -> RunReport:
     folder = backup_folder(b)
     manifest = read_manifest(folder)
     plan_rec = Journal.read(b).last("plan") if (b / "journal.jsonl").exists() else None
@@ -110,7 +108,7 @@ def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: s
                            hint=f"harbor-upgrade rollback --backup-dir {b} --dsn postgresql://USER@HOST:PORT/registry "
                                 "(no password in it: set PGPASSWORD, use ~/.pgpass, or "
                                 "harbor-upgrade --password-file FILE rollback ...)")
-    progress = progress or ProgressReporter(enabled=False)
+    progress = progress or Silent()
     with InstallationLock(dsn, "the rollback"):
         result = restore_backup(folder, dsn, harbor_dir, data_volume=data_volume, progress=progress.note,
                                 force_connected=force_connected, expect_manifest_sha256=manifest_sha256)
@@ -119,26 +117,28 @@ def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: s
     differ = sorted(t for t in set(after) | set(manifest.table_counts)
                     if after.get(t) != manifest.table_counts.get(t))
     steps = [
-        {"name": "restore", "ok": result.ok, "summary": f"database {result.database} ({result.compared} equal to the "
-         f"backup's) and {result.files_restored} files restored"
-         + ("" if result.ok else ": " + "; ".join(result.problems[:5]))},
-        {"name": "verify", "ok": not differ, "summary": f"{len(manifest.table_counts)} tables have the row counts of "
-         "the backup" if not differ else f"row counts differ in {', '.join(differ[:10])}"},
+        StepResult("restore", result.ok, f"database {result.database} ({result.compared} equal to the backup's) "
+                   f"and {result.files_restored} files restored"
+                   + ("" if result.ok else ": " + "; ".join(result.problems[:5]))),
+        StepResult("verify", not differ, f"{len(manifest.table_counts)} tables have the row counts of the backup"
+                   if not differ else f"row counts differ in {', '.join(differ[:10])}"),
     ]
     if result.extra_files:
-        steps.append({"name": "left in place", "ok": True,
-                      "summary": f"{len(result.extra_files)} files and folders are not in the backup and were left "
-                                 "as they are: " + ", ".join(result.extra_files[:20])
-                                 + (" ..." if len(result.extra_files) > 20 else "")})
-    ok = all(s["ok"] for s in steps)
+        steps.append(StepResult("left in place", True,
+                                f"{len(result.extra_files)} files and folders are not in the backup and were left "
+                                "as they are: " + ", ".join(result.extra_files[:20])
+                                + (" ..." if len(result.extra_files) > 20 else "")))
+    ok = all(s.ok for s in steps)
     if (b / "journal.jsonl").exists():
         with RunLock(b):
             # a later `run` on this folder would take the restored state for the upgraded one
             Journal.open(b).write("rollback", ok=ok, kept_database=result.kept_database)
-    nxt = [f"Start Harbor {manifest.harbor_version or 'as it was'} again (docker compose up -d in {harbor_dir})."] \
-        if ok else ["The restore did not come out identical: see the steps above."]
+    advice = [Advice(Advice.START_HARBOR, f"Start Harbor {manifest.harbor_version or 'as it was'} again "
+                                          f"(docker compose up -d in {harbor_dir}).") if ok
+              else Advice(Advice.CONTINUE, "The restore did not come out identical: see the steps above.")]
     if result.kept_database:
-        nxt.append(f"The database as it was before the rollback is kept as {result.kept_database}; once Harbor works, "
-                   f"drop it (DROP DATABASE \"{result.kept_database}\").")
-    return {"ok": ok, "command": "rollback", "steps": steps, "backup_dir": str(b),
-            "left_in_place": result.extra_files, "kept_database": result.kept_database, "next": nxt}
+        advice.append(Advice(Advice.KEEP_BACKUP, f"The database as it was before the rollback is kept as "
+                                                 f"{result.kept_database}; once Harbor works, drop it "
+                                                 f"(DROP DATABASE \"{result.kept_database}\")."))
+    return RunReport("rollback", ok, steps, backup_dir=str(b), next=advice,
+                     extra={"left_in_place": result.extra_files, "kept_database": result.kept_database})

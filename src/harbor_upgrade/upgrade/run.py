@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-
-import click
 
 from ..compose.detect import ComposeInstallation
 from ..compose.errors import EngineCompose
@@ -22,22 +19,23 @@ from ..journal import Journal
 from ..postgres.scratch import sweep
 from ..postgres.server import Server
 from ..private import check_writable, write_private
-from ..report import ProgressReporter, all_ok
+from ..progress import Progress, Silent
+from ..results import Advice, Check, RunReport, StepResult, all_ok
 from ..verify import missing_manifests
-from .context import Context, open_storage
+from .context import Context, Step, open_installation_storage
 from .lock import InstallationLock, RunLock
-from .options import KNOWN_MISSING, STEP_TEXT, STEPS, Options, start_release
+from .options import KNOWN_MISSING, Options, start_release
 from .plan import hops, next_steps, plan, planned_engine, step_plan
 from .preflight import preflight
 from .removed import refuse_dropping_charts, removals
-from .steps import STEP_FUNCS
+from .steps import DEFAULT_STEP_NAMES, steps_for
 from .steps.engine import engine_state, old_cluster_usable
 
 
 def record_missing_before(ctx: Context) -> int:
     """Which artifact rows have no manifest in storage before anything changes: verify
     reports those as pre-existing rather than as damage done by the upgrade."""
-    storage = open_storage(ctx.inst)
+    storage = open_installation_storage(ctx.inst)
     try:
         missing = missing_manifests(storage, artifact_digests(ctx.dsn))
     finally:
@@ -71,25 +69,21 @@ def restore_engine_server(backup_dir: Path) -> str | None:
         return str(datadir)
 
 
-def confirm_default(question: str) -> bool:
-    return click.confirm(question, default=False, err=True)
-
-
-def confirmed(opts: Options, question: str, confirm: Callable[[str], bool], interactive: bool | None) -> None:
-    """--yes, or the operator's yes on a terminal; else nothing is changed."""
+def confirmed(opts: Options, question: str, confirm: Callable[[str], bool] | None) -> None:
+    """--yes, or the operator's yes (``confirm`` is None when nobody can be asked); else nothing is changed."""
     if opts.yes:
         return
-    tty = interactive if interactive is not None else sys.stdin.isatty()
-    if not tty:
+    if confirm is None:
         raise UnsafeState("run changes the installation and needs a confirmation: pass --yes",
                           reference="confirmation-needed", hint="harbor-upgrade plan shows what it will do")
     if not confirm(question):
         raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed")
 
 
-def run(opts: Options, progress: ProgressReporter | None = None,
-        confirm: Callable[[str], bool] = confirm_default, interactive: bool | None = None) -> dict:
-    """Run (or continue) the upgrade; returns the report (``ok`` False when a step failed).
+def run(opts: Options, progress: Progress | None = None,
+        confirm: Callable[[str], bool] | None = None) -> RunReport:
+    """Run (or continue) the upgrade; the report's ``ok`` is False when a check or a step failed.
+    Without ``--yes`` it asks ``confirm`` (the CLI gives one only when it can ask someone).
 
     On a Compose installation with Harbor's own database (and no --dsn), Harbor must be
     down — or is stopped first with ``stop_harbor`` — and the run works on the
@@ -99,16 +93,16 @@ def run(opts: Options, progress: ProgressReporter | None = None,
                            reference="backup-dir-missing")
     if opts.dry_run:
         report = plan(opts)
-        report["command"] = "run --dry-run"
+        report.command = "run --dry-run"
         return report
-    progress = progress or ProgressReporter(enabled=False)
+    progress = progress or Silent()
     backup_dir = Path(opts.backup_dir).resolve()
     check_writable(backup_dir, "--backup-dir", is_dir=True)
     for left in sweep():   # scratch clusters of a killed run (or verify): stopped and removed
         progress.note(f"removed {left}, a scratch cluster an interrupted command left behind")
     ci = None if opts.dsn else compose_of(opts.harbor_yml)
     if ci is None:
-        return run_on(opts, progress, confirm, interactive, backup_dir)
+        return run_on(opts, progress, confirm, backup_dir)
     if own_database(ci) and opts.engine_bindir:
         raise EngineCompose("--engine-bindir upgrades a cluster served by this machine's PostgreSQL; on a Compose "
                             "installation the engine is left to the target release's harbor-db",
@@ -118,114 +112,131 @@ def run(opts: Options, progress: ProgressReporter | None = None,
         if not opts.stop_harbor:
             refuse_running(ci)
         confirmed(opts, f"Stop Harbor ({len(ci.running)} containers of {ci.compose_file}) and upgrade "
-                        f"{opts.harbor_yml} to {opts.target} (backup in {backup_dir})?", confirm, interactive)
+                        f"{opts.harbor_yml} to {opts.target} (backup in {backup_dir})?", confirm)
         opts = replace(opts, yes=True)
         if not own_database(ci):   # external_database: only the stack stops
             progress.note(f"stopping Harbor ({len(ci.running)} containers of project {ci.project}): docker "
                           "compose down")
             stop_harbor(ci, journal)
     if not own_database(ci):
-        report = run_on(opts, progress, confirm, interactive, backup_dir)
+        report = run_on(opts, progress, confirm, backup_dir)
     else:
         with database(opts.harbor_yml, None, stop=opts.stop_harbor, journal=journal, say=progress.note,
                       ci=ci) as dsn:
-            report = run_on(replace(opts, dsn=dsn), progress, confirm, interactive, backup_dir)
-    report["next"] = compose_next_steps(report, ci, opts)
+            report = run_on(replace(opts, dsn=dsn), progress, confirm, backup_dir)
+    report.next = compose_next_steps(report, ci, opts)
     return report
 
 
-def compose_next_steps(report: dict, ci: ComposeInstallation, opts: Options) -> list[str]:
+def compose_next_steps(report: RunReport, ci: ComposeInstallation, opts: Options) -> list[Advice]:
     """After a run on a Compose installation nothing of Harbor runs: say so first."""
-    if report["ok"]:
-        keep = f"Keep {opts.backup_dir} until"
+    if report.ok:
         where = (f" and harbor-upgrade's own harbor-db is removed; {ci.db_dir} holds the upgraded database, ready "
                  "for the new release's install.sh" if own_database(ci) else "; the external database is upgraded")
-        return ([f"Nothing of Harbor runs now: the stack of {ci.compose_file} is down{where}."]
-                + [line for line in report["next"] if not line.startswith(keep)]
-                + [f"{keep} {opts.target} runs well; to go back instead: harbor-upgrade rollback --backup-dir "
-                   f"{opts.backup_dir} --yes, then docker compose up -d in {ci.harbor_dir} (the old stack)."])
-    return report["next"] + [f"Harbor is not running; to start the old one as it is: docker compose up -d in "
-                             f"{ci.harbor_dir} (after a rollback when a step changed the database)."]
+        return ([Advice(Advice.HARBOR_DOWN, f"Nothing of Harbor runs now: the stack of {ci.compose_file} is down"
+                                            f"{where}.")]
+                + [a for a in report.next if a.kind != Advice.KEEP_BACKUP]
+                + [Advice(Advice.KEEP_BACKUP, f"Keep {opts.backup_dir} until {opts.target} runs well; to go back "
+                                              f"instead: harbor-upgrade rollback --backup-dir {opts.backup_dir} "
+                                              f"--yes, then docker compose up -d in {ci.harbor_dir} (the old stack).")])
+    return report.next + [Advice(Advice.HARBOR_DOWN, f"Harbor is not running; to start the old one as it is: docker "
+                                                     f"compose up -d in {ci.harbor_dir} (after a rollback when a step "
+                                                     "changed the database).")]
 
 
-def run_on(opts: Options, progress: ProgressReporter, confirm: Callable[[str], bool], interactive: bool | None,
-           backup_dir: Path) -> dict:
+def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | None,
+           backup_dir: Path) -> RunReport:
     """The run against the database opts.dsn reaches (or harbor.yml's external one)."""
     served = restore_engine_server(backup_dir)
     if served:
         progress.note(f"continuing an engine upgrade: the database is served from {served}")
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
-    resuming = (backup_dir / "journal.jsonl").exists()
-    checks = preflight(inst, backup_dir, resuming, opts=opts)
-    steps = list(opts.steps)
+    checks = preflight(inst, backup_dir, (backup_dir / "journal.jsonl").exists(), opts=opts)
+    steps = steps_for(opts)
     target = opts.target
-    base = {"command": "run", "installation": inst.to_dict(), "hops": hops(inst, target), "target": target,
-            "backup_dir": str(backup_dir), "checks": [c.to_dict() for c in checks]}
+    report = RunReport("run", False, [], target=target, installation=inst.to_dict(), hops=hops(inst, target),
+                       backup_dir=str(backup_dir), checks=checks)
     if not all_ok(checks):
-        return {**base, "ok": False,
-                "steps": step_plan(inst, target, False, opts.steps, planned_engine(inst, opts, backup_dir)),
-                "next": ["Fix the failed checks above, then run again; nothing was changed."]}
+        report.steps = step_plan(inst, target, False, steps, planned_engine(inst, opts, backup_dir))
+        report.next = [Advice(Advice.FIX_CHECKS, "Fix the failed checks above, then run again; nothing was changed.")]
+        return report
     refuse_dropping_charts(removals(inst, start_release(inst), target), opts.drop_chartmuseum)
-    confirmed(opts, f"Upgrade {inst.harbor_yml} to {target} (backup in {backup_dir})?", confirm, interactive)
+    confirmed(opts, f"Upgrade {inst.harbor_yml} to {target} (backup in {backup_dir})?", confirm)
     with RunLock(backup_dir), InstallationLock(inst.dsn, "this run") as installation_lock:
-        journal = Journal.open(backup_dir)
-        if journal.last("rollback"):
-            raise InvalidInput(f"{backup_dir} was rolled back to: its backup is the installation's state now",
-                               reference="backup-dir-rolled-back",
-                               hint="run again with a new, empty --backup-dir (keep this one)")
-        recorded_plan = journal.last("plan")
-        if recorded_plan and recorded_plan.get("target", target) != target:
-            raise InvalidInput(f"the run in {backup_dir} goes to {recorded_plan['target']}; this command asks for "
-                               f"{target}", reference="run-steps-differ",
-                               hint=f"run again with --to {recorded_plan['target']}, or roll back and start anew")
-        if recorded_plan and recorded_plan.get("steps", list(STEPS)) != steps:
-            raise InvalidInput(f"the run in {backup_dir} was started with the steps "
-                               f"{', '.join(recorded_plan['steps'])}; this command asks for {', '.join(steps)}",
-                               reference="run-steps-differ",
-                               hint="run again with the options the run started with (--engine-bindir or not)")
-        ctx = Context(opts, inst, journal, backup_dir, progress)
-        if not journal.records:
-            journal.write("plan", installation=inst.to_dict(), hops=hops(inst, target), target=target, steps=steps,
-                          checks=[c.to_dict() for c in checks])
-        if not (backup_dir / KNOWN_MISSING).exists():
-            record_missing_before(ctx)
-        journal.write("run-start", resumed_at=journal.first_unfinished(steps))
-        results, failed, error = [], None, None
-        for name in steps:
-            if journal.is_done(name):
-                rec = journal.done_record(name)
-                results.append({"name": name, "ok": True, "resumed": True, "summary": rec.get("summary", "")})
-                continue
-            progress.note(f"{name}: {STEP_TEXT[name]}")
-            if not installation_lock.ensure():   # again after the engine step restarted the server
-                progress.note("  (the cluster's postgres database is out of reach: no installation lock is held)")
-            journal.start(name)
-            t0 = time.monotonic()
-            try:
-                out = STEP_FUNCS[name](ctx)
-            except HarborUpgradeError as e:
-                seconds = time.monotonic() - t0
-                journal.failed(name, f"[{e.reference}] {e.message}", seconds=round(seconds, 3))
-                results.append({"name": name, "ok": False, "seconds": seconds, "summary": e.message})
-                failed, error = name, e
-                break
-            except BaseException as e:  # a bug or an interrupt: record where, then let it surface
-                journal.failed(name, f"{type(e).__name__}: {e}")
-                raise
-            seconds = time.monotonic() - t0
-            journal.done(name, seconds=round(seconds, 3), **out)
-            results.append({"name": name, "ok": True, "seconds": seconds, **out})
-        if failed:
-            results += [{"name": s, "ok": False, "planned": True, "summary": "not run"}
-                        for s in steps[len(results):]]
-        ok = failed is None
-        journal.write("run-end", ok=ok, failed_step=failed)
-    engine = journal.last("engine-plan") if journal.is_done("engine") else None
-    report = {**base, "ok": ok, "steps": results, "journal": str(journal.path),
-              "next": next_steps(inst, opts, ok, failed, engine)}
-    if "verify" in ctx.outcome:
-        report["verify"] = ctx.outcome["verify"]
-    if error is not None:
-        report["error"] = {"reference": error.reference, "message": error.message, "hint": error.hint,
-                           "exit_code": int(error.exit_code)}
+        ctx = Context(opts, inst, open_journal(backup_dir, steps, target), backup_dir, progress)
+        begin(ctx, checks, steps)
+        report.steps, report.error = run_steps(ctx, steps, installation_lock)
+        report.ok = report.error is None
+        failed = report.error and report.steps[-1].name
+        ctx.journal.write("run-end", ok=report.ok, failed_step=failed)
+    engine = ctx.journal.last("engine-plan") if ctx.journal.is_done("engine") else None
+    report.journal = str(ctx.journal.path)
+    report.next = next_steps(inst, opts, report.ok, failed, engine)
+    report.verify = ctx.outcome.get("verify")
+    report.steps += [StepResult(s.name, False, "not run", planned=True) for s in steps[len(report.steps):]]
     return report
+
+
+def open_journal(backup_dir: Path, steps: tuple[Step, ...], target: str) -> Journal:
+    """The run's journal, refused when the folder was rolled back to or the run started with another
+    target or other steps."""
+    journal = Journal.open(backup_dir)
+    if journal.last("rollback"):
+        raise InvalidInput(f"{backup_dir} was rolled back to: its backup is the installation's state now",
+                           reference="backup-dir-rolled-back",
+                           hint="run again with a new, empty --backup-dir (keep this one)")
+    recorded_plan = journal.last("plan")
+    if recorded_plan and recorded_plan.get("target", target) != target:
+        raise InvalidInput(f"the run in {backup_dir} goes to {recorded_plan['target']}; this command asks for "
+                           f"{target}", reference="run-steps-differ",
+                           hint=f"run again with --to {recorded_plan['target']}, or roll back and start anew")
+    names = [s.name for s in steps]
+    if recorded_plan and recorded_plan.get("steps", DEFAULT_STEP_NAMES) != names:
+        raise InvalidInput(f"the run in {backup_dir} was started with the steps "
+                           f"{', '.join(recorded_plan['steps'])}; this command asks for {', '.join(names)}",
+                           reference="run-steps-differ",
+                           hint="run again with the options the run started with (--engine-bindir or not)")
+    return journal
+
+
+def begin(ctx: Context, checks: list[Check], steps: tuple[Step, ...]) -> None:
+    """Record the plan (on a first run) and the gaps storage had before, then the run's start."""
+    names = [s.name for s in steps]
+    if not ctx.journal.records:
+        ctx.journal.write("plan", installation=ctx.inst.to_dict(), hops=hops(ctx.inst, ctx.opts.target),
+                          target=ctx.opts.target, steps=names,
+                          checks=[c.to_dict() for c in checks])
+    if not (ctx.backup_dir / KNOWN_MISSING).exists():
+        record_missing_before(ctx)
+    ctx.journal.write("run-start", resumed_at=ctx.journal.first_unfinished(names))
+
+
+def run_steps(ctx: Context, steps: tuple[Step, ...],
+              installation_lock: InstallationLock) -> tuple[list[StepResult], HarborUpgradeError | None]:
+    """Each step in order, skipping those the journal shows done, up to the first that fails."""
+    results = []
+    for step in steps:
+        if ctx.journal.is_done(step.name):
+            rec = ctx.journal.done_record(step.name)
+            results.append(StepResult(step.name, True, rec.get("summary", ""), resumed=True))
+            continue
+        ctx.progress.note(f"{step.name}: {step.text}")
+        if not installation_lock.ensure():   # again after the engine step restarted the server
+            ctx.progress.note("  (the cluster's postgres database is out of reach: no installation lock is held)")
+        ctx.journal.start(step.name)
+        t0 = time.monotonic()
+        try:
+            out = step.run(ctx)
+        except HarborUpgradeError as e:
+            seconds = time.monotonic() - t0
+            ctx.journal.failed(step.name, f"[{e.reference}] {e.message}", seconds=round(seconds, 3))
+            results.append(StepResult(step.name, False, e.message, seconds=seconds))
+            return results, e
+        except BaseException as e:  # a bug or an interrupt: record where, then let it surface
+            ctx.journal.failed(step.name, f"{type(e).__name__}: {e}")
+            raise
+        seconds = time.monotonic() - t0
+        ctx.journal.done(step.name, seconds=round(seconds, 3), **out.to_dict())
+        results.append(StepResult(step.name, True, out.summary, seconds=seconds, changed=out.changed,
+                                  checksums=out.checksums))
+    return results, None

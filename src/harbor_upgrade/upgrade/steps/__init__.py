@@ -1,7 +1,8 @@
-"""The steps of a run, one module each; STEP_FUNCS maps a step's name to its function."""
+"""The steps of a run, in their order: one ``Step`` each (its module has the runner)."""
 from __future__ import annotations
 
-from ..context import StepFn
+from ..context import Step
+from ..options import Options
 from .artifacts import step_artifacts
 from .backup import step_backup
 from .config import step_config
@@ -10,7 +11,28 @@ from .engine import step_engine
 from .scanner import step_scanner
 from .verify import step_verify
 
-STEP_FUNCS: dict[str, StepFn] = {
-    "backup": step_backup, "config": step_config, "engine": step_engine, "database": step_database,
-    "artifacts": step_artifacts, "scanner": step_scanner, "verify": step_verify,
-}
+RUN_STEPS: tuple[Step, ...] = (
+    Step("backup", "back up the database (pg_dump), harbor.yml, common/config and the data volume's small state; "
+                   "then restore it into a scratch cluster to prove it", step_backup),
+    Step("config", "write harbor.yml migrated to the target release next to the original (comments and order kept)",
+         step_config),
+    Step("engine", "upgrade the PostgreSQL cluster in data_volume/database to a new major, beside the old one "
+                   "(kept), and serve the database from it", step_engine,
+         asked=lambda opts: bool(opts.engine_bindir)),
+    Step("database", "apply the database release steps (one transaction each)", step_database),
+    Step("artifacts", "read every manifest from registry storage and fill in the artifact metadata", step_artifacts),
+    Step("scanner", "remove the Clair registration and its reports; register Trivy and make it the default",
+         step_scanner),
+    Step("verify", "compare counts with the backup and check the invariants", step_verify),
+)
+# What a run recorded before the journal named its steps took: the steps asked for by default.
+DEFAULT_STEP_NAMES = [s.name for s in RUN_STEPS if s.asked(Options(""))]
+
+
+def steps_for(opts: Options) -> tuple[Step, ...]:
+    """The steps a run with these options takes, in order."""
+    return tuple(s for s in RUN_STEPS if s.asked(opts))
+
+
+def step_names(opts: Options) -> list[str]:
+    return [s.name for s in steps_for(opts)]

@@ -5,15 +5,15 @@ from collections import Counter
 
 from ...artifacts import backfill
 from ...terminal import printable
-from ..context import Context, open_storage
+from ..context import Context, StepOutcome, open_installation_storage
 
 
-def step_artifacts(ctx: Context) -> dict:
-    storage = open_storage(ctx.inst)
+def step_artifacts(ctx: Context) -> StepOutcome:
+    storage = open_installation_storage(ctx.inst)
     try:
         # resume=True continues a backfill this run started and was cut short; else it starts afresh
         report = backfill(ctx.dsn, storage, jobs=ctx.opts.jobs, resume=True,
-                          progress=ctx.progress.counter("artifacts"))
+                          progress=ctx.progress.task("artifacts"))
     finally:
         storage.close()
     # names from storage: printable, never terminal control
@@ -25,7 +25,7 @@ def step_artifacts(ctx: Context) -> dict:
     if problems:
         summary += ("; not abstracted: " + ", ".join(f"{n} {r}" for r, n in reasons.most_common())
                     + f" (e.g. {'; '.join(problems[:3])}); verify tells which were so before")
-    return {"summary": summary,
-            "changed": {"artifacts_done": report.artifacts_done, "children_created": report.children_created,
-                        "references_created": report.references_created, "problems": len(problems),
-                        "data_version_set": report.data_version_set}}
+    return StepOutcome(summary,
+                       changed={"artifacts_done": report.artifacts_done, "children_created": report.children_created,
+                                "references_created": report.references_created, "problems": len(problems),
+                                "data_version_set": report.data_version_set})

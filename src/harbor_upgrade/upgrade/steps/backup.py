@@ -17,7 +17,7 @@ from ...errors import HarborUpgradeError, InvalidInput, UnsafeState
 from ...journal import sha256_file
 from ...postgres.tools import Conn, table_counts
 from ...private import write_private
-from ..context import Context
+from ..context import Context, StepOutcome
 from ..options import BACKUP_SUBDIR
 
 
@@ -26,7 +26,7 @@ def _summary(manifest, how: str) -> str:
             f"{len(manifest.files)} files; {how}")
 
 
-def _adopt(ctx: Context, to: Path) -> dict:
+def _adopt(ctx: Context, to: Path) -> StepOutcome:
     """Use the complete backup found in the folder, if it holds the database as it is now."""
     ctx.progress.note(f"  {to} holds a complete backup the journal does not record: verifying it before "
                       "anything else (it is kept whatever happens)")
@@ -53,12 +53,12 @@ def _adopt(ctx: Context, to: Path) -> dict:
     if differ:
         raise UnsafeState(f"the database changed since the backup in {to} was taken (row counts differ in "
                           f"{', '.join(differ[:10])})", reference="backup-not-adopted", hint=keep)
-    return {"summary": _summary(manifest, "a verified backup of this very database found in the folder, adopted"),
-            "changed": {"backup": str(to), "adopted": True},
-            "checksums": {"manifest.json": sha256_file(to / "manifest.json")}}
+    return StepOutcome(_summary(manifest, "a verified backup of this very database found in the folder, adopted"),
+                       changed={"backup": str(to), "adopted": True},
+                       checksums={"manifest.json": sha256_file(to / "manifest.json")})
 
 
-def step_backup(ctx: Context) -> dict:
+def step_backup(ctx: Context) -> StepOutcome:
     to = ctx.backup_dir / BACKUP_SUBDIR
     state = backup_state(to)
     if state == "complete":
@@ -75,6 +75,6 @@ def step_backup(ctx: Context) -> dict:
         raise HarborUpgradeError(f"the backup in {to} does not restore cleanly: " + "; ".join(checked.problems[:5]),
                                  reference="backup-unverified", hint="check free space and PostgreSQL tools, "
                                  "then run again (the backup starts over)")
-    return {"summary": _summary(manifest, "restored into a scratch cluster and checked"),
-            "changed": {"backup": str(to)},
-            "checksums": {"manifest.json": sha256_file(to / "manifest.json")}}
+    return StepOutcome(_summary(manifest, "restored into a scratch cluster and checked"),
+                       changed={"backup": str(to)},
+                       checksums={"manifest.json": sha256_file(to / "manifest.json")})

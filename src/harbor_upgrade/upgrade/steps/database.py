@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from ... import db
-from ..context import Context
+from ..context import Context, StepOutcome
 
 
-def step_database(ctx: Context) -> dict:
+def step_database(ctx: Context) -> StepOutcome:
     seen: set[str] = set()
 
     def one_line_per_release(step: str, _what: str) -> None:
@@ -16,10 +16,11 @@ def step_database(ctx: Context) -> dict:
     names = [s.name for s in report.steps]
     lost = [f"{loss.rows:,} rows of {loss.what} ({loss.release})" for loss in report.lost if loss.rows]
     left_to_core = list(dict.fromkeys(note for s in report.steps for note in s.left_to_core))
-    return {"summary": f"schema {report.from_version} → {report.to_version}"
+    return StepOutcome(f"schema {report.from_version} → {report.to_version}"
                        + (f": {', '.join(names)}" if names else " (nothing to do)")
                        + (f"; dropped by design: {'; '.join(lost)}" if lost else "")
                        + (f"; left to harbor-core at its first start: {'; '.join(left_to_core)}"
                           if left_to_core else ""),
-            "changed": {"from_version": report.from_version, "to_version": report.to_version,
-                        "rows": sum(s.rows for s in report.steps), "lost": lost, "left_to_core": left_to_core}}
+                       changed={"from_version": report.from_version, "to_version": report.to_version,
+                                "rows": sum(s.rows for s in report.steps), "lost": lost,
+                                "left_to_core": left_to_core})

@@ -16,7 +16,7 @@ from ...postgres.cluster import find_binaries
 from ...postgres.layout import harbor_cluster, list_entries, read_pg_version
 from ...postgres.server import Server
 from ...postgres.upgrade import state_path
-from ..context import Context
+from ..context import Context, StepOutcome
 from ..options import ENGINE_MODES, Options
 
 
@@ -91,7 +91,7 @@ def old_cluster_usable(rec: dict) -> None:
                                "again; or check the new cluster by hand and finish with harbor-upgrade pg-upgrade")
 
 
-def step_engine(ctx: Context) -> dict:
+def step_engine(ctx: Context) -> StepOutcome:
     """Stop the old server (as the data folder's owner), upgrade its cluster into a new
     folder beside it, start the new cluster with the old server's port and socket."""
     say = ctx.progress.note
@@ -145,10 +145,10 @@ def step_engine(ctx: Context) -> dict:
     sequences = sum(len(s) for s in evidence.get("sequences", {}).values())
     stopped = any(r["event"] == "engine-stopped" for r in ctx.journal.of_step("engine"))
     ctx.outcome["engine"] = rec
-    return {"summary": f"PostgreSQL {rec['old_version']} → {rec['new_major']} ({rec['mode']}) into {new}: "
+    return StepOutcome(f"PostgreSQL {rec['old_version']} → {rec['new_major']} ({rec['mode']}) into {new}: "
                        f"{rows:,} rows and {sequences} sequences equal to the old cluster's; serving on port "
                        f"{listen['port']}; the old cluster is kept in {old}",
-            "changed": {"old_datadir": str(old), "new_datadir": str(new), "old_version": rec["old_version"],
-                        "new_major": rec["new_major"], "mode": rec["mode"], "old_server_stopped": stopped,
-                        "new_server": listen},
-            "checksums": {"state": sha256_file(engine.state_path(new))}}
+                       changed={"old_datadir": str(old), "new_datadir": str(new), "old_version": rec["old_version"],
+                                "new_major": rec["new_major"], "mode": rec["mode"], "old_server_stopped": stopped,
+                                "new_server": listen},
+                       checksums={"state": sha256_file(engine.state_path(new))})

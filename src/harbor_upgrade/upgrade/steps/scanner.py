@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from ...db.scanner import replace_clair_with_trivy
-from ..context import Context
+from ..context import Context, StepOutcome
 
 
-def step_scanner(ctx: Context) -> dict:
+def step_scanner(ctx: Context) -> StepOutcome:
     change = replace_clair_with_trivy(ctx.dsn)
     parts = [f"Clair removed with {change.clair_reports_removed} reports" if change.clair_removed
              else "no Clair registration left"]
     parts.append("Trivy registered" if change.trivy_registered else "Trivy already registered")
     parts.append(f"default scanner: {change.default}")
-    return {"summary": "; ".join(parts), "changed": change.changed()}
+    return StepOutcome("; ".join(parts), changed=change.changed())

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from ...backup import read_manifest
 from ...errors import HarborUpgradeError
-from ...report import WARN
+from ...results import WARN
 from ...verify import load_known_missing, verify
-from ..context import Context, open_storage
+from ..context import Context, StepOutcome, open_installation_storage
 from ..options import BACKUP_SUBDIR, KNOWN_MISSING
 
 
-def step_verify(ctx: Context) -> dict:
+def step_verify(ctx: Context) -> StepOutcome:
     manifest = read_manifest(ctx.backup_dir / BACKUP_SUBDIR)
-    storage = open_storage(ctx.inst)
+    storage = open_installation_storage(ctx.inst)
     try:
         result = verify(ctx.dsn, storage, manifest.table_counts, load_known_missing(ctx.backup_dir / KNOWN_MISSING),
                         target=ctx.opts.target)
@@ -24,6 +24,5 @@ def step_verify(ctx: Context) -> dict:
                                  hint=f"harbor-upgrade verify --dsn DSN --backup-dir {ctx.backup_dir} shows the "
                                       "details; to go back: harbor-upgrade rollback")
     warnings = sum(1 for c in result.checks if c.status == WARN)
-    return {"summary": f"{len(result.counts)} counts and {len(result.checks)} checks pass"
-                       + (f" ({warnings} with warnings)" if warnings else ""),
-            "changed": {}}
+    return StepOutcome(f"{len(result.counts)} counts and {len(result.checks)} checks pass"
+                       + (f" ({warnings} with warnings)" if warnings else ""))
