@@ -214,7 +214,7 @@ def test_storage_from_harbor_yml(harbor24, tmp_path, run_cli):
 
 def test_a_second_run_waits_for_the_first(harbor24, tmp_path, run_cli):
     LayoutWriter(tmp_path)
-    from harbor_upgrade.artifacts.store import LOCK_KEY
+    from harbor_upgrade.artifacts.store import BACKFILL_LOCK_KEY as LOCK_KEY
     with psycopg.connect(harbor24.dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         code, _, err = run_cli("artifacts", "--dsn", harbor24.dsn, "--storage", tmp_path)
