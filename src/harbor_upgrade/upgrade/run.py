@@ -167,7 +167,7 @@ def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | N
         begin(ctx, checks, steps)
         report.steps, report.error = run_steps(ctx, steps, installation_lock)
         report.ok = report.error is None
-        failed = report.error and report.steps[-1].name
+        failed = report.steps[-1].name if report.error else None
         ctx.journal.write("run-end", ok=report.ok, failed_step=failed)
     engine = ctx.journal.last("engine-plan") if ctx.journal.is_done("engine") else None
     report.journal = str(ctx.journal.path)
