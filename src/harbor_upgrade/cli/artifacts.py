@@ -87,15 +87,15 @@ class BarProgress(Progress):
         self.bar = Bar(TextColumn("artifacts"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                        TextColumn("{task.fields[rate]}/s"), TimeRemainingColumn(),
                        console=Console(stderr=True))
-        self.task = self.bar.add_task("artifacts", total=total, completed=done, rate="-")
+        self.task_id = self.bar.add_task("artifacts", total=total, completed=done, rate="-")
         self.first, self.began = done, time.monotonic()
         self.bar.start()
 
     def advance(self, count: int) -> None:
-        self.bar.advance(self.task, count)
+        self.bar.advance(self.task_id, count)
         done = self.bar.tasks[0].completed
         rate = (done - self.first) / max(time.monotonic() - self.began, 1e-9)
-        self.bar.update(self.task, rate=f"{rate:.0f}")
+        self.bar.update(self.task_id, rate=f"{rate:.0f}")
 
     def finish(self) -> None:
         self.bar.stop()

@@ -22,7 +22,7 @@ from .. import secrets, versions
 from ..errors import HarborYmlInvalid, InvalidInput, UnsupportedVersion, ValidationFailed
 from ..versions import path_between, release_line
 from . import reader
-from .document import Document, detect_layout, dump, key_line, make_yaml
+from .document import Document, Indentation, detect_layout, dump, key_line, make_yaml
 from .model import assumptions, validate
 from .steps import RELEASES, STEPS
 
@@ -68,7 +68,7 @@ def read_source(path: str | os.PathLike, hint: str = "pass the path of harbor.ym
     return Source(path, raw, text, bom)
 
 
-def parse(source: Source) -> tuple[CommentedMap, object]:
+def parse(source: Source) -> tuple[CommentedMap, Indentation]:
     """The round-trip document and its layout; every way of not being a mapping is refused."""
     layout = detect_layout(source.text)
     try:
