@@ -134,3 +134,20 @@ def test_removing_the_only_key_leaves_an_empty_mapping_and_keeps_the_text():
     assert YAML(typ="safe").load(out) == {"a": 1, "outer": {}, "b": 2}
     assert "# only:" in out and "# eol of x" in out and "retired" in out
     assert out.index("# about b") < out.index("b: 2")
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d.add(("absent",), "k", 1, "n"),
+    lambda d: d.change(("first",), "k", 1, "n"),      # a scalar, not a mapping
+    lambda d: d.remove(("absent",), "k", "n"),
+    lambda d: d.rename(("absent",), "a", "b", "n"),
+    lambda d: d.keep(("absent",), "a", "n"),
+])
+def test_editing_a_section_that_is_not_there_names_it(edit):
+    # Steps edit only sections they checked for; a step that gets it wrong is told where
+    # (this used to be an AttributeError on None deep in the edit).
+    d = doc_of(TEXT)
+    d.step = "9.9.9"
+    with pytest.raises(LookupError, match=r"9\.9\.9: no mapping at (absent|first) to edit"):
+        edit(d)
+    assert dump(d.data, d.layout) == TEXT

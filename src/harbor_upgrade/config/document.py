@@ -314,6 +314,15 @@ class Document:
             node = node[key]
         return node if isinstance(node, CommentedMap) else None
 
+    def _mapping(self, path: tuple) -> CommentedMap:
+        """The mapping an edit works on. Steps edit only sections they checked for (``has``,
+        ``section``) or just added, so it is there; the edits below used to fail with an
+        AttributeError on None otherwise, and now say which section a step got wrong."""
+        mapping = self.section(*path)
+        if mapping is None:
+            raise LookupError(f"{self.step}: no mapping at {'.'.join(path) or '(top level)'} to edit")
+        return mapping
+
     def has(self, *path: str) -> bool:
         parent = self.section(*path[:-1])
         return parent is not None and path[-1] in parent
@@ -329,7 +338,7 @@ class Document:
 
     def add(self, path: tuple, key: str, value: object, note: str, *, after: str | None = None) -> None:
         """Add a key that is absent (top-level sections go where Harbor's file has them)."""
-        mapping = self.section(*path)
+        mapping = self._mapping(path)
         if after is None:
             after = _anchor(mapping, key) if not path else (list(mapping.keys())[-1] if mapping else None)
         add_key(mapping, key, _to_node(value), after=after, note=self._note(note),
@@ -345,20 +354,20 @@ class Document:
         """Retire a key: it stays in the file, commented out, under a note. A key an earlier
         step of this run added is simply taken out again (the operator never wrote it)."""
         if (*path, key) in self._added:
-            drop_key(self.section(*path), key)
+            drop_key(self._mapping(path), key)
             self._added.discard((*path, key))
             self.changes[:] = [c for c in self.changes if not c.split(": ", 1)[-1].startswith(
                 f"{'.'.join((*path, key))} added")]
             return
-        left = remove_key(self.section(*path), key, note=self._note(note), indent=self._indent(path),
+        left = remove_key(self._mapping(path), key, note=self._note(note), indent=self._indent(path),
                           layout=self.layout)
         if left:
-            append_following(self.section(*path[:-1]), path[-1], left)
+            append_following(self._mapping(path[:-1]), path[-1], left)
         self._log(path, key, f"commented out ({note})")
 
     def change(self, path: tuple, key: str, value: object, note: str) -> None:
         """Set a value; the note says what the operator's file had (the first value we saw)."""
-        mapping = self.section(*path)
+        mapping = self._mapping(path)
         original = self._originals.setdefault((*path, key), mapping.get(key))
         shown = "empty" if original is None else repr(str(original)) if isinstance(original, str) else original
         old = mapping.get(key)
@@ -371,16 +380,16 @@ class Document:
 
     def rename(self, path: tuple, old: str, new: str, note: str) -> None:
         """Give a key its new name in place: value, position and comments stay."""
-        rename_key(self.section(*path), old, new)
+        rename_key(self._mapping(path), old, new)
         if (*path, old) in self._added:
             self._added.discard((*path, old))
             self._added.add((*path, new))
-        _add_eol_note(self.section(*path), new, self._note(f"{note}; was {old}"))
+        _add_eol_note(self._mapping(path), new, self._note(f"{note}; was {old}"))
         self._log(path, new, f"renamed from {old} ({note})")
 
     def keep(self, path: tuple, key: str, note: str) -> None:
         """A value we keep where Harbor's own migrate would lose it: a note says so."""
-        _add_eol_note(self.section(*path), key, self._note(note))
+        _add_eol_note(self._mapping(path), key, self._note(note))
         self._log(path, key, f"kept ({note})")
         warning = f"{'.'.join((*path, key))}: {note}"
         if warning not in self.warnings:
@@ -394,7 +403,7 @@ class Document:
 
     def append_item(self, path: tuple, key: str, value: object, note: str) -> None:
         """Add ``value`` at the end of the list at path.key, with a note on its line."""
-        parent = self.section(*path)
+        parent = self._mapping(path)
         items = parent[key]
         following = pop_following(parent, key)
         items.append(value)
@@ -404,7 +413,7 @@ class Document:
 
     def remove_items(self, path: tuple, key: str, value: object, note: str) -> None:
         """Drop every ``value`` from the list at path.key; a comment line records it."""
-        parent = self.section(*path)
+        parent = self._mapping(path)
         items = parent[key]
         kept_lines = ""
         for i in reversed([i for i, v in enumerate(items) if v == value]):

@@ -66,7 +66,8 @@ class Text(Spec):
     """Text; numbers are accepted (an unquoted all-digit password is still a password)."""
 
     def __init__(self, *, nullable: bool = False, pattern: str | None = None, what: str = ""):
-        self.nullable, self.pattern, self.what = nullable, pattern and re.compile(pattern), what
+        self.nullable, self.what = nullable, what
+        self.pattern = re.compile(pattern) if pattern else None
 
     def check(self, value):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -92,7 +93,12 @@ class Int(Spec):
         return None
 
 
-class Number(Int):
+class Number(Spec):
+    """A whole or decimal number from ``low`` to ``high`` (both bounds given: Number(0, 1))."""
+
+    def __init__(self, low: float, high: float, *, nullable: bool = False):
+        self.low, self.high, self.nullable = low, high, nullable
+
     def check(self, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, not {_kind(value)}"
@@ -167,7 +173,8 @@ def F(spec: Spec, required: bool = False, *, assumed: object = None) -> Field:
 PORT = Int(1, 65535, "a port number")
 POOL = Int(0, None, "a connection count")
 PATH = Text(pattern=r"/.*", what="an absolute path")
-DURATION = Text(pattern=r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", what="a duration like 5m0s")
+DURATION_PATTERN = r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+"
+DURATION = Text(pattern=DURATION_PATTERN, what="a duration like 5m0s")
 SIZE = Text(pattern=r"\d+[kKmMgG]?", what="a size like 200M")
 STORAGE_DRIVERS = ("filesystem", "s3", "azure", "gcs", "swift", "oss")
 PROXY_COMPONENTS = ("core", "jobservice", "trivy")
@@ -181,7 +188,8 @@ DB_TARGET = {
 def storage_rule(value: dict) -> list[tuple[tuple, str]]:
     drivers = [k for k in value if k not in ("ca_bundle", "redirect")]
     unknown = [k for k in drivers if k not in STORAGE_DRIVERS]
-    problems = [((k,), f"unknown storage driver (Harbor knows {', '.join(STORAGE_DRIVERS)})") for k in unknown]
+    problems: list[tuple[tuple, str]] = [
+        ((k,), f"unknown storage driver (Harbor knows {', '.join(STORAGE_DRIVERS)})") for k in unknown]
     known = [k for k in drivers if k in STORAGE_DRIVERS]
     if len(known) > 1:
         problems.append(((), f"names {len(known)} storage drivers ({', '.join(known)}); the registry uses exactly one"))
@@ -219,7 +227,10 @@ def _edit(section: Section, path: Path, change) -> Section:
     if len(path) == 1:
         change(fields, key)
     else:
-        fields[key] = fields[key]._replace(spec=_edit(fields[key].spec, path[1:], change))
+        sub = fields[key].spec
+        if not isinstance(sub, Section):  # was an AttributeError on .fields: a delta path through a non-section
+            raise TypeError(f"model path {'.'.join(path)}: {key} is not a section")
+        fields[key] = fields[key]._replace(spec=_edit(sub, path[1:], change))
     return Section(fields, nullable=section.nullable, rule=section.rule, empty=section.empty)
 
 
@@ -262,10 +273,11 @@ def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Co
     if message:
         out.append(ConfigProblem(path, line, message))
         return
-    if isinstance(spec, ListOf):
+    # spec.check passed: a ListOf's value is a list, a Section's a dict (the isinstance tells mypy)
+    if isinstance(spec, ListOf) and isinstance(value, list):
         for i, item in enumerate(value):
             _walk(spec.item, item, path + (i,), key_line(value, i) or line, out, notes)
-    elif isinstance(spec, Section):
+    elif isinstance(spec, Section) and isinstance(value, dict):
         for key, (sub, required, assumed) in spec.fields.items():
             if key in value:
                 _walk(sub, value[key], path + (key,), key_line(value, key) or line, out, notes)

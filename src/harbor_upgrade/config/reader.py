@@ -108,8 +108,8 @@ def decode(path: Path, raw: bytes) -> tuple[str, bool]:
         line = raw[:err.start].count(b"\n") + 1
         raise _refuse(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x})",
                       "convert the file to UTF-8, e.g. with iconv") from None
-    bom = text.startswith("\ufeff")
-    return (text[1:] if bom else text), bom
+    had_bom = text.startswith("\ufeff")
+    return (text[1:] if had_bom else text), had_bom
 
 
 def check_structure(path: Path, text: str) -> None:

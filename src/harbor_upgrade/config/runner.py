@@ -210,7 +210,8 @@ def migrate_file(input_path: str | os.PathLike, output_path: str | os.PathLike |
     result, source = _plan(input_path, target)
     in_place = output_path is None or _same_file(source.path, Path(output_path))
     # in place through a symlink (/etc/harbor/harbor.yml -> ...): replace the file it points to
-    out = Path(os.path.realpath(source.path)) if in_place else Path(output_path)
+    # (output_path None means in place; saying so again lets mypy see output_path is set)
+    out = Path(os.path.realpath(source.path)) if in_place or output_path is None else Path(output_path)
     result.output_path = out
     result.diff_text = _diff(source, result, out)
     if in_place:

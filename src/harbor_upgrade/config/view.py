@@ -303,7 +303,7 @@ def read_harbor_yml(path: str | os.PathLike, *, require_release: bool = True) ->
             raise
         version = None if doc.get("_version") is None else str(doc.get("_version"))
         release_error = err.message
-    data = _plain(doc)
+    data = {k: _plain(v) for k, v in doc.items()}   # _plain(doc), typed: parse gives a mapping
     return HarborConfig(
         path=source.path, version=version, release=release, release_error=release_error,
         hostname=_text(data.get("hostname")),

@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 from ..document import Document
-from ..model import DURATION, Bool, Delta, F, Section, Text
+from ..model import DURATION_PATTERN, Bool, Delta, F, Section, Text
 from .common import Default
 
 VERSION = "2.11.0"
 FAMILY = Section({"enabled": F(Bool(), True)})
-ZERO_OR_DURATION = Text(pattern=r"0|" + DURATION.pattern.pattern, what="0 or a duration like 5m")  # Go's 0: never
+ZERO_OR_DURATION = Text(pattern=r"0|" + DURATION_PATTERN, what="0 or a duration like 5m")  # Go's 0: never
 MODEL = Delta(add={
     ("database", "conn_max_lifetime"): F(ZERO_OR_DURATION),
     ("database", "conn_max_idle_time"): F(ZERO_OR_DURATION),

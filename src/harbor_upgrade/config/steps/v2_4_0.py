@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from ..document import Document
-from ..model import DURATION, Bool, Delta, F, Int, Number, ScalarMap, Section, Text, trace_rule
+from ..model import DURATION, DURATION_PATTERN, Bool, Delta, F, Int, Number, ScalarMap, Section, Text, trace_rule
 from . import common
 
 VERSION = "2.4.0"
@@ -26,7 +26,7 @@ MODEL = Delta(add={
                              "agent_port": F(Int(1, 65535, "a port number", nullable=True))}, nullable=True)),
         "otel": F(Section({"endpoint": F(Text(nullable=True)), "url_path": F(Text(nullable=True)),
                            "compression": F(Bool(nullable=True)), "insecure": F(Bool(nullable=True)),
-                           "timeout": F(Text(nullable=True, pattern=r"\d+|" + DURATION.pattern.pattern,
+                           "timeout": F(Text(nullable=True, pattern=r"\d+|" + DURATION_PATTERN,
                                              what="seconds or a duration like 10s"))},
                           nullable=True)),
     }, rule=trace_rule)),
