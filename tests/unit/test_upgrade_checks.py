@@ -127,6 +127,37 @@ def test_internal_tls_certificates_without_san_fail(tmp_path):
     assert up.check_internal_tls(inst(tmp_path)).status == PASS
 
 
+def test_certificate_has_san_reads_the_first_certificate_of_a_pem_file(tmp_path):
+    def cert(name: str, *extra: str) -> Path:
+        path = tmp_path / name
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", str(path.with_suffix(".key")), "-out", str(path), "-days", "2",
+                        "-subj", "/CN=core", *extra], check=True, capture_output=True)
+        return path
+
+    with_san = cert("san.crt", "-addext", "subjectAltName=DNS:core,DNS:core.local,IP:127.0.0.1")
+    critical = cert("critical.crt", "-addext", "subjectAltName=critical,DNS:core")
+    without = cert("plain.crt")
+    assert up.certificate_has_san(with_san) and up.certificate_has_san(critical)
+    assert not up.certificate_has_san(without)
+    chain = tmp_path / "chain.crt"
+    chain.write_text("subject=CN = core\n" + without.read_text() + with_san.read_text())
+    assert not up.certificate_has_san(chain)   # the leaf comes first; the rest is its chain
+    chain.write_text(with_san.read_text() + without.read_text())
+    assert up.certificate_has_san(chain)
+    v1, csr, key = tmp_path / "v1.crt", tmp_path / "v1.csr", str(without.with_suffix(".key"))
+    subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=core", "-out", str(csr)],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-key", key, "-out", str(v1), "-days", "2"],
+                   check=True, capture_output=True)   # no extensions at all
+    assert not up.certificate_has_san(v1)
+    broken = tmp_path / "broken.crt"
+    for text in ("", "not a certificate\n", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"):
+        broken.write_text(text)
+        with pytest.raises(ValueError):
+            up.certificate_has_san(broken)
+
+
 def test_clair_in_use_is_a_warning_with_a_rescan_hint(tmp_path):
     c = up.check_clair(inst(tmp_path, components={"clair": True}))
     assert c.status == WARN and "Trivy" in c.detail and "scan" in c.hint

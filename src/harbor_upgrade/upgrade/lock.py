@@ -62,11 +62,10 @@ class InstallationLock:
         self.where: str | None = None
 
     def _connect(self) -> psycopg.Connection | None:
-        kw = {"password": self.conn.password} if self.conn.password is not None else {}
         for db in ("postgres", "template1"):
-            try:
+            try:   # psycopg leaves out a parameter that is None (no password: libpq's own sources)
                 return psycopg.connect(self.conn.with_db(db).conninfo, autocommit=True, connect_timeout=10,
-                                       application_name=APPLICATION, **kw)
+                                       application_name=APPLICATION, password=self.conn.password)
             except psycopg.Error:
                 continue
         return None
@@ -83,7 +82,9 @@ class InstallationLock:
         self.session = self._connect()
         if self.session is None:
             return False
-        got = self.session.execute("select pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]
+        row = self.session.execute("select pg_try_advisory_lock(%s)", [self.key]).fetchone()
+        assert row is not None  # a select of one expression without FROM returns one row
+        got = row[0]
         if not got:
             holder = self.session.execute(
                 "select a.pid, a.client_addr::text, a.backend_start from pg_locks l join pg_stat_activity a "

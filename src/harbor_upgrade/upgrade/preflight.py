@@ -136,9 +136,54 @@ def check_owners(inst: Installation) -> Check:
     return Check("data folder owners", PASS, f"database {DB_UID} 0700, others {HARBOR_UID}")
 
 
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+_SAN_OID = bytes.fromhex("551d11")   # the content of OBJECT IDENTIFIER 2.5.29.17, subjectAltName
+
+
+def _der_items(data: bytes) -> list[tuple[int, bytes]]:
+    """(tag, content) of each DER element in data; ValueError when data is not DER."""
+    items, i = [], 0
+    while i < len(data):
+        if i + 2 > len(data) or data[i] & 0x1F == 0x1F:   # no multi-byte tags in a certificate's frame
+            raise ValueError("not a DER-encoded certificate")
+        tag, size = data[i], data[i + 1]
+        i += 2
+        if size & 0x80:
+            width = size & 0x7F
+            if not 1 <= width <= 4 or i + width > len(data):
+                raise ValueError("not a DER-encoded certificate")
+            size = int.from_bytes(data[i:i + width], "big")
+            i += width
+        if i + size > len(data):
+            raise ValueError("not a DER-encoded certificate (truncated)")
+        items.append((tag, data[i:i + size]))
+        i += size
+    return items
+
+
+def _first(data: bytes, tag: int) -> bytes:
+    items = _der_items(data)
+    if not items or items[0][0] != tag:
+        raise ValueError("not a DER-encoded certificate")
+    return items[0][1]
+
+
 def certificate_has_san(path: Path) -> bool:
-    # the ssl module's own decoder: no third-party X.509 parser needed for one extension
-    return bool(ssl._ssl._test_decode_cert(str(path)).get("subjectAltName"))  # noqa: SLF001
+    """Whether the (first) certificate of a PEM file has a subjectAltName with at least one name;
+    ValueError or OSError when it cannot be read. Public stdlib only (ssl.PEM_cert_to_DER_cert and a
+    walk of the DER frame: Certificate > TBSCertificate > [3] extensions), no X.509 library."""
+    found = _PEM_CERT.search(path.read_bytes().decode("latin-1"))
+    if found is None:
+        raise ValueError(f"{path} holds no PEM certificate")
+    tbs = _first(_first(ssl.PEM_cert_to_DER_cert(found.group(0)), 0x30), 0x30)
+    for tag, content in _der_items(tbs):
+        if tag != 0xA3:   # [3] EXPLICIT Extensions
+            continue
+        for ext_tag, ext in _der_items(_first(content, 0x30)):
+            parts = _der_items(ext)   # extnID, critical (optional), extnValue
+            if ext_tag == 0x30 and len(parts) >= 2 and parts[0] == (0x06, _SAN_OID) and parts[-1][0] == 0x04:
+                return len(_first(parts[-1][1], 0x30)) > 0   # GeneralNames: a SEQUENCE of one or more
+    return False
 
 
 def check_internal_tls(inst: Installation) -> Check:
@@ -172,7 +217,7 @@ def check_clair(inst: Installation) -> Check:
 
 def check_lint(inst: Installation, target: str = TARGET) -> Check:
     db = inst.database
-    if db is None or db.schema_version is None or db.release is None or db.dirty \
+    if db is None or inst.dsn is None or db.schema_version is None or db.release is None or db.dirty \
             or db.schema_version >= SCHEMA_VERSION[target]:
         return Check("database lint", PASS, "nothing to lint")
     findings = dbmod.lint(inst.dsn, to=target)
@@ -213,7 +258,8 @@ def check_engine(inst: Installation, opts: Options, recorded: dict | None) -> Ch
                               hint=f"move {new} away (it is not the installation's cluster), then plan again",
                               reference="datadir-not-empty")
         check_space(old, new, t["mode"])
-        if inst.database is not None and served_cluster(inst.dsn)[0] != Server(t["old_bindir"], old).system_id():
+        if inst.database is not None and inst.dsn is not None \
+                and served_cluster(inst.dsn)[0] != Server(t["old_bindir"], old).system_id():
             raise UnsafeState(f"--dsn reaches another PostgreSQL cluster than the one in {old}",
                               hint="pass the DSN of the server running from data_volume/database",
                               reference="engine-other-cluster")
