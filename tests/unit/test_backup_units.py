@@ -175,3 +175,13 @@ def test_sql_digest_filters_like_canonical_lines_across_chunks(tmp_path):
     f.write_bytes(b"".join(lines))
     want = hashlib.sha256(b"".join(canonical_lines(lines))).hexdigest()
     assert sql_digest(["cat", str(f)]) == want
+
+
+def test_rollback_of_a_backup_without_a_harbor_root_asks_for_harbor_dir(tmp_path):
+    # a manifest need not list roots.harbor (entry_problems checks the roots it lists); without --harbor-dir
+    # rollback refuses first, by name, instead of handing None on as the harbor folder
+    from harbor_upgrade.upgrade import rollback
+    (tmp_path / "manifest.json").write_text(_manifest(roots={}).to_json())
+    with pytest.raises(InvalidInput) as e:
+        rollback(str(tmp_path), dsn="postgresql://postgres@127.0.0.1:1/registry", yes=True)
+    assert "--harbor-dir" in e.value.message

@@ -16,6 +16,7 @@ from harbor_upgrade.errors import UnsupportedVersion
 from harbor_upgrade.installation import DatabaseState, Installation, components_of
 from harbor_upgrade.results import FAIL, PASS, WARN
 from harbor_upgrade.secrets import mask_text
+from harbor_upgrade.upgrade.preflight import certificate_has_san
 from harbor_upgrade.verify import before_counts, manifest_paths, rule_holds
 
 
@@ -138,24 +139,24 @@ def test_certificate_has_san_reads_the_first_certificate_of_a_pem_file(tmp_path)
     with_san = cert("san.crt", "-addext", "subjectAltName=DNS:core,DNS:core.local,IP:127.0.0.1")
     critical = cert("critical.crt", "-addext", "subjectAltName=critical,DNS:core")
     without = cert("plain.crt")
-    assert up.certificate_has_san(with_san) and up.certificate_has_san(critical)
-    assert not up.certificate_has_san(without)
+    assert certificate_has_san(with_san) and certificate_has_san(critical)
+    assert not certificate_has_san(without)
     chain = tmp_path / "chain.crt"
     chain.write_text("subject=CN = core\n" + without.read_text() + with_san.read_text())
-    assert not up.certificate_has_san(chain)   # the leaf comes first; the rest is its chain
+    assert not certificate_has_san(chain)   # the leaf comes first; the rest is its chain
     chain.write_text(with_san.read_text() + without.read_text())
-    assert up.certificate_has_san(chain)
+    assert certificate_has_san(chain)
     v1, csr, key = tmp_path / "v1.crt", tmp_path / "v1.csr", str(without.with_suffix(".key"))
     subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=core", "-out", str(csr)],
                    check=True, capture_output=True)
     subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-key", key, "-out", str(v1), "-days", "2"],
                    check=True, capture_output=True)   # no extensions at all
-    assert not up.certificate_has_san(v1)
+    assert not certificate_has_san(v1)
     broken = tmp_path / "broken.crt"
     for text in ("", "not a certificate\n", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"):
         broken.write_text(text)
         with pytest.raises(ValueError):
-            up.certificate_has_san(broken)
+            certificate_has_san(broken)
 
 
 def test_clair_in_use_is_a_warning_with_a_rescan_hint(tmp_path):

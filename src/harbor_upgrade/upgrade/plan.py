@@ -117,6 +117,7 @@ def plan(opts: Options) -> RunReport:
     if own_database(ci) and ci is not None and not ci.running and not ci.docker_error:
         with database(opts.harbor_yml, None, ci=ci) as dsn:
             report = plan_on(replace(opts, dsn=dsn))
+        assert dsn is not None  # own_database(ci): database() serves harbor-db and yields its DSN
         assert report.installation is not None
         report.installation["dsn_masked"] = None
         report.next = [Advice(a.kind, a.text.replace(f" --dsn '{dsn_without_password(dsn)}'", ""))
@@ -156,8 +157,8 @@ def data_losses(inst: Installation, target: str) -> list[dict]:
     repositories), counted read-only; [] without a database, or when it cannot be planned (the
     preflight says why)."""
     db_state = inst.database
-    if db_state is None or db_state.release is None or db_state.dirty \
-            or db_state.schema_version >= SCHEMA_VERSION[target]:
+    if db_state is None or inst.dsn is None or db_state.release is None or db_state.dirty \
+            or db_state.schema_version >= SCHEMA_VERSION[target]:   # (inst.database is read through inst.dsn)
         return []
     try:
         return [asdict(loss) for loss in db.data_losses(inst.dsn, to=target)]

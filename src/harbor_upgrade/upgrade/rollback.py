@@ -73,6 +73,9 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
     manifest = read_manifest(backup_folder(b))
     harbor_dir = harbor_dir or manifest.roots.get("harbor")
     data_volume = data_volume or manifest.roots.get("data_volume")
+    if not harbor_dir:   # a manifest need not record it (entry_problems checks only the roots it lists)
+        raise InvalidInput(f"rollback needs --harbor-dir: the backup in {b} records no harbor folder",
+                           reference="invalid-input", hint="pass --harbor-dir, the folder holding harbor.yml")
     if not yes:
         if confirm is None:
             raise UnsafeState("rollback replaces the database and files; no terminal to ask for confirmation",
@@ -81,18 +84,19 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
                        f"{' and ' + data_volume if data_volume else ''} with the backup of {manifest.created} "
                        f"(Harbor {manifest.harbor_version}) in {b}? Harbor must be stopped."):
             raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed")
-    harbor_yml = Path(harbor_dir) / "harbor.yml" if harbor_dir else None
-    ci = compose_of(harbor_yml) if dsn is None and harbor_yml is not None and harbor_yml.is_file() else None
-    how = {"force_connected": force_connected, "manifest_sha256": manifest_sha256}
+    harbor_yml = Path(harbor_dir) / "harbor.yml"
+    ci = compose_of(harbor_yml) if dsn is None and harbor_yml.is_file() else None
     if not own_database(ci):
-        return rollback_on(b, dsn, harbor_dir, data_volume, progress, **how)
+        return rollback_on(b, dsn, harbor_dir, data_volume, progress, force_connected=force_connected,
+                           manifest_sha256=manifest_sha256)
     progress = progress or Silent()
     with database(harbor_yml, None, stop=stop_harbor, journal=container_journal(b), say=progress.note,
                   ci=ci) as url:
-        return rollback_on(b, url, harbor_dir, data_volume, progress, **how)
+        return rollback_on(b, url, harbor_dir, data_volume, progress, force_connected=force_connected,
+                           manifest_sha256=manifest_sha256)
 
 
-def rollback_on(b: Path, dsn: str | None, harbor_dir: str | None, data_volume: str | None,
+def rollback_on(b: Path, dsn: str | None, harbor_dir: str, data_volume: str | None,
                 progress: Progress | None, force_connected: bool = False,
                 manifest_sha256: str | None = None) -> RunReport:
     folder = backup_folder(b)

@@ -162,6 +162,7 @@ def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | N
         return report
     refuse_dropping_charts(removals(inst, start_release(inst), target), opts.drop_chartmuseum)
     confirmed(opts, f"Upgrade {inst.harbor_yml} to {target} (backup in {backup_dir})?", confirm)
+    assert inst.dsn is not None  # every check passed: check_stopped (need_db) fails without a database
     with RunLock(backup_dir), InstallationLock(inst.dsn, "this run") as installation_lock:
         ctx = Context(opts, inst, open_journal(backup_dir, steps, target), backup_dir, progress)
         begin(ctx, checks, steps)
@@ -216,8 +217,8 @@ def run_steps(ctx: Context, steps: tuple[Step, ...],
     """Each step in order, skipping those the journal shows done, up to the first that fails."""
     results = []
     for step in steps:
-        if ctx.journal.is_done(step.name):
-            rec = ctx.journal.done_record(step.name)
+        rec = ctx.journal.done_record(step.name)
+        if rec is not None:   # the step is done (journal.is_done)
             results.append(StepResult(step.name, True, rec.get("summary", ""), resumed=True))
             continue
         ctx.progress.note(f"{step.name}: {step.text}")
