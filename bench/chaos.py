@@ -187,6 +187,7 @@ def scratch_env(base: Path) -> tuple[dict, Path]:
     scratch.mkdir(mode=0o755, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in (CRASH_AFTER_WRITES, CRASH_AFTER_PROGRESS)}
     env["TMPDIR"] = str(scratch)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
     return env, scratch
 
 
@@ -236,6 +237,7 @@ def run_series(base: Path, rng: random.Random, kills: int, straight_result, wind
     env, scratch = scratch_env(base)
     watch = BackupWatch(inst.backup_dir)
     done_kills = 0
+    codes: list[int] = []
     try:
         for _attempt in range(kills + 8):
             kill = one_kill(rng, duration) if done_kills < kills else None
@@ -246,17 +248,16 @@ def run_series(base: Path, rng: random.Random, kills: int, straight_result, wind
                 e[CRASH_AFTER_PROGRESS] = str(kill[1])
             code = launch(f"run (kill {kill})", run_cmd(inst), e,
                           kill_after=kill[1] if kill and kill[0] == "timed" else None, ok=(0, LOCKED))
+            codes.append(code)
             watch.check(f"run after kill {kill}")
             if code == -signal.SIGKILL:
                 done_kills += 1
             elif code == LOCKED:
                 time.sleep(1)
-            elif code == 0 and kill is None:
-                break
             elif code == 0:
-                continue  # the kill point was past the end: a finished run; go on killing reruns
+                break  # through (a kill point past the end of the run leaves it finished)
         else:
-            TALLY.bad("not-continued", f"run series in {inst.dir} never completed")
+            TALLY.bad("not-continued", f"run series in {inst.dir} never completed: exits {codes}")
             return done_kills
         if code != 0:
             TALLY.bad("not-continued", f"run series in {inst.dir} ended with {code}")
