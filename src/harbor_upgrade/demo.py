@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass, field
@@ -507,6 +508,17 @@ def build(directory: str | os.PathLike, binaries=None) -> DemoInstallation:
     if d.exists() and any(d.iterdir()):
         raise InvalidInput(f"{d} is not empty: the demo builds a new installation there",
                            hint="pass a new folder with --dir, or remove this one", reference="demo-dir-not-empty")
+    made = not d.exists()
+    try:
+        return _build(d, binaries)
+    except BaseException:
+        # a half-built sample is of no use: leave the folder as it was (gone, or empty)
+        for p in ([d] if made else list(d.iterdir()) if d.exists() else []):
+            shutil.rmtree(p, ignore_errors=True)
+        raise
+
+
+def _build(d: Path, binaries) -> DemoInstallation:
     data_volume = d / "data"
     storage = data_volume / "registry"
     storage.mkdir(parents=True)
@@ -556,7 +568,9 @@ def run_demo(directory: str | os.PathLike, progress=None, keep_running: bool = F
         report = run(Options(str(inst.harbor_yml), str(inst.backup_dir), inst.dsn, yes=True,
                              engine_bindir=str(target.bindir) if target else None), progress)
     finally:
-        if not keep_running:
+        if keep_running:
+            inst.cluster.leave_running()
+        else:
             inst.cluster.stop()
             if new_datadir is not None:
                 LocalCluster(new_datadir, target).stop()  # what the engine step started

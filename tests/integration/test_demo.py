@@ -131,3 +131,26 @@ def test_rollback_restores_the_1_10_database_and_checks_it(demo_run, run_cli):
     code, _, err = run_cli("run", "--harbor-yml", d / "harbor" / "harbor.yml", "--backup-dir", d / "backup",
                            "--dsn", dsn, "--yes")
     assert code == 2 and "backup-dir-rolled-back" in err
+
+
+def test_keep_running_leaves_the_sample_database_to_outlive_the_process(demo_run):
+    d, report, _, cluster = demo_run
+    assert report["demo"]["postgres_running"] is True
+    # the exit handler stops every cluster still registered: the kept one must not be
+    from harbor_upgrade.postgres import cluster as cluster_module
+    assert not any(c.datadir == cluster.datadir for c in cluster_module._LIVE)
+    assert scalar(report["demo"]["database"], "SELECT 1") == 1
+
+
+def test_a_failed_build_leaves_no_half_built_sample(monkeypatch, tmp_path):
+    def broken(root):
+        (root / "docker").mkdir(parents=True)
+        raise OSError("disk full")
+    monkeypatch.setattr(demo, "write_storage", broken)
+    with pytest.raises(OSError):
+        demo.build(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(OSError):
+        demo.build(tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []

@@ -223,6 +223,10 @@ class LocalCluster:
         if self.throwaway:
             shutil.rmtree(self.owned_dir or self.datadir, ignore_errors=True)
 
+    def leave_running(self) -> None:
+        """Let this cluster outlive the process (the exit handler stops every other one)."""
+        _LIVE.discard(self)
+
     def __enter__(self) -> LocalCluster:
         return self.start()
 
