@@ -103,10 +103,22 @@ def sweep() -> list[Path]:
         if owner and _alive(owner):
             continue
         _stop(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder)
         removed.append(folder)
     _remove_root_if_empty(root)
     return removed
+
+
+def _remove(folder: Path) -> None:
+    """Remove a scratch folder, its record last: a process killed while removing a cluster
+    (a copy of the whole database) leaves a folder that ``sweep`` still knows to remove."""
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if entry.name != OWNER:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -131,5 +143,5 @@ def scratch_cluster(binaries: PgBinaries, purpose: str) -> Iterator[LocalCluster
             yield cluster
     finally:
         _stop(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder)
         _remove_root_if_empty(folder.parent)
