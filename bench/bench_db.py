@@ -32,6 +32,9 @@ jobs (load average, 1 min, during each figure in brackets; timings on this machi
     dump-restore 20.9 s [12], migrate 36.7 s [9-10] (ratio 1.75, NOT met); peak RSS 46 MiB.
     Slowest: 2.0.0 17.3 s (artifact classification and size 8.3 s, audit_log copy 3.8 s),
     2.2.0 4.2 s, 2.11.0 3.9 s (artifact_type), 2.6.0 3.5 s.
+  scale 350 again with Harbor's SQL (capped by hand for lack of time): dump-restore 27.7 s [8];
+    Harbor's 0030 alone had not finished after 1,330 s [3-10] (stopped in its duplicate-artifact
+    DELETE), so Harbor's SQL > 1,330 s, > 36x our 36.7 s.
 """
 from __future__ import annotations
 
