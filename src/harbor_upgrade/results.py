@@ -87,6 +87,20 @@ class Advice:
     SAMPLE = "sample"                # the demo's own explanation
 
 
+@dataclass(frozen=True)
+class RunCommand:
+    """The ``run`` that carries out a plan, as values; the CLI writes it as a command line."""
+    harbor_yml: str
+    backup_dir: str | None
+    dsn: str | None = None                  # without its password
+    to: str | None = None                   # the target release line, when one was asked for
+    engine_bindir: str | None = None
+    engine_mode: str = "copy"
+    engine_old_bindir: str | None = None
+    stop_harbor: bool = False
+    drop_chartmuseum: bool = False
+
+
 @dataclass
 class RunReport:
     """The report of plan, run, verify, rollback and demo."""
@@ -103,6 +117,7 @@ class RunReport:
     verify: dict | None = None
     error: HarborUpgradeError | None = None
     extra: dict = field(default_factory=dict)   # a command's own sections (plan: harbor_path, removed; demo)
+    run_command: RunCommand | None = None       # plan: the run it advises (the CLI puts it first in next)
 
     def advice(self, *kinds: str) -> list[Advice]:
         return [a for a in self.next if a.kind in kinds]

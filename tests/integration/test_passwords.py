@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-import harbor_upgrade.cli as cli_module
+from harbor_upgrade.cli.console import Console
 from harbor_upgrade.postgres.cluster import LocalCluster
 
 PASSWORD = "Scram-pw-4412-x"
@@ -70,11 +70,11 @@ def test_password_file_option(dsn, run_cli, tmp_path):
 
 def test_a_terminal_is_asked_once_when_the_server_wants_a_password(dsn, run_cli, monkeypatch):
     asked = []
-    monkeypatch.setattr(cli_module, "_prompt_password", lambda who: asked.append(who) or PASSWORD)
+    monkeypatch.setattr(Console, "ask_password", lambda self, who: asked.append(who) or PASSWORD)
     code, out, err = run_cli("db", "status", "--dsn", dsn)
     assert asked == ["postgres@127.0.0.1"] and code == 0 and PASSWORD not in out + err
     # a wrong answer is the server's refusal, masked
-    monkeypatch.setattr(cli_module, "_prompt_password", lambda who: "Wrong-answer-99")
+    monkeypatch.setattr(Console, "ask_password", lambda self, who: "Wrong-answer-99")
     code, out, err = run_cli("db", "status", "--dsn", dsn)
     assert code == 5 and "password authentication failed" in err and "Wrong-answer-99" not in out + err
 

@@ -6,7 +6,7 @@ import io
 
 from harbor_upgrade.cli.console import Console
 from harbor_upgrade.errors import ExitStatus, UnsafeState
-from harbor_upgrade.results import FAIL, PASS, Advice, Check, RunReport, StepResult
+from harbor_upgrade.results import FAIL, PASS, Advice, Check, RunCommand, RunReport, StepResult
 from harbor_upgrade.upgrade import RUN_STEPS, Options, StepOutcome, steps_for
 
 
@@ -48,3 +48,21 @@ def test_the_report_dict_keeps_its_shape_and_advice_is_picked_by_kind():
 def test_only_a_terminal_can_confirm():
     assert Console(stdin=io.StringIO()).confirmer is None
     assert Console(stdin=io.StringIO(), stdin_tty=True).confirmer is not None
+
+
+def test_only_a_terminal_is_asked_for_a_password():
+    assert Console(stdin=io.StringIO()).ask_password("postgres@db") is None
+
+
+def test_the_cli_writes_the_run_a_plan_advises_first_in_next():
+    from harbor_upgrade.cli.upgrade import emit, run_line
+    cmd = RunCommand("/h/harbor.yml", None, dsn="postgresql://postgres@db:5432/registry", to="2.10.0",
+                     engine_bindir="/usr/lib/postgresql/16/bin", engine_mode="link", stop_harbor=True)
+    assert run_line(cmd) == ("harbor-upgrade run --harbor-yml /h/harbor.yml --backup-dir BACKUP_DIR "
+                             "--dsn 'postgresql://postgres@db:5432/registry' --to 2.10.0 "
+                             "--engine-bindir /usr/lib/postgresql/16/bin --engine-mode link --stop-harbor")
+    assert run_line(RunCommand("h.yml", "/b", engine_old_bindir="/old", drop_chartmuseum=True)) == \
+        "harbor-upgrade run --harbor-yml h.yml --backup-dir /b --drop-chartmuseum"
+    report = RunReport("plan", True, [], next=[Advice(Advice.BEFORE_RUN, "Before the run: x")], run_command=cmd)
+    emit(report, as_json=True)
+    assert [a.kind for a in report.next] == [Advice.RUN, Advice.BEFORE_RUN] and report.next[0].text == run_line(cmd)

@@ -78,12 +78,6 @@ def _use_password_file(ctx: click.Context, param: click.Parameter, value: str | 
         os.environ["PGPASSWORD"] = password      # libpq, and the pg_dump/psql children, read it there
 
 
-def _prompt_password(who: str) -> str | None:
-    if not sys.stdin.isatty():
-        return None
-    return click.prompt(f"Password for {who}", hide_input=True, default="", show_default=False, err=True) or None
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="harbor-upgrade")
 @click.option("--password-file", type=click.Path(dir_okay=False), expose_value=False, callback=_use_password_file,
@@ -119,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     global _show_traceback
     _show_traceback = False
     environ_password = os.environ.get("PGPASSWORD")
-    connection.password_prompt = _prompt_password
+    console = Console()
+    connection.password_prompt = console.ask_password
     try:
-        rv = cli.main(args=argv, prog_name="harbor-upgrade", standalone_mode=False, obj=Console())
+        rv = cli.main(args=argv, prog_name="harbor-upgrade", standalone_mode=False, obj=console)
     except HarborUpgradeError as err:
         print_error(err)
         code = int(err.exit_code)

@@ -38,6 +38,13 @@ class Console:
     def confirm(self, question: str) -> bool:
         return click.confirm(mask_text(question), default=False, err=True)
 
+    def ask_password(self, who: str) -> str | None:
+        """The database password from the operator at a terminal; None without one."""
+        if not self.stdin_tty:
+            return None
+        return click.prompt(f"Password for {who}", hide_input=True, default="", show_default=False,
+                            err=True) or None
+
     @property
     def confirmer(self) -> Callable[[str], bool] | None:
         """Who answers a confirmation: the operator at a terminal, else nobody (the core then

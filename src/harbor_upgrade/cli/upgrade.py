@@ -8,7 +8,7 @@ import click
 from .. import upgrade as up
 from ..compose.session import required_database
 from ..report import ProgressReporter, render_text, to_json
-from ..results import RunReport
+from ..results import Advice, RunCommand, RunReport
 from ..secrets import mask_text
 from . import DSN_PASSWORD_HELP, checked_dsn, cli
 from .console import current
@@ -49,7 +49,25 @@ def engine_opts(f):
                              "folder (the engine step, after config; the old cluster is kept)")(f)
 
 
+def run_line(cmd: RunCommand) -> str:
+    """The command line of the run a plan advises (the core gives the values)."""
+    return (f"harbor-upgrade run --harbor-yml {cmd.harbor_yml} --backup-dir {cmd.backup_dir or 'BACKUP_DIR'}"
+            + (f" --dsn '{cmd.dsn}'" if cmd.dsn is not None else "")
+            + (f" --to {cmd.to}" if cmd.to else "")
+            + engine_args(cmd) + (" --stop-harbor" if cmd.stop_harbor else "")
+            + (" --drop-chartmuseum" if cmd.drop_chartmuseum else ""))
+
+
+def engine_args(cmd: RunCommand) -> str:
+    if not cmd.engine_bindir:
+        return ""
+    return (f" --engine-bindir {cmd.engine_bindir} --engine-mode {cmd.engine_mode}"
+            + (f" --engine-old-bindir {cmd.engine_old_bindir}" if cmd.engine_old_bindir else ""))
+
+
 def emit(report: RunReport, as_json: bool) -> int:
+    if report.run_command is not None:      # plan and run --dry-run: the run to type comes first
+        report.next = [Advice(Advice.RUN, run_line(report.run_command)), *report.next]
     click.echo(to_json(report) if as_json else render_text(report), nl=as_json)
     return int(report.exit_code)
 

@@ -11,7 +11,7 @@ from ..errors import HarborUpgradeError
 from ..installation import Installation, detect
 from ..installers import harbor_path, line_text
 from ..postgres.layout import harbor_move_target
-from ..results import Advice, RunReport, StepResult, all_ok
+from ..results import Advice, RunCommand, RunReport, StepResult, all_ok
 from ..secrets import dsn_without_password
 from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, path_between
 from .context import Step
@@ -120,8 +120,8 @@ def plan(opts: Options) -> RunReport:
         assert dsn is not None  # own_database(ci): database() serves harbor-db and yields its DSN
         assert report.installation is not None
         report.installation["dsn_masked"] = None
-        report.next = [Advice(a.kind, a.text.replace(f" --dsn '{dsn_without_password(dsn)}'", ""))
-                       for a in report.next]
+        if report.run_command is not None:
+            report.run_command = replace(report.run_command, dsn=None)
         return report
     return plan_on(opts)
 
@@ -136,20 +136,20 @@ def plan_on(opts: Options) -> RunReport:
     gone = removals(inst, start_release(inst), target)
     blocked = any(r.component == "chartmuseum" and r.charts and (r.charts.total or not r.charts.counted)
                   for r in gone)
-    run_line = (f"harbor-upgrade run --harbor-yml {opts.harbor_yml} --backup-dir {opts.backup_dir or 'BACKUP_DIR'}"
-                + (f" --dsn '{dsn_without_password(opts.dsn)}'" if opts.dsn else "")
-                + (f" --to {line_text(target)}" if opts.to else "")
-                + engine_args(opts) + (" --stop-harbor" if (inst.compose or {}).get("running") else "")
-                + (" --drop-chartmuseum" if blocked and opts.drop_chartmuseum else ""))
-    advice = ([Advice(Advice.RUN, run_line)] + [Advice(Advice.BEFORE_RUN, f"Before the run: {r.text()}")
-                                                for r in gone if r.in_use]
+    run_command = RunCommand(
+        opts.harbor_yml, opts.backup_dir, dsn=dsn_without_password(opts.dsn) if opts.dsn else None,
+        to=line_text(target) if opts.to else None, engine_bindir=opts.engine_bindir, engine_mode=opts.engine_mode,
+        engine_old_bindir=opts.engine_old_bindir, stop_harbor=bool((inst.compose or {}).get("running")),
+        drop_chartmuseum=blocked and opts.drop_chartmuseum) if ok else None
+    advice = ([Advice(Advice.BEFORE_RUN, f"Before the run: {r.text()}") for r in gone if r.in_use]
               if ok else [Advice(Advice.FIX_CHECKS, "Fix the failed checks above, then plan again.")])
     return RunReport("plan", ok, step_plan(inst, target, ok, steps_for(opts),
                                            planned_engine(inst, opts, backup_dir if resuming else None)),
                      target=target, installation=inst.to_dict(), hops=hops(inst, target), checks=checks,
                      next=advice, extra={"harbor_path": harbor_way(inst, target),
                                          "removed": [r.to_dict() for r in gone],
-                                         "data_losses": data_losses(inst, target)})
+                                         "data_losses": data_losses(inst, target)},
+                     run_command=run_command)
 
 
 def data_losses(inst: Installation, target: str) -> list[dict]:
@@ -195,9 +195,3 @@ def planned_engine(inst: Installation, opts: Options, backup_dir: Path | None) -
     except HarborUpgradeError:
         return None
 
-
-def engine_args(opts: Options) -> str:
-    if not opts.engine_bindir:
-        return ""
-    return (f" --engine-bindir {opts.engine_bindir} --engine-mode {opts.engine_mode}"
-            + (f" --engine-old-bindir {opts.engine_old_bindir}" if opts.engine_old_bindir else ""))
