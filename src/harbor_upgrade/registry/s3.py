@@ -459,6 +459,32 @@ class S3Storage(Storage):
                           if not o["Key"].endswith("/")]
         return sorted(d for d in dirs if d), sorted(files)
 
+    def listed_objects(self, prefix: str, delimiter: str | None) -> Iterator[tuple[str, str | None]]:
+        """The listing below folder prefix as (path, "ETag size") per object and (head, None) per
+        CommonPrefix of delimiter: what a repository's fingerprint hashes (registry.fingerprint).
+        GroupingUnsupported when the service does not group by delimiter."""
+        folder = prefix.strip("/")
+        list_prefix = self._key(folder) + "/"
+        start = len(self.prefix)
+        grouping = {"Delimiter": delimiter} if delimiter else {}
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=list_prefix, PaginationConfig={"PageSize": 1000}, **grouping)
+        with self._errors(f"the listing of {folder}"):
+            try:
+                for page in pages:
+                    contents = page.get("Contents", ())
+                    if delimiter and any(delimiter in o["Key"][len(list_prefix):] for o in contents):
+                        raise GroupingUnsupported(f"{self.description} does not group listings by {delimiter!r}")
+                    for common in page.get("CommonPrefixes", ()):
+                        yield common["Prefix"][start:], None
+                    for obj in contents:
+                        if not obj["Key"].endswith("/"):
+                            yield obj["Key"][start:], f"{obj.get('ETag', '')} {obj.get('Size', -1)}"
+            except ClientError as e:
+                if delimiter and error_code(e) in _GROUPING_REFUSED_CODES:
+                    raise GroupingUnsupported(f"{self.description} refuses the delimiter {delimiter!r}") from None
+                raise
+
     def _remember_link(self, rel: str, content: str | None) -> None:
         if content is None:
             return

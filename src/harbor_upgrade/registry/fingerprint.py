@@ -1,0 +1,176 @@
+"""A repository's listing fingerprint: one hash that changes whenever anything that decides the
+repository's artifact rows changes in storage.
+
+The rows of a repository come from its listing (the revision links and their content, the tag
+folders and the content of each tag's ``current/link``, the linked layers, which decide what
+the registry serves) and from blobs, which are addressed by their content and never change
+under the same digest. So the fingerprint hashes exactly the listing's part:
+
+* filesystem: every entry below ``_manifests`` (the tag history below ``tags/<tag>/index``
+  only by its presence) with the content of every link file there, and every ``_layers``
+  link's presence; an entry that is no regular file or folder (a symbolic link, a FIFO) by
+  its kind. Nothing is followed through a symbolic link.
+* object store: the listing of ``_manifests`` (tag history grouped away) with each object's
+  ETag and size — a link written again with another digest has another MD5, so another ETag —
+  and the ``_layers`` links' keys. No object is read.
+
+A push (a new revision and tag), a manifest deleted (its revision link removed), a tag added,
+removed or moved to another digest, a layer linked or unlinked: each changes it (the tests
+prove each on both backends). Two storages of different kinds never give equal fingerprints.
+``None`` means the repository cannot be fingerprinted (its folder cannot be read): it is read
+again whenever it is needed.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+
+from .layout import _COMPONENT_RE, NAME_MAX, REPOSITORIES
+from .storage import MAX_LINK, FilesystemStorage, GroupingUnsupported, ObjectUnreadable, Storage, StorageError
+
+VERSION = 1
+_DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_NONBLOCK
+_FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+
+
+def valid_repository_name(name: str) -> bool:
+    return (0 < len(name) <= NAME_MAX and not name.startswith("/")
+            and all(_COMPONENT_RE.match(part) for part in name.split("/")))
+
+
+def repository_fingerprint(storage: Storage, name: str) -> str | None:
+    """The listing fingerprint of repository name (module doc), or None."""
+    if not valid_repository_name(name):
+        return None
+    listed = getattr(storage, "listed_objects", None)
+    try:
+        if isinstance(storage, FilesystemStorage):
+            return _filesystem(storage, name)
+        if listed is not None:
+            return _object_store(storage, name)
+    except (ObjectUnreadable, OSError):
+        return None
+    return None
+
+
+# ------------------------------------------------------------------------------ filesystem
+
+def _filesystem(storage: FilesystemStorage, name: str) -> str | None:
+    h = hashlib.sha256(f"harbor-upgrade fingerprint {VERSION} fs\n".encode())
+    try:
+        fd = os.open(f"{storage.v2}/{REPOSITORIES}/{name}", _DIR_FLAGS)
+    except FileNotFoundError:
+        h.update(b"absent\n")
+        return h.hexdigest()
+    except OSError:
+        return None
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else None
+        if real is not None and not (real + "/").startswith(storage._below):
+            return None    # a folder on the way leads out of the storage root
+        for top in ("_manifests", "_layers"):
+            _tree(fd, top, top, h, links=top == "_manifests")
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
+def _tree(parent: int, entry: str, rel: str, h, links: bool) -> None:
+    """Hash entry (relative to the folder parent) and, for a folder, what is below it."""
+    try:
+        fd = os.open(entry, _DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        h.update(f"- {rel}\n".encode())
+        return
+    except OSError as e:
+        if e.errno in (errno.ENOTDIR, errno.ELOOP):
+            _leaf(parent, entry, rel, h, links)
+            return
+        h.update(f"! {rel} {e.errno}\n".encode())
+        return
+    try:
+        with os.scandir(fd) as it:
+            names = sorted(e.name for e in it)
+        h.update(f"d {rel} {len(names)}\n".encode())
+        history = rel.startswith("_manifests/tags/") and rel.count("/") == 3 and entry == "index"
+        if history:
+            return   # a tag's history: its presence only (it decides nothing else)
+        for child in names:
+            _tree(fd, child, f"{rel}/{child}", h, links)
+    finally:
+        os.close(fd)
+
+
+def _leaf(parent: int, entry: str, rel: str, h, links: bool) -> None:
+    try:
+        st = os.stat(entry, dir_fd=parent, follow_symlinks=False)
+    except OSError as e:
+        h.update(f"! {rel} {e.errno}\n".encode())
+        return
+    if not stat.S_ISREG(st.st_mode):
+        h.update(f"k {rel} {stat.S_IFMT(st.st_mode)}\n".encode())
+        return
+    if not links:                       # a layer link: the registry asks only whether it is there
+        h.update(f"f {rel}\n".encode())
+        return
+    if st.st_size > MAX_LINK:
+        h.update(f"F {rel} {st.st_size}\n".encode())
+        return
+    try:
+        fd = os.open(entry, _FILE_FLAGS, dir_fd=parent)
+    except OSError as e:
+        h.update(f"! {rel} {e.errno}\n".encode())
+        return
+    try:
+        data = os.read(fd, MAX_LINK + 1)
+    except OSError as e:
+        h.update(f"! {rel} {e.errno}\n".encode())
+        return
+    finally:
+        os.close(fd)
+    h.update(f"f {rel} {len(data)} ".encode() + data + b"\n")
+
+
+# ------------------------------------------------------------------------------ object store
+
+_TAG_HISTORY = "/index/sha256/"
+_LINK = "/link"
+
+
+def _object_store(storage: Storage, name: str) -> str:
+    h = hashlib.sha256(f"harbor-upgrade fingerprint {VERSION} s3\n".encode())
+    base = f"{REPOSITORIES}/{name}"
+    manifests = _listed(storage, f"{base}/_manifests", _TAG_HISTORY)
+    h.update(b"_manifests\n")
+    for line in manifests:
+        h.update(line.encode() + b"\n")
+    h.update(b"_layers\n")
+    for line in _listed(storage, f"{base}/_layers", _LINK):
+        h.update(line.encode() + b"\n")
+    return h.hexdigest()
+
+
+def _listed(storage: Storage, folder: str, delimiter: str) -> list[str]:
+    """The folder's listing in one canonical form, grouped by delimiter or not: a key cut after
+    its delimiter is one entry (its head), any other key comes with its ETag and size."""
+    start = len(folder) + 1
+    out: set[str] = set()
+    try:
+        entries = list(storage.listed_objects(folder, delimiter))  # type: ignore[attr-defined]
+    except GroupingUnsupported:
+        entries = list(storage.listed_objects(folder, None))  # type: ignore[attr-defined]
+    for path, token in entries:
+        rel = path[start:]
+        at = rel.find(delimiter)
+        if at >= 0:
+            out.add("h " + rel[:at + len(delimiter)])
+        elif token is None:
+            out.add("h " + rel)
+        else:
+            out.add(f"o {rel} {token}")
+    return sorted(out)
+
+
+__all__ = ["VERSION", "StorageError", "repository_fingerprint", "valid_repository_name"]
