@@ -13,8 +13,8 @@ PASS, WARN, FAIL = "pass", "warn", "fail"
 
 
 @dataclass
-class Check:
-    """One preflight or verification check."""
+class CheckResult:
+    """One preflight or verification check and its outcome."""
     name: str
     status: str                  # pass | warn | fail
     detail: str
@@ -31,7 +31,7 @@ class Check:
         return d
 
 
-def all_ok(checks: list[Check]) -> bool:
+def all_ok(checks: list[CheckResult]) -> bool:
     return all(c.ok for c in checks)
 
 
@@ -112,7 +112,7 @@ class RunReport:
     installation: dict | None = None
     hops: list[str] | None = None
     backup_dir: str | None = None
-    checks: list[Check] | None = None
+    checks: list[CheckResult] | None = None
     journal: str | None = None
     verify: dict | None = None
     error: HarborUpgradeError | None = None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .db.connection import one
-from .results import FAIL, PASS, WARN, Check
+from .results import FAIL, PASS, WARN, CheckResult
 from .versions import SCHEMA_VERSION, TARGET, Version
 
 #: the last release whose harbor-core fills the artifact metadata of a pre-2.0 database at its
@@ -79,7 +79,7 @@ class CountRow:
 @dataclass
 class VerifyResult:
     counts: list[CountRow] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -161,7 +161,7 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
         state = ledger.read_state(conn)
         want = SCHEMA_VERSION[target]
         schema_ok = state.version == want and not state.dirty
-        result.checks.append(Check(
+        result.checks.append(CheckResult(
             "schema version", PASS if schema_ok else FAIL,
             f"schema_migrations is {state.version if state.version is not None else 'empty'}"
             f"{' (dirty)' if state.dirty else ''}; {target} needs {want}",
@@ -170,7 +170,7 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
         if not schema_ok:
             return result  # the queries below assume the target's schema
         shapes = matching_versions(conn)
-        result.checks.append(Check(
+        result.checks.append(CheckResult(
             "schema objects", PASS if want in shapes else FAIL,
             f"the tables, columns and indexes of schema {want} ({target}) are there" if want in shapes else
             f"schema_migrations says {want} but the schema looks like "
@@ -187,8 +187,8 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
 
         for name, (sql, what) in INVARIANTS.items():
             bad = [r[0] for r in cur.execute(sql)]
-            result.checks.append(Check(name, FAIL if bad else PASS,
-                                       f"{len(bad)} {what}" if bad else "none found", samples=bad[:5]))
+            result.checks.append(CheckResult(name, FAIL if bad else PASS,
+                                             f"{len(bad)} {what}" if bad else "none found", samples=bad[:5]))
 
         unknown = [(r[0], r[1]) for r in cur.execute(UNKNOWN_SQL)]
         new_unknown = [p for p in unknown if p not in known_missing]
@@ -199,12 +199,13 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
                                     "manifest in storage already before the upgrade")
         else:
             status, detail = PASS, "none found"
-        result.checks.append(Check("artifact media types", status, detail, samples=_samples(new_unknown or unknown),
-                                   hint="run `harbor-upgrade artifacts` again to read their manifests"
-                                   if new_unknown else None))
+        result.checks.append(CheckResult("artifact media types", status, detail,
+                                         samples=_samples(new_unknown or unknown),
+                                         hint="run `harbor-upgrade artifacts` again to read their manifests"
+                                         if new_unknown else None))
 
         if storage is None:
-            result.checks.append(Check("manifests in storage", WARN, "not checked: no --storage given"))
+            result.checks.append(CheckResult("manifests in storage", WARN, "not checked: no --storage given"))
         else:
             missing = missing_manifests(storage, [(r[0], r[1]) for r in cur.execute(ARTIFACTS_SQL)])
             new_missing = [p for p in missing if p not in known_missing]
@@ -215,11 +216,11 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
                                         "before the upgrade either; pulls of them fail as they did before")
             else:
                 status, detail = PASS, "every artifact's manifest is in storage"
-            result.checks.append(Check("manifests in storage", status, detail,
-                                       samples=_samples(new_missing or missing)))
+            result.checks.append(CheckResult("manifests in storage", status, detail,
+                                             samples=_samples(new_missing or missing)))
 
         core_fills = Version.parse(target) <= Version.parse(CORE_FILLS_ARTIFACTS_UNTIL)
-        result.checks.append(Check(
+        result.checks.append(CheckResult(
             "artifact data version", PASS if state.abstracted else WARN if core_fills else FAIL,
             f"data_migrations.version = {state.data_version}"
             + ("" if state.abstracted else
@@ -231,7 +232,7 @@ def verify(dsn: str, storage=None, table_counts: dict[str, int] | None = None,
             "SELECT name FROM scanner_registration WHERE is_default AND NOT disabled ORDER BY id")]
         clair = one(cur.execute("SELECT count(*) FROM scanner_registration WHERE immutable AND name = 'Clair'"
                             ))[0]
-        result.checks.append(Check(
+        result.checks.append(CheckResult(
             "default scanner", PASS if default and not clair else WARN,
             (f"default scanner: {', '.join(default)}" if default else "no default scanner: scans will not run")
             + ("; the removed Clair is still registered" if clair else ""),

@@ -295,7 +295,7 @@ def apply_without_lint(dsn: str, to: str = "2.4.0") -> None:
     from harbor_upgrade.db import ledger, runner
     from harbor_upgrade.db.connection import connect
     with connect(dsn) as conn:
-        for step, files in runner.plan(ledger.read_state(conn).version, to):
+        for step, files in runner.plan_steps(ledger.read_state(conn).version, to):
             with conn.transaction():
                 runner.run_step(conn, step, files, None)
 

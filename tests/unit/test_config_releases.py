@@ -27,7 +27,7 @@ def test_chain_is_in_release_order_and_the_default_target_is_the_newest():
     keys = [versions.Version.parse(v) for v in steps.RELEASES]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
     assert steps.TARGET == steps.RELEASES[-1]
-    assert list(steps.STEPS) == list(steps.RELEASES[1:])
+    assert list(steps.CONFIG_STEPS) == list(steps.RELEASES[1:])
 
 
 @pytest.mark.parametrize("target", steps.RELEASES[1:])

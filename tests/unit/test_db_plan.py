@@ -5,7 +5,7 @@ import pytest
 
 from harbor_upgrade.db import checks as db_lint
 from harbor_upgrade.db.ledger import LedgerState
-from harbor_upgrade.db.runner import check_version, plan, step_name, target_version
+from harbor_upgrade.db.runner import check_version, plan_steps, step_name, target_version
 from harbor_upgrade.db.steps import APPLIED, STEPS, v2_1_0
 from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
 from harbor_upgrade.versions import SCHEMA_VERSION
@@ -14,7 +14,7 @@ DSN = "postgresql://harbor:s3cret-pw@127.0.0.1:5432/registry"
 
 
 def names(version: int, to: str = "2.4.0") -> list[str]:
-    return [step_name(s, f) for s, f in plan(version, to)]
+    return [step_name(s, f) for s, f in plan_steps(version, to)]
 
 
 def test_steps_cover_every_upstream_file_in_order():
@@ -56,7 +56,7 @@ def test_plan_stops_at_an_intermediate_release():
 
 def test_plan_refuses_to_go_down():
     with pytest.raises(UnsupportedVersion):
-        plan(53, "2.1.0")
+        plan_steps(53, "2.1.0")
 
 
 def test_target_accepts_patch_versions_and_refuses_others():

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harbor_upgrade.config import read_harbor_yml
-from harbor_upgrade.config.reader import MAX_DEPTH
+from harbor_upgrade.config.reader import MAX_YAML_DEPTH
 from harbor_upgrade.errors import InvalidInput
 from harbor_upgrade.report import render_text
 
@@ -60,7 +60,8 @@ def hostile_files(d: Path) -> dict[str, tuple[Path, str]]:
         p.write_bytes(content if isinstance(content, bytes) else content.encode())
         files[name] = (p, words)
     text("billion-laughs", LAUGHS + "_version: 2.0.0\n", "billion laughs")
-    text("deep", "hostname: x\nx: " + "[" * 5000 + "]" * 5000 + "\n_version: 2.0.0\n", f"more than {MAX_DEPTH} levels")
+    text("deep", "hostname: x\nx: " + "[" * 5000 + "]" * 5000 + "\n_version: 2.0.0\n",
+         f"more than {MAX_YAML_DEPTH} levels")
     text("deep-block", "hostname: x\n" + "".join(" " * i + f"k{i}:\n" for i in range(200)) + "_version: 2.0.0\n",
          "levels deep")
     text("huge-version", "hostname: x\n_version: " + "7" * 5000 + "\n", "line 2: _version: a number of 5,000 digits")

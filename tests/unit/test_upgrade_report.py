@@ -5,15 +5,15 @@ import io
 import json
 
 from harbor_upgrade.report import ProgressReporter, render_text, to_json
-from harbor_upgrade.results import FAIL, PASS, WARN, Check
+from harbor_upgrade.results import FAIL, PASS, WARN, CheckResult
 from harbor_upgrade.secrets import register
 
 REPORT = {
     "ok": False, "command": "run",
     "hops": ["1.10.0", "2.0.0", "2.4.0"],
-    "checks": [Check("Harbor stopped", PASS, "no other client").to_dict(),
-               Check("Clair", WARN, "Clair is in use", hint="scan all").to_dict(),
-               Check("free disk", FAIL, "not enough for rep0rt-secret-pw", hint="free space").to_dict()],
+    "checks": [CheckResult("Harbor stopped", PASS, "no other client").to_dict(),
+               CheckResult("Clair", WARN, "Clair is in use", hint="scan all").to_dict(),
+               CheckResult("free disk", FAIL, "not enough for rep0rt-secret-pw", hint="free space").to_dict()],
     "steps": [{"name": "backup", "ok": True, "seconds": 1.5, "summary": "done"},
               {"name": "config", "ok": False, "seconds": 0.1, "summary": "broke"}],
     "next": ["fix it", "run again"],

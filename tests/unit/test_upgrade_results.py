@@ -6,7 +6,7 @@ import io
 
 from harbor_upgrade.cli.console import Console
 from harbor_upgrade.errors import ExitStatus, UnsafeState
-from harbor_upgrade.results import FAIL, PASS, Advice, Check, RunCommand, RunReport, StepResult
+from harbor_upgrade.results import FAIL, PASS, Advice, CheckResult, RunCommand, RunReport, StepResult
 from harbor_upgrade.upgrade import RUN_STEPS, Options, StepOutcome, steps_for
 
 
@@ -35,7 +35,7 @@ def test_exit_codes_come_from_the_report():
 def test_the_report_dict_keeps_its_shape_and_advice_is_picked_by_kind():
     report = RunReport("run", False, [StepResult("backup", True, "ok", seconds=1.5, changed={}),
                                       StepResult("config", False, "not run", planned=True)],
-                       checks=[Check("free disk", PASS, "plenty"), Check("Clair", FAIL, "no")],
+                       checks=[CheckResult("free disk", PASS, "plenty"), CheckResult("Clair", FAIL, "no")],
                        next=[Advice(Advice.CONTINUE, "run again"), Advice(Advice.ROLLBACK, "or go back")])
     d = report.to_dict()
     assert d["steps"] == [{"name": "backup", "ok": True, "seconds": 1.5, "summary": "ok", "changed": {}},

@@ -38,7 +38,7 @@ def test_schema_versions():
 
 def test_versions_are_derived_from_the_step_modules():
     from harbor_upgrade import versions
-    from harbor_upgrade.config.steps import STEPS as CONFIG_STEPS
+    from harbor_upgrade.config.steps import CONFIG_STEPS
     from harbor_upgrade.db.steps import STEPS as DB_STEPS
     assert versions.RELEASES[0] == "1.9.0"
     assert set(versions.RELEASES) <= {"1.9.0", *CONFIG_STEPS}

@@ -137,7 +137,7 @@ def _strict(cls, d):
     return cls(**d)
 
 
-def safe_relpath(path: str) -> bool:
+def is_safe_relpath(path: str) -> bool:
     """A relative, normalised path that cannot leave its root."""
     return (isinstance(path, str) and path != "" and "\0" not in path and not path.startswith("/")
             and posixpath.normpath(path) == path and ".." not in path.split("/"))
@@ -152,7 +152,7 @@ def entry_problems(manifest: BackupManifest) -> list[str]:
         if e.area not in AREAS:
             problems.append(f"{where}: unknown area {e.area!r}")
             continue
-        if not safe_relpath(e.path):
+        if not is_safe_relpath(e.path):
             problems.append(f"{where}: not a relative path inside its root")
             continue
         if (e.area, e.path) in seen:
@@ -177,7 +177,7 @@ def entry_problems(manifest: BackupManifest) -> list[str]:
                             + ("not in the backup" if (area, parent) not in seen
                                else f"a {seen[(area, parent)]}, not a folder") + " (it would be written through)")
     for s in manifest.stored:
-        if not safe_relpath(s.path) or not s.path.startswith(DUMP_DIR + "/") or not _HEX64.fullmatch(s.sha256):
+        if not is_safe_relpath(s.path) or not s.path.startswith(DUMP_DIR + "/") or not _HEX64.fullmatch(s.sha256):
             problems.append(f"{s.path}: not a dump file inside {DUMP_DIR}/")
     for area, root in manifest.roots.items():
         if area not in AREAS or not os.path.isabs(root):

@@ -40,12 +40,12 @@ from .errors import (
     NotLoopback,
 )
 
-OWNER = "harbor-upgrade"
+CONTAINER_OWNER = "harbor-upgrade"
 # Harbor's compose file gives harbor-db these capabilities and drops the rest.
 CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID")
 STOP_SECONDS = 120
 
-Journal = Callable[..., None]
+JournalFn = Callable[..., None]
 
 
 def _no_journal(event: str, **fields: object) -> None:
@@ -68,16 +68,16 @@ def cluster_dirs(db_dir: Path) -> list[Path]:
 def shutdown_postgres(container_id: str) -> bool:
     """A fast, clean PostgreSQL shutdown inside a running harbor-db container; True once the
     container has exited within the time allowed."""
-    r = docker.run("exec", container_id, "sh", "-c", f'pg_ctl -D "$PGDATA" -m fast -w -t {STOP_SECONDS} stop',
-                   check=False, timeout=STOP_SECONDS + 30)
+    r = docker.run_docker("exec", container_id, "sh", "-c", f'pg_ctl -D "$PGDATA" -m fast -w -t {STOP_SECONDS} stop',
+                          check=False, timeout=STOP_SECONDS + 30)
     if r.returncode != 0:
         # no pg_ctl on the image's PATH: SIGINT is PostgreSQL's fast shutdown (postgres is PID 1
         # in the images that exec it)
-        docker.run("kill", "--signal", "INT", container_id, check=False)
+        docker.run_docker("kill", "--signal", "INT", container_id, check=False)
     return wait_exited(container_id, STOP_SECONDS)
 
 
-def stop_container(name: str, journal: Journal = _no_journal) -> bool:
+def stop_container(name: str, journal: JournalFn = _no_journal) -> bool:
     """Stop a harbor-db container of ours with a clean PostgreSQL shutdown and remove it;
     True when PostgreSQL shut down clean (False: it had to be killed)."""
     found = docker.inspect(name)
@@ -88,8 +88,8 @@ def stop_container(name: str, journal: Journal = _no_journal) -> bool:
     if c.running:
         clean = shutdown_postgres(c.id)
         if not clean:
-            docker.run("stop", "-t", "10", c.id, check=False)
-    docker.run("rm", "-f", "-v", c.id, check=False)
+            docker.run_docker("stop", "-t", "10", c.id, check=False)
+    docker.run_docker("rm", "-f", "-v", c.id, check=False)
     journal("compose-db-removed", container=c.name, clean=clean)
     return clean
 
@@ -106,11 +106,11 @@ def wait_exited(container: str, seconds: float) -> bool:
 
 def leftovers(db_dir: Path) -> list[docker.Container]:
     """Containers an earlier, killed harbor-upgrade started on db_dir."""
-    return docker.all_containers(f"label={docker.LABEL_OWNER}={OWNER}",
+    return docker.all_containers(f"label={docker.LABEL_OWNER}={CONTAINER_OWNER}",
                                  f"label={docker.LABEL_DATADIR}={os.path.realpath(db_dir)}")
 
 
-def remove_leftovers(db_dir: Path, journal: Journal = _no_journal) -> list[str]:
+def remove_leftovers(db_dir: Path, journal: JournalFn = _no_journal) -> list[str]:
     names = []
     for c in leftovers(db_dir):
         stop_container(c.id, journal)
@@ -144,10 +144,10 @@ def check_layout(ci: ComposeInstallation, db_dir: Path) -> None:
                                           "start, or restore with --dsn into a server of that cluster's major")
 
 
-class HarborDb:
+class HarborDbContainer:
     """The installation's harbor-db, started alone; use as a context manager."""
 
-    def __init__(self, ci: ComposeInstallation, journal: Journal = _no_journal, user: str = "postgres",
+    def __init__(self, ci: ComposeInstallation, journal: JournalFn = _no_journal, user: str = "postgres",
                  dbname: str = "registry"):
         if not ci.db_service or not ci.db_dir or not ci.db_image:
             raise ComposeNoDatabase(f"{ci.compose_file} has no harbor-db service with {DB_MOUNT} mounted: the "
@@ -179,14 +179,14 @@ class HarborDb:
             raise DatabaseImageMissing(f"the installation's database image {self.ci.db_image} is not on this machine",
                                        hint="docker load it from the Harbor installer archive of this release")
         args = ["run", "-d", "--name", self.name, "--restart", "no",
-                "--label", f"{docker.LABEL_OWNER}={OWNER}",
+                "--label", f"{docker.LABEL_OWNER}={CONTAINER_OWNER}",
                 "--label", f"{docker.LABEL_DATADIR}={os.path.realpath(self.db_dir)}",
                 "--cap-drop", "ALL", *[a for cap in CAPABILITIES for a in ("--cap-add", cap)],
                 "-v", f"{os.path.realpath(self.db_dir)}:{DB_MOUNT}",
                 "-p", "127.0.0.1::5432", "-e", "POSTGRES_PASSWORD", image]
         self.journal("compose-db-starting", container=self.name, image=self.ci.db_image, datadir=str(self.db_dir))
-        r = docker.run(*args, env={"POSTGRES_PASSWORD": self.ci.password or ""}, check=False,
-                       what=f"starting {self.ci.db_image} alone")
+        r = docker.run_docker(*args, env={"POSTGRES_PASSWORD": self.ci.password or ""}, check=False,
+                              what=f"starting {self.ci.db_image} alone")
         if r.returncode != 0:
             self._stop_quietly()
             raise DatabaseStartFailed(f"cannot start {self.ci.db_image} on {self.db_dir}: "
@@ -214,12 +214,12 @@ class HarborDb:
         while time.monotonic() < deadline:
             found = docker.inspect(self.name)
             if not found or not found[0].running:
-                logs = docker.run("logs", "--tail", "30", self.name, check=False)
+                logs = docker.run_docker("logs", "--tail", "30", self.name, check=False)
                 self._stop_quietly()
                 raise DatabaseStartFailed(f"{self.ci.db_image} stopped on {self.db_dir} before answering: "
                                           + mask_text((logs.stdout + logs.stderr).strip()[-1500:]))
             try:
-                psycopg.connect(self.dsn, connect_timeout=3, application_name=OWNER).close()
+                psycopg.connect(self.dsn, connect_timeout=3, application_name=CONTAINER_OWNER).close()
                 return
             except psycopg.Error as e:
                 last = str(e).strip()
@@ -237,7 +237,7 @@ class HarborDb:
             raise DatabaseStopUnclean(f"PostgreSQL in {self.db_dir} did not shut down clean: the next start runs "
                                       "crash recovery")
 
-    def __enter__(self) -> HarborDb:
+    def __enter__(self) -> HarborDbContainer:
         self.start()
         return self
 
@@ -271,7 +271,7 @@ def terminate_as_interrupt():
 
 
 @contextmanager
-def serving(ci: ComposeInstallation, journal: Journal = _no_journal):
+def serving(ci: ComposeInstallation, journal: JournalFn = _no_journal):
     """harbor-db alone for the duration of the block; yields its DSN."""
-    with terminate_as_interrupt(), HarborDb(ci, journal) as db:
+    with terminate_as_interrupt(), HarborDbContainer(ci, journal) as db:
         yield db.dsn

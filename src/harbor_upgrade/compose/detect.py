@@ -148,7 +148,7 @@ def detect_compose(harbor_dir: str | os.PathLike, harbor_doc: dict) -> ComposeIn
     error = None
     engine = None
     try:
-        engine = docker.server_version()
+        engine = docker.daemon_version()
         names = [s.container_name for s in services.values() if s.container_name]
         # Harbor's container names are fixed: a container of that name made by Compose in another
         # folder belongs to another installation

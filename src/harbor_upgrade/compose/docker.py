@@ -33,8 +33,8 @@ def docker_binary() -> str:
     return found
 
 
-def run(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300,
-        what: str | None = None) -> subprocess.CompletedProcess:
+def run_docker(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300,
+               what: str | None = None) -> subprocess.CompletedProcess:
     """``docker ARGS``; a failure is an ExternalFailure naming what was attempted."""
     cmd = [docker_binary(), *args]
     try:
@@ -52,14 +52,14 @@ def run(*args: str, env: dict[str, str] | None = None, check: bool = True, timeo
     return r
 
 
-def server_version() -> str:
+def daemon_version() -> str:
     """The Docker Engine's version (its daemon must answer)."""
-    return run("version", "--format", "{{.Server.Version}}", timeout=30).stdout.strip()
+    return run_docker("version", "--format", "{{.Server.Version}}", timeout=30).stdout.strip()
 
 
 def daemon_answers() -> bool:
     try:
-        server_version()
+        daemon_version()
     except (DockerUnavailable, DockerFailed):
         return False
     return True
@@ -131,20 +131,20 @@ def inspect(*names_or_ids: str) -> list[Container]:
     """The containers that exist among names_or_ids (missing ones are left out)."""
     if not names_or_ids:
         return []
-    r = run("container", "inspect", *names_or_ids, check=False)
+    r = run_docker("container", "inspect", *names_or_ids, check=False)
     try:
         data = json.loads(r.stdout or "[]")
     except json.JSONDecodeError:
         data = []
     if r.returncode != 0 and not data and "No such" not in (r.stderr or ""):
-        run("container", "inspect", *names_or_ids)  # raises with the client's message
+        run_docker("container", "inspect", *names_or_ids)  # raises with the client's message
     return [_container(d) for d in data]
 
 
 def all_containers(*filters: str) -> list[Container]:
     """Every container of the engine (running or not), optionally filtered (``label=K=V``)."""
     args = ["ps", "-a", "-q", "--no-trunc"] + [a for f in filters for a in ("--filter", f)]
-    ids = run(*args).stdout.split()
+    ids = run_docker(*args).stdout.split()
     return inspect(*ids) if ids else []
 
 
@@ -160,12 +160,12 @@ def mounting(folder: Path) -> list[Container]:
 
 
 def image_exists(image: str) -> bool:
-    return run("image", "inspect", image, check=False).returncode == 0
+    return run_docker("image", "inspect", image, check=False).returncode == 0
 
 
 def published_port(container: str, port: str = "5432/tcp") -> tuple[str, int]:
     """(host address, port) where a container's port is published."""
-    r = run("port", container, port)
+    r = run_docker("port", container, port)
     line = r.stdout.strip().splitlines()[0]
     host, _, number = line.rpartition(":")
     return host.strip("[]"), int(number)

@@ -18,8 +18,7 @@ from ..errors import InvalidInput
 from ..journal import Journal, parse_lines
 from ..secrets import register_dsn
 from . import docker
-from .database import Journal as JournalFn
-from .database import _no_journal, serving
+from .database import JournalFn, _no_journal, serving
 from .detect import ComposeInstallation, detect_compose
 from .stack import refuse_running, stop_harbor
 

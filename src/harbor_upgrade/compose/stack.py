@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import docker
-from .database import Journal, _no_journal, shutdown_postgres
+from .database import JournalFn, _no_journal, shutdown_postgres
 from .detect import ComposeInstallation
 from .errors import HarborRunning, HarborStillRunning
 
@@ -27,7 +27,7 @@ def refuse_running(ci: ComposeInstallation) -> None:
                                "(clean database shutdown, then docker compose down) before it changes anything")
 
 
-def stop_harbor(ci: ComposeInstallation, journal: Journal = _no_journal) -> list[str]:
+def stop_harbor(ci: ComposeInstallation, journal: JournalFn = _no_journal) -> list[str]:
     """Stop the stack; returns the containers that were running."""
     was = [c.name for c in ci.running]
     if not was:
@@ -43,7 +43,7 @@ def stop_harbor(ci: ComposeInstallation, journal: Journal = _no_journal) -> list
     if db:
         found = [c for c in ci.containers if c.name == db.container_name and c.running]
         if found:
-            docker.run("update", "--restart", "no", found[0].id, check=False)
+            docker.run_docker("update", "--restart", "no", found[0].id, check=False)
             clean = shutdown_postgres(found[0].id)
     docker.compose(d, ci.project, "down")
     still = [c.name for c in docker.inspect(*[c.name for c in ci.containers]) if c.running]

@@ -131,7 +131,7 @@ class OneOf(Spec):
         return None
 
 
-class ListOf(Spec):
+class SequenceOf(Spec):
     def __init__(self, item: Spec, *, nullable: bool = False):
         self.item, self.nullable = item, nullable
 
@@ -273,8 +273,8 @@ def _walk(spec: Spec, value: object, path: tuple, line: int | None, out: list[Co
     if message:
         out.append(ConfigProblem(path, line, message))
         return
-    # spec.check passed: a ListOf's value is a list, a Section's a dict (the isinstance tells mypy)
-    if isinstance(spec, ListOf) and isinstance(value, list):
+    # spec.check passed: a SequenceOf's value is a list, a Section's a dict (the isinstance tells mypy)
+    if isinstance(spec, SequenceOf) and isinstance(value, list):
         for i, item in enumerate(value):
             _walk(spec.item, item, path + (i,), key_line(value, i) or line, out, notes)
     elif isinstance(spec, Section) and isinstance(value, dict):

@@ -27,7 +27,7 @@ from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEv
 from ..errors import HarborUpgradeError, InvalidInput
 
 # A real harbor.yml has depth 4-5, a few hundred nodes and no aliases.
-MAX_DEPTH = 64
+MAX_YAML_DEPTH = 64
 MAX_ALIASES = 1000
 MAX_NODES = 100_000           # nodes after alias expansion; a 128 KB file without aliases stays below
 MAX_INT_DIGITS = 4000         # Python refuses int() of more than 4,300 digits
@@ -88,7 +88,7 @@ def _too_large(path: Path, size: int, limit: int, at_least: bool = False) -> str
             f"is about 10 KB; the limit is {limit // 1024} KB)")
 
 
-def decode(path: Path, raw: bytes) -> tuple[str, bool]:
+def decode_text(path: Path, raw: bytes) -> tuple[str, bool]:
     """(text without a BOM, whether it had one); anything but UTF-8 text is named with its line."""
     for bom, name in ((b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe\x00\x00", "UTF-32"),
                       (b"\xfe\xff", "UTF-16"), (b"\xff\xfe", "UTF-16")):
@@ -127,8 +127,8 @@ def check_structure(path: Path, text: str) -> None:
             if isinstance(event, CollectionStartEvent):
                 depth += 1
                 nodes += 1
-                if depth > MAX_DEPTH:
-                    raise _refuse(f"{path}, line {line}: {_where(stack)}nested more than {MAX_DEPTH} levels deep "
+                if depth > MAX_YAML_DEPTH:
+                    raise _refuse(f"{path}, line {line}: {_where(stack)}nested more than {MAX_YAML_DEPTH} levels deep "
                                   "(a harbor.yml has 4 or 5)")
                 _advance(stack)
                 stack.append([event.anchor, nodes - 1, isinstance(event, MappingStartEvent), True, None])
@@ -184,7 +184,7 @@ def _where(stack: list[list], key: str | None = None) -> str:
 def read_text(path: str | os.PathLike, limit: int, *, hint: str | None = None) -> tuple[bytes, str, bool]:
     """(raw bytes, text, had a BOM) of a bounded, UTF-8, structurally sane YAML file."""
     raw = read_bytes(path, limit, hint=hint)
-    text, bom = decode(Path(path), raw)
+    text, bom = decode_text(Path(path), raw)
     check_structure(Path(path), text)
     return raw, text, bom
 

@@ -24,7 +24,7 @@ from ..versions import path_between, release_line
 from . import reader
 from .document import Document, Indentation, detect_layout, dump, key_line, make_yaml
 from .model import assumptions, validate
-from .steps import RELEASES, STEPS
+from .steps import CONFIG_STEPS, RELEASES
 
 # A real harbor.yml is about 10 KB. The round-trip parser and emitter need some 15-20 s
 # per MB on this kind of machine, so a file more than 12 times larger than any real
@@ -153,7 +153,7 @@ def _plan(input_path: str | os.PathLike, target: str | None) -> tuple[MigrationR
     doc = Document(data, layout)
     for version in steps:
         doc.step = version
-        STEPS[version](doc)
+        CONFIG_STEPS[version](doc)
     if steps:
         doc.step = target
         doc.change((), "_version", target, "the release this file is for")

@@ -218,7 +218,7 @@ def _components(data: dict) -> Components:
 
 # Settings the view reads, and what they must be. A wrong type is refused with its key and line
 # (Harbor's prepare would fail on it too, with a Python traceback).
-MAPPING, SCALAR, PORT = "a mapping of settings", "a single value", "a port number"
+MAPPING, SCALAR, PORT_SHAPE = "a mapping of settings", "a single value", "a port number"
 _SHAPES: dict[tuple[str, ...], str] = {
     ("hostname",): SCALAR, ("data_volume",): SCALAR, ("_version",): SCALAR,
     ("storage_service",): MAPPING, ("storage_service", "*"): MAPPING, ("storage_service", "ca_bundle"): SCALAR,
@@ -226,7 +226,7 @@ _SHAPES: dict[tuple[str, ...], str] = {
        for k in ("bucket", "rootdirectory", "region", "regionendpoint", "accesskey", "secretkey")},
     ("storage_service", "filesystem", "rootdirectory"): SCALAR,
     ("database",): MAPPING, ("external_database",): MAPPING, ("external_database", "*"): MAPPING,
-    ("external_database", "*", "*"): SCALAR, ("external_database", "*", "port"): PORT,
+    ("external_database", "*", "*"): SCALAR, ("external_database", "*", "port"): PORT_SHAPE,
     ("external_redis",): MAPPING, ("external_redis", "*"): SCALAR,
     ("internal_tls",): MAPPING, ("internal_tls", "*"): SCALAR, ("chart",): MAPPING,
 }
@@ -243,7 +243,7 @@ def check_types(doc: CommentedMap, path: Path) -> None:
             if shape is None or value is None:
                 continue
             ok = (isinstance(value, CommentedMap) if shape == MAPPING else
-                  _is_port(value) if shape == PORT else not isinstance(value, (CommentedMap, CommentedSeq)))
+                  _is_port(value) if shape == PORT_SHAPE else not isinstance(value, (CommentedMap, CommentedSeq)))
             if not ok:
                 line = key_line(node, key)
                 raise InvalidInput(f"{path}{f', line {line}' if line else ''}: {'.'.join(here)}: must be {shape}, "

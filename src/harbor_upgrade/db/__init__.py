@@ -29,9 +29,9 @@ from . import ledger, runner
 from .checks import LintFinding, run_checks
 from .connection import connect
 from .repair import matching_versions
-from .runner import DataLoss, MigrateReport, Progress, StepResult
+from .runner import DataLoss, MigrateReport, ReleaseStepResult, StatementNote
 
-__all__ = ["DataLoss", "DbStatus", "LintFinding", "MigrateReport", "RepairResult", "StepResult",
+__all__ = ["DataLoss", "DbStatus", "LintFinding", "MigrateReport", "RepairResult", "ReleaseStepResult",
            "data_losses", "lint", "migrate", "repair", "status"]
 
 
@@ -66,8 +66,8 @@ def status(dsn: str) -> DbStatus:
     release = release_of_schema(state.version) if state.version is not None else None
     pending: list[str] = []
     if (state.version is not None and release and not state.dirty
-            and runner.CHAIN.index(release) <= runner.CHAIN.index(versions.TARGET)):
-        pending = [runner.step_name(s, f) for s, f in runner.plan(state.version, versions.TARGET)]
+            and runner.DB_RELEASES.index(release) <= runner.DB_RELEASES.index(versions.TARGET)):
+        pending = [runner.step_name(s, f) for s, f in runner.plan_steps(state.version, versions.TARGET)]
     return DbStatus(state.version, state.dirty, state.data_version, release, pending)
 
 
@@ -88,19 +88,19 @@ def data_losses(dsn: str, to: str | None = None) -> list[DataLoss]:
         state = ledger.read_state(conn)
         runner.check_version(state, dsn)
         assert state.version is not None  # check_version refuses a database without one
-        return [loss for step, _ in runner.plan(state.version, to_release)
+        return [loss for step, _ in runner.plan_steps(state.version, to_release)
                 for loss in runner.count_losses(conn, step)]
 
 
 def _lint(conn: psycopg.Connection, version: int, to_release: str) -> list[LintFinding]:
-    pending = [s for s, _ in runner.plan(version, to_release)]
+    pending = [s for s, _ in runner.plan_steps(version, to_release)]
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         return run_checks(conn, version, pending)
 
 
 def migrate(dsn: str, to: str | None = None, dry_run: bool = False, force_connected: bool = False,
-            progress: Progress | None = None) -> MigrateReport:
+            progress: StatementNote | None = None) -> MigrateReport:
     """Apply the pending release steps up to ``to``, each in one transaction.
 
     Refuses (UnsafeState) while another run holds the lock, while other clients are
@@ -124,11 +124,11 @@ def migrate(dsn: str, to: str | None = None, dry_run: bool = False, force_connec
 
 
 def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run: bool,
-                    force_connected: bool, progress: Progress | None) -> MigrateReport:
+                    force_connected: bool, progress: StatementNote | None) -> MigrateReport:
     state = ledger.read_state(conn)
     runner.check_version(state, dsn)
     assert state.version is not None  # check_version refuses a database without one
-    steps = runner.plan(state.version, to_release)
+    steps = runner.plan_steps(state.version, to_release)
     report = MigrateReport(state.version, steps[-1][1][-1].version if steps else state.version, dry_run)
     if not steps:
         return report
@@ -176,8 +176,8 @@ class _DryRunDone(Exception):
 
 
 def _dry_run(conn: psycopg.Connection, dsn: str, steps, report: MigrateReport,
-            progress: Progress | None) -> None:
-    seqs = runner.sequence_values(conn)
+            progress: StatementNote | None) -> None:
+    seqs = runner.sequence_positions(conn)
     try:
         with conn.transaction():
             for step, files in steps:

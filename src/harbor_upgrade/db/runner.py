@@ -14,10 +14,10 @@ from . import ledger
 from .connection import one, table_exists
 from .steps import APPLIED, STEPS, ReleaseStep, SchemaFile
 
-Progress = Callable[[str, str], None]
+StatementNote = Callable[[str, str], None]
 OLDEST_SUPPORTED = STEPS[0].version
 # The chain of the database steps (it may run ahead of the config chain while a release is added).
-CHAIN: tuple[str, ...] = tuple(s.release for s in STEPS)
+DB_RELEASES: tuple[str, ...] = tuple(s.release for s in STEPS)
 
 
 @dataclass
@@ -35,7 +35,7 @@ class DataLoss:
 
 
 @dataclass
-class StepResult:
+class ReleaseStepResult:
     name: str             # "2.0.0 (0030+0031)"
     release: str
     versions: list[int]
@@ -52,7 +52,7 @@ class MigrateReport:
     from_version: int
     to_version: int
     dry_run: bool
-    steps: list[StepResult] = field(default_factory=list)
+    steps: list[ReleaseStepResult] = field(default_factory=list)
 
     @property
     def lost(self) -> list[DataLoss]:
@@ -67,7 +67,7 @@ def step_name(step: ReleaseStep, files: tuple[SchemaFile, ...]) -> str:
 
 
 def target_version(to: str) -> tuple[str, int]:
-    release = release_line(to, where="--to: ", releases=CHAIN)
+    release = release_line(to, where="--to: ", releases=DB_RELEASES)
     step = next((s for s in APPLIED if s.release == release), None)
     if step is None:
         raise UnsupportedVersion(f"--to {to}: the database can be upgraded to {APPLIED[0].release} ... "
@@ -110,12 +110,12 @@ def check_version(state: ledger.LedgerState, dsn: str) -> str:
     return release
 
 
-def plan(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[SchemaFile, ...]]]:
+def plan_steps(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[SchemaFile, ...]]]:
     """The release steps (and their files still to apply) from version up to to_release."""
     current = release_of_schema(version)
     if current is None:
         raise ValueError(f"schema version {version} is no release's (check_version refuses it)")
-    wanted = set(path_between(current, to_release, releases=CHAIN)) | {current}
+    wanted = set(path_between(current, to_release, releases=DB_RELEASES)) | {current}
     out = []
     for step in APPLIED:
         files = step.files_after(version, upto=step.version if step.release == to_release else None)
@@ -125,10 +125,10 @@ def plan(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[SchemaF
 
 
 def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFile, ...],
-             progress: Progress | None) -> StepResult:
+             progress: StatementNote | None) -> ReleaseStepResult:
     """Apply the files in the current transaction and record the version they reach."""
     name = step_name(step, files)
-    result = StepResult(name, step.release, [f.version for f in files], left_to_core=list(step.at_start))
+    result = ReleaseStepResult(name, step.release, [f.version for f in files], left_to_core=list(step.at_start))
     t0 = time.monotonic()
     result.lost = count_losses(conn, step)
     for f in files:
@@ -172,7 +172,7 @@ def step_failure(err: StatementFailed, left_at: int, dsn: str) -> ExternalFailur
              "fix them, then run db migrate again")
 
 
-def sequence_values(conn: psycopg.Connection) -> list[tuple[str, int, bool]]:
+def sequence_positions(conn: psycopg.Connection) -> list[tuple[str, int, bool]]:
     """(name, last_value, is_called) of every sequence: nextval is not transactional,
     so a dry run puts them back after its rollback."""
     names = [r[0] for r in conn.execute(
@@ -211,7 +211,7 @@ def pin_sequences(conn: psycopg.Connection, version: int) -> None:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PIN_SCHEMA}")
             conn.execute(f"""CREATE TABLE {PIN_SCHEMA}.sequences (at_version int NOT NULL, name text NOT NULL,
                              last_value bigint NOT NULL, is_called boolean NOT NULL)""")
-        values = sequence_values(conn)
+        values = sequence_positions(conn)
         with conn.cursor().copy(f"COPY {PIN_SCHEMA}.sequences FROM STDIN") as copy:
             for name, last, called in values:
                 copy.write_row((version, name, last, called))

@@ -148,11 +148,11 @@ def plan_on(opts: Options) -> RunReport:
                      target=target, installation=inst.to_dict(), hops=hops(inst, target), checks=checks,
                      next=advice, extra={"harbor_path": harbor_way(inst, target),
                                          "removed": [r.to_dict() for r in gone],
-                                         "data_losses": data_losses(inst, target)},
+                                         "data_losses": planned_data_losses(inst, target)},
                      run_command=run_command)
 
 
-def data_losses(inst: Installation, target: str) -> list[dict]:
+def planned_data_losses(inst: Installation, target: str) -> list[dict]:
     """The rows the release steps up to target drop by design (2.10: labels of projects and
     repositories), counted read-only; [] without a database, or when it cannot be planned (the
     preflight says why)."""

@@ -20,7 +20,7 @@ from ..postgres.scratch import sweep
 from ..postgres.server import Server
 from ..private import check_writable, write_private
 from ..progress import Progress, Silent
-from ..results import Advice, Check, RunReport, StepResult, all_ok
+from ..results import Advice, CheckResult, RunReport, StepResult, all_ok
 from ..verify import missing_manifests
 from .context import Context, Step, open_installation_storage
 from .lock import InstallationLock, RunLock
@@ -200,7 +200,7 @@ def open_journal(backup_dir: Path, steps: tuple[Step, ...], target: str) -> Jour
     return journal
 
 
-def begin(ctx: Context, checks: list[Check], steps: tuple[Step, ...]) -> None:
+def begin(ctx: Context, checks: list[CheckResult], steps: tuple[Step, ...]) -> None:
     """Record the plan (on a first run) and the gaps storage had before, then the run's start."""
     names = [s.name for s in steps]
     if not ctx.journal.records:

@@ -77,4 +77,4 @@ def _step(index: int) -> Callable[[Document], None]:
     return step
 
 
-STEPS: dict[str, Callable[[Document], None]] = {module.VERSION: _step(i) for i, module in enumerate(CHAIN)}
+CONFIG_STEPS: dict[str, Callable[[Document], None]] = {module.VERSION: _step(i) for i, module in enumerate(CHAIN)}

@@ -19,9 +19,9 @@ from ..model import (
     Delta,
     F,
     Int,
-    ListOf,
     OneOf,
     Section,
+    SequenceOf,
     Text,
     storage_rule,
 )
@@ -73,7 +73,7 @@ MODEL = Delta(add={
     ("proxy",): F(Section({
         "http_proxy": F(Text(nullable=True)), "https_proxy": F(Text(nullable=True)),
         "no_proxy": F(Text(nullable=True)),
-        "components": F(ListOf(OneOf(*PROXY_COMPONENTS, "clair"), nullable=True)),
+        "components": F(SequenceOf(OneOf(*PROXY_COMPONENTS, "clair"), nullable=True)),
     })),
 })
 

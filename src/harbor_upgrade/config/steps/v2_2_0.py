@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 from ..document import Document
-from ..model import PATH, PORT, PROXY_COMPONENTS, Bool, Delta, F, ListOf, OneOf, Section
+from ..model import PATH, PORT, PROXY_COMPONENTS, Bool, Delta, F, OneOf, Section, SequenceOf
 from . import common
 
 VERSION = "2.2.0"
 MODEL = Delta(remove=(("clair",), ("external_database", "clair"), ("external_redis", "clair_db_index")), add={
-    ("proxy", "components"): F(ListOf(OneOf(*PROXY_COMPONENTS), nullable=True)),
+    ("proxy", "components"): F(SequenceOf(OneOf(*PROXY_COMPONENTS), nullable=True)),
     ("metric",): F(Section({"enabled": F(Bool(), True), "port": F(PORT, True), "path": F(PATH, True)})),
 })
 WHY = "Harbor 2.2 has no Clair"

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from ..document import Document
-from ..model import Bool, Delta, F, ListOf, OneOf, Section
+from ..model import Bool, Delta, F, OneOf, Section, SequenceOf
 from .common import Default, Keep
 
 VERSION = "2.9.0"
@@ -22,7 +22,7 @@ MODEL = Delta(
     remove=(("external_database", "notary_signer"), ("external_database", "notary_server")),
     add={
         ("internal_tls", "strong_ssl_ciphers"): F(Bool()),
-        ("jobservice", "job_loggers"): F(ListOf(OneOf("STD_OUTPUT", "FILE", "DB"))),
+        ("jobservice", "job_loggers"): F(SequenceOf(OneOf("STD_OUTPUT", "FILE", "DB"))),
         ("core",): F(Section({"quota_update_provider": F(OneOf("db", "redis"))})),
     })
 DEFAULTS = (
