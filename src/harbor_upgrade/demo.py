@@ -233,189 +233,112 @@ def write_storage(root: Path) -> list[Pushed]:
 
 
 # -- the 1.10 database ---------------------------------------------------------------
-PROJECTS = [  # id, name, owner, public, created day
-    (2, "team-blue", 3, False, 60),
-    (3, "archive", 1, False, 20),
-]
-USERS = [  # id, username, email, realname, deleted
-    (3, "alice", "alice@demo.internal", "Alice Ops", False),
-    (4, "bob", "bob@demo.internal", "Bob Developer", False),
-    (5, "carol#5", "carol@demo.internal#5", "Carol (left)", True),
-]
-MEMBERS = [(2, 3, 1), (2, 4, 2), (2, 5, 3), (1, 4, 2)]  # project, user, role
+# The sample's rows are data (data/demo-rows.json); the tables that follow from the pushed
+# images are built here, where the file says {"from": NAME}.
+Rows = list[tuple[str, list[str], list[tuple]]]      # (table, columns, rows)
+PROJECT_IDS = {"library": 1, "team-blue": 2}          # the projects holding the sample's images
+CLAIR_UUID = "6d1c1c52-2b3a-4f7e-9a51-3b7f0d2c9e11"  # the bundled Clair's registration (in demo-rows.json)
 
 
-def sample_rows(tagged: list[Pushed]) -> list[tuple[str, list[str], list[tuple]]]:
-    """(table, columns, rows) of the sample data, consistent with the pushed images."""
-    t = lambda n: EPOCH + timedelta(days=n)  # noqa: E731
-    project_ids = {"library": 1, "team-blue": 2}
-    rows: list[tuple[str, list[str], list[tuple]]] = []
+def on_day(n: int, hours: int = 0, minutes: int = 0) -> datetime:
+    """The time n days (and hours, minutes) after the installation day."""
+    return EPOCH + timedelta(days=n, hours=hours, minutes=minutes)
 
-    rows.append(("harbor_user", ["user_id", "username", "email", "password", "realname", "comment", "deleted",
-                                 "salt", "sysadmin_flag", "creation_time", "update_time", "password_version"],
-                 [(i, u, e, hashlib.sha256(f"hash-{u}".encode()).hexdigest()[:40], r, "", d,
-                   hashlib.md5(u.encode()).hexdigest()[:32], False, t(i), t(i + 100 if d else i), "sha256")
-                  for i, u, e, r, d in USERS]))
-    rows.append(("project", ["project_id", "owner_id", "name", "creation_time", "update_time", "deleted"],
-                 [(i, o, n, t(c), t(c), False) for i, n, o, _p, c in PROJECTS]))
-    rows.append(("project_metadata", ["project_id", "name", "value", "creation_time", "update_time"],
-                 [(i, "public", str(p).lower(), t(c), t(c)) for i, _n, _o, p, c in PROJECTS]
-                 + [(2, "auto_scan", "true", t(60), t(60)), (2, "prevent_vul", "false", t(60), t(60))]))
-    rows.append(("project_member", ["project_id", "entity_id", "entity_type", "role", "creation_time",
-                                    "update_time"],
-                 [(p, u, "u", r, t(60 + u), t(60 + u)) for p, u, r in MEMBERS]))
-    rows.append(("quota", ["reference", "reference_id", "hard", "creation_time", "update_time"],
-                 [("project", str(i), '{"count": -1, "storage": -1}', t(c), t(c)) for i, _n, _o, _p, c in PROJECTS]))
 
-    # repositories with a tag, one artifact row per tag, blobs of every manifest/config/layer
+def project_of(p: Pushed) -> int:
+    return PROJECT_IDS[p.repository.split("/")[0]]
+
+
+def sample_value(value: object) -> object:
+    """A value of demo-rows.json: {"day": N, ...} is a time after EPOCH (epoch seconds with
+    "unix"), {"json": V} is V as compact JSON text; anything else is itself."""
+    if not isinstance(value, dict):
+        return value
+    if "json" in value:
+        return json.dumps(value["json"], separators=(",", ":"))
+    when = on_day(value["day"], value.get("hours", 0), value.get("minutes", 0))
+    return int(when.timestamp()) if value.get("unix") else when
+
+
+def sample_rows(tagged: list[Pushed]) -> Rows:
+    """(table, columns, rows) of the sample data in insertion order, consistent with the pushed images."""
+    doc = json.loads((resources.files("harbor_upgrade") / "data" / SAMPLE_ROWS).read_text(encoding="utf-8"))
+    rows: Rows = []
+    for entry in doc["tables"]:
+        if "from" in entry:
+            rows += DERIVED[entry["from"]](tagged)
+        else:
+            rows.append((entry["table"], entry["columns"], [tuple(map(sample_value, r)) for r in entry["rows"]]))
+    return rows
+
+
+def image_rows(tagged: list[Pushed]) -> Rows:
+    """Repositories with a tag, one artifact row per tag, blobs of every manifest/config/layer,
+    and the projects' quota usage."""
     repos = sorted({p.repository for p in tagged}, key=lambda r: min(x.pushed for x in tagged if x.repository == r))
-    rows.append(("repository", ["name", "project_id", "description", "pull_count", "star_count", "creation_time",
-                                "update_time"],
-                 [(r, project_ids[r.split("/")[0]], f"Sample repository {r}", 3 * i, 0,
-                   min(x.pushed for x in tagged if x.repository == r),
-                   max(x.pushed for x in tagged if x.repository == r)) for i, r in enumerate(repos)]))
     artifacts, artifact_blobs = [], []
     blobs: dict[str, tuple[str, str, int, datetime]] = {}   # digest: its blob row
     usage: dict[int, set[str]] = {}                          # project id: digests of its blobs
     for p in tagged:
-        for tag in p.tags:
-            artifacts.append((project_ids[p.repository.split("/")[0]], p.repository, tag, p.digest,
-                              "Docker-Image", p.pushed, p.pushed + timedelta(days=2), p.pushed))
-        manifests = [p] + p.children
-        for m in manifests:
+        artifacts += [(project_of(p), p.repository, tag, p.digest, "Docker-Image", p.pushed,
+                       p.pushed + timedelta(days=2), p.pushed) for tag in p.tags]
+        for m in [p] + p.children:
             for d, mt, size in [(m.digest, m.media_type, m.size)] + m.blobs:
                 blobs.setdefault(d, (d, mt, size, m.pushed))
+                usage.setdefault(project_of(p), set()).add(d)
         linked = [p.digest] + [c.digest for c in p.children] + [d for d, _, _ in p.blobs]
         artifact_blobs += [(p.digest, d, p.pushed) for d in dict.fromkeys(linked)]
-        project = project_ids[p.repository.split("/")[0]]
-        for m in manifests:
-            for d, _mt, _s in [(m.digest, m.media_type, m.size)] + m.blobs:
-                usage.setdefault(project, set()).add(d)
-    rows.append(("artifact", ["project_id", "repo", "tag", "digest", "kind", "creation_time", "pull_time",
-                              "push_time"], artifacts))
-    rows.append(("blob", ["digest", "content_type", "size", "creation_time"], list(blobs.values())))
-    rows.append(("artifact_blob", ["digest_af", "digest_blob", "creation_time"],
-                 list(dict.fromkeys(artifact_blobs))))
-    rows.append(("project_blob", ["project_id", "blob_id", "creation_time"],
-                 [(proj, ("blob", d), EPOCH) for proj, ds in sorted(usage.items()) for d in sorted(ds)]))
-    counts = {proj: sum(len(x.tags) for x in tagged if project_ids[x.repository.split("/")[0]] == proj)
-              for proj in usage}
+    counts = {proj: sum(len(x.tags) for x in tagged if project_of(x) == proj) for proj in usage}
     sizes = {proj: sum(blobs[d][2] for d in ds) for proj, ds in usage.items()}
-    rows.append(("quota_usage", ["reference", "reference_id", "used", "creation_time", "update_time"],
-                 [("project", "2", json.dumps({"count": counts.get(2, 0), "storage": sizes.get(2, 0)}), t(60), t(101)),
-                  ("project", "3", '{"count": 0, "storage": 0}', t(20), t(20))]))
-    rows.append(("update:quota_usage", ["used", "reference_id"],
-                 [(json.dumps({"count": counts.get(1, 0), "storage": sizes.get(1, 0)}), "1")]))
+    used = {proj: json.dumps({"count": counts.get(proj, 0), "storage": sizes.get(proj, 0)}) for proj in (1, 2)}
+    return [
+        ("repository", ["name", "project_id", "description", "pull_count", "star_count", "creation_time",
+                        "update_time"],
+         [(r, PROJECT_IDS[r.split("/")[0]], f"Sample repository {r}", 3 * i, 0,
+           min(x.pushed for x in tagged if x.repository == r),
+           max(x.pushed for x in tagged if x.repository == r)) for i, r in enumerate(repos)]),
+        ("artifact", ["project_id", "repo", "tag", "digest", "kind", "creation_time", "pull_time", "push_time"],
+         artifacts),
+        ("blob", ["digest", "content_type", "size", "creation_time"], list(blobs.values())),
+        ("artifact_blob", ["digest_af", "digest_blob", "creation_time"], list(dict.fromkeys(artifact_blobs))),
+        ("project_blob", ["project_id", "blob_id", "creation_time"],
+         [(proj, ("blob", d), EPOCH) for proj, ds in sorted(usage.items()) for d in sorted(ds)]),
+        ("quota_usage", ["reference", "reference_id", "used", "creation_time", "update_time"],
+         [("project", "2", used[2], on_day(60), on_day(101)),
+          ("project", "3", '{"count": 0, "storage": 0}', on_day(20), on_day(20))]),
+        ("update:quota_usage", ["used", "reference_id"], [(used[1], "1")]),
+    ]
 
-    # history: project creations, pushes, pulls (by tag and by digest)
-    log = [("alice", 2, "team-blue/", "N/A", "create", t(60)), ("admin", 3, "archive/", "N/A", "create", t(20))]
+
+def access_log_rows(tagged: list[Pushed]) -> Rows:
+    """History: project creations, pushes, pulls (by tag and by digest)."""
+    log = [("alice", 2, "team-blue/", "N/A", "create", on_day(60)),
+           ("admin", 3, "archive/", "N/A", "create", on_day(20))]
     for p in tagged:
+        who = "alice" if p.repository.startswith("team-blue") else "admin"
         for tag in p.tags:
-            who = "alice" if p.repository.startswith("team-blue") else "admin"
-            proj = project_ids[p.repository.split("/")[0]]
-            log.append((who, proj, p.repository, tag, "push", p.pushed))
-            log.append(("bob", proj, p.repository, tag, "pull", p.pushed + timedelta(days=2)))
-        log.append(("bob", project_ids[p.repository.split("/")[0]], p.repository, p.digest, "pull",
-                    p.pushed + timedelta(days=3)))
+            log.append((who, project_of(p), p.repository, tag, "push", p.pushed))
+            log.append(("bob", project_of(p), p.repository, tag, "pull", p.pushed + timedelta(days=2)))
+        log.append(("bob", project_of(p), p.repository, p.digest, "pull", p.pushed + timedelta(days=3)))
     log.sort(key=lambda r: r[-1])
-    rows.append(("access_log", ["username", "project_id", "repo_name", "repo_tag", "operation", "op_time"], log))
+    return [("access_log", ["username", "project_id", "repo_name", "repo_tag", "operation", "op_time"], log)]
 
-    # labels: a global one on an image, a project one on the api repository
-    rows.append(("harbor_label", ["id", "name", "description", "color", "level", "scope", "project_id",
-                                  "creation_time", "update_time", "deleted"],
-                 [(1, "production", "Runs in production", "#1D5100", "u", "g", None, t(30), t(30), False),
-                  (2, "needs-review", "Waiting for a security review", "#F52F52", "u", "p", 2, t(61), t(61), False)]))
-    rows.append(("harbor_resource_label", ["label_id", "resource_id", "resource_name", "resource_type",
-                                           "creation_time", "update_time"],
-                 [(1, 0, "library/alpine:3.13", "i", t(41), t(41)), (2, 0, "team-blue/api:v1.1", "i", t(96), t(96)),
-                  (2, 2, None, "p", t(62), t(62))]))
 
-    # a robot account, an immutable tag rule, a webhook
-    rows.append(("robot", ["name", "description", "project_id", "expiresat", "disabled", "creation_time",
-                           "update_time", "visible"],
-                 [("robot$ci-pusher", "pushes from CI", 2, int((t(60) + timedelta(days=30)).timestamp()), False,
-                   t(60), t(60), True)]))
-    rows.append(("immutable_tag_rule", ["project_id", "tag_filter", "disabled", "creation_time"],
-                 [(2, '{"id":0,"priority":0,"disabled":false,"action":"immutable","template":"immutable_template",'
-                      '"tag_selectors":[{"kind":"doublestar","decoration":"matches","pattern":"v*"}],'
-                      '"scope_selectors":{"repository":[{"kind":"doublestar","decoration":"repoMatches",'
-                      '"pattern":"**"}]}}', False, t(63))]))
-    rows.append(("notification_policy", ["name", "project_id", "enabled", "description", "targets",
-                                         "event_types", "creator", "creation_time", "update_time"],
-                 [("notify-ci", 2, True, "tell CI about pushes",
-                   '[{"type":"http","address":"http://ci.demo.internal/hook","skip_cert_verify":true}]',
-                   '["pushImage","scanningCompleted"]', "alice", t(64), t(64))]))
-
-    # replication to a second site, one manual run
-    rows.append(("registry", ["id", "name", "url", "access_key", "access_secret", "insecure", "creation_time",
-                              "update_time", "credential_type", "type", "description", "health"],
-                 [(1, "dr-site", "https://dr.demo.internal", "replicator", "<enc-v1>4f1c0e9b5d2a7c3e", False,
-                   t(50), t(50), "basic", "harbor", "disaster recovery copy", "healthy")]))
-    rows.append(("replication_policy", ["id", "name", "dest_registry_id", "enabled", "description", "deleted",
-                                        "trigger", "filters", "replicate_deletion", "creation_time", "update_time",
-                                        "creator", "src_registry_id", "dest_namespace", "override"],
-                 [(1, "library-to-dr", 1, True, "copy library to the DR site", False,
-                   '{"type":"manual","trigger_settings":{"cron":""}}', '[{"type":"name","value":"library/**"}]',
-                   False, t(51), t(51), "admin", 0, None, True)]))
-    rows.append(("replication_execution", ["id", "policy_id", "status", "status_text", "total", "failed",
-                                           "succeed", "in_progress", "stopped", "trigger", "start_time",
-                                           "end_time"],
-                 [(1, 1, "Succeed", "", 1, 0, 1, 0, 0, "manual", t(52), t(52) + timedelta(minutes=1))]))
-    rows.append(("replication_task", ["execution_id", "resource_type", "src_resource", "dst_resource",
-                                      "operation", "job_id", "status", "start_time", "end_time",
-                                      "status_revision"],
-                 [(1, "image", "library/alpine:[3.12]", "library/alpine:[3.12]", "copy", "a1b2c3d4e5f6a7b8c9d0e1f2",
-                   "Succeed", t(52), t(52) + timedelta(minutes=1), 1)]))
-
-    # retention for team-blue, run by a schedule row
-    rows.append(("schedule", ["id", "job_id", "status", "creation_time", "update_time"],
-                 [(1, "5e6f7a8b9c0d1e2f3a4b5c6d", "Scheduled", t(65), t(65))]))
-    rows.append(("retention_policy", ["id", "scope_level", "scope_reference", "trigger_kind", "data"],
-                 [(1, "project", 2, "Schedule", json.dumps({
-                     "algorithm": "or", "rules": [{"id": 1, "priority": 1, "disabled": False, "action": "retain",
-                                                   "template": "latestPushedK", "params": {"latestPushedK": 5},
-                                                   "tag_selectors": [{"kind": "doublestar", "decoration": "matches",
-                                                                      "pattern": "**"}],
-                                                   "scope_selectors": {"repository": [
-                                                       {"kind": "doublestar", "decoration": "repoMatches",
-                                                        "pattern": "**"}]}}],
-                     "trigger": {"kind": "Schedule", "settings": {"cron": "0 0 0 * * *"},
-                                 "references": {"job_id": 1}},
-                     "scope": {"level": "project", "ref": 2}}, separators=(",", ":")))]))
-    rows.append(("retention_execution", ["id", "policy_id", "dry_run", "trigger", "start_time"],
-                 [(1, 1, False, "SCHEDULE", t(100))]))
-    rows.append(("retention_task", ["execution_id", "repository", "job_id", "status", "status_code",
-                                    "status_revision", "start_time", "end_time", "total", "retained"],
-                 [(1, "team-blue/api", "9a8b7c6d5e4f3a2b1c0d9e8f", "Success", 3, 1, t(100), t(100), 2, 2)]))
-
-    # garbage collection and scan-all schedules with some history
-    rows.append(("admin_job", ["job_name", "job_kind", "cron_str", "status", "job_uuid", "creation_time",
-                               "update_time", "deleted", "revision", "status_code"],
-                 [("IMAGE_GC", "Periodic", '{"type":"Weekly","cron":"0 0 0 * * 0"}', "scheduled",
-                   "0f1e2d3c4b5a69788796a5b4", t(10), t(10), False, 1578646800, 0),
-                  ("IMAGE_SCAN_ALL", "Periodic", '{"type":"Daily","cron":"0 0 2 * * *"}', "scheduled",
-                   "1a2b3c4d5e6f708192a3b4c5", t(11), t(11), False, 1578733200, 0),
-                  ("IMAGE_GC", "Generic", None, "finished", "2b3c4d5e6f708192a3b4c5d6", t(45), t(45), False,
-                   1580979600, 3)]))
-
-    # the bundled Clair, as 1.10's core registers it, and the reports it wrote
-    clair_uuid = "6d1c1c52-2b3a-4f7e-9a51-3b7f0d2c9e11"
-    rows.append(("scanner_registration", ["uuid", "url", "name", "description", "auth", "access_cred",
-                                          "disabled", "is_default", "use_internal_addr", "immutable",
-                                          "skip_cert_verify", "create_time", "update_time"],
-                 [(clair_uuid, "http://clair-adapter:8080", "Clair", "The clair scanner adapter", "", "", False, True,
-                   True, True, False, EPOCH, EPOCH)]))
-    report = json.dumps({"generated_at": t(41).isoformat() + "Z", "severity": "Low", "vulnerabilities": [
+def scan_report_rows(tagged: list[Pushed]) -> Rows:
+    """The bundled Clair's reports on two of the images."""
+    report = json.dumps({"generated_at": on_day(41).isoformat() + "Z", "severity": "Low", "vulnerabilities": [
         {"id": "CVE-2020-0001", "package": "musl", "version": "1.1.24-r2", "severity": "Low"}]})
-    rows.append(("scan_report", ["uuid", "digest", "registration_uuid", "mime_type", "job_id", "track_id",
-                                 "requester", "status", "status_code", "status_rev", "report", "start_time",
-                                 "end_time"],
-                 [(f"7c0e5a6d-0000-4000-8000-00000000000{i}", p.digest, clair_uuid,
-                   "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0",
-                   f"3c4d5e6f708192a3b4c5d6e{i}", f"8f0e1d2c-0000-4000-8000-00000000000{i}", "admin", "Success",
-                   3, 1, report, p.pushed + timedelta(hours=1), p.pushed + timedelta(hours=1, minutes=1))
-                  for i, p in enumerate([tagged[1], tagged[5]])]))
-    return rows
+    return [("scan_report", ["uuid", "digest", "registration_uuid", "mime_type", "job_id", "track_id", "requester",
+                             "status", "status_code", "status_rev", "report", "start_time", "end_time"],
+             [(f"7c0e5a6d-0000-4000-8000-00000000000{i}", p.digest, CLAIR_UUID,
+               "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0",
+               f"3c4d5e6f708192a3b4c5d6e{i}", f"8f0e1d2c-0000-4000-8000-00000000000{i}", "admin", "Success",
+               3, 1, report, p.pushed + timedelta(hours=1), p.pushed + timedelta(hours=1, minutes=1))
+              for i, p in enumerate([tagged[1], tagged[5]])])]
+
+
+SAMPLE_ROWS = "demo-rows.json"
+DERIVED = {"images": image_rows, "access_log": access_log_rows, "scan_reports": scan_report_rows}
 
 
 def advance_sequences(cur) -> None:
