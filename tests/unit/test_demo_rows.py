@@ -13,9 +13,11 @@ import pytest
 
 from harbor_upgrade import demo
 
-# sha256 of repr(sample_rows(write_storage(...))) with TZ=UTC: the rows the demo inserted when
-# they were written as code (sample_rows at 841f0f4), which the data file replaced one for one.
-ROWS_AT_841F0F4 = "8fa95f79f86de4c19fd3dc3169f6e96ae0519a0796b9634b5c7ec68522389adb"
+# sha256 of repr() of the rows of the tables in the data file, with TZ=UTC: the rows the demo
+# inserted when they were written as code (sample_rows at 841f0f4), which the file replaced one
+# for one. (The tables built from the images are left out: their digests and sizes are those of
+# gzip'd layers, which another zlib may compress differently.)
+FILE_ROWS_AT_841F0F4 = "27979dec49d2ec1a840338c2120946dac7f4b3bb6519b9e73db37c3c69f50e55"
 
 
 @pytest.fixture
@@ -31,6 +33,10 @@ def rows(tmp_path, monkeypatch):
         time.tzset()
 
 
+def sample_file() -> dict:
+    return json.loads((resources.files("harbor_upgrade") / "data" / demo.SAMPLE_ROWS).read_text(encoding="utf-8"))
+
+
 def schema_columns() -> dict[str, set[str]]:
     sql = (resources.files("harbor_upgrade") / "data" / "harbor-1.10.0-fresh.sql").read_text(encoding="utf-8")
     return {m["table"]: set(re.findall(r"^    (\w+) ", m["body"], re.M))
@@ -38,7 +44,9 @@ def schema_columns() -> dict[str, set[str]]:
 
 
 def test_the_data_file_loads_into_the_rows_the_demo_inserted_when_they_were_code(rows):
-    assert hashlib.sha256(repr(rows).encode()).hexdigest() == ROWS_AT_841F0F4
+    in_file = {t["table"] for t in sample_file()["tables"] if "table" in t}
+    assert len(in_file) == 20
+    assert hashlib.sha256(repr([r for r in rows if r[0] in in_file]).encode()).hexdigest() == FILE_ROWS_AT_841F0F4
 
 
 def test_every_row_fits_its_table_of_the_1_10_schema(rows):
@@ -75,7 +83,7 @@ def test_values_of_the_file_are_decoded():
 
 
 def test_every_table_of_the_file_is_known_and_inserted_once():
-    doc = json.loads((resources.files("harbor_upgrade") / "data" / demo.SAMPLE_ROWS).read_text(encoding="utf-8"))
+    doc = sample_file()
     names = [t.get("table") or t["from"] for t in doc["tables"]]
     assert len(names) == len(set(names))
     assert {t["from"] for t in doc["tables"] if "from" in t} == set(demo.DERIVED)
