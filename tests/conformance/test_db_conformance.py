@@ -13,6 +13,7 @@ import pytest
 from harbor_upgrade import db as harbor_db
 from harbor_upgrade.db.steps import APPLIED
 from harbor_upgrade.versions import Version
+from tests.support.migrate_kill import kill_during_step
 from tests.support.shared_tools import shared_tool
 
 RELEASES = ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0"]
@@ -101,7 +102,6 @@ def test_intermediate_release_has_harbors_schema_of_that_release(shared, dn, pg_
 
 def test_sigkill_then_rerun_equals_harbor(shared, dn, pg_cluster, database):
     """Killed inside 2.2.0 (2.0.0 and 2.1.0 committed), rerun: Harbor's result all the same."""
-    from integration.test_db_migrate import kill_during_step
     database.load(shared / "fixtures" / "harbor-db" / "harbor-1.10.0.sql")
     pg = Psql(pg_cluster)
     src = dn.source_ids(pg, database.name)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from harbor_upgrade.db.steps import APPLIED
 from harbor_upgrade.errors import UnsafeState, UnsupportedVersion
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 from tests.support import seed_harbor
+from tests.support.migrate_kill import STEP_BLOCKER, kill_during_step
 from tests.support.pg import Database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,42 +209,8 @@ def test_repair_refuses_a_schema_it_does_not_recognise(harbor110):
     assert harbor110.scalar("SELECT dirty FROM schema_migrations") == "t"
 
 
-# A table only the given step writes (and lint does not read): holding an exclusive
-# lock on it stops the migration inside that step.
-STEP_BLOCKER = {"2.0.0": "notification_policy", "2.1.0": "registry", "2.2.0": "robot",
-                "2.3.0": "harbor_user", "2.4.0": "project_member"}
+# The schema version a migration killed inside the step leaves (the steps before it committed).
 VERSION_BEFORE = {"2.0.0": 15, "2.1.0": 31, "2.2.0": 41, "2.3.0": 53, "2.4.0": 61}
-
-
-def kill_during_step(dsn: str, step: str, table: str | None = None) -> int:
-    """Run `harbor-upgrade db migrate` in a subprocess, SIGKILL it while it is inside
-    `step` (waiting for `table`, by default the step's STEP_BLOCKER), and return the pid
-    of its (now orphaned) server backend."""
-    with psycopg.connect(dsn) as blocker:
-        blocker.execute(f"LOCK TABLE {table or STEP_BLOCKER[step]} IN ACCESS EXCLUSIVE MODE")
-        proc = subprocess.Popen([sys.executable, "-m", "harbor_upgrade", "db", "migrate", "--dsn", dsn,
-                                 "--force-connected"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        with psycopg.connect(dsn, autocommit=True) as watch:
-            backend = None
-            for _ in range(600):
-                row = watch.execute("""SELECT pid FROM pg_stat_activity WHERE application_name =
-                                       'harbor-upgrade' AND wait_event_type = 'Lock'""").fetchone()
-                if row:
-                    backend = row[0]
-                    break
-                assert proc.poll() is None, proc.communicate()
-                time.sleep(0.05)
-            assert backend, "the migration never reached the blocked step"
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            assert proc.returncode == -signal.SIGKILL
-        blocker.rollback()
-    with psycopg.connect(dsn, autocommit=True) as watch:
-        for _ in range(600):
-            if not watch.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone():
-                break
-            time.sleep(0.05)
-    return backend
 
 
 @pytest.mark.parametrize("step", list(STEP_BLOCKER))
