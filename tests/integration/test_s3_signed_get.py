@@ -39,6 +39,20 @@ def test_signed_gets_are_accepted_by_a_server_that_checks_signatures(s3_server, 
     assert fallbacks == [], "every answer came on the signed path"
 
 
+def test_listings_are_signed_requests_of_their_own(s3_server, signed):
+    """Listing pages come on the signed keep-alive path too (boto3 only after an unexpected answer)."""
+    s = S3Storage(signed, "reg", endpoint_url=s3_server, retries=1)
+    fallbacks = []
+    s._client.meta.events.register("before-parameter-build.s3.ListObjectsV2", lambda **kw: fallbacks.append(kw))
+    try:
+        assert list(s.walk("blobs")) == [BLOB]
+        assert list(s.walk_grouped("", "/data")) == [(BLOB, True)]
+        assert s.listdir("blobs/sha256") == ([BLOB.split("/")[2]], [])
+    finally:
+        s.close()
+    assert fallbacks == [], "every page came on the signed path"
+
+
 def failed_read(storage: S3Storage) -> StorageError:
     """The error reading BLOB raises (it must raise one); the storage is closed after."""
     try:

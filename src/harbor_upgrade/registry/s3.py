@@ -48,7 +48,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
+from xml.etree import ElementTree
 
 import boto3
 import urllib3
@@ -118,6 +119,10 @@ READ_TIMEOUT = 30.0
 _PIECE = 1 << 20
 # error bodies are short XML documents: never more of them
 _ERROR_BODY = 64 << 10
+#: a page of 1000 listed keys of at most 1024 bytes each, url-encoded: never more
+LIST_BODY_MAX = 16 << 20
+# what SigV4 leaves unencoded in a query string
+_QUERY_SAFE = "-_.~"
 
 
 class ReadDeadline(StorageError):
@@ -177,7 +182,9 @@ class SignedGetter:
     def __init__(self, base: str, credentials, region: str, max_connections: int,
                  timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT):
         self.base = base
-        origin, _, path = base.partition("://")[2].partition("/")
+        scheme, _, rest = base.partition("://")
+        host, _, path = rest.partition("/")
+        self.origin = f"{scheme}://{host}"
         self.path_prefix = "/" + path
         self.credentials = credentials
         self.region = region
@@ -192,18 +199,29 @@ class SignedGetter:
         """(status, body) of a GET; a 200/206 body longer than limit raises ObjectTooLarge
         after at most limit + 1 bytes, a body slower than its deadline ReadDeadline."""
         quoted = quote(key, safe="/~")
-        request = AWSRequest(method="GET", url=self.base + quoted,
-                             headers={"Range": byte_range} if byte_range else None)
+        return self._send(self.path_prefix + quoted, self.base + quoted,
+                          {"Range": byte_range} if byte_range else None, limit, key)
+
+    def list(self, params: dict[str, str]) -> tuple[int, bytes]:
+        """(status, body) of a ListObjectsV2 of the bucket with these query parameters
+        (a 200 body is at most LIST_BODY_MAX bytes)."""
+        query = "&".join(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}"
+                         for k, v in sorted(params.items()))
+        path = (self.path_prefix.rstrip("/") or "/") + "?" + query
+        return self._send(path, self.origin + path, None, LIST_BODY_MAX, f"the listing of {params.get('prefix')}")
+
+    def _send(self, path: str, url: str, headers: dict[str, str] | None, limit: int, what: str) -> tuple[int, bytes]:
+        request = AWSRequest(method="GET", url=url, headers=headers)
         # frozen per request: refreshable credentials (roles) renew themselves here
         S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
-        response = self.pool.urlopen("GET", self.path_prefix + quoted, headers=dict(request.headers.items()),
+        response = self.pool.urlopen("GET", path, headers=dict(request.headers.items()),
                                      retries=False, redirect=False, preload_content=False)
         status = response.status
         ok = status in (200, 206)
         try:
             body = read_bounded(response.read1, limit if ok else _ERROR_BODY,
                                 declared=response.headers.get("Content-Length") if ok else None,
-                                seconds=self.body_seconds, what=key)
+                                seconds=self.body_seconds, what=what)
         except _BodyTooLarge:
             response.close()   # the rest is never read: the connection goes, not back to the pool
             if ok:
@@ -240,6 +258,61 @@ def read_bounded(read1, limit: int, declared: str | None, seconds: float, what: 
         if time.monotonic() > deadline:
             raise ReadDeadline(f"S3 sent {what} too slowly: not complete after {seconds:.0f} s")
     return b"".join(chunks)
+
+
+class _Unparsable(Exception):
+    """A 200 listing answer that is not a ListObjectsV2 result (asked again through boto3)."""
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def parse_listing(body: bytes) -> dict:
+    """A ListObjectsV2 answer in boto3's shape, with only what the walk uses: Contents (Key,
+    Size, ETag), CommonPrefixes (Prefix), IsTruncated, NextContinuationToken. Keys and
+    prefixes are url-decoded when the answer says EncodingType url (as boto3 decodes them).
+    _Unparsable when it is not such an answer."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as e:
+        raise _Unparsable(str(e)) from None
+    if _local(root.tag) != "ListBucketResult":
+        raise _Unparsable(root.tag)
+    contents: list[dict] = []
+    prefixes: list[dict] = []
+    page: dict = {"Contents": contents, "CommonPrefixes": prefixes, "IsTruncated": False}
+    encoded = False
+    for child in root:
+        tag = _local(child.tag)
+        if tag == "Contents":
+            entry: dict = {}
+            for field in child:
+                name = _local(field.tag)
+                if name in ("Key", "ETag"):
+                    entry[name] = field.text or ""
+                elif name == "Size":
+                    try:
+                        entry["Size"] = int(field.text or "")
+                    except ValueError:
+                        raise _Unparsable(f"size {field.text!r}") from None
+            if "Key" not in entry:
+                raise _Unparsable("a listed object without a key")
+            contents.append(entry)
+        elif tag == "CommonPrefixes":
+            prefixes += [{"Prefix": f.text or ""} for f in child if _local(f.tag) == "Prefix"]
+        elif tag == "IsTruncated":
+            page["IsTruncated"] = (child.text or "").strip().lower() == "true"
+        elif tag == "NextContinuationToken":
+            page["NextContinuationToken"] = child.text or ""
+        elif tag == "EncodingType":
+            encoded = (child.text or "").strip() == "url"
+    if encoded:
+        for entry in contents:
+            entry["Key"] = unquote_plus(entry["Key"])
+        for entry in prefixes:
+            entry["Prefix"] = unquote_plus(entry["Prefix"])
+    return page
 
 
 def is_no_such_key(body: bytes) -> bool:
@@ -418,42 +491,73 @@ class S3Storage(Storage):
         folder = prefix.strip("/")
         list_prefix = self._key(folder) + "/" if folder else self._key_prefix()
         start = len(self.prefix)
-        grouping = {"Delimiter": delimiter} if delimiter else {}
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=list_prefix, PaginationConfig={"PageSize": 1000}, **grouping)
         listed_revisions: dict[str, str] = {}
         with self._errors(f"the listing of {folder or '/'}"):
+            for page in self._pages(list_prefix, delimiter):
+                contents = page.get("Contents", ())
+                if delimiter and any(delimiter in o["Key"][len(list_prefix):] for o in contents):
+                    # the service ignored the delimiter (some S3-compatible ones know only "/")
+                    raise GroupingUnsupported(f"{self.description} does not group listings by {delimiter!r}")
+                for common in page.get("CommonPrefixes", ()):
+                    yield common["Prefix"][start:], True
+                for obj in contents:
+                    # Keys ending in '/' are folder markers some S3 tools create; not files.
+                    if obj["Key"].endswith("/"):
+                        continue
+                    rel = obj["Key"][start:]
+                    if rel.endswith("/link"):
+                        self._remember_link(rel, proven_link(rel, obj.get("Size", -1), obj.get("ETag", ""),
+                                                             listed_revisions))
+                    yield rel, False
+
+    def _pages(self, list_prefix: str, delimiter: str | None) -> Iterator[dict]:
+        """The pages of a ListObjectsV2 (1000 keys each), each asked on the signed keep-alive
+        path first (boto3 only asks again after an unexpected answer, as for GETs). Raises
+        ClientError (GroupingUnsupported when the service refuses the delimiter)."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
             try:
-                for page in pages:
-                    contents = page.get("Contents", ())
-                    if delimiter and any(delimiter in o["Key"][len(list_prefix):] for o in contents):
-                        # the service ignored the delimiter (some S3-compatible ones know only "/")
-                        raise GroupingUnsupported(f"{self.description} does not group listings by {delimiter!r}")
-                    for common in page.get("CommonPrefixes", ()):
-                        yield common["Prefix"][start:], True
-                    for obj in contents:
-                        # Keys ending in '/' are folder markers some S3 tools create; not files.
-                        if obj["Key"].endswith("/"):
-                            continue
-                        rel = obj["Key"][start:]
-                        if rel.endswith("/link"):
-                            self._remember_link(rel, proven_link(rel, obj.get("Size", -1), obj.get("ETag", ""),
-                                                                 listed_revisions))
-                        yield rel, False
+                page = self._list_page(list_prefix, delimiter, token)
             except ClientError as e:
-                if delimiter and error_code(e) in _GROUPING_REFUSED_CODES:
+                if delimiter and delimiter != "/" and error_code(e) in _GROUPING_REFUSED_CODES:
                     raise GroupingUnsupported(f"{self.description} refuses the delimiter {delimiter!r}: "
                                               f"{error_code(e)}") from None
                 raise
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken") or None
+            if token is None or token in seen:
+                raise StorageError(f"{self.description} answered the listing of {list_prefix!r} with a page "
+                                   "that is truncated but gives no new continuation token")
+            seen.add(token)
+
+    def _list_page(self, list_prefix: str, delimiter: str | None, token: str | None) -> dict:
+        """One page of a listing: signed GET, or boto3 after an unexpected answer."""
+        params = {"list-type": "2", "prefix": list_prefix, "max-keys": "1000", "encoding-type": "url"}
+        if delimiter:
+            params["delimiter"] = delimiter
+        if token:
+            params["continuation-token"] = token
+        self._key_prefix()   # refused once closed
+        try:
+            status, body = self._getter.list(params)
+            if status == 200:
+                return parse_listing(body)
+        except (urllib3.exceptions.HTTPError, _BodyTooLarge, _Unparsable):
+            pass
+        extra = {"Delimiter": delimiter} if delimiter else {}
+        if token:
+            extra["ContinuationToken"] = token
+        return self._client.list_objects_v2(Bucket=self.bucket, Prefix=list_prefix, MaxKeys=1000, **extra)
 
     def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
         folder = prefix.strip("/")
         list_prefix = self._key(folder) + "/" if folder else self._key_prefix()
         dirs, files = [], []
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=list_prefix, Delimiter="/", PaginationConfig={"PageSize": 1000})
         with self._errors(f"the listing of {folder or '/'}"):
-            for page in pages:
+            for page in self._pages(list_prefix, "/"):
                 dirs += [p["Prefix"][len(list_prefix):-1] for p in page.get("CommonPrefixes", ())]
                 files += [o["Key"][len(list_prefix):] for o in page.get("Contents", ())
                           if not o["Key"].endswith("/")]
