@@ -53,12 +53,11 @@ from xml.etree import ElementTree
 
 import boto3
 import urllib3
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ..secrets import mask_text, register
+from .s3wire import Connections, Signer
 from .storage import MAX_OBJECT, V2, GroupingUnsupported, ObjectMissing, Storage, StorageError, safe_relpath, too_large
 
 # Error codes S3 (and moto, MinIO, Ceph) use for "no such object" on GET/HEAD.
@@ -176,8 +175,9 @@ def ssl_context() -> ssl.SSLContext:
 
 
 class SignedGetter:
-    """GET of one object, SigV4-signed with botocore's signer and sent on a shared keep-alive
-    pool (urllib3 pools are thread-safe). Returns (status, body); raises urllib3 errors."""
+    """GET of one object (or one listing page), SigV4-signed and sent on kept-alive
+    connections (``s3wire``; thread-safe). Returns (status, body); raises OSError
+    (``s3wire.WireError`` for an answer it does not speak, TimeoutError, ConnectionError)."""
 
     def __init__(self, base: str, credentials, region: str, max_connections: int,
                  timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT):
@@ -186,41 +186,36 @@ class SignedGetter:
         host, _, path = rest.partition("/")
         self.origin = f"{scheme}://{host}"
         self.path_prefix = "/" + path
-        self.credentials = credentials
-        self.region = region
-        extra = {"ssl_context": ssl_context()} if base.startswith("https:") else {}
-        self.pool = urllib3.connection_from_url(
-            base, maxsize=max_connections, block=False, retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=timeout), **extra)
+        self.connections = Connections(base, max_connections, connect_timeout, timeout, ssl_context)
+        self.signer = Signer(credentials, region, self.connections.host_header)
         # a whole body within this many seconds (each piece also within the read timeout)
         self.body_seconds = 4 * timeout
 
     def get(self, key: str, byte_range: str | None = None, limit: int = MAX_OBJECT) -> tuple[int, bytes]:
         """(status, body) of a GET; a 200/206 body longer than limit raises ObjectTooLarge
         after at most limit + 1 bytes, a body slower than its deadline ReadDeadline."""
-        quoted = quote(key, safe="/~")
-        return self._send(self.path_prefix + quoted, self.base + quoted,
-                          {"Range": byte_range} if byte_range else None, limit, key)
+        path = self.path_prefix + quote(key, safe="/~")
+        headers = self.signer.headers(path)
+        if byte_range:
+            headers["range"] = byte_range
+        return self._send(path, headers, limit, key)
 
     def list(self, params: dict[str, str]) -> tuple[int, bytes]:
         """(status, body) of a ListObjectsV2 of the bucket with these query parameters
         (a 200 body is at most LIST_BODY_MAX bytes)."""
         query = "&".join(f"{quote(k, safe=_QUERY_SAFE)}={quote(v, safe=_QUERY_SAFE)}"
                          for k, v in sorted(params.items()))
-        path = (self.path_prefix.rstrip("/") or "/") + "?" + query
-        return self._send(path, self.origin + path, None, LIST_BODY_MAX, f"the listing of {params.get('prefix')}")
+        path = self.path_prefix.rstrip("/") or "/"
+        return self._send(f"{path}?{query}", self.signer.headers(path, query), LIST_BODY_MAX,
+                          f"the listing of {params.get('prefix')}")
 
-    def _send(self, path: str, url: str, headers: dict[str, str] | None, limit: int, what: str) -> tuple[int, bytes]:
-        request = AWSRequest(method="GET", url=url, headers=headers)
-        # frozen per request: refreshable credentials (roles) renew themselves here
-        S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
-        response = self.pool.urlopen("GET", path, headers=dict(request.headers.items()),
-                                     retries=False, redirect=False, preload_content=False)
+    def _send(self, target: str, headers: dict[str, str], limit: int, what: str) -> tuple[int, bytes]:
+        response = self.connections.get(target, headers)
         status = response.status
         ok = status in (200, 206)
         try:
             body = read_bounded(response.read1, limit if ok else _ERROR_BODY,
-                                declared=response.headers.get("Content-Length") if ok else None,
+                                declared=response.headers.get("content-length") if ok else None,
                                 seconds=self.body_seconds, what=what)
         except _BodyTooLarge:
             response.close()   # the rest is never read: the connection goes, not back to the pool
@@ -230,11 +225,11 @@ class SignedGetter:
         except BaseException:
             response.close()
             raise
-        response.release_conn()
+        response.release()
         return status, body
 
     def close(self) -> None:
-        self.pool.close()
+        self.connections.close()
 
 
 class _BodyTooLarge(Exception):
@@ -427,7 +422,7 @@ class S3Storage(Storage):
             status, body = self._getter.get(key, byte_range, limit)
         except _BodyTooLarge as e:
             raise too_large(path, self.description, limit, e.size) from None
-        except urllib3.exceptions.HTTPError:
+        except (OSError, urllib3.exceptions.HTTPError):
             status, body = None, b""  # asked again through boto3, which retries and names the cause
         if status in (200, 206):
             return body
@@ -545,7 +540,7 @@ class S3Storage(Storage):
             status, body = self._getter.list(params)
             if status == 200:
                 return parse_listing(body)
-        except (urllib3.exceptions.HTTPError, _BodyTooLarge, _Unparsable):
+        except (OSError, urllib3.exceptions.HTTPError, _BodyTooLarge, _Unparsable):
             pass
         extra = {"Delimiter": delimiter} if delimiter else {}
         if token:
