@@ -68,9 +68,11 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -189,9 +191,54 @@ def listing_costs(endpoint: str, weed: WeedServer, artifacts: int, repositories:
             "listings_weed_cpu_ms_per_artifact": per_artifact(names_cpu + per_repo_cpu * repositories, artifacts)}
 
 
+def tree_for(repos: int) -> Path:
+    return HERE / "out" / f"artifacts-s3real-{repos}"
+
+
+def ensure_tree(tree: Path, shape: TreeShape) -> dict:
+    summary = load_summary(tree)
+    if summary is None:
+        log(f"generating {shape.expected_artifacts} artifacts in {tree} ...")
+        summary = generate(tree, shape, jobs=2)
+    elif summary["shape"] != json.loads(json.dumps(shape.__dict__)):
+        sys.exit(f"{tree} holds a tree of another shape {summary['shape']}; pick another --tree")
+    return summary
+
+
+@contextmanager
+def weed_with_tree(tree: Path, put_jobs: int, fresh: bool):
+    """weed serving the tree's objects, its data kept in <tree>/weed: the objects are written
+    once (110,000 artifacts are 880,000 objects, minutes to write) and a later run starts on
+    them. (weed, {objects, seconds written, whether reused})."""
+    datadir, marker = tree / "weed", tree / "weed" / "uploaded.json"
+    storage_root = tree / "storage"
+    if fresh and datadir.exists():
+        shutil.rmtree(datadir)
+    with WeedServer(datadir=datadir) as weed:
+        os.environ.update({k: v for k, v in weed.env().items() if k.startswith("AWS_")})
+        os.environ.pop("AWS_CA_BUNDLE", None)
+        if marker.exists():
+            upload = dict(json.loads(marker.read_text()), reused=True)
+            log(f"weed holds the tree already (written before: {upload})")
+        else:
+            files = tree_files(storage_root)
+            log(f"writing {len(files)} objects into weed (kept in {datadir}) ...")
+            client = weed.client()
+            if not any(b["Name"] == BUCKET for b in client.list_buckets().get("Buckets", ())):
+                client.create_bucket(Bucket=BUCKET)
+            client.close()
+            t0 = time.monotonic()
+            weed.put_files(BUCKET, ROOT, storage_root, files, jobs=put_jobs)
+            upload = {"objects": len(files), "seconds": round(time.monotonic() - t0, 1)}
+            marker.write_text(json.dumps(upload))
+            upload["reused"] = False
+            log(f"written: {upload}")
+        yield weed, upload
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tree", type=Path, default=HERE / "out" / "artifacts-s3real", help="where the tree is kept/made")
+    ap.add_argument("--tree", type=Path, help="where the tree is kept/made (default bench/out/artifacts-s3real-REPOS)")
     ap.add_argument("--repos", type=int, default=400, help="repositories of 55 artifacts (400: 22,000)")
     ap.add_argument("--delays", default="0,40", help="added delays per S3 request in ms, comma-separated")
     ap.add_argument("--jobs", type=int, default=32, help="--jobs of the backfill")
@@ -201,21 +248,21 @@ def main() -> int:
     ap.add_argument("--get-threads", type=int, default=16)
     ap.add_argument("--put-jobs", type=int, default=16)
     ap.add_argument("--only", default="baseline,ours,parallel,listings", help="which measurements")
+    ap.add_argument("--fresh", action="store_true", help="write the objects into weed again (not the kept ones)")
+    ap.add_argument("--memory", metavar="REPOS,REPOS", help="instead: ours alone at 0 ms on two tree sizes "
+                    "(e.g. 400,2000: 22,000 and 110,000 artifacts), time, peak RSS and their growth")
     a = ap.parse_args()
+    if a.memory:
+        return memory_growth(a, [int(r) for r in a.memory.split(",")])
     delays = [float(d) for d in a.delays.split(",")]
     rows = [int(r) for r in a.baseline_rows.split(",")]
     rows += [rows[-1]] * (len(delays) - len(rows))
     only = set(a.only.split(","))
 
-    shape = TreeShape(repos=a.repos)
-    summary = load_summary(a.tree)
-    if summary is None:
-        log(f"generating {shape.expected_artifacts} artifacts in {a.tree} ...")
-        summary = generate(a.tree, shape, jobs=2)
-    elif summary["shape"] != json.loads(json.dumps(shape.__dict__)):
-        sys.exit(f"{a.tree} holds a tree of another shape {summary['shape']}; pick another --tree")
-    storage_root = a.tree / "storage"
-    out = a.tree / "runs"
+    tree = a.tree or tree_for(a.repos)
+    summary = ensure_tree(tree, TreeShape(repos=a.repos))
+    storage_root = tree / "storage"
+    out = tree / "runs"
     out.mkdir(exist_ok=True)
     results: dict = {"tree": summary, "cpus": len(os.sched_getaffinity(0)),
                      "loadavg_at_start": os.getloadavg()}
@@ -224,19 +271,9 @@ def main() -> int:
     cluster.start()
     try:
         log("loading the 2.4.0-schema database ...")
-        results["db"] = load_template(cluster, "s3real_template", a.tree)
-        with WeedServer() as weed:
-            os.environ.update({k: v for k, v in weed.env().items() if k.startswith("AWS_")})
-            os.environ.pop("AWS_CA_BUNDLE", None)
-            files = tree_files(storage_root)
-            log(f"writing {len(files)} objects into weed ...")
-            client = weed.client()
-            client.create_bucket(Bucket=BUCKET)
-            client.close()
-            t0 = time.monotonic()
-            weed.put_files(BUCKET, ROOT, storage_root, files, jobs=a.put_jobs)
-            results["upload"] = {"objects": len(files), "seconds": round(time.monotonic() - t0, 1)}
-            log(f"written: {results['upload']}")
+        results["db"] = load_template(cluster, "s3real_template", tree)
+        with weed_with_tree(tree, a.put_jobs, a.fresh) as (weed, upload):
+            results["upload"] = upload
             keys = read_objects(storage_root)
             results["delays"] = {}
             for delay, baseline_rows in zip(delays, rows, strict=False):
@@ -249,6 +286,50 @@ def main() -> int:
     kept = out / "results.json"
     kept.write_text(json.dumps(results, indent=1))
     log(f"figures kept in {kept}")
+    return 0
+
+
+def memory_growth(a, sizes: list[int]) -> int:
+    """Ours alone, no added delay, on each tree size: wall time, artifacts/s and peak RSS of
+    the backfill, then how each grew from the first size to the last against the artifacts."""
+    runs = []
+    for repos in sizes:
+        tree = tree_for(repos)
+        summary = ensure_tree(tree, TreeShape(repos=repos))
+        out = tree / "runs"
+        out.mkdir(exist_ok=True)
+        cluster = LocalCluster.create(fast=True)
+        cluster.start()
+        try:
+            log(f"{summary['artifacts']} artifacts: loading the 2.4.0-schema database ...")
+            load_template(cluster, "s3real_template", tree)
+            with weed_with_tree(tree, a.put_jobs, a.fresh) as (weed, _upload):
+                dsn = clone(cluster, "s3real_template", "s3real_ours")
+                load = os.getloadavg()[0]
+                cpu = weed.cpu_seconds()
+                run = run_backfill(dsn, f"s3://{BUCKET}{ROOT}", a.jobs, out / "ours-memory.log",
+                                   extra=["--s3-endpoint", weed.endpoint, "--s3-region", "us-east-1"])
+                run["weed_cpu_ms_per_artifact"] = per_artifact(weed.cpu_seconds() - cpu, summary["artifacts"])
+                run["rows"] = check_rows(dsn)
+                run["artifacts_per_s"] = rate(run["rows"]["artifacts"], run["seconds"])
+                run["loadavg"] = (round(load, 1), round(os.getloadavg()[0], 1))
+                runs.append((summary["artifacts"], run))
+                log(f"{summary['artifacts']} artifacts: {run}")
+        finally:
+            cluster.stop()
+    print()
+    print(f"{'artifacts':>10} {'rows':>8} {'seconds':>9} {'artifacts/s':>12} {'peak RSS MB':>12} {'CPU s':>7} "
+          f"{'weed CPU ms/art':>16} {'load avg':>10}  exit")
+    for n, r in runs:
+        print(f"{n:>10} {r['rows']['artifacts']:>8} {r['seconds']:>9} {r['artifacts_per_s']:>12} "
+              f"{r['peak_rss_mb']:>12} {r['cpu_s']:>7} {r['weed_cpu_ms_per_artifact']!s:>16} "
+              f"{r['loadavg'][0]:>4}-{r['loadavg'][1]:<5}  {r['exit_code']}")
+    (n0, r0), (n1, r1) = runs[0], runs[-1]
+    grow = n1 / n0
+    print(f"\n{n0} -> {n1} artifacts (x{grow:.2f}): time x{r1['seconds'] / r0['seconds']:.2f} "
+          f"({r1['seconds'] / r0['seconds'] / grow:.2f} of linear), CPU x{r1['cpu_s'] / r0['cpu_s']:.2f} "
+          f"({r1['cpu_s'] / r0['cpu_s'] / grow:.2f} of linear), peak RSS x{r1['peak_rss_mb'] / r0['peak_rss_mb']:.2f}; "
+          f"peak RSS at {n1}: {r1['peak_rss_mb']} MB (target <= 300 MB)")
     return 0
 
 
@@ -305,7 +386,8 @@ def print_figures(r: dict) -> None:
     t = r["tree"]
     print()
     print(f"tree: {t['artifacts']} artifacts ({t['tags']} tags), {r['upload']['objects']} objects in SeaweedFS "
-          f"(written in {r['upload']['seconds']} s); {r['cpus']} CPUs, load average at start "
+          f"(written in {r['upload']['seconds']} s{', kept from a run before' if r['upload'].get('reused') else ''}); "
+          f"{r['cpus']} CPUs, load average at start "
           f"{r['loadavg_at_start'][0]:.1f}, at end {r['loadavg_at_end'][0]:.1f} (machine shared with other work)")
     print(f"{'delay':>6} {'what':<44} {'artifacts':>10} {'seconds':>9} {'artifacts/s':>12} {'weed CPU ms/art':>16}")
     for d in r["delays"].values():

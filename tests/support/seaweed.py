@@ -86,8 +86,10 @@ def _answers(url: str) -> bool:
 class WeedServer:
     """``weed server -s3`` on 127.0.0.1 for the length of a with-block (or start()/stop())."""
 
-    def __init__(self, workdir: Path | None = None):
+    def __init__(self, workdir: Path | None = None, datadir: Path | None = None):
+        """datadir: keep weed's data there (it outlives the server: a benchmark uploads once)."""
         self.dir = Path(tempfile.mkdtemp(prefix="weed-", dir=workdir))
+        self.datadir = datadir or self.dir / "data"
         self.ports = free_ports(8)
         (self.master_port, master_grpc, self.volume_port, volume_grpc, self.filer_port, filer_grpc,
          self.s3_port, s3_grpc) = self.ports
@@ -97,10 +99,10 @@ class WeedServer:
         identities = {"identities": [{"name": "tests", "actions": ["Admin", "Read", "List", "Tagging", "Write"],
                                       "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}]}]}
         (self.dir / "s3.json").write_text(json.dumps(identities))
-        (self.dir / "data").mkdir()
+        self.datadir.mkdir(parents=True, exist_ok=True)
         self.log = self.dir / "weed.log"
         self.args = [
-            weed_binary(), "server", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            weed_binary(), "server", f"-dir={self.datadir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={self.master_port}", f"-master.port.grpc={master_grpc}", "-master.telemetry=false",
             # every bucket is a collection of its own and grows 7 volumes: room for many small ones
             "-master.volumeSizeLimitMB=64", "-volume.max=1000", "-volume.preStopSeconds=0",
