@@ -50,6 +50,7 @@ from harbor_upgrade import demo, versions  # noqa: E402
 from harbor_upgrade.journal import CRASH_AFTER_WRITES_ENV as CRASH_AFTER_WRITES  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
 from harbor_upgrade.report import CRASH_AFTER_PROGRESS_ENV as CRASH_AFTER_PROGRESS  # noqa: E402
+from tests.support.procs import process_argvs  # noqa: E402
 
 SECRETS = (demo.DB_PASSWORD, demo.ADMIN_PASSWORD)
 TIMEOUT = 300          # a command that takes longer than this has hung
@@ -87,17 +88,12 @@ class ArgvWatch(threading.Thread):
         self.samples = 0
 
     def run(self) -> None:
-        me = str(os.getpid())
+        me = os.getpid()
         while not self.stop.wait(0.02):
             self.samples += 1
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit() or pid == me:
-                    continue
-                try:
-                    args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                except OSError:
-                    continue
-                if any(s in args for s in SECRETS):
+            for pid, argv in process_argvs():
+                args = " ".join(argv)
+                if pid != me and any(s in args for s in SECRETS):
                     TALLY.bad("secret-in-argv", f"pid {pid}: {args}")
 
 
@@ -134,18 +130,13 @@ def tool(*args: object) -> list[str]:
 
 
 def postgres_servers_under(base: Path) -> list[tuple[int, str]]:
+    """(pid, data folder) of every PostgreSQL server whose -D is below base."""
     found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args and args[0].endswith(b"postgres") and b"-D" in args:
-            d = args[args.index(b"-D") + 1].decode()
+    for pid, argv in process_argvs():
+        if argv[0].endswith("postgres") and "-D" in argv:
+            d = argv[argv.index("-D") + 1]
             if d.startswith(str(base)):
-                found.append((int(pid), d))
+                found.append((pid, d))
     return found
 
 

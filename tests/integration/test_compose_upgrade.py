@@ -25,6 +25,7 @@ from harbor_upgrade.compose.database import container_name
 from harbor_upgrade.compose.docker import daemon_answers
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 from tests.support import compose_stack as cs
+from tests.support.procs import process_argvs
 
 pytestmark = pytest.mark.slow
 SECRETS = (cs.DB_PASSWORD, quote(cs.DB_PASSWORD, safe=""))
@@ -69,14 +70,8 @@ class Watch:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit():
-                    continue
-                try:
-                    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                text = " ".join(a.decode(errors="replace") for a in args)
+            for _pid, argv in process_argvs():
+                text = " ".join(argv)
                 self.leaks += [text for s in SECRETS if s in text]
                 if "docker-proxy" in text and "-host-ip" in text:
                     self.host_ips.add(text.split("-host-ip")[1].split()[0])
