@@ -39,20 +39,44 @@ def open_private(path: str | os.PathLike, flags: int = os.O_WRONLY | os.O_APPEND
     return fd
 
 
-def write_private(path: str | os.PathLike, data: str | bytes) -> None:
-    """Replace path atomically with data, 0600, fsync'd."""
-    path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
+class NoTempFile(OSError):
+    """The temporary file beside the target could not be created: nothing was written."""
+
+
+def write_temp_beside(path: Path, data: bytes, mode: int = FILE_MODE) -> str:
+    """A new file beside path holding data, fsync'd, with mode (created 0600 until then); its
+    name. It is the caller's to rename or link into place and remove; on failure it is gone."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
+    except OSError as err:
+        raise NoTempFile(err.errno, err.strerror, err.filename) from err
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(raw)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def replace_atomically(path: str | os.PathLike, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write beside path, then rename over it: readers see the old file or the new one, never
+    a part. OSError (NoTempFile when nothing could be written) leaves path as it was."""
+    path = Path(path)
+    tmp = write_temp_beside(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_private(path: str | os.PathLike, data: str | bytes) -> None:
+    """Replace path atomically with data, 0600, fsync'd."""
+    replace_atomically(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def check_writable(path: str | os.PathLike, what: str, *, is_dir: bool) -> None:

@@ -11,7 +11,6 @@ import errno
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .. import secrets, versions
 from ..errors import HarborYmlInvalid, InvalidInput, UnsupportedVersion, ValidationFailed
+from ..private import NoTempFile, replace_atomically, write_temp_beside
 from ..versions import path_between, release_line
 from . import reader
 from .document import Document, Indentation, detect_layout, dump, key_line, make_yaml
@@ -249,22 +249,12 @@ def _check_output(out: Path) -> None:
 def write_atomically(target: Path, data: bytes, mode: int) -> None:
     """Write beside the target, then rename over it: readers see the old or the new file."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as err:
+        replace_atomically(target, data, mode)
+    except NoTempFile as err:
         raise InvalidInput(f"{target}: cannot write in {target.parent}: {err.strerror or err}; "
                            "nothing was changed") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
     except OSError as err:
         raise InvalidInput(f"{target}: cannot write: {err.strerror or err}; the file was not changed") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def keep_backup(source: Source, version: str) -> Path:
@@ -277,16 +267,13 @@ def keep_backup(source: Source, version: str) -> Path:
     safe = re.sub(r"[^0-9A-Za-z.]", "_", version)
     base = source.path.with_name(f"{source.path.name}.{safe}.bak")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=".tmp", dir=base.parent)
-    except OSError as err:
+        tmp = write_temp_beside(base, source.raw, _mode(source.path))
+    except NoTempFile as err:
         raise InvalidInput(f"{base}: cannot write the backup in {base.parent}: {err.strerror or err}; "
                            "nothing was changed") from None
+    except OSError as err:
+        raise InvalidInput(f"{base}: cannot write the backup: {err.strerror or err}; nothing was changed") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(source.raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _mode(source.path))
         for n in range(1, 1000):
             candidate = base if n == 1 else base.with_name(f"{base.name}.{n}")
             try:
