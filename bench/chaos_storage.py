@@ -31,18 +31,8 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]  # REPO: tests.support
 
 from harbor_upgrade import db  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
-from tests.support.artifacts import fresh_schema, register  # noqa: E402
-from tests.support.hostile_trees import (  # noqa: E402
-    CASES,
-    Tree,
-    baseline,
-    build,
-    freeze_atimes,
-    good_rows,
-    judge,
-    read_since_frozen,
-    run_artifacts,
-)
+from tests.support.artifacts import fresh_schema  # noqa: E402
+from tests.support.hostile_trees import CASES, run_case, run_clean  # noqa: E402
 
 #: what the campaign counts as failures (bench/chaos.py adds them to its own)
 FAILURES = ("traceback", "hang", "outside-read", "unexpected-exit", "not-reported", "control-in-output",
@@ -67,25 +57,16 @@ def campaign(base: Path, n: int = 25, seed: int = 1, verbose: bool = False) -> c
         template = cluster.dsn("template_harbor")
         cluster.psql(dbname="template_harbor", file=fresh_schema())
         db.migrate(template)
-        clean_dir = base / "clean"
-        t = Tree(clean_dir / "storage", clean_dir / "outside")
-        baseline(t)
         cluster.createdb("clean", template="template_harbor")
-        register(cluster.dsn("clean"), t.db_rows)
-        clean = run_artifacts(cluster.dsn("clean"), t.root, clean_dir / "report.json")
+        clean, clean_rows = run_clean(cluster.dsn("clean"), base / "clean")
         if clean["code"] != 0:
             raise SystemExit(f"a clean tree does not pass: {clean['out'] + clean['err']}")
-        clean_rows = good_rows(cluster.dsn("clean"))
         counts["clean-peak-rss-mb"] = clean["peak_rss"] >> 20
         for i, case in enumerate(order):
             d = base / f"{i:03d}-{case}"
-            tree, expected = build(case, d / "storage", d / "outside")
             name = f"case{i}"
             cluster.createdb(name, template="template_harbor")
-            register(cluster.dsn(name), tree.db_rows)
-            frozen = freeze_atimes(tree.outside)
-            result = run_artifacts(cluster.dsn(name), tree.root, d / "report.json")
-            wrong = judge(result, expected, good_rows(cluster.dsn(name)), clean_rows, read_since_frozen(frozen))
+            result, wrong = run_case(case, cluster.dsn(name), d, clean_rows)
             counts["storage-runs"] += 1
             counts["problems-reported"] += len((result["report"] or {}).get("problems", []))
             counts["peak-rss-mb"] = max(counts["peak-rss-mb"], result["peak_rss"] >> 20)

@@ -10,9 +10,8 @@ import pytest
 
 from harbor_upgrade import db
 from harbor_upgrade.postgres.server import server_user
-from tests.support.artifacts import fresh_schema, register
-from tests.support.hostile_trees import Tree as HostileTree
-from tests.support.hostile_trees import baseline, good_rows, run_artifacts
+from tests.support.artifacts import fresh_schema
+from tests.support.hostile_trees import run_clean
 
 
 @pytest.fixture
@@ -47,13 +46,9 @@ def clean_rows(pg_cluster, tmp_path_factory):
         dsn = pg_cluster.dsn(name)
         pg_cluster.psql(dbname=name, file=fresh_schema())
         db.migrate(dsn)
-        base = tmp_path_factory.mktemp("clean")
-        t = HostileTree(base / "storage", base / "outside")
-        baseline(t)
-        register(dsn, t.db_rows)
-        result = run_artifacts(dsn, t.root, base / "report.json")
+        result, rows = run_clean(dsn, tmp_path_factory.mktemp("clean"))
         assert result["code"] == 0, result["out"] + result["err"]
-        yield good_rows(dsn), result["peak_rss"]
+        yield rows, result["peak_rss"]
     finally:
         pg_cluster.dropdb(name)
 

@@ -7,26 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.artifacts import register
-from tests.support.hostile_trees import (
-    CASES,
-    build,
-    freeze_atimes,
-    good_rows,
-    judge,
-    read_since_frozen,
-    run_artifacts,
-)
+from tests.support.hostile_trees import CASES, freeze_atimes, read_since_frozen, run_case
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_hostile_storage_is_reported_never_fatal(case, harbor24, tmp_path, clean_rows):  # noqa: F811 - fixture
-    tree, expected = build(case, tmp_path / "storage", tmp_path / "outside")
-    register(harbor24.dsn, tree.db_rows)
-    frozen = freeze_atimes(tree.outside)
-    result = run_artifacts(harbor24.dsn, tree.root, tmp_path / "report.json")
-    assert judge(result, expected, good_rows(harbor24.dsn), clean_rows[0], read_since_frozen(frozen)) == [], \
-        f"clean run peaked at {clean_rows[1] >> 20} MB"
+    _result, wrong = run_case(case, harbor24.dsn, tmp_path, clean_rows[0])
+    assert wrong == [], f"clean run peaked at {clean_rows[1] >> 20} MB"
 
 
 def test_the_outside_read_detector_sees_a_read_and_a_listing(tmp_path):

@@ -23,6 +23,7 @@ from harbor_upgrade.artifacts.store import artifact_rows
 from harbor_upgrade.registry import manifest as m
 from harbor_upgrade.registry.layout import LayoutWriter
 from harbor_upgrade.terminal import printable
+from tests.support.artifacts import register
 
 V2 = "docker/registry/v2"
 IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -391,3 +392,24 @@ def judge(result: dict, expected: list[Expected], rows_now: list[dict], clean_ro
     if result["peak_rss"] >= PEAK_RSS_LIMIT:
         wrong.append(("memory", f"peak RSS {result['peak_rss'] >> 20} MB"))
     return wrong
+
+
+def run_clean(dsn: str, work: Path) -> tuple[dict, list[dict]]:
+    """A tree with nothing hostile in it, registered in dsn (2.4 schema, no artifact rows) and
+    read by `harbor-upgrade artifacts`: (the run's result, the good repository's rows)."""
+    t = Tree(work / "storage", work / "outside")
+    baseline(t)
+    register(dsn, t.db_rows)
+    result = run_artifacts(dsn, t.root, work / "report.json")
+    return result, good_rows(dsn)
+
+
+def run_case(case: str, dsn: str, work: Path, clean_rows: list[dict]) -> tuple[dict, list[tuple[str, str]]]:
+    """One hostile case end to end: its tree under work, its rows registered in dsn (2.4 schema,
+    no artifact rows), `harbor-upgrade artifacts` run with the folder beside the root frozen;
+    (the run's result, what went wrong: judge's verdict against the clean run's rows)."""
+    tree, expected = build(case, work / "storage", work / "outside")
+    register(dsn, tree.db_rows)
+    frozen = freeze_atimes(tree.outside)
+    result = run_artifacts(dsn, tree.root, work / "report.json")
+    return result, judge(result, expected, good_rows(dsn), clean_rows, read_since_frozen(frozen))
