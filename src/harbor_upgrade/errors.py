@@ -216,6 +216,11 @@ class RunStepsDiffer(InvalidInput):
     reference = "run-steps-differ"
 
 
+class PrepareAfterRun(InvalidInput):
+    """`run --prepare` on a backup folder whose run has begun; continue the run instead."""
+    reference = "prepare-after-run"
+
+
 class ResumeOptionsDiffer(InvalidInput):
     """An interrupted artifacts run was started with other options."""
     reference = "resume-options-differ"

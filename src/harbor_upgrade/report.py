@@ -174,6 +174,13 @@ def render_text(report: dict | RunReport, width: int = 110) -> str:
             con.print(_counts_table(verify["counts"]))
         if verify.get("checks"):
             con.print(_checks_table("Verification", verify["checks"]))
+    if report.get("window_seconds") is not None:
+        prepared = report.get("prepare_seconds")
+        con.print(f"Stop window (Harbor stopped → verified): {report['window_seconds']:.1f} s; total "
+                  f"{report['total_seconds']:.1f} s"
+                  + (f" (with run --prepare: {prepared:.1f} s while Harbor served)" if prepared else ""))
+    elif report.get("command") == "run --prepare" and report.get("prepare_seconds") is not None:
+        con.print(f"Prepared in {report['prepare_seconds']:.1f} s while Harbor served (nothing stopped)")
     if report.get("error"):
         err = report["error"]
         con.print(f"error [{err.get('reference')}]: {err.get('message')}")

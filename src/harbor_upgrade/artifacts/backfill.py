@@ -22,10 +22,10 @@ import os
 import signal
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from ..db import ledger
 from ..progress import Progress, Silent
@@ -34,6 +34,9 @@ from ..registry.storage import ObjectUnreadable, Storage
 from . import store
 from .abstraction import Artifact, Failure, RepositoryAbstractor
 from .readahead import ReadAhead
+
+if TYPE_CHECKING:
+    from .prefetch import Prefetch
 
 BATCH_ARTIFACTS = 2000
 BATCH_REPOSITORIES = 200
@@ -66,6 +69,8 @@ class BackfillReport:
     empty_repositories: list[str] = field(default_factory=list)
     data_version_set: bool = False
     seconds: float = 0.0
+    prefetched: int = 0              # repositories whose rows came from the prefetch (fingerprint unchanged)
+    reread: int = 0                  # repositories the prefetch held but that were read again (changed)
 
     @property
     def ok(self) -> bool:
@@ -77,7 +82,7 @@ class BackfillReport:
                 "references_created": self.references_created, "untagged_found": self.untagged_found,
                 "problems": [p.to_dict() for p in self.problems], "ignored_tags": self.ignored_tags,
                 "empty_repositories": self.empty_repositories, "data_version_set": self.data_version_set,
-                "seconds": round(self.seconds, 3)}
+                "prefetched": self.prefetched, "reread": self.reread, "seconds": round(self.seconds, 3)}
 
 
 # ------------------------------------------------------------------------------ per repository
@@ -126,22 +131,62 @@ def _unreadable_repository(name: str, project: str, repository: store.Repository
                                  db_artifacts=len(existing))
 
 
+@dataclass
+class ListingFacts:
+    """What a repository's listing decides about its rows, beside the abstraction's results
+    (a prefetch keeps them; ``compose_write`` turns them into the repository's writes)."""
+    has_manifests: bool
+    has_layers: bool
+    tags: dict[str, str]                        # valid tag -> digest
+    ignored: list[tuple[str, str, str]]         # (tag, digest, reason)
+    manifests: set[str]                         # revisions and the digests valid tags name
+    null_revisions: dict[str, str]              # revision whose link is unusable -> why
+    problems: list[tuple[str, str, str, str]]   # the listing's (digest, tag, reason, detail)
+    bad_revision_dirs: list[str]
+    bad_tag_names: list[str]
+
+
+def listing_facts(layout: Layout, listing: RepositoryListing) -> ListingFacts:
+    tags, ignored = valid_tags(layout, listing)
+    return ListingFacts(
+        has_manifests=listing.has_manifests, has_layers=bool(listing.layers), tags=tags, ignored=ignored,
+        manifests=set(listing.revisions) | {d for d in tags.values() if d not in listing.revisions},
+        null_revisions={d: listing.link_errors.get(d, "the revision link does not hold a digest")
+                        for d, link in listing.revisions.items() if link is None},
+        problems=list(listing.problems), bad_revision_dirs=list(listing.bad_revision_dirs),
+        bad_tag_names=list(listing.bad_tag_names))
+
+
+def targets_of(facts: ListingFacts, existing: dict[str, int], import_untagged: bool) -> list[str]:
+    """The digests abstracted, in this order: the database's, then (on request) the untagged ones."""
+    targets = sorted(existing)
+    if import_untagged:
+        targets += sorted(facts.manifests - set(existing))
+    return targets
+
+
+def empty_write(name: str, project: str, facts: ListingFacts,
+                existing: dict[str, int]) -> store.RepositoryWrite | None:
+    """The write of a repository without manifests nor database rows; None for any other."""
+    if facts.has_manifests or existing:
+        return None
+    # only an object store's listing tells an empty repository (or a folder with only
+    # _uploads) from one with manifests; a filesystem's entry kind said it already
+    if facts.has_layers:
+        return _note_only(name, "empty-repository", "", "")
+    return store.RepositoryWrite(name=name, project=project, repository_id=None, updates=[], created=[],
+                                 existing_ids={}, notes=[], untagged=0, db_artifacts=0)
+
+
 def _examine(layout: Layout, name: str, project: str, repository: store.RepositoryRow | None,
              existing: dict[str, int], import_untagged: bool, io_pool: Executor | None,
              window: int) -> store.RepositoryWrite:
     listing = layout.list_repository(name)
-    if not listing.has_manifests and not existing:
-        # only an object store's listing tells an empty repository (or a folder with only
-        # _uploads) from one with manifests; a filesystem's entry kind said it already
-        if listing.layers:
-            return _note_only(name, "empty-repository", "", "")
-        return store.RepositoryWrite(name=name, project=project, repository_id=None, updates=[], created=[],
-                                     existing_ids={}, notes=[], untagged=0, db_artifacts=0)
-    tags, ignored = valid_tags(layout, listing)
-    manifests = set(listing.revisions) | {d for d in tags.values() if d not in listing.revisions}
-    targets = sorted(existing)
-    if import_untagged:
-        targets += sorted(manifests - set(existing))
+    facts = listing_facts(layout, listing)
+    empty = empty_write(name, project, facts, existing)
+    if empty is not None:
+        return empty
+    targets = targets_of(facts, existing, import_untagged)
     read_ahead = ReadAhead(layout, listing, io_pool, targets, window) if io_pool else None
     # ReadAhead stands in for the layout (what it does not read ahead, it reads through the layout)
     abstractor = RepositoryAbstractor(cast(Layout, read_ahead) if read_ahead is not None else layout, listing)
@@ -154,10 +199,16 @@ def _examine(layout: Layout, name: str, project: str, repository: store.Reposito
     finally:
         if read_ahead is not None:
             read_ahead.close()
-    results = abstractor.results()
+    return compose_write(name, project, repository, existing, facts, abstractor.results(), abstractor.problems)
+
+
+def compose_write(name: str, project: str, repository: store.RepositoryRow | None, existing: dict[str, int],
+            facts: ListingFacts, results: dict[str, Artifact | Failure],
+            problems: list[tuple[str, str, str]]) -> store.RepositoryWrite:
+    """A repository's writes from its listing facts and the abstraction of its targets (pure)."""
     children = {r.child_digest for a in results.values() if isinstance(a, Artifact) for r in a.references}
     tags_of: dict[str, list[str]] = {}
-    for tag, digest in tags.items():
+    for tag, digest in facts.tags.items():
         tags_of.setdefault(digest, []).append(tag)
 
     updates, created, notes = [], [], []
@@ -169,20 +220,19 @@ def _examine(layout: Layout, name: str, project: str, repository: store.Reposito
         else:
             created.append(store.NewArtifact(result, name, imported=digest not in children,
                                              tags=tuple(tags_of.get(digest, ()))))
-    for digest in sorted(d for d, link in listing.revisions.items() if link is None and d not in results):
-        notes.append(("problem", digest, "", "revision-link-invalid",
-                      listing.link_errors.get(digest, "the revision link does not hold a digest")))
-    for digest, tag, reason, detail in listing.problems:
+    for digest in sorted(d for d in facts.null_revisions if d not in results):
+        notes.append(("problem", digest, "", "revision-link-invalid", facts.null_revisions[digest]))
+    for digest, tag, reason, detail in facts.problems:
         notes.append(("problem", digest, tag, reason, detail))
-    for digest, reason, detail in abstractor.problems:
+    for digest, reason, detail in problems:
         notes.append(("problem", digest, "", reason, detail))
-    for bad in listing.bad_revision_dirs:
+    for bad in facts.bad_revision_dirs:
         notes.append(("problem", bad, "", "revision-link-invalid", "the revision directory is not a digest"))
-    for tag in listing.bad_tag_names:
+    for tag in facts.bad_tag_names:
         notes.append(("problem", "", tag, "name-refused", f"tag directory {tag!r} is not a valid tag name"))
-    for tag, digest, reason in ignored:
+    for tag, digest, reason in facts.ignored:
         notes.append(("ignored-tag", digest, tag, reason, ""))
-    unknown = manifests - _reached(results, existing)
+    unknown = facts.manifests - _reached(results, existing)
     return store.RepositoryWrite(name=name, project=project,
                                  repository_id=repository.repository_id if repository else None,
                                  updates=updates, created=created, existing_ids=existing, notes=notes,
@@ -214,10 +264,12 @@ def _note_only(name: str, kind: str, reason: str, detail: str) -> store.Reposito
 
 def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
              import_untagged: bool = False, progress: Progress | None = None,
-             batch_artifacts: int = BATCH_ARTIFACTS) -> BackfillReport:
+             batch_artifacts: int = BATCH_ARTIFACTS, prefetch: Prefetch | None = None) -> BackfillReport:
     """Fill every artifact row of the 2.4.0 database at dsn from storage (see module doc),
     then set the data version as harbor-core does after its walk. batch_artifacts bounds
-    the rows per transaction (smaller: finer checkpoints, more commits)."""
+    the rows per transaction (smaller: finer checkpoints, more commits). With a prefetch
+    (``artifacts.prefetch``), repositories whose listing fingerprint did not change since
+    it was made come from it; the others are read."""
     began = time.monotonic()
     progress = progress or Silent()
     layout = Layout(storage)
@@ -237,7 +289,8 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
             in_flight: deque[Future] = deque()
             for entry, row, existing in _with_database_rows(conn, layout.repositories(), run.done,
                                                              repository_rows):
-                in_flight.append(_submit(pool, layout, entry, row, existing, import_untagged, io_pool, jobs))
+                in_flight.append(_submit(pool, layout, entry, row, existing, import_untagged, io_pool, jobs,
+                                         prefetch))
                 while len(in_flight) > jobs * 4:
                     writer.add(in_flight.popleft().result())
             while in_flight:
@@ -249,6 +302,7 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
                 io_pool.shutdown(wait=True, cancel_futures=True)
         writer.flush()
         report = _finish(conn, storage, progress)
+        report.prefetched, report.reread = writer.sources.get("prefetch", 0), writer.sources.get("storage", 0)
     progress.finish()
     report.seconds = time.monotonic() - began
     return report
@@ -301,8 +355,10 @@ def _with_database_rows(conn, entries, done, repository_rows):
 
 
 def _submit(pool: Executor, layout: Layout, entry, row, existing: dict[str, int],
-            import_untagged: bool, io_pool: Executor | None = None, window: int = 8) -> Future:
-    """The future RepositoryWrite of one storage repository entry."""
+            import_untagged: bool, io_pool: Executor | None = None, window: int = 8,
+            prefetch: Prefetch | None = None) -> Future:
+    """The future RepositoryWrite of one storage repository entry (from its prefetch record when
+    one is held and its fingerprint is unchanged)."""
     if entry.kind == "refused":
         write = _note_only(entry.name, "problem", "name-refused", f"{entry.detail or 'not a valid repository name'}; "
                                                                       "not read")
@@ -313,6 +369,11 @@ def _submit(pool: Executor, layout: Layout, entry, row, existing: dict[str, int]
         return _done(_unreadable_repository(entry.name, entry.name.split("/")[0], row, existing, entry.detail))
     if entry.kind == "empty" and not existing:
         return _done(_note_only(entry.name, "empty-repository", "", ""))
+    held = prefetch.record(entry.name) if prefetch is not None else None
+    if held is not None:
+        from .prefetch import examine_prefetched
+        return pool.submit(examine_prefetched, layout, entry.name, entry.name.split("/")[0], row, existing,
+                           import_untagged, held[0], held[1], io_pool, window)
     return pool.submit(examine, layout, entry.name, entry.name.split("/")[0], row, existing, import_untagged,
                        io_pool, window)
 
@@ -332,8 +393,10 @@ class _Writer:
         self.batch: list[store.RepositoryWrite] = []
         self.size = 0
         self.since = time.monotonic()
+        self.sources: Counter[str] = Counter()
 
     def add(self, write: store.RepositoryWrite) -> None:
+        self.sources[write.source] += 1
         self.batch.append(write)
         self.size += len(write.updates) + len(write.created) + 1
         if (self.size >= self.batch_artifacts or len(self.batch) >= BATCH_REPOSITORIES

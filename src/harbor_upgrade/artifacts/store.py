@@ -180,6 +180,7 @@ class RepositoryWrite:
     notes: list[tuple[str, str, str, str, str]]   # kind, digest, name, reason, detail
     untagged: int
     db_artifacts: int                # how many of the database's rows this repository covered
+    source: str = ""                 # "prefetch" or "storage" when a prefetch was offered
 
 
 def _next_id(conn: psycopg.Connection, table: str, column: str, sequence: str) -> int:

@@ -108,6 +108,10 @@ def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, to, e
 @click.option("--jobs", default=4, show_default=True, help="parallel storage readers / dump jobs")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
+@click.option("--prepare", is_flag=True,
+              help="before the stop window, while Harbor still serves: check the config and the storage and read "
+                   "every repository's artifact metadata into the backup folder; the run without it then reads "
+                   "again only the repositories changed since (never writes the database)")
 @stop_harbor_opt
 @to_opt
 @click.option("--drop-chartmuseum", is_flag=True,
@@ -115,7 +119,7 @@ def plan_cmd(harbor_yml, dsn, storage, s3_endpoint, s3_region, backup_dir, to, e
                    "stay); without it run refuses")
 @engine_opts
 @json_opt
-def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config_out, jobs, yes, dry_run,
+def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config_out, jobs, yes, dry_run, prepare,
             stop_harbor, to, drop_chartmuseum, engine_bindir, engine_mode, engine_old_bindir, as_json):
     """Back up, then upgrade config, engine (with --engine-bindir), database, artifacts and
     scanner, and verify; journaled.
@@ -123,11 +127,14 @@ def run_cmd(harbor_yml, backup_dir, dsn, storage, s3_endpoint, s3_region, config
     The engine step upgrades the PostgreSQL cluster in data_volume/database (this machine's
     only): it stops its server with pg_ctl as the folder's owner, runs pg-upgrade into a
     folder beside it and starts the new cluster on the same port and socket. The old
-    cluster is kept until `harbor-upgrade pg-upgrade --cleanup`."""
+    cluster is kept until `harbor-upgrade pg-upgrade --cleanup`.
+
+    With --prepare, only what needs no stop runs (while Harbor serves); the report of the run
+    itself shows the stop window (Harbor stopped → verified) beside the total."""
     opts = up.Options(harbor_yml=harbor_yml, backup_dir=backup_dir, dsn=dsn, storage=storage, config_out=config_out,
                       s3_endpoint=s3_endpoint, s3_region=s3_region, jobs=jobs, yes=yes, dry_run=dry_run,
                       engine_bindir=engine_bindir, engine_mode=engine_mode, engine_old_bindir=engine_old_bindir,
-                      stop_harbor=stop_harbor, to=to, drop_chartmuseum=drop_chartmuseum)
+                      stop_harbor=stop_harbor, to=to, drop_chartmuseum=drop_chartmuseum, prepare=prepare)
     with progress_reporter() as progress:
         report = up.run(opts, progress, confirm=current().confirmer)
     return emit(report, as_json)

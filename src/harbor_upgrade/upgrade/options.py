@@ -36,6 +36,7 @@ class Options:
     stop_harbor: bool = False               # a running Compose stack is stopped first (else run refuses)
     to: str | None = None                   # the target release (default: the newest the tool knows)
     drop_chartmuseum: bool = False          # crossing 2.8 with charts in ChartMuseum's storage is confirmed
+    prepare: bool = False                   # run --prepare: the part that needs no stop (artifact prefetch)
 
     @property
     def target(self) -> str:

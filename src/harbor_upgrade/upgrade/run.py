@@ -2,33 +2,37 @@
 (skipping those the journal shows done), and the report."""
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..artifacts.prefetch import prepare_prefetch
 from ..compose.detect import ComposeInstallation
 from ..compose.errors import EngineCompose
 from ..compose.session import compose_of, container_journal, database, own_database
 from ..compose.stack import refuse_running, stop_harbor
+from ..config import plan_migration
 from ..db.inventory import artifact_digests
-from ..errors import HarborUpgradeError, InvalidInput, UnsafeState
-from ..installation import detect
+from ..errors import HarborUpgradeError, InvalidInput, PrepareAfterRun, UnsafeState
+from ..installation import Installation, detect
 from ..journal import Journal
 from ..postgres.scratch import sweep
 from ..postgres.server import Server
 from ..private import check_writable, write_private
 from ..progress import Progress, Silent
-from ..results import Advice, CheckResult, RunReport, StepResult, all_ok
+from ..results import FAIL, PASS, WARN, Advice, CheckResult, RunReport, StepResult, all_ok
+from ..secrets import mask_text
 from ..verify import missing_manifests
 from .context import Context, Step, open_installation_storage
 from .lock import InstallationLock, RunLock
 from .options import KNOWN_MISSING, Options, start_release
 from .plan import hops, next_steps, plan, planned_engine, step_plan
-from .preflight import preflight
+from .preflight import check_disk, check_start, check_storage, check_versions_agree, preflight
 from .removed import refuse_dropping_charts, removals
-from .steps import DEFAULT_STEP_NAMES, steps_for
+from .steps import DEFAULT_STEP_NAMES, PREFETCH_TEXT, steps_for
 from .steps.engine import engine_state, old_cluster_usable
 
 
@@ -69,6 +73,26 @@ def restore_engine_server(backup_dir: Path) -> str | None:
         return str(datadir)
 
 
+@dataclass
+class Clock:
+    """The run's two durations: the total from the command's start, and the stop window from the
+    moment Harbor is stopped (--stop-harbor) or, when it is down already, the in-window run goes
+    ahead (confirmed) — each up to the verification passing."""
+    began: float = field(default_factory=time.monotonic)
+    window_began: float | None = None
+
+    def window_starts(self) -> None:
+        if self.window_began is None:
+            self.window_began = time.monotonic()
+
+    def figures(self, ok: bool, prepare_seconds: float | None) -> dict:
+        now = time.monotonic()
+        window = now - (self.window_began if self.window_began is not None else self.began)
+        return {"window_seconds": round(window, 3) if ok else None,
+                "total_seconds": round(now - self.began + (prepare_seconds or 0.0), 3),
+                "prepare_seconds": None if prepare_seconds is None else round(prepare_seconds, 3)}
+
+
 def confirmed(opts: Options, question: str, confirm: Callable[[str], bool] | None) -> None:
     """--yes, or the operator's yes (``confirm`` is None when nobody can be asked); else nothing is changed."""
     if opts.yes:
@@ -95,6 +119,9 @@ def run(opts: Options, progress: Progress | None = None,
         report = plan(opts)
         report.command = "run --dry-run"
         return report
+    if opts.prepare:
+        return prepare(opts, progress)
+    clock = Clock()
     progress = progress or Silent()
     backup_dir = Path(opts.backup_dir).resolve()
     check_writable(backup_dir, "--backup-dir", is_dir=True)
@@ -102,7 +129,7 @@ def run(opts: Options, progress: Progress | None = None,
         progress.note(f"removed {left}, a scratch cluster an interrupted command left behind")
     ci = None if opts.dsn else compose_of(opts.harbor_yml)
     if ci is None:
-        return run_on(opts, progress, confirm, backup_dir)
+        return run_on(opts, progress, confirm, backup_dir, clock)
     if own_database(ci) and opts.engine_bindir:
         raise EngineCompose("--engine-bindir upgrades a cluster served by this machine's PostgreSQL; on a Compose "
                             "installation the engine is left to the target release's harbor-db",
@@ -114,17 +141,92 @@ def run(opts: Options, progress: Progress | None = None,
         confirmed(opts, f"Stop Harbor ({len(ci.running)} containers of {ci.compose_file}) and upgrade "
                         f"{opts.harbor_yml} to {opts.target} (backup in {backup_dir})?", confirm)
         opts = replace(opts, yes=True)
+        clock.window_starts()
         if not own_database(ci):   # external_database: only the stack stops
             progress.note(f"stopping Harbor ({len(ci.running)} containers of project {ci.project}): docker "
                           "compose down")
             stop_harbor(ci, journal)
     if not own_database(ci):
-        report = run_on(opts, progress, confirm, backup_dir)
+        report = run_on(opts, progress, confirm, backup_dir, clock)
     else:
         with database(opts.harbor_yml, None, stop=opts.stop_harbor, journal=journal, say=progress.note,
                       ci=ci) as dsn:
-            report = run_on(replace(opts, dsn=dsn), progress, confirm, backup_dir)
+            report = run_on(replace(opts, dsn=dsn), progress, confirm, backup_dir, clock)
     report.next = compose_next_steps(report, ci, opts)
+    return report
+
+
+def check_config(inst: Installation, target: str) -> CheckResult:
+    """harbor.yml migrates to the target (nothing written): what the in-window config step will do."""
+    try:
+        result = plan_migration(inst.harbor_yml, target)
+    except HarborUpgradeError as e:
+        return CheckResult("harbor.yml migrates", FAIL, e.message, hint=e.hint or "fix harbor.yml, then prepare again")
+    return CheckResult("harbor.yml migrates", WARN if result.warnings else PASS,
+                       f"{result.from_version} → {target}: {len(result.changes)} changes"
+                       + (f", {len(result.warnings)} warnings: " + "; ".join(mask_text(w) for w in result.warnings)
+                          if result.warnings else ""))
+
+
+def estimate_of(opts: Options, inst: Installation) -> dict | None:
+    """The estimate of each step's duration (upgrade/estimate.py, landing separately), when it exists:
+    its ``estimate_run(opts, inst)`` gives an object with ``to_dict()`` or a dict."""
+    try:
+        module = importlib.import_module(f"{__package__}.estimate")
+    except ImportError:
+        return None
+    make = getattr(module, "estimate_run", None)
+    if make is None:
+        return None
+    value = make(opts, inst)
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
+def prepare(opts: Options, progress: Progress | None = None) -> RunReport:
+    """``run --prepare``: what needs no stop, while the old Harbor still serves. Reads harbor.yml, the
+    database when it is reachable (read-only) and the registry storage; checks the config and the
+    storage; writes only the artifact prefetch into the backup folder (``artifacts.prefetch``),
+    which the in-window run applies. Never writes the database, never needs Harbor stopped."""
+    began = time.monotonic()
+    progress = progress or Silent()
+    assert opts.backup_dir   # run() refuses a run without one
+    backup_dir = Path(opts.backup_dir).resolve()
+    check_writable(backup_dir, "--backup-dir", is_dir=True)
+    if (backup_dir / "journal.jsonl").exists() and Journal.read(backup_dir).last("run-start"):
+        raise PrepareAfterRun(f"the run in {backup_dir} has begun: run --prepare is for before it",
+                              hint=f"continue the run: harbor-upgrade run --backup-dir {backup_dir} ... (same options)")
+    target = opts.target
+    inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
+    checks = [check_start(inst, target), check_versions_agree(inst), check_config(inst, target),
+              check_disk(inst, backup_dir), check_storage(inst)]
+    report = RunReport("run --prepare", False, [], target=target, installation=inst.to_dict(),
+                       hops=hops(inst, target), backup_dir=str(backup_dir), checks=checks)
+    if not all_ok(checks):
+        report.steps = [StepResult("prefetch", False, "not run: a check failed", planned=True)]
+        report.next = [Advice(Advice.FIX_CHECKS, "Fix the failed checks above, then prepare again; nothing was "
+                                                 "written.")]
+        return report
+    storage = open_installation_storage(inst)
+    progress.note(f"prefetch: {PREFETCH_TEXT}")
+    t0 = time.monotonic()
+    try:
+        made = prepare_prefetch(storage, backup_dir, jobs=opts.jobs, progress=progress.task("prefetch"),
+                                about={"harbor_yml": str(inst.harbor_yml), "target": target}, began=began)
+    finally:
+        storage.close()
+    report.steps = [StepResult("prefetch", True, f"{made.repositories:,} repositories ({made.artifacts:,} artifacts) "
+                               f"read and abstracted into {made.path}"
+                               + (f"; {made.not_recorded:,} with problems or unreadable, read in the window"
+                                  if made.not_recorded else ""),
+                               seconds=time.monotonic() - t0, changed=made.to_dict())]
+    estimate = estimate_of(opts, inst)
+    if estimate is not None:
+        report.extra["estimate"] = estimate
+    report.ok = True
+    report.extra["prepare_seconds"] = round(time.monotonic() - began, 3)
+    report.next = [Advice(Advice.RUN, "In the stop window: stop Harbor, then run the same command without --prepare "
+                                      "(with the same --backup-dir): it reads again only the repositories pushed to "
+                                      "or changed since.")]
     return report
 
 
@@ -145,8 +247,9 @@ def compose_next_steps(report: RunReport, ci: ComposeInstallation, opts: Options
 
 
 def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | None,
-           backup_dir: Path) -> RunReport:
+           backup_dir: Path, clock: Clock | None = None) -> RunReport:
     """The run against the database opts.dsn reaches (or harbor.yml's external one)."""
+    clock = clock or Clock()
     served = restore_engine_server(backup_dir)
     if served:
         progress.note(f"continuing an engine upgrade: the database is served from {served}")
@@ -162,6 +265,7 @@ def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | N
         return report
     refuse_dropping_charts(removals(inst, start_release(inst), target), opts.drop_chartmuseum)
     confirmed(opts, f"Upgrade {inst.harbor_yml} to {target} (backup in {backup_dir})?", confirm)
+    clock.window_starts()
     assert inst.dsn is not None  # every check passed: check_stopped (need_db) fails without a database
     with RunLock(backup_dir), InstallationLock(inst.dsn, "this run") as installation_lock:
         ctx = Context(opts, inst, open_journal(backup_dir, steps, target), backup_dir, progress)
@@ -175,6 +279,7 @@ def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | N
     report.next = next_steps(inst, opts, report.ok, failed, engine)
     report.verify = ctx.outcome.get("verify")
     report.steps += [StepResult(s.name, False, "not run", planned=True) for s in steps[len(report.steps):]]
+    report.extra.update(clock.figures(report.ok, ctx.outcome.get("prepare_seconds")))
     return report
 
 

@@ -25,6 +25,9 @@ RUN_STEPS: tuple[Step, ...] = (
          step_scanner),
     Step("verify", "compare counts with the backup and check the invariants", step_verify),
 )
+# run --prepare's one step, before the window (not a step of the journaled run)
+PREFETCH_TEXT = ("read every repository's listing and manifests while Harbor serves, abstract them and record them "
+                 "with each repository's listing fingerprint (the window reads again only what changed)")
 # What a run recorded before the journal named its steps took: the steps asked for by default.
 DEFAULT_STEP_NAMES = [s.name for s in RUN_STEPS if s.asked(Options(""))]
 

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Benchmark: the stop window of a whole upgrade, 1.10 -> 2.15.0, after `run --prepare` (issue 13 item 2).
+
+For each scale (default: 100 with 22,000 artifacts, then 350 with 110,000) it builds a Harbor 1.10
+installation: a storage tree in the exact distribution layout (bench/artifacts_tree.py, kept in
+bench/out/window-<N>k and reused), and a 1.10 database from tests/support/seed_harbor.py at the
+scale with the tree as its registry inventory, so that the database's rows of those repositories
+are the storage's tags (one 1.10 artifact row per tag, as 1.10 knew them; the seed's own synthetic
+repositories at the scale are database-only, as in bench_upgrade.py). Then, as an operator would:
+
+  1. `run --prepare` while "Harbor serves" (a child process: its seconds and peak RSS);
+  2. Harbor's users change a few repositories meanwhile: a push (new manifest and tag), a tag moved
+     to another digest, a tag added (storage and the 1.10 rows both);
+  3. the in-window `run --to 2.15.0 --yes` (a child process), and prints every step's seconds, the
+     window (stop -> verified) and the total (prepare included), the peak RSS of each, and how many
+     repositories came from the prefetch;
+  4. beside it Harbor's own path for the same data: its SQL for the same hop (with --harbor-sql DIR
+     measured side by side on a copy of the same 1.10 database; otherwise bench_db's recorded figure,
+     labelled as such) plus its artifact walk (GET manifest + GET config per artifact through
+     docker-registry, one after the other) measured here on a sample of the tree's repositories and
+     extrapolated to every artifact in storage.
+
+At the end, each step's seconds at both scales side by side with the growth of the data: no step
+may grow faster than the data. Target: window <= 30 s at scale 350 + 110,000 artifacts. The machine
+has 2 cores shared with other jobs: the load average is printed beside every figure.
+
+    python bench/bench_window.py                              # both scales (trees generated once)
+    python bench/bench_window.py --scales 100:22000           # one
+    python bench/bench_window.py --harbor-sql /work/wt/harbor-sql-2.15/make/migrations/postgresql
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import psycopg  # noqa: E402
+
+from artifacts_baseline import Registry, harbor_walk  # noqa: E402
+from artifacts_db import load_template  # noqa: E402
+from artifacts_tree import TreeShape, generate, load_summary, read_rows  # noqa: E402
+from bench_artifacts import RssSampler  # noqa: E402
+from harbor_upgrade import demo, versions  # noqa: E402
+
+FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"
+SEED = HERE.parent / "tests" / "support" / "seed_harbor.py"
+TARGET = "2.15.0"
+WINDOW_TARGET_S = 30.0
+# bench_db.py's docstring (1.10 -> 2.15.0, Harbor's SQL of v2.15.2, seed alone, no storage rows)
+HARBOR_SQL_RECORDED = {100: (422.9, "422.9 s"), 350: (1330.0, "> 1,330 s (0030 unfinished when capped)")}
+PER_REPO = TreeShape().expected_artifacts // TreeShape().repos   # 55 artifacts a repository
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def tree_for(artifacts: int, out: Path) -> Path:
+    tree = out / f"window-{artifacts // 1000}k"
+    shape = TreeShape(repos=max(1, artifacts // PER_REPO))
+    if load_summary(tree) is None:
+        if tree.exists():
+            shutil.rmtree(tree)
+        log(f"generating {shape.expected_artifacts:,} artifacts in {tree} (once; minutes)")
+        generate(tree, shape)
+    return tree
+
+
+def inventory(tree: Path, path: Path) -> int:
+    """The tree's tags as seed_harbor's registry inventory; returns the tag count."""
+    repos: dict[str, list[dict]] = {}
+    for repo, tag, digest, media_type, size in read_rows(tree):
+        repos.setdefault(repo, []).append({"name": tag, "digest": digest, "media_type": media_type, "size": size})
+    path.write_text(json.dumps({"repositories": [{"name": r, "project": r.split("/")[0], "tags": t}
+                                                 for r, t in repos.items()]}))
+    return sum(len(t) for t in repos.values())
+
+
+def run_cli(args: list[str], logfile: Path) -> tuple[dict, float, float]:
+    """A harbor-upgrade command in a child process: (its JSON report, seconds, peak RSS MB of its tree)."""
+    with open(logfile, "wb") as err, tempfile.TemporaryFile() as out:
+        t0 = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "harbor_upgrade", *args, "--json"], stdout=out, stderr=err)
+        memory = RssSampler(proc.pid)
+        proc.wait()
+        seconds = time.monotonic() - t0
+        memory.stop()
+        out.seek(0)
+        text = out.read().decode()
+    try:
+        report = json.loads(text)
+    except ValueError:
+        raise SystemExit(f"{args[0]} failed ({proc.returncode}): {text[-2000:]} "
+                         f"{logfile.read_text()[-2000:]}") from None
+    if not report.get("ok"):
+        raise SystemExit(f"{' '.join(args[:2])} failed: {json.dumps(report.get('error'))} (log {logfile})")
+    return report, seconds, memory.peak_total_mb
+
+
+class Changes:
+    """What Harbor's users did between --prepare and the window, undone afterwards (the tree is reused)."""
+
+    def __init__(self, tree: Path, dsn: str):
+        self.root, self.dsn = tree / "storage", dsn
+        self.v2 = self.root / "docker/registry/v2"
+        self.created: list[Path] = []
+        self.restored: dict[Path, bytes] = {}
+
+    def _write(self, rel: str, data: bytes) -> None:
+        p = self.v2 / rel
+        if p.exists():
+            self.restored.setdefault(p, p.read_bytes())
+        else:
+            missing = p
+            while not missing.parent.exists():
+                missing = missing.parent
+            self.created.append(missing)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+    def make(self, rows: dict[str, list[tuple[str, str]]]) -> list[str]:
+        names = sorted(rows)
+        pushed, moved, added = names[1], names[len(names) // 2], names[-2]
+        # a push: a new config and manifest (sharing the repository's layers), a new tag
+        config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {"pushed": "in window"}},
+                             "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        cfg = "sha256:" + hashlib.sha256(config).hexdigest()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                                          "size": len(config), "digest": cfg}, "layers": []}).encode()
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        for data, d in ((config, cfg), (manifest, digest)):
+            h = d[7:]
+            self._write(f"blobs/sha256/{h[:2]}/{h}/data", data)
+        base = f"repositories/{pushed}"
+        self._write(f"{base}/_layers/sha256/{cfg[7:]}/link", cfg.encode())
+        self._write(f"{base}/_manifests/revisions/sha256/{digest[7:]}/link", digest.encode())
+        self._write(f"{base}/_manifests/tags/pushed-in-window/current/link", digest.encode())
+        self._write(f"{base}/_manifests/tags/pushed-in-window/index/sha256/{digest[7:]}/link", digest.encode())
+        # a tag moved to another digest of its repository; a tag added
+        (tag_a, _), (_tag_b, digest_b) = rows[moved][0], rows[moved][1]
+        self._write(f"repositories/{moved}/_manifests/tags/{tag_a}/current/link", digest_b.encode())
+        _, digest_c = rows[added][0]
+        self._write(f"repositories/{added}/_manifests/tags/added-in-window/current/link", digest_c.encode())
+        with psycopg.connect(self.dsn, autocommit=True) as conn:   # what 1.10's core writes for them
+            for repo, tag, d in ((pushed, "pushed-in-window", digest), (added, "added-in-window", digest_c)):
+                conn.execute("""INSERT INTO artifact (project_id, repo, tag, digest, kind, creation_time, push_time)
+                                SELECT project_id, %s, %s, %s, 'Docker-Image', now(), now() FROM project
+                                WHERE name = %s""", (repo, tag, d, repo.split("/")[0]))
+            conn.execute("UPDATE artifact SET digest = %s WHERE repo = %s AND tag = %s", (digest_b, moved, tag_a))
+        return [f"push {pushed}:pushed-in-window", f"tag {moved}:{tag_a} moved", f"tag {added}:added-in-window"]
+
+    def undo(self) -> None:
+        for p in self.created:
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        for p, data in self.restored.items():
+            p.write_bytes(data)
+
+
+def measure(scale: float, artifacts: int, args) -> dict:
+    tree = tree_for(artifacts, args.out)
+    base = Path(tempfile.mkdtemp(prefix="hu-bench-window-"))
+    base.chmod(0o755)
+    d = base / "site"
+    fig: dict = {"scale": scale, "artifacts": artifacts, "load": {}}
+    try:
+        t0 = time.monotonic()
+        tags = inventory(tree, base / "inventory.json")
+        seed_sql = base / "seed.sql"
+        subprocess.run([sys.executable, str(SEED), "--seed", "1", "--scale", str(scale), "--inventory",
+                        str(base / "inventory.json"), "--out", str(seed_sql)], check=True)
+        (d / "harbor").mkdir(parents=True)
+        data_volume = d / "data"
+        (data_volume / "registry").mkdir(parents=True)
+        harbor_yml = d / "harbor" / "harbor.yml"
+        harbor_yml.write_text(demo.HARBOR_YML.replace("{data_volume}", str(data_volume)))
+        cluster = demo.new_cluster(d, data_volume / "database")
+        try:
+            cluster.createdb("registry")
+            cluster.psql(dbname="registry", file=FRESH_1_10)
+            cluster.psql(dbname="registry", file=seed_sql)
+            cluster.psql("ANALYZE", dbname="registry")
+            dsn = cluster.dsn("registry")
+            fig["db_artifact_rows"] = int(cluster.psql("SELECT count(*) FROM artifact", dbname="registry"))
+            fig["storage_tags"] = tags
+            log(f"built scale {scale}: {fig['db_artifact_rows']:,} 1.10 artifact rows ({tags:,} of them the "
+                f"storage's tags), {artifacts:,} artifacts in storage, in {time.monotonic() - t0:.0f} s "
+                f"[load {load()}]")
+            if args.harbor_sql:
+                cluster.psql('CREATE DATABASE harbor_sql TEMPLATE registry')
+            common = ["--harbor-yml", str(harbor_yml), "--backup-dir", str(d / "backup"), "--dsn", dsn,
+                      "--storage", str(tree / "storage"), "--jobs", str(args.jobs), "--to", TARGET]
+
+            fig["load"]["prepare"] = load()
+            prepared, prep_s, prep_rss = run_cli(["run", *common, "--prepare"], base / "prepare.log")
+            fig.update(prepare_s=prep_s, prepare_rss_mb=prep_rss, prefetch_s=prepared["steps"][0]["seconds"],
+                       prefetch=prepared["steps"][0]["changed"])
+            log(f"run --prepare: {prep_s:.1f} s (prefetch {fig['prefetch_s']:.1f} s), peak RSS {prep_rss:.0f} MB "
+                f"[load {fig['load']['prepare']}]")
+
+            rows: dict[str, list[tuple[str, str]]] = {}
+            for repo, tag, digest, _mt, _size in read_rows(tree):
+                rows.setdefault(repo, []).append((tag, digest))
+            changes = Changes(tree, dsn)
+            try:
+                fig["changes"] = changes.make(rows)
+                log("meanwhile: " + "; ".join(fig["changes"]))
+                fig["load"]["window"] = load()
+                window, run_s, run_rss = run_cli(["run", *common, "--yes"], base / "window.log")
+            finally:
+                changes.undo()
+            fig.update(run_s=run_s, window_rss_mb=run_rss, window_s=window["window_seconds"],
+                       total_s=window["total_seconds"],
+                       steps={s["name"]: s["seconds"] for s in window["steps"]},
+                       artifacts_step=next(s for s in window["steps"] if s["name"] == "artifacts")["changed"])
+            fig["load"]["after"] = load()
+            log(f"window run: window {fig['window_s']:.1f} s, total {fig['total_s']:.1f} s, peak RSS "
+                f"{run_rss:.0f} MB [load {fig['load']['window']} -> {fig['load']['after']}]")
+
+            fig["harbor_walk"] = walk_sample(cluster, tree, args.walk_repos)
+            log(f"Harbor-shaped walk on {fig['harbor_walk']['artifacts']} artifacts: "
+                f"{fig['harbor_walk']['artifacts_per_s']}/s [load {load()}]")
+            if args.harbor_sql:
+                sys.path.insert(0, str(HERE))
+                from bench_db import harbor_files, run_harbor_sql
+                files = harbor_files(Path(args.harbor_sql), versions.SCHEMA_VERSION[TARGET])
+                fig["load"]["harbor_sql"] = load()
+                fig["harbor_sql_s"], _ = run_harbor_sql(cluster, "harbor_sql", files)
+                fig["harbor_sql_label"] = f"{fig['harbor_sql_s']:.1f} s measured here [load {load()}]"
+            else:
+                recorded = HARBOR_SQL_RECORDED.get(int(scale))
+                fig["harbor_sql_s"] = recorded[0] if recorded else None
+                fig["harbor_sql_label"] = (f"{recorded[1]}, recorded by bench_db.py for the seed alone at this scale "
+                                           "(not measured here; --harbor-sql DIR measures it)") if recorded else \
+                    "not measured (--harbor-sql DIR)"
+        finally:
+            cluster.stop()
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    return fig
+
+
+def walk_sample(cluster, tree: Path, repos: int) -> dict:
+    """Harbor's walk (artifacts_baseline.harbor_walk) over the 2.4-shaped rows of a few of the tree's
+    repositories, through docker-registry serving the tree."""
+    names = sorted({r for r, *_ in read_rows(tree)})[:repos]
+    cluster.dropdb("walk")
+    load_template(cluster, "walk", tree, repos=set(names))
+    with Registry(storage_root=tree / "storage") as registry:
+        return harbor_walk(registry.addr, cluster.dsn("walk"))
+
+
+def report(figs: list[dict]) -> None:
+    print()
+    for f in figs:
+        walk_s = f["artifacts"] / f["harbor_walk"]["artifacts_per_s"]
+        harbor = (f["harbor_sql_s"] or 0) + walk_s
+        steps = f["steps"]
+        own = f["window_s"] - sum(v or 0 for v in steps.values())
+        print(f"scale {f['scale']:g} + {f['artifacts']:,} artifacts in storage ({f['db_artifact_rows']:,} 1.10 "
+              f"artifact rows, {f['storage_tags']:,} of them the storage's tags)")
+        print(f"  run --prepare (Harbor serving): {f['prepare_s']:.1f} s, prefetch {f['prefetch_s']:.1f} s "
+              f"({f['prefetch']['repositories']:,} repositories, {f['prefetch']['bytes'] / 2**20:.0f} MiB), peak RSS "
+              f"{f['prepare_rss_mb']:.0f} MB [load {f['load']['prepare']}]")
+        print("  in the window: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items() if v is not None)
+              + f", the rest (preflight, journal, census) {own:.1f} s")
+        a = f["artifacts_step"]
+        print(f"  artifacts: {a.get('prefetched', 0):,} repositories from the prefetch, {a.get('reread', 0):,} read "
+              f"again ({'; '.join(f['changes'])})")
+        met = "met" if f["window_s"] <= WINDOW_TARGET_S else "NOT met"
+        print(f"  WINDOW {f['window_s']:.1f} s (target <= {WINDOW_TARGET_S:.0f} s at 350 + 110,000: {met}); total "
+              f"{f['total_s']:.1f} s with prepare; peak RSS {f['window_rss_mb']:.0f} MB "
+              f"[load {f['load']['window']} -> {f['load']['after']}]")
+        print(f"  Harbor's own path, same data: SQL {f['harbor_sql_label']}; walk of {f['artifacts']:,} artifacts at "
+              f"{f['harbor_walk']['artifacts_per_s']}/s (measured here on {f['harbor_walk']['artifacts']} of them) = "
+              f"{walk_s:,.0f} s; together {harbor:,.0f} s, all of it downtime: {harbor / f['window_s']:.0f}x our "
+              "window")
+        top = sorted(((v or 0, k) for k, v in steps.items()), reverse=True)[:3]
+        print("  dominant steps: " + ", ".join(f"{k} {v:.1f} s ({100 * v / f['window_s']:.0f}%)" for v, k in top))
+    if len(figs) == 2:
+        small, big = figs
+        data = big["artifacts"] / small["artifacts"]
+        rows = big["db_artifact_rows"] / small["db_artifact_rows"]
+        print(f"\ngrowth {small['scale']:g} -> {big['scale']:g}: storage artifacts x{data:.1f}, database artifact "
+              f"rows x{rows:.1f}")
+        for name in [*small["steps"], "window", "prefetch (prepare)"]:
+            a = small["window_s"] if name == "window" else small["prefetch_s"] if name.startswith("prefetch") \
+                else small["steps"].get(name) or 0
+            b = big["window_s"] if name == "window" else big["prefetch_s"] if name.startswith("prefetch") \
+                else big["steps"].get(name) or 0
+            ratio = b / a if a else float("nan")
+            flag = "" if ratio <= max(data, rows) * 1.15 else "  <- grows faster than the data"
+            print(f"  {name:<20} {a:7.1f} s -> {b:7.1f} s  x{ratio:.1f}{flag}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scales", default="100:22000,350:110000",
+                    help="SCALE:ARTIFACTS,... (seed scale, artifacts in storage)")
+    ap.add_argument("--jobs", type=int, default=4)
+    ap.add_argument("--harbor-sql", help="Harbor's make/migrations/postgresql of 2.15: measure its SQL side by side")
+    ap.add_argument("--walk-repos", type=int, default=8, help="repositories of the Harbor-shaped walk sample")
+    ap.add_argument("--out", type=Path, default=HERE / "out", help="where the storage trees are kept")
+    ap.add_argument("--keep", action="store_true", help="keep the installations (printed)")
+    args = ap.parse_args(argv)
+    args.out.mkdir(exist_ok=True)
+    figs = []
+    for item in args.scales.split(","):
+        scale, artifacts = item.split(":")
+        figs.append(measure(float(scale), int(artifacts), args))
+    report(figs)
+    print("\n" + json.dumps(figs, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The artifact prefetch (run --prepare): made while Harbor serves, changed storage afterwards
+(a push, a tag moved, a manifest deleted, a tag added, a new repository), then the backfill with
+the prefetch gives exactly the rows and notes of a backfill that reads everything, reading again
+only the repositories that changed. A damaged, truncated, foreign or stale prefetch is ignored
+with a message saying why; a record changed after it was checked is read from storage."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from harbor_upgrade.artifacts import backfill
+from harbor_upgrade.artifacts.prefetch import Prefetch, PrefetchIgnored, prefetch_path, prepare_prefetch
+from harbor_upgrade.registry.storage import FilesystemStorage
+from tests.support.artifacts import Tree, register, rows
+
+
+@pytest.fixture
+def site(harbor24, tmp_path):
+    t = Tree(tmp_path / "storage")
+
+    def cfg(n):
+        return {"architecture": "amd64", "os": "linux", "n": n}
+    amd, _ = t.image("lib/app", cfg(1))
+    arm, _ = t.image("lib/app", {"architecture": "arm64", "os": "linux"}, tags=("arm",))
+    idx = t.index("lib/app", [amd, arm], tags=("v1",))
+    same, _ = t.image("lib/same", cfg(2), tags=("1.0", "latest"))
+    old, _ = t.image("lib/moved", cfg(3), tags=("stable",))
+    new, _ = t.image("lib/moved", cfg(4), tags=("next",))
+    gone, _ = t.image("lib/deleted", cfg(5), tags=("x",))
+    broken, data = t.image("lib/broken", cfg(6), tags=("b",))
+    t.path(broken).write_bytes(b'{"schemaVersion":')       # broken now, pushed again before the window
+    icon, _ = t.image("lib/chart", config={"name": "c"}, config_type="application/vnd.acme.thing.config.v1+json",
+                      layers=(b"not an image",), layer_annotations=[{"io.goharbor.artifact.v1alpha1.icon": ""}],
+                      tags=("c1",))
+    register(harbor24.dsn, [("lib/app", idx, ("v1",)), ("lib/app", arm, ("arm",)),
+                            ("lib/same", same, ("1.0", "latest")),
+                            ("lib/moved", old, ("stable",)), ("lib/moved", new, ("next",)),
+                            ("lib/deleted", gone, ("x",)), ("lib/broken", broken, ("b",)),
+                            ("lib/chart", icon, ("c1",))])
+    return t, {"old": old, "new": new, "gone": gone, "broken": (broken, data)}, harbor24.dsn
+
+
+def change_storage(t: Tree, digests: dict, dsn: str) -> None:
+    """What Harbor's users did after --prepare: a tag moved, a manifest deleted, a new repository
+    pushed, a broken manifest blob pushed again (its repository's listing unchanged)."""
+    link = t.root / "docker/registry/v2/repositories/lib/moved/_manifests/tags/stable/current/link"
+    link.write_text(digests["new"])
+    t.revision_link("lib/deleted", digests["gone"]).unlink()
+    fresh, _ = t.image("lib/fresh", tags=("1",))
+    register(dsn, [("lib/fresh", fresh, ("1",))])
+    broken, data = digests["broken"]
+    t.path(broken).write_bytes(data)
+
+
+def test_rows_with_the_prefetch_equal_rows_read_from_storage(site, twin, tmp_path):
+    t, digests, _ = site
+    backup = tmp_path / "backup"
+    storage = FilesystemStorage(t.root)
+    made = prepare_prefetch(storage, backup, jobs=2)
+    assert (made.repositories, made.not_recorded) == (5, 1), "lib/broken is read in the window"
+    assert oct(prefetch_path(backup).stat().st_mode & 0o777) == "0o600"
+    assert oct(prefetch_path(backup).parent.stat().st_mode & 0o777) == "0o700"
+    site_dsn = site[2]
+    change_storage(t, digests, site_dsn)
+    plain = twin()
+    read = backfill(plain, storage, jobs=2, import_untagged=True)
+    prefetch = Prefetch.open(backup, storage)
+    assert prefetch is not None and len(prefetch) == 5
+    used = backfill(site_dsn, storage, jobs=2, import_untagged=True, prefetch=prefetch)
+    prefetch.close()
+    assert (used.prefetched, used.reread) == (3, 2), "lib/moved and lib/deleted changed; lib/fresh is new"
+    assert read.prefetched == 0
+    strip = ("id", "parent_id", "child_id", "push_time")
+
+    def comparable(dsn):
+        return [{k: (json.dumps(v, sort_keys=True, default=str) if k != "references" else
+                     [{kk: vv for kk, vv in r.items() if kk not in strip} for r in v])
+                 for k, v in row.items() if k not in strip} for row in rows(dsn)]
+    assert comparable(site_dsn) == comparable(plain)
+    one, two = read.to_dict(), used.to_dict()
+    for k in ("problems", "ignored_tags", "artifacts_done", "children_created", "references_created",
+              "untagged_found", "untagged_imported"):
+        assert one[k] == two[k], k
+    assert not any(p["repository"] == "lib/broken" for p in two["problems"]), "the blob was pushed again"
+    assert any(p["repository"] == "lib/deleted" for p in two["problems"])
+
+
+def test_a_damaged_truncated_foreign_or_stale_prefetch_is_ignored_with_the_reason(site, tmp_path, monkeypatch):
+    t, _, _ = site
+    backup = tmp_path / "backup"
+    storage = FilesystemStorage(t.root)
+    prepare_prefetch(storage, backup, jobs=1)
+    path = prefetch_path(backup)
+    good = path.read_bytes()
+
+    def refused(data: bytes, storage=storage) -> str:
+        path.write_bytes(data)
+        with pytest.raises(PrefetchIgnored) as e:
+            Prefetch.open(backup, storage)
+        return str(e.value)
+
+    lines = good.splitlines(keepends=True)
+    flipped = bytearray(good)
+    flipped[len(lines[0]) + 200] ^= 1
+    assert "HMAC does not match" in refused(bytes(flipped))
+    assert "incomplete" in refused(b"".join(lines[:-1]))
+    assert "HMAC does not match" in refused(b"".join(lines[:2] + lines[3:]))   # a record dropped
+    assert "longer than" in refused(good + b"x" * 10)                          # cut short / garbage
+    other = tmp_path / "other"
+    shutil.copytree(t.root, other)
+    path.write_bytes(good)
+    assert "stale or foreign" in refused(good, FilesystemStorage(other))
+    assert Prefetch.open(backup, storage) is not None
+    monkeypatch.setenv("HARBOR_UPGRADE_KEY_FILE", str(tmp_path / "another.key"))
+    (tmp_path / "another.key").write_text("0" * 64 + "\n")
+    (tmp_path / "another.key").chmod(0o600)
+    assert "signed with key" in refused(good)
+    monkeypatch.undo()
+    # a record changed after the file was checked is not used
+    prefetch = Prefetch.open(backup, storage)
+    assert prefetch is not None
+    at = good.index(b"\tR\tlib/same\t")
+    tampered = bytearray(good)
+    tampered[at + 200] ^= 1
+    path.write_bytes(bytes(tampered))
+    assert prefetch.record("lib/same") is None and prefetch.rejected == 1
+    assert prefetch.record("lib/app") is not None
+    prefetch.close()
