@@ -23,14 +23,16 @@ plain listings instead. Repository names come from one "/" listing per folder (`
 a few at once (``Layout.repositories``): a service that keeps folders (SeaweedFS) answers
 those from one folder each, where any other delimiter makes it walk every folder below.
 
-Object GETs skip botocore's per-call machinery (endpoint rules, event hooks, response
-parsing: ≈3 ms of CPU a GET, as much as a small S3 answer takes to serve): each GET is
-signed with botocore's own SigV4 signer and the client's credentials, and sent on one
-shared, thread-safe urllib3 connection pool that keeps connections alive. The URL base
-(virtual-host or path style, regional endpoint) is the one the boto3 client itself
-builds. Only a 200/206 answer, a 404 NoSuchKey and an empty-range 416 are handled here;
-any other answer and any connection error is asked again through boto3, whose standard
-retries back off on 5xx and dropped connections and whose errors name the problem.
+Object GETs and listing pages skip botocore's per-call machinery (endpoint rules, event hooks,
+response parsing with dateutil for every listed key) and urllib3's (header parsing by the
+email package): each is SigV4-signed by ``s3wire.Signer`` with the client's credentials and
+sent on ``s3wire.Connections``, kept-alive sockets shared by the threads. Client CPU per GET
+on SeaweedFS went 1.37 -> 0.18 ms, per repository listing (55 artifacts) 51 -> 10 ms. The URL
+base (virtual-host or path style, regional endpoint) is the one the boto3 client itself
+builds. Only a 200/206 answer, a 404 NoSuchKey and an empty-range 416 of a GET, and a 200
+ListObjectsV2 result of a listing, are handled here; any other answer and any connection
+error is asked again through boto3, whose standard retries back off on 5xx and dropped
+connections and whose errors name the problem.
 
 Every request has a connect and a read timeout (``timeout``), and an object's body is read
 in bounded pieces against a deadline, so a server that stops answering (or drips) ends as
