@@ -6,10 +6,11 @@ folders and the content of each tag's ``current/link``, the linked layers, which
 the registry serves) and from blobs, which are addressed by their content and never change
 under the same digest. So the fingerprint hashes exactly the listing's part:
 
-* filesystem: every entry below ``_manifests`` (the tag history below ``tags/<tag>/index``
-  only by its presence) with the content of every link file there, and every ``_layers``
-  link's presence; an entry that is no regular file or folder (a symbolic link, a FIFO) by
-  its kind. Nothing is followed through a symbolic link.
+* filesystem: the names and kinds of the folders the registry lists (revisions, tags, layers
+  and the folders below them), the content of every revision link and every tag's
+  ``current/link``, and whether every ``_layers`` link is a regular file; an entry that is no
+  regular file or folder (a symbolic link, a FIFO) by its kind, never followed. A tag's
+  history (``tags/<tag>/index``) decides nothing and is left out.
 * object store: the listing of ``_manifests`` (tag history grouped away) with each object's
   ETag and size — a link written again with another digest has another MD5, so another ETag —
   and the ``_layers`` links' keys. No object is read.
@@ -22,7 +23,6 @@ again whenever it is needed.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -30,7 +30,7 @@ import stat
 from .layout import _COMPONENT_RE, NAME_MAX, REPOSITORIES
 from .storage import MAX_LINK, FilesystemStorage, GroupingUnsupported, ObjectUnreadable, Storage, StorageError
 
-VERSION = 1
+VERSION = 2
 _DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_NONBLOCK
 _FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 
@@ -70,60 +70,87 @@ def _filesystem(storage: FilesystemStorage, name: str) -> str | None:
         real = os.readlink(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else None
         if real is not None and not (real + "/").startswith(storage._below):
             return None    # a folder on the way leads out of the storage root
-        for top in ("_manifests", "_layers"):
-            _tree(fd, top, top, h, links=top == "_manifests")
+        manifests = _open_dir(fd, "_manifests", "_manifests", h)
+        if manifests is not None:
+            try:
+                # revisions/<alg>/<hex>/link and tags/<tag>/current/link: their contents
+                _two_levels(manifests, "revisions", "_manifests/revisions", "link", h, read=True)
+                _two_levels(manifests, "tags", "_manifests/tags", "current/link", h, read=True, depth=1)
+            finally:
+                os.close(manifests)
+        layers = _open_dir(fd, "_layers", "_layers", h)
+        if layers is not None:
+            try:   # _layers/<alg>/<hex>/link: there or not (the registry asks nothing else)
+                for alg, kind in _entries(layers, h, "_layers"):
+                    if kind == "d":
+                        _two_levels(layers, alg, f"_layers/{alg}", "link", h, read=False, depth=1)
+            finally:
+                os.close(layers)
     finally:
         os.close(fd)
     return h.hexdigest()
 
 
-def _tree(parent: int, entry: str, rel: str, h, links: bool) -> None:
-    """Hash entry (relative to the folder parent) and, for a folder, what is below it."""
+def _open_dir(parent: int, entry: str, rel: str, h) -> int | None:
     try:
-        fd = os.open(entry, _DIR_FLAGS, dir_fd=parent)
+        return os.open(entry, _DIR_FLAGS, dir_fd=parent)
     except FileNotFoundError:
         h.update(f"- {rel}\n".encode())
-        return
     except OSError as e:
-        if e.errno in (errno.ENOTDIR, errno.ELOOP):
-            _leaf(parent, entry, rel, h, links)
-            return
         h.update(f"! {rel} {e.errno}\n".encode())
+    return None
+
+
+def _entries(fd: int, h, rel: str) -> list[tuple[str, str]]:
+    """The folder's entries, sorted, each with its kind (from the folder itself: no stat), hashed."""
+    out = []
+    with os.scandir(fd) as it:
+        for e in it:
+            out.append((e.name, "d" if e.is_dir(follow_symlinks=False) else "f" if e.is_file(follow_symlinks=False)
+                        else "l" if e.is_symlink() else "o"))
+    out.sort()
+    h.update(f"d {rel} ".encode() + "/".join(f"{n}:{k}" for n, k in out).encode("utf-8", "surrogateescape")
+             + b"\n")
+    return out
+
+
+def _two_levels(parent: int, entry: str, rel: str, leaf: str, h, read: bool, depth: int = 2) -> None:
+    """Below parent/entry: depth levels of folders (revisions/<alg>/<hex>: 2; tags/<tag>: 1), in each
+    the file leaf hashed (its content when read, else whether it is a regular file)."""
+    fd = _open_dir(parent, entry, rel, h)
+    if fd is None:
         return
     try:
-        with os.scandir(fd) as it:
-            names = sorted(e.name for e in it)
-        h.update(f"d {rel} {len(names)}\n".encode())
-        history = rel.startswith("_manifests/tags/") and rel.count("/") == 3 and entry == "index"
-        if history:
-            return   # a tag's history: its presence only (it decides nothing else)
-        for child in names:
-            _tree(fd, child, f"{rel}/{child}", h, links)
+        for name, kind in _entries(fd, h, rel):
+            if kind != "d":
+                continue
+            if depth > 1:
+                _two_levels(fd, name, f"{rel}/{name}", leaf, h, read, depth - 1)
+            else:
+                _leaf(fd, f"{name}/{leaf}", f"{rel}/{name}/{leaf}", h, read)
     finally:
         os.close(fd)
 
 
-def _leaf(parent: int, entry: str, rel: str, h, links: bool) -> None:
-    try:
-        st = os.stat(entry, dir_fd=parent, follow_symlinks=False)
-    except OSError as e:
-        h.update(f"! {rel} {e.errno}\n".encode())
-        return
-    if not stat.S_ISREG(st.st_mode):
-        h.update(f"k {rel} {stat.S_IFMT(st.st_mode)}\n".encode())
-        return
-    if not links:                       # a layer link: the registry asks only whether it is there
-        h.update(f"f {rel}\n".encode())
-        return
-    if st.st_size > MAX_LINK:
-        h.update(f"F {rel} {st.st_size}\n".encode())
+def _leaf(parent: int, path: str, rel: str, h, read: bool) -> None:
+    if not read:
+        try:
+            st = os.stat(path, dir_fd=parent, follow_symlinks=False)
+        except OSError as e:
+            h.update(f"! {rel} {e.errno}\n".encode())
+            return
+        h.update(f"{'f' if stat.S_ISREG(st.st_mode) else stat.S_IFMT(st.st_mode)} {rel}\n".encode())
         return
     try:
-        fd = os.open(entry, _FILE_FLAGS, dir_fd=parent)
+        fd = os.open(path, _FILE_FLAGS, dir_fd=parent)
     except OSError as e:
         h.update(f"! {rel} {e.errno}\n".encode())
         return
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            h.update(f"k {rel} {stat.S_IFMT(st.st_mode)}\n".encode())
+            return
         data = os.read(fd, MAX_LINK + 1)
     except OSError as e:
         h.update(f"! {rel} {e.errno}\n".encode())
