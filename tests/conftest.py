@@ -76,6 +76,41 @@ def database(pg_cluster):
     pg_cluster.dropdb(name)
 
 
+@pytest.fixture(scope="session")
+def db_templates(pg_cluster):
+    """Databases built once per session for many tests to copy: ``db_templates(key, build)`` is
+    the name of the database ``build(Database)`` filled the first time ``key`` was asked for."""
+    made: dict[str, str] = {}
+
+    def template(key: str, build) -> str:
+        if key not in made:
+            name = f"tpl{os.getpid()}_{len(made)}"
+            pg_cluster.createdb(name)
+            build(Database(pg_cluster, name))
+            made[key] = name
+        return made[key]
+    yield template
+    for name in made.values():
+        pg_cluster.dropdb(name)
+
+
+@pytest.fixture
+def database_from(pg_cluster, db_templates):
+    """``database_from(key, build)``: a new database copied from that template (CREATE DATABASE
+    ... TEMPLATE, a file copy: much cheaper than loading a schema and migrating it again), dropped
+    after the test."""
+    made: list[str] = []
+
+    def copy(key: str, build) -> Database:
+        name = f"t{os.getpid()}_{next(_db_counter)}"
+        pg_cluster.createdb(name, template=db_templates(key, build))
+        made.append(name)
+        return Database(pg_cluster, name)
+    yield copy
+    for name in made:
+        pg_cluster.dropdb(name)
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Run the CLI in-process: returns (exit_code, stdout, stderr)."""

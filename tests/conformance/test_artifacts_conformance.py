@@ -22,10 +22,12 @@ KEPT = ("id", "project_id", "repository_id", "repository_name", "digest", "push_
 
 
 @pytest.fixture
-def migrated(shared, database):
-    database.load(shared / "fixtures/harbor-db/harbor-1.10.0.sql")
-    db.migrate(database.dsn)
-    return database
+def migrated(shared, database_from):
+    """Harbor's 1.10.0 dump migrated by db migrate: a copy of one database migrated once per session."""
+    def build(database):
+        database.load(shared / "fixtures/harbor-db/harbor-1.10.0.sql")
+        db.migrate(database.dsn)
+    return database_from("shared-1.10.0-migrated", build)
 
 
 def expected_artifacts(shared) -> dict:

@@ -17,7 +17,7 @@ from harbor_upgrade.artifacts import backfill
 from harbor_upgrade.registry import open_storage
 from harbor_upgrade.report import render_text
 from harbor_upgrade.upgrade import Options, run
-from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema, source_ids
+from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema
 from tests.support.sites import open_tmpdir
 
 RELEASES = ["1.10.0", "2.0.0", "2.1.0", "2.2.0", "2.3.0", "2.4.0"]
@@ -41,17 +41,15 @@ def installation(shared: Path, release: str, base: Path) -> Path:
 @pytest.mark.conformance
 @pytest.mark.slow
 @pytest.mark.parametrize("release", RELEASES)
-def test_run_on_a_release_fixture_equals_db_migrate_plus_artifacts(shared, pg_cluster, database, release):
+def test_run_on_a_release_fixture_equals_db_migrate_plus_artifacts(shared, pg_cluster, start_dumps, start_copy,
+                                                                    release):
     base = open_tmpdir(f"harbor-upgrade-release-{release}-")
-    ref_name = database.name + "_ref"
-    pg_cluster.createdb(ref_name)
     try:
-        dump = shared / "fixtures" / "harbor-db" / f"harbor-{release}.sql"
-        database.load(dump)
-        pg_cluster.psql(dbname=ref_name, file=dump)
+        database, ref = start_copy(release), start_copy(release)     # copies of the release's dump
+        ref_name = ref.name
         harbor_yml = installation(shared, release, base)
         pg = ClusterPsql(pg_cluster)
-        src_ids = source_ids(pg, ref_name)
+        src_ids = start_dumps.source_ids(release)
         start = dt.datetime.utcnow()
 
         report = run(Options(str(harbor_yml), str(base / "backup"), database.dsn, yes=True)).to_dict()
@@ -95,5 +93,4 @@ def test_run_on_a_release_fixture_equals_db_migrate_plus_artifacts(shared, pg_cl
         assert [(name, p) for name, text in written.items() for p in PASSWORDS if p in text] == []
         assert all(p in (base / "harbor" / f"harbor-{versions.TARGET}.yml").read_text() for p in PASSWORDS)
     finally:
-        pg_cluster.dropdb(ref_name)
         shutil.rmtree(base, ignore_errors=True)

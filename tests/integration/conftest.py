@@ -14,12 +14,15 @@ from tests.support.artifacts import fresh_schema
 from tests.support.hostile_trees import run_clean
 
 
-@pytest.fixture
-def harbor24(database):
-    """An empty Harbor database migrated to the 2.4.0 schema."""
+def _empty_harbor24(database) -> None:
     database.load(fresh_schema())
     db.migrate(database.dsn)
-    return database
+
+
+@pytest.fixture
+def harbor24(database_from):
+    """An empty Harbor database migrated to the 2.4.0 schema (a copy of one made once per session)."""
+    return database_from("harbor-2.4.0-empty", _empty_harbor24)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 project's own fresh 1.10 schema and seed generator (tests/support/seed_harbor.py), no ../shared needed."""
 from __future__ import annotations
 
+import functools
 import json
-import os
 import time
 from pathlib import Path
 
@@ -30,11 +30,15 @@ def seed_sql(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def harbor110(database, seed_sql):
+def load_seeded_110(seed_sql: Path, database: Database) -> None:
     database.load(FRESH_1_10)
     database.load(seed_sql)
-    return database
+
+
+@pytest.fixture
+def harbor110(database_from, seed_sql):
+    """The fresh 1.10 schema with seed 3 (edge profile): a copy of one database loaded once per session."""
+    return database_from("harbor-1.10.0-seed3-edge", functools.partial(load_seeded_110, seed_sql))
 
 
 def snapshot(dsn: str) -> dict[str, str]:
@@ -223,15 +227,9 @@ def test_sigkill_inside_a_step_leaves_the_last_completed_step(harbor110, step):
 
 
 @pytest.fixture
-def second110(pg_cluster, seed_sql):
+def second110(database_from, seed_sql):
     """A second copy of the seeded 1.10 database, for runs compared side by side."""
-    name = f"t{os.getpid()}_second"
-    pg_cluster.createdb(name)
-    copy = Database(pg_cluster, name)
-    copy.load(FRESH_1_10)
-    copy.load(seed_sql)
-    yield copy
-    pg_cluster.dropdb(name)
+    return database_from("harbor-1.10.0-seed3-edge", functools.partial(load_seeded_110, seed_sql))
 
 
 MINTED = ("SELECT string_agg(id || ':' || project_id, ',' ORDER BY id) FROM cve_allowlist",

@@ -3,6 +3,7 @@ every reference used in src/ declared and documented in the README's reference t
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import pkgutil
 import re
@@ -25,9 +26,11 @@ def _import_everything() -> None:
             importlib.import_module(mod.name)
 
 
+@functools.cache
 def raise_sites() -> list[tuple[str, int, str | None, str | None, bool]]:
     """(file, line, called name, reference literal, passes exit_code=) for every error call in src/,
-    plus (file, line, None, reference, False) for every class-level ``reference = "..."``."""
+    plus (file, line, None, reference, False) for every class-level ``reference = "..."``.
+    src/ is parsed once per session (three tests read it)."""
     sites = []
     for path in sorted(SRC.rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))

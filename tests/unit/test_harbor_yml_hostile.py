@@ -173,7 +173,9 @@ KEYS = ["hostname", "data_volume", "storage_service", "  filesystem", "    rootd
         "  password", "external_redis", "  host", "  registry_db_index", "_version"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# 25 examples (was 40): the 19 hand-made hostile files above go through every command already; this
+# test adds random damage to a valid file.
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(KEYS), value=YAML_VALUES, extra=st.binary(max_size=12), at=st.integers(0, 400))
 def test_fuzzed_files_never_crash_migrate_plan_run_or_artifacts(tmp_path, run_cli, key, value, extra, at):
     base = VALID.format(dv=tmp_path / "data")
