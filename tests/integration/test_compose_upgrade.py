@@ -27,7 +27,9 @@ from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
 from tests.support import compose_stack as cs
 from tests.support.procs import process_argvs
 
-pytestmark = pytest.mark.slow
+# One Docker daemon, one stack of fixed container names and ports (cs.stack_lock guards it across
+# processes): under pytest-xdist (--dist loadgroup) these tests all run on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
 SECRETS = (cs.DB_PASSWORD, quote(cs.DB_PASSWORD, safe=""))
 
 
