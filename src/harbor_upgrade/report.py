@@ -84,8 +84,27 @@ def _steps_table(steps: list[dict]) -> Table:
     for s in steps:
         result = "planned" if s.get("planned") else ("resumed: done before" if s.get("resumed") else _mark(s["ok"]))
         secs = "" if s.get("seconds") is None else f"{s['seconds']:.1f}"
+        if not secs and s.get("estimate_seconds") is not None:
+            secs = f"≈ {s['estimate_seconds']:.1f}"
         t.add_row(s["name"], result, secs, s.get("summary", ""))
     return t
+
+
+def _estimate_text(e: dict) -> str:
+    """plan's estimate under its steps (the table shows each step's as '≈ seconds')."""
+    s = e["inputs"]["storage"]
+    text = (f"Estimated stop window: ≈ {e['window_seconds']:.0f} s (the steps above plus "
+            f"{e['run_own_seconds']:.0f} s of preflight, census and journal; Harbor is stopped for all of it)")
+    if e["prepare"]["seconds"]:
+        text += (f"; run --prepare reads storage (≈ {e['prepare']['seconds']:.0f} s) while Harbor still serves, "
+                 f"leaving ≈ {e['prepare']['window_seconds']:.0f} s")
+    if s.get("sampled_artifacts"):
+        text += (f". Storage measured on {s['sampled_artifacts']:,} artifacts of {s['sampled_repositories']} "
+                 f"repositories ({s['artifacts_in_storage']:,} to read in {s['repositories']:,} repositories"
+                 + ("" if s.get("listed_all", True) else ", the listing cut short: the database's count") + ")")
+    elif s.get("problem"):
+        text += f". Storage could not be sampled: {s['problem']}"
+    return text + "."
 
 
 def _counts_table(counts: list[dict]) -> Table:
@@ -167,6 +186,8 @@ def render_text(report: dict | RunReport, width: int = 110) -> str:
         con.print(_checks_table("Preflight", report["checks"]))
     if report.get("steps"):
         con.print(_steps_table(report["steps"]))
+    if report.get("estimate"):
+        con.print(_estimate_text(report["estimate"]))
     verify = report.get("verify") or ({"counts": report["counts"], "checks": report.get("invariants", [])}
                                       if "counts" in report else None)
     if verify:

@@ -46,6 +46,7 @@ class StepResult:
     resumed: bool = False
     changed: dict | None = None
     checksums: dict | None = None
+    estimate_seconds: float | None = None   # plan: how long the step should take here
 
     def to_dict(self) -> dict:
         d: dict = {"name": self.name, "ok": self.ok}
@@ -55,6 +56,8 @@ class StepResult:
             d["resumed"] = True
         if self.seconds is not None:
             d["seconds"] = self.seconds
+        if self.estimate_seconds is not None:
+            d["estimate_seconds"] = self.estimate_seconds
         d["summary"] = self.summary
         if self.changed is not None:
             d["changed"] = self.changed

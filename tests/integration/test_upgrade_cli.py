@@ -119,3 +119,29 @@ def test_plan_counts_what_2_10_drops_by_design(site, run_cli):
         == [("2.10.0", n)]
     code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--to", "2.9", "--json")
     assert not [x for x in json.loads(out)["data_losses"] if x["release"] == "2.10.0"]
+
+
+def test_plan_estimates_each_step_and_the_stop_window(site, run_cli):
+    code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--json")
+    assert code == 0, out
+    p = json.loads(out)
+    e = p["estimate"]
+    steps = {s["name"]: s["estimate_seconds"] for s in p["steps"]}
+    assert steps == e["steps"] and all(0 <= v < 600 for v in steps.values())   # a tiny step rounds to 0.0
+    assert steps["backup"] > 0 and steps["database"] > 0 and steps["verify"] > 0
+    assert e["window_seconds"] == pytest.approx(sum(steps.values()) + e["run_own_seconds"], abs=0.3)
+    assert 0 <= e["prepare"]["seconds"] <= steps["artifacts"]
+    assert e["prepare"]["window_seconds"] == pytest.approx(
+        e["window_seconds"] - e["prepare"]["seconds"] + e["prepare"]["relist_seconds"], abs=0.2)
+    inputs = e["inputs"]
+    storage = inputs["storage"]
+    # the demo's storage holds every repository the database knows: all its artifacts are read, and sampled
+    assert storage["listed_all"] and storage["repositories"] >= 1 and storage["problem"] is None
+    assert 0 < storage["sampled_artifacts"] <= storage["artifacts_in_storage"] == inputs["artifact_rows"]
+    assert storage["sampled_seconds"] > 0 and storage["readers"] >= 1
+    assert inputs["database_bytes"] > 1_000_000 and inputs["total_rows"] > 0 and inputs["speed"] > 0
+    assert [r for r, _ in inputs["releases"]][0] == "2.0.0" and inputs["releases"][-1][0] == versions.TARGET
+    assert schema_version(site.dsn) == 15    # estimating wrote nothing
+
+    code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn)
+    assert code == 0 and "Estimated stop window: ≈" in out and "≈ " in out.split("Steps")[1]

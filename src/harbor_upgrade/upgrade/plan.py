@@ -15,6 +15,7 @@ from ..results import Advice, RunCommand, RunReport, StepResult, all_ok
 from ..secrets import dsn_without_password
 from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, path_between
 from .context import Step
+from .estimate import estimate
 from .options import BACKUP_SUBDIR, Options, recorded_engine, start_release
 from .preflight import preflight
 from .removed import COMPONENT_NAMES, removals, removed_after, removed_between
@@ -143,13 +144,16 @@ def plan_on(opts: Options) -> RunReport:
         drop_chartmuseum=blocked and opts.drop_chartmuseum) if ok else None
     advice = ([Advice(Advice.BEFORE_RUN, f"Before the run: {r.text()}") for r in gone if r.in_use]
               if ok else [Advice(Advice.FIX_CHECKS, "Fix the failed checks above, then plan again.")])
-    return RunReport("plan", ok, step_plan(inst, target, ok, steps_for(opts),
-                                           planned_engine(inst, opts, backup_dir if resuming else None)),
-                     target=target, installation=inst.to_dict(), hops=hops(inst, target), checks=checks,
-                     next=advice, extra={"harbor_path": harbor_way(inst, target),
-                                         "removed": [r.to_dict() for r in gone],
-                                         "data_losses": planned_data_losses(inst, target)},
-                     run_command=run_command)
+    steps = step_plan(inst, target, ok, steps_for(opts), planned_engine(inst, opts, backup_dir if resuming else None))
+    extra = {"harbor_path": harbor_way(inst, target), "removed": [r.to_dict() for r in gone],
+             "data_losses": planned_data_losses(inst, target)}
+    est = estimate(inst, opts, [s.name for s in steps]) if ok else None
+    if est is not None:
+        for s in steps:
+            s.estimate_seconds = round(est.steps.get(s.name, 0.0), 1)
+        extra["estimate"] = est.to_dict()
+    return RunReport("plan", ok, steps, target=target, installation=inst.to_dict(), hops=hops(inst, target),
+                     checks=checks, next=advice, extra=extra, run_command=run_command)
 
 
 def planned_data_losses(inst: Installation, target: str) -> list[dict]:
