@@ -21,7 +21,7 @@ from psycopg import sql
 
 from .. import versions
 from . import ledger, runner
-from .connection import connect
+from .connection import columns, connect, one
 from .steps import ReleaseStep, SchemaFile
 
 # a table name after a keyword that reads or writes a table
@@ -72,9 +72,7 @@ def table_rows(conn: psycopg.Connection) -> dict[str, int]:
         else:
             out[name] = int(tuples)
     for name in unknown:
-        out[name] = int(conn.execute(
-            sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(name))
-        ).fetchone()[0])  # type: ignore[index]
+        out[name] = int(one(conn.execute(sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(name))))[0])
     return out
 
 
@@ -130,20 +128,19 @@ def database_cost(dsn: str, to: str | None = None) -> DatabaseCost:
     with connect(dsn) as conn:
         conn.execute("SET statement_timeout = '20s'")
         rows = table_rows(conn)
-        database_bytes = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
-        cluster_bytes = int(conn.execute("SELECT sum(pg_database_size(oid)) FROM pg_database").fetchone()[0])  # type: ignore[index]
+        database_bytes = int(one(conn.execute("SELECT pg_database_size(current_database())"))[0])
+        cluster_bytes = int(one(conn.execute("SELECT sum(pg_database_size(oid)) FROM pg_database"))[0])
         state = ledger.read_state(conn)
         pending: list[ReleaseCost] = []
         if state.version is not None and not state.dirty and versions.release_of_schema(state.version):
             to_release, _ = runner.target_version(to or versions.TARGET)
-            pending = release_costs(runner.plan(state.version, to_release), rows)
+            pending = release_costs(runner.plan_steps(state.version, to_release), rows)
         seconds = probe(conn)
     return DatabaseCost(database_bytes, cluster_bytes, rows, pending, seconds)
 
 
 def artifacts_by_repository(dsn: str) -> dict[str, int]:
     """Artifacts (distinct digests) per repository name, in the 1.10 layout (repo) or the 2.x one."""
-    from .connection import columns
     with connect(dsn) as conn:
         repo = "repository_name" if "repository_name" in columns(conn, "artifact") else "repo"
         return {r[0]: int(r[1]) for r in conn.execute(
@@ -152,7 +149,6 @@ def artifacts_by_repository(dsn: str) -> dict[str, int]:
 
 def digests_of(dsn: str, repositories: list[str]) -> dict[str, list[str]]:
     """The artifact digests of the given repositories."""
-    from .connection import columns
     out: dict[str, list[str]] = {r: [] for r in repositories}
     with connect(dsn) as conn:
         repo = "repository_name" if "repository_name" in columns(conn, "artifact") else "repo"

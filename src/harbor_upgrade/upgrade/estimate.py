@@ -40,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 
+import psycopg
+
 from ..artifacts.backfill import examine
 from ..db import costs
 from ..errors import HarborUpgradeError
@@ -346,6 +348,6 @@ def estimate(inst: Installation, opts: Options, step_names: list[str]) -> Estima
         return None
     try:
         inputs = gather(inst, opts, step_names)
-    except HarborUpgradeError:
-        return None
+    except (HarborUpgradeError, psycopg.Error, OSError):
+        return None   # the plan goes on without it (a query timed out, the storage went away)
     return compute(inputs, load_rates(), step_names)
