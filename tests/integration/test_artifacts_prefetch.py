@@ -12,8 +12,10 @@ import pytest
 
 from harbor_upgrade.artifacts import backfill
 from harbor_upgrade.artifacts.prefetch import Prefetch, PrefetchIgnored, prefetch_path, prepare_prefetch
+from harbor_upgrade.registry.s3 import S3Storage
 from harbor_upgrade.registry.storage import FilesystemStorage
 from tests.support.artifacts import Tree, register, rows
+from tests.support.s3 import upload_tree
 
 
 @pytest.fixture
@@ -54,16 +56,41 @@ def change_storage(t: Tree, digests: dict, dsn: str) -> None:
     t.path(broken).write_bytes(data)
 
 
-def test_rows_with_the_prefetch_equal_rows_read_from_storage(site, twin, tmp_path):
+class OnS3:
+    """The tree in a SeaweedFS bucket, its changes mirrored there."""
+
+    def __init__(self, request, root):
+        self.weed = request.getfixturevalue("weed")
+        self.bucket, self.rootdir = request.getfixturevalue("s3_upload")(root)
+        self.root = root
+
+    def storage(self):
+        return S3Storage(self.bucket, self.rootdir, endpoint_url=self.weed.endpoint)
+
+    def mirror(self, removed: list[str]) -> None:
+        client = self.weed.client()
+        try:
+            upload_tree(client, self.bucket, self.rootdir, self.root)
+            for rel in removed:
+                client.delete_object(Bucket=self.bucket, Key=f"{self.rootdir.strip('/')}/{rel}")
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("kind", ["filesystem", "s3"])
+def test_rows_with_the_prefetch_equal_rows_read_from_storage(site, twin, tmp_path, request, kind):
     t, digests, _ = site
     backup = tmp_path / "backup"
-    storage = FilesystemStorage(t.root)
+    s3 = OnS3(request, t.root) if kind == "s3" else None
+    storage = s3.storage() if s3 else FilesystemStorage(t.root)
     made = prepare_prefetch(storage, backup, jobs=2)
     assert (made.repositories, made.not_recorded) == (5, 1), "lib/broken is read in the window"
     assert oct(prefetch_path(backup).stat().st_mode & 0o777) == "0o600"
     assert oct(prefetch_path(backup).parent.stat().st_mode & 0o777) == "0o700"
     site_dsn = site[2]
     change_storage(t, digests, site_dsn)
+    if s3:
+        s3.mirror([str(t.revision_link("lib/deleted", digests["gone"]).relative_to(t.root))])
     plain = twin()
     read = backfill(plain, storage, jobs=2, import_untagged=True)
     prefetch = Prefetch.open(backup, storage)
@@ -84,6 +111,7 @@ def test_rows_with_the_prefetch_equal_rows_read_from_storage(site, twin, tmp_pat
               "untagged_found", "untagged_imported"):
         assert one[k] == two[k], k
     assert not any(p["repository"] == "lib/broken" for p in two["problems"]), "the blob was pushed again"
+    storage.close()
     assert any(p["repository"] == "lib/deleted" for p in two["problems"])
 
 
