@@ -2,19 +2,29 @@
 
 Builds a Harbor 1.10 database on PostgreSQL 15 (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql +
 tests/support/seed_harbor.py at --scale, ≈188k artifact rows and ≈877k access_log rows at
-350), then times
+350), then times, side by side, the three ways to take the pre-upgrade backup inside the stop
+window (each with its verification, and the load average beside it):
 
-  1. `create_backup` (pg_dump -Fd with --jobs, files, manifest with row counts and sha256),
-  2. `verify_backup` (checksums + restore into a scratch cluster + row counts),
+  A. the dump backup `run` takes of a database it cannot stop (`create_backup`: pg_dump -Fd
+     with --jobs, the SQL text's digest, files, manifest; then `verify_backup`: checksums,
+     pg_restore into a scratch cluster, row counts),
+  B. a bare parallel dump: pg_dump -Fd -j N, verified by pg_restore -j N into a scratch cluster
+     and row counts (no digest, no files),
+  C. the data folder copy `run` takes of a stopped cluster it owns (`create_datadir_backup`:
+     server stopped, parallel copy with sha256 in the same pass, a throwaway server on a
+     checked copy of the copy, census compared; then started again),
+
+against Harbor's own guide, `cp -a` of the stopped data folder. Then (unless --backup-only)
+
   3. `restore_backup` (drop, pg_restore --jobs, fresh pg_dump compared with the backup),
   4. `upgrade_cluster` 15 -> --to-major in each mode (copy, link, clone, dump), each on its
      own copy of the stopped cluster,
 
-against the baselines of Harbor's own path: `cp -a` of the stopped data folder (the
-guide's backup) and one bare `pg_upgrade` in copy mode without --check or verification
-(harbor-db 2.3). It prints every time and its ratio to the baseline.
+against one bare `pg_upgrade` in copy mode without --check or verification (harbor-db 2.3).
 
-    python bench/bench_backup.py [--scale 350] [--jobs 2] [--to-major 16]
+    python3 bench/bench_backup.py --scale 350 [--jobs 2] [--to-major 16] [--backup-only] [--reuse DIR]
+
+--reuse DIR builds the database into DIR the first time and reuses it afterwards (DIR is kept).
 """
 from __future__ import annotations
 
@@ -27,10 +37,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from harbor_upgrade.backup import create_backup, restore_backup, verify_backup
+from harbor_upgrade.backup import Census, create_backup, create_datadir_backup, restore_backup, verify_backup
 from harbor_upgrade.errors import HarborUpgradeError
 from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
 from harbor_upgrade.postgres.server import server_user
+from harbor_upgrade.postgres.tools import Conn, run_tool, table_counts
 from harbor_upgrade.postgres.upgrade import MODES, upgrade_cluster
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +58,45 @@ def phases(label: str):
     """A progress callback that prints when each phase starts."""
     t0 = time.monotonic()
     return lambda msg: print(f"    {label} +{time.monotonic() - t0:6.1f}s {msg}", flush=True)
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def bare_dump_verify(cluster: LocalCluster, dsn: str, out: Path, jobs: int) -> tuple[float, float]:
+    """B: pg_dump -Fd -j N, then pg_restore -j N into a scratch cluster and row counts equal."""
+    from harbor_upgrade.postgres.scratch import scratch_cluster
+    with Conn.parse(dsn).connect() as c:
+        want = table_counts(c)
+    t0 = time.monotonic()
+    run_tool([cluster.bin.tool("pg_dump"), "-Fd", "-j", str(jobs), "-f", str(out), "-d", dsn], what="pg_dump")
+    t_dump = time.monotonic() - t0
+    t0 = time.monotonic()
+    with scratch_cluster(cluster.bin, "bench") as scratch:
+        scratch.createdb("registry")
+        run_tool([cluster.bin.tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "-j", str(jobs),
+                  "-d", scratch.dsn("registry"), str(out)], what="pg_restore")
+        with Conn.parse(scratch.dsn("registry")).connect() as c:
+            assert table_counts(c) == want
+    return t_dump, time.monotonic() - t0
+
+
+def datadir_copy_verify(cluster: LocalCluster, dsn: str, harbor: Path, dv: Path, out: Path,
+                        jobs: int) -> tuple[float, float, float]:
+    """C: (stop, copy + verify, start) seconds, the way `run` does it on a cluster it owns."""
+    with Conn.parse(dsn).connect() as c:
+        census = Census.read(c)
+    t0 = time.monotonic()
+    cluster.stop()
+    t_stop = time.monotonic() - t0
+    t0 = time.monotonic()
+    create_datadir_backup(cluster.datadir, harbor, out, data_volume=dv, expect=census, jobs=jobs,
+                          progress=phases("datadir"))
+    t_copy = time.monotonic() - t0
+    t0 = time.monotonic()
+    cluster.start(fast=True)
+    return t_stop, t_copy, time.monotonic() - t0
 
 
 def du(path: Path) -> str:
@@ -107,19 +157,32 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--to-major", type=int, default=16)
+    ap.add_argument("--backup-only", action="store_true", help="stop after the side-by-side backup figures")
+    ap.add_argument("--reuse", type=Path, help="build the database here once, reuse it afterwards (kept)")
     a = ap.parse_args(argv)
 
-    base = Path(tempfile.mkdtemp(prefix="hu-bench-backup-"))
-    pw = server_user()
-    if pw is not None:
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-    (base / "database").mkdir()
-    shutil.copystat(base, base / "database")
-    if pw is not None:
-        os.chown(base / "database", pw.pw_uid, pw.pw_gid)
+    base = a.reuse.resolve() if a.reuse else Path(tempfile.mkdtemp(prefix="hu-bench-backup-"))
+    reused = a.reuse is not None and (base / "database" / "pg15" / "PG_VERSION").exists()
+    if not reused:
+        base.mkdir(exist_ok=True)
+        pw = server_user()
+        if pw is not None:
+            os.chown(base, pw.pw_uid, pw.pw_gid)
+        (base / "database").mkdir()
+        shutil.copystat(base, base / "database")
+        if pw is not None:
+            os.chown(base / "database", pw.pw_uid, pw.pw_gid)
     rows = {}
+    work = base / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
     try:
-        t, cluster = timed(build, base, a.scale, a.seed)
+        if reused:
+            cluster = LocalCluster(base / "database" / "pg15", binaries=find_binaries(major=15))
+            t = 0.0
+            cluster.start(fast=True)
+        else:
+            t, cluster = timed(build, base, a.scale, a.seed)
         dsn = cluster.dsn("registry")
         size = cluster.psql("select pg_size_pretty(pg_database_size('registry'))").strip()
         for table in ("artifact", "access_log", "blob", "artifact_blob"):
@@ -127,16 +190,36 @@ def main(argv: list[str] | None = None) -> None:
         print(f"built Harbor 1.10 DB (scale {a.scale:g}) in {t:.0f}s: {size}, "
               + ", ".join(f"{k} {v:,}" for k, v in rows.items()), flush=True)
         harbor, dv = installation(base)
-
-        t_backup, manifest = timed(create_backup, dsn, harbor, base / "backup", data_volume=dv, jobs=a.jobs,
+        print(f"before A: {load()}", flush=True)
+        t_backup, manifest = timed(create_backup, dsn, harbor, work / "backup", data_volume=dv, jobs=a.jobs,
                                     progress=phases("backup"))
-        print(f"backup  ({a.jobs} jobs): {t_backup:7.1f}s  ({du(base / 'backup')}, "
-              f"{sum(manifest.table_counts.values()):,} rows counted)", flush=True)
-        t_verify, v = timed(verify_backup, base / "backup")
+        print(f"A backup  ({a.jobs} jobs): {t_backup:7.1f}s  ({du(work / 'backup')}, "
+              f"{sum(manifest.table_counts.values()):,} rows counted)  {load()}", flush=True)
+        t_verify, v = timed(verify_backup, work / "backup")
         assert v.ok, v.problems
-        print(f"verify (checksums + scratch restore): {t_verify:7.1f}s", flush=True)
+        print(f"A verify (checksums + scratch restore): {t_verify:7.1f}s  {load()}", flush=True)
+        t_bdump, t_bverify = bare_dump_verify(cluster, dsn, work / "bare-dump", a.jobs)
+        print(f"B pg_dump -Fd -j {a.jobs}: {t_bdump:7.1f}s ({du(work / 'bare-dump')}), pg_restore -j {a.jobs} into a "
+              f"scratch cluster + counts: {t_bverify:7.1f}s  {load()}", flush=True)
+        shutil.rmtree(work / "bare-dump")
+        t_stop, t_copy, t_start = datadir_copy_verify(cluster, dsn, harbor, dv, work / "datadir-backup", a.jobs)
+        print(f"C server stop {t_stop:.1f}s, data folder copy + verify {t_copy:7.1f}s ({du(work / 'datadir-backup')}), "
+              f"server start {t_start:.1f}s  {load()}", flush=True)
+        shutil.rmtree(work / "datadir-backup")
+        cluster.stop()
+        t_cp, _ = timed(subprocess.run, ["cp", "-a", str(cluster.datadir), str(work / "cp-baseline")], check=True)
+        shutil.rmtree(work / "cp-baseline")
+        cluster.start(fast=True)
+        a_total, b_total, c_total = t_backup + t_verify, t_bdump + t_bverify, t_stop + t_copy + t_start
+        print(f"\nbackup inside the stop window, scale {a.scale:g}, {a.jobs} jobs ({load()}):\n"
+              f"  A current dump backup + verify      {a_total:7.1f}s  x{a_total / c_total:5.2f} of C\n"
+              f"  B parallel dump + scratch restore   {b_total:7.1f}s  x{b_total / c_total:5.2f} of C\n"
+              f"  C data folder copy + verify (+stop/start) {c_total:7.1f}s  x{c_total / t_cp:5.2f} of cp -a\n"
+              f"  baseline cp -a of the stopped data folder ({du(cluster.datadir)}) {t_cp:7.1f}s", flush=True)
+        if a.backup_only:
+            return
         cluster.psql("delete from access_log where log_id % 2 = 0", dbname="registry")
-        t_restore, r = timed(restore_backup, base / "backup", dsn, harbor, data_volume=dv, jobs=a.jobs,
+        t_restore, r = timed(restore_backup, work / "backup", dsn, harbor, data_volume=dv, jobs=a.jobs,
                                progress=phases("restore"))
         assert r.ok, r.problems
         print(f"restore ({a.jobs} jobs, + fresh pg_dump compared): {t_restore:7.1f}s", flush=True)
@@ -170,7 +253,11 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(copy, ignore_errors=True)
             shutil.rmtree(new, ignore_errors=True)
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        if a.reuse:
+            cluster.stop()
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

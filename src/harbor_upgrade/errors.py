@@ -385,6 +385,11 @@ class BackupUnreadable(UnsafeState):
     reference = "backup-unreadable"
 
 
+class DatadirHasLinks(UnsafeState):
+    """The data folder holds symlinks (pg_wal or tablespaces elsewhere): it is not copied; back it up with pg_dump."""
+    reference = "datadir-has-links"
+
+
 class DatadirOwnedByRoot(UnsafeState):
     """The data folder is owned by root; PostgreSQL never runs as root."""
     reference = "datadir-owned-by-root"

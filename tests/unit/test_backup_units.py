@@ -185,3 +185,39 @@ def test_rollback_of_a_backup_without_a_harbor_root_asks_for_harbor_dir(tmp_path
     with pytest.raises(InvalidInput) as e:
         rollback(str(tmp_path), dsn="postgresql://postgres@127.0.0.1:1/registry", yes=True)
     assert "--harbor-dir" in e.value.message
+
+
+def _datadir_manifest(*extra: FileEntry) -> BackupManifest:
+    d = [FileEntry("datadir", ".", "dir", 999, 999, 0o700, 1), FileEntry("datadir", "PG_VERSION", "file", 999, 999,
+                                                                        0o600, 1, 3, "ab" * 32),
+         FileEntry("datadir", "pg_tblspc", "dir", 999, 999, 0o700, 1), *extra]
+    return _manifest(kind="datadir", stored=[], roots={"harbor": "/h", "datadir": "/d/pg15"},
+                     files=[FileEntry("harbor", ".", "dir", 0, 0, 0o755, 1), *d])
+
+
+def test_a_data_folder_copy_holds_folders_and_files_only_and_its_kind_is_checked():
+    from harbor_upgrade.backup.manifest import entry_problems
+    assert entry_problems(_datadir_manifest()) == []
+    assert BackupManifest.from_json(_datadir_manifest().to_json()).kind == "datadir"
+    link = FileEntry("datadir", "pg_tblspc/16400", "symlink", 0, 0, 0o777, 1, target="/etc")
+    assert entry_problems(_datadir_manifest(link)) == [
+        "datadir/pg_tblspc/16400: a symlink in a data folder copy (only folders and regular files are taken)"]
+    no_version = _datadir_manifest()
+    no_version.files = [f for f in no_version.files if f.path != "PG_VERSION"]
+    assert any("without its data folder" in p for p in entry_problems(no_version))
+    dump_with_datadir = _datadir_manifest()
+    dump_with_datadir.kind = "dump"
+    assert entry_problems(dump_with_datadir) == ["datadir entries in a backup of kind dump"]
+    assert "kind 'tarball' is not one of dump, datadir" in entry_problems(_manifest(kind="tarball"))
+
+
+def test_only_wal_segments_past_the_shutdown_checkpoint_are_left_out():
+    from harbor_upgrade.backup.datadir import recycled_wal
+    names = ["000000010000000000000045", "000000010000000000000046", "000000010000000000000047",
+             "0000000100000001000000A0", "000000020000000000000050", "00000001000000000000004Z", "archive_status"]
+    entries = [FileEntry("datadir", f"pg_wal/{n}", "file", 0, 0, 0o600, 1) for n in names]
+    entries.append(FileEntry("datadir", "base/1/000000010000000000000099", "file", 0, 0, 0o600, 1))
+    redo = {"Latest checkpoint's REDO WAL file": "000000010000000000000046"}
+    assert [e.path for e in recycled_wal(entries, redo)] == ["pg_wal/000000010000000000000047",
+                                                            "pg_wal/0000000100000001000000A0"]
+    assert recycled_wal(entries, {}) == []

@@ -38,7 +38,10 @@ MANIFEST_SUM = "manifest.sha256"
 MANIFEST_MAC = "manifest.hmac"
 DUMP_DIR = "database"
 FILES_DIR = "files"
-AREAS = ("harbor", "data_volume")
+AREAS = ("harbor", "data_volume", "datadir")
+# How the database is held: a pg_dump (``database/``), or a copy of the stopped cluster's data
+# folder (``files/datadir/``: files and folders only, see entry_problems).
+KINDS = ("dump", "datadir")
 KEY_ENV = "HARBOR_UPGRADE_KEY_FILE"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -46,7 +49,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 @dataclass
 class FileEntry:
     """One backed-up file system entry: where it came from and how it looked."""
-    area: str            # "harbor" or "data_volume"
+    area: str            # "harbor", "data_volume" or "datadir" (the stopped cluster's data folder)
     path: str            # relative to the area's root, "/"-separated; "." is the root itself
     type: str            # "file", "dir" or "symlink"
     uid: int
@@ -93,6 +96,8 @@ class BackupManifest:
     files: list[FileEntry]
     stored: list[StoredFile]
     format: int = FORMAT
+    kind: str = "dump"   # or "datadir": no dump; the cluster's folder is the files of the datadir area
+    db_user: str | None = None   # datadir: the role the throwaway server's census connects as
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
@@ -176,12 +181,33 @@ def entry_problems(manifest: BackupManifest) -> list[str]:
             problems.append(f"{area}/{path}: its parent {parent} is "
                             + ("not in the backup" if (area, parent) not in seen
                                else f"a {seen[(area, parent)]}, not a folder") + " (it would be written through)")
+    problems += _kind_problems(manifest, seen)
     for s in manifest.stored:
         if not is_safe_relpath(s.path) or not s.path.startswith(DUMP_DIR + "/") or not _HEX64.fullmatch(s.sha256):
             problems.append(f"{s.path}: not a dump file inside {DUMP_DIR}/")
     for area, root in manifest.roots.items():
         if area not in AREAS or not os.path.isabs(root):
             problems.append(f"roots.{area}: {root!r} is not an absolute folder of a known area")
+    return problems
+
+
+def _kind_problems(manifest: BackupManifest, seen: dict[tuple[str, str], str]) -> list[str]:
+    """A data folder is copied as folders and regular files only: a symlink there (pg_wal or a
+    tablespace elsewhere) would make a restore write outside the folder, so none is ever taken,
+    and one listed is refused."""
+    if manifest.kind not in KINDS:
+        return [f"kind {manifest.kind!r} is not one of {', '.join(KINDS)}"]
+    has_datadir = any(area == "datadir" for area, _ in seen)
+    if manifest.kind == "dump":
+        return ["datadir entries in a backup of kind dump"] if has_datadir else []
+    problems = [f"datadir/{path}: a {kind} in a data folder copy (only folders and regular files are taken)"
+                for (area, path), kind in seen.items() if area == "datadir" and kind not in ("dir", "file")]
+    if seen.get(("datadir", ".")) != "dir" or seen.get(("datadir", "PG_VERSION")) != "file":
+        problems.append("a backup of kind datadir without its data folder (datadir/. and datadir/PG_VERSION)")
+    if "datadir" not in manifest.roots:
+        problems.append("a backup of kind datadir without roots.datadir")
+    if manifest.stored:
+        problems.append("a backup of kind datadir lists dump files")
     return problems
 
 

@@ -122,8 +122,10 @@ def _remove(folder: Path) -> None:
 
 
 @contextmanager
-def scratch_cluster(binaries: PgBinaries, purpose: str) -> Iterator[LocalCluster]:
-    """A started throwaway cluster (fsync off), recorded while it exists."""
+def scratch_folder(bindir: Path, purpose: str) -> Iterator[Path]:
+    """A recorded folder for a throwaway cluster in its ``data`` sub-folder (served with the
+    binaries of bindir); its server is stopped and the folder removed when the block ends,
+    or by ``sweep`` once this process is gone."""
     sweep()
     folder = scratch_root() / uuid.uuid4().hex[:12]
     try:
@@ -132,16 +134,23 @@ def scratch_cluster(binaries: PgBinaries, purpose: str) -> Iterator[LocalCluster
         folder = scratch_root() / folder.name
         folder.mkdir(mode=0o711)
     owner = {"pid": os.getpid(), "start": _start_time(os.getpid()), "purpose": purpose,
-             "bindir": str(binaries.bindir), "created": time.time()}
+             "bindir": str(bindir), "created": time.time()}
     (folder / OWNER).write_text(json.dumps(owner))
     try:
+        yield folder
+    finally:
+        _stop(folder)
+        _remove(folder)
+        _remove_root_if_empty(folder.parent)
+
+
+@contextmanager
+def scratch_cluster(binaries: PgBinaries, purpose: str) -> Iterator[LocalCluster]:
+    """A started throwaway cluster (fsync off), recorded while it exists."""
+    with scratch_folder(binaries.bindir, purpose) as folder:
         cluster = LocalCluster.create(folder / "data", binaries=binaries, fast=True)
         cluster.socket_dir = folder
         cluster.chown_for_server(folder)
         cluster.owned_dir, cluster.throwaway = folder, True
         with cluster:
             yield cluster
-    finally:
-        _stop(folder)
-        _remove(folder)
-        _remove_root_if_empty(folder.parent)

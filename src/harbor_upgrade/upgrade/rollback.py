@@ -6,11 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import versions
-from ..backup import read_manifest, restore_backup
+from ..backup import BackupManifest, read_manifest, restore_backup
+from ..backup.datadir import binaries_for, stoppable_server
+from ..compose.detect import ComposeInstallation
 from ..compose.session import compose_of, container_journal, database, own_database
+from ..compose.stack import refuse_running
+from ..compose.stack import stop_harbor as stop_compose
 from ..db.connection import connect
+from ..db.identity import answers
 from ..errors import InvalidInput, UnsafeState
 from ..journal import Journal
+from ..postgres.server import Server
 from ..postgres.tools import table_counts
 from ..progress import Progress, Silent
 from ..registry import open_storage as open_spec
@@ -86,6 +92,9 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
             raise UnsafeState("not confirmed; nothing was changed", reference="not-confirmed")
     harbor_yml = Path(harbor_dir) / "harbor.yml"
     ci = compose_of(harbor_yml) if dsn is None and harbor_yml.is_file() else None
+    if manifest.kind == "datadir":
+        return rollback_datadir(b, manifest, dsn, harbor_dir, data_volume, progress or Silent(), ci,
+                                stop_harbor=stop_harbor, manifest_sha256=manifest_sha256)
     if not own_database(ci):
         return rollback_on(b, dsn, harbor_dir, data_volume, progress, force_connected=force_connected,
                            manifest_sha256=manifest_sha256)
@@ -96,16 +105,89 @@ def rollback(backup_dir: str, dsn: str | None = None, harbor_dir: str | None = N
                            manifest_sha256=manifest_sha256)
 
 
-def rollback_on(b: Path, dsn: str | None, harbor_dir: str, data_volume: str | None,
-                progress: Progress | None, force_connected: bool = False,
-                manifest_sha256: str | None = None) -> RunReport:
-    folder = backup_folder(b)
-    manifest = read_manifest(folder)
+def _recorded_dsn(b: Path, dsn: str | None) -> str | None:
+    """The DSN given, else the one the run's journal recorded (without its password)."""
     plan_rec = Journal.read(b).last("plan") if (b / "journal.jsonl").exists() else None
     if dsn is None and plan_rec:
         recorded = plan_rec["installation"].get("dsn_masked")
         if recorded:      # the journal keeps no password: libpq takes it from PGPASSWORD, ~/.pgpass or a prompt
             dsn = dsn_without_password(recorded)
+    return dsn
+
+
+def rollback_datadir(b: Path, manifest: BackupManifest, dsn: str | None, harbor_dir: str, data_volume: str | None,
+                     progress: Progress, ci: ComposeInstallation | None, stop_harbor: bool = False,
+                     manifest_sha256: str | None = None) -> RunReport:
+    """Put a data folder copy back: no server may run on the folder. A server of this machine
+    the DSN reaches (the run stopped and started it for the copy; after an engine step it runs
+    from the new cluster) is stopped first and started again on the restored folder with the
+    same port and socket; a server in a container is refused (on a Compose installation,
+    Harbor is stopped first with ``stop_harbor``)."""
+    folder = backup_folder(b)
+    target = Path(manifest.roots["datadir"])
+    if own_database(ci):
+        assert ci is not None
+        if ci.running:
+            if not stop_harbor:
+                refuse_running(ci)
+            progress.note(f"stopping Harbor ({len(ci.running)} containers of project {ci.project})")
+            stop_compose(ci, container_journal(b))
+        dsn = None
+    else:
+        dsn = _recorded_dsn(b, dsn)
+    listen = None
+    if dsn is not None and answers(dsn):
+        found = stoppable_server(dsn)
+        if isinstance(found, str):
+            raise UnsafeState(f"the database's server still runs: {found}; nothing was restored",
+                              reference="postgres-running", hint="stop it, then run again")
+        server, listen = found
+        progress.note(f"stopping the PostgreSQL server of {server.datadir} (it is started again on the restored "
+                      "data folder)")
+        server.stop()
+    result = restore_backup(folder, None, harbor_dir, data_volume=data_volume, progress=progress.note,
+                            expect_manifest_sha256=manifest_sha256, datadir=target)
+    steps = [StepResult("restore", result.ok, f"data folder {target} (every file's sha256 equal to the backup's, "
+                        f"the one that was there kept as {result.kept_database}) and {result.files_restored} files "
+                        "restored" + ("" if result.ok else ": " + "; ".join(result.problems[:5])))]
+    if listen is not None:
+        how = Server(binaries_for(target).bindir, target).ensure_serving(listen)
+        progress.note(f"the PostgreSQL server of {target}: {how}")
+        assert dsn is not None
+        with connect(dsn) as conn:
+            after = table_counts(conn)
+        differ = sorted(t for t in set(after) | set(manifest.table_counts)
+                        if after.get(t) != manifest.table_counts.get(t))
+        steps.append(StepResult("verify", not differ, f"{len(manifest.table_counts)} tables have the row counts of "
+                                "the backup" if not differ else f"row counts differ in {', '.join(differ[:10])}"))
+    else:
+        steps.append(StepResult("verify", True, "every file of the data folder was compared with its sha256 as it was "
+                                "put back (no server started)"))
+    if result.extra_files:
+        steps.append(StepResult("left in place", True,
+                                f"{len(result.extra_files)} files and folders are not in the backup and were left "
+                                "as they are: " + ", ".join(result.extra_files[:20])
+                                + (" ..." if len(result.extra_files) > 20 else "")))
+    ok = all(s.ok for s in steps)
+    if (b / "journal.jsonl").exists():
+        with RunLock(b):
+            Journal.open(b).write("rollback", ok=ok, kept_datadir=result.kept_database)
+    advice = [Advice(Advice.START_HARBOR, f"Start Harbor {manifest.harbor_version or 'as it was'} again "
+                                          f"(docker compose up -d in {harbor_dir}).") if ok
+              else Advice(Advice.CONTINUE, "The restore did not come out identical: see the steps above.")]
+    if result.kept_database:
+        advice.append(Advice(Advice.KEEP_BACKUP, f"The data folder as it was before the rollback is kept as "
+                                                 f"{result.kept_database}; once Harbor works, remove it."))
+    return RunReport("rollback", ok, steps, backup_dir=str(b), next=advice,
+                     extra={"left_in_place": result.extra_files, "kept_datadir": result.kept_database})
+
+
+def rollback_on(b: Path, dsn: str | None, harbor_dir: str, data_volume: str | None,
+                progress: Progress | None, force_connected: bool = False,
+                manifest_sha256: str | None = None) -> RunReport:
+    folder = backup_folder(b)
+    manifest = read_manifest(folder)
+    dsn = _recorded_dsn(b, dsn)
     if dsn is None:
         raise InvalidInput(f"rollback needs --dsn: {b} records no database",
                            reference="dsn-missing",

@@ -33,6 +33,7 @@ from .plan import hops, next_steps, plan, planned_engine, step_plan
 from .preflight import check_disk, check_start, check_storage, check_versions_agree, preflight
 from .removed import refuse_dropping_charts, removals
 from .steps import DEFAULT_STEP_NAMES, PREFETCH_TEXT, steps_for
+from .steps.backup import restore_backup_server
 from .steps.engine import engine_state, old_cluster_usable
 
 
@@ -253,6 +254,9 @@ def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | N
     served = restore_engine_server(backup_dir)
     if served:
         progress.note(f"continuing an engine upgrade: the database is served from {served}")
+    if restore_backup_server(backup_dir):
+        progress.note("a run was interrupted while its backup step had the database's server stopped: "
+                      "started it again")
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     checks = preflight(inst, backup_dir, (backup_dir / "journal.jsonl").exists(), opts=opts)
     steps = steps_for(opts)

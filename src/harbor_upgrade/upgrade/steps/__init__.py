@@ -12,8 +12,9 @@ from .scanner import step_scanner
 from .verify import step_verify
 
 RUN_STEPS: tuple[Step, ...] = (
-    Step("backup", "back up the database (pg_dump), harbor.yml, common/config and the data volume's small state; "
-                   "then restore it into a scratch cluster to prove it", step_backup),
+    Step("backup", "back up the database (a copy of its data folder, its server stopped meanwhile, when the run can "
+                   "stop it; else pg_dump), harbor.yml, common/config and the data volume's small state; then prove "
+                   "it (a throwaway server on the copy, or a restore of the dump)", step_backup),
     Step("config", "write harbor.yml migrated to the target release next to the original (comments and order kept)",
          step_config),
     Step("engine", "upgrade the PostgreSQL cluster in data_volume/database to a new major, beside the old one "
