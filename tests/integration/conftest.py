@@ -20,9 +20,15 @@ def _empty_harbor24(database) -> None:
 
 
 @pytest.fixture
-def harbor24(database_from):
+def harbor24_copy(database_from):
+    """``harbor24_copy()``: another copy of harbor24's template, for a test that needs two."""
+    return lambda: database_from("harbor-2.4.0-empty", _empty_harbor24)
+
+
+@pytest.fixture
+def harbor24(harbor24_copy):
     """An empty Harbor database migrated to the 2.4.0 schema (a copy of one made once per session)."""
-    return database_from("harbor-2.4.0-empty", _empty_harbor24)
+    return harbor24_copy()
 
 
 @pytest.fixture

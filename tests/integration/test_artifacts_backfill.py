@@ -151,52 +151,43 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_killed_run_resumes_to_identical_rows(pg_cluster, tmp_path):
+def test_killed_run_resumes_to_identical_rows(harbor24_copy, tmp_path):
     registered = big_tree(tmp_path, 150)
-    dsns = []
-    for name in (f"resume_a_{os.getpid()}", f"resume_b_{os.getpid()}"):
-        pg_cluster.createdb(name)
-        pg_cluster.psql(dbname=name, file=fresh_schema())
-        dsn = pg_cluster.dsn(name)
-        db.migrate(dsn)
+    dsns = [harbor24_copy().dsn for _ in range(2)]
+    for dsn in dsns:
         register(dsn, registered)
-        dsns.append(dsn)
     uninterrupted, interrupted = dsns
-    try:
-        assert backfill(uninterrupted, FilesystemStorage(tmp_path), jobs=2).ok
-        cmd = [sys.executable, "-m", "harbor_upgrade", "artifacts", "--dsn", interrupted, "--storage", str(tmp_path),
-               "--jobs", "2", "--batch", "1"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with psycopg.connect(interrupted, autocommit=True) as conn:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if conn.execute("SELECT to_regclass('harbor_upgrade_artifacts.repository')").fetchone()[0] and \
-                        conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0] >= 20:
-                    break
-                time.sleep(0.005)
-        readers = children(proc.pid)
-        if len(os.sched_getaffinity(0)) > 1:
-            assert readers, "on a filesystem the readers are processes"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        deadline = time.monotonic() + 10
-        while [p for p in readers if alive(p)] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in readers if alive(p)], "readers of a killed run must not outlive it"
-        with psycopg.connect(interrupted, autocommit=True) as conn:
-            done = conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0]
-            assert 20 <= done < 150, "the kill must land in the middle of the run"
-            assert conn.execute("SELECT version FROM data_migrations").fetchone()[0] == 0
-        resumed = subprocess.run(cmd[:-2] + ["--resume"], capture_output=True, text=True, timeout=300)
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        a, b = rows(uninterrupted), rows(interrupted)
-        started = lambda rs: {r["push_time"] for r in rs if not r["tags"]}  # noqa: E731 created rows are untagged
-        assert len(started(a)) == len(started(b)) == 1
-        assert comparable(a, started(a)) == comparable(b, started(b))
-        assert sum(len(r["references"]) for r in b) == 300
-    finally:
-        for dsn in dsns:
-            pg_cluster.dropdb(dsn.rsplit("/", 1)[-1].split("?")[0])
+    assert backfill(uninterrupted, FilesystemStorage(tmp_path), jobs=2).ok
+    cmd = [sys.executable, "-m", "harbor_upgrade", "artifacts", "--dsn", interrupted, "--storage", str(tmp_path),
+           "--jobs", "2", "--batch", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with psycopg.connect(interrupted, autocommit=True) as conn:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT to_regclass('harbor_upgrade_artifacts.repository')").fetchone()[0] and \
+                    conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0] >= 20:
+                break
+            time.sleep(0.005)
+    readers = children(proc.pid)
+    if len(os.sched_getaffinity(0)) > 1:
+        assert readers, "on a filesystem the readers are processes"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while [p for p in readers if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in readers if alive(p)], "readers of a killed run must not outlive it"
+    with psycopg.connect(interrupted, autocommit=True) as conn:
+        done = conn.execute("SELECT count(*) FROM harbor_upgrade_artifacts.repository").fetchone()[0]
+        assert 20 <= done < 150, "the kill must land in the middle of the run"
+        assert conn.execute("SELECT version FROM data_migrations").fetchone()[0] == 0
+    resumed = subprocess.run(cmd[:-2] + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    a, b = rows(uninterrupted), rows(interrupted)
+    started = lambda rs: {r["push_time"] for r in rs if not r["tags"]}  # noqa: E731 created rows are untagged
+    assert len(started(a)) == len(started(b)) == 1
+    assert comparable(a, started(a)) == comparable(b, started(b))
+    assert sum(len(r["references"]) for r in b) == 300
 
 
 def test_storage_from_harbor_yml(harbor24, tmp_path, run_cli):
