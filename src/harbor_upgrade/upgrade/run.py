@@ -2,7 +2,6 @@
 (skipping those the journal shows done), and the report."""
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from ..results import FAIL, PASS, WARN, Advice, CheckResult, RunReport, StepResu
 from ..secrets import mask_text
 from ..verify import missing_manifests
 from .context import Context, Step, open_installation_storage
+from .estimate import estimate
 from .lock import InstallationLock, RunLock
 from .options import KNOWN_MISSING, Options, start_release
 from .plan import hops, next_steps, plan, planned_engine, step_plan
@@ -170,17 +170,9 @@ def check_config(inst: Installation, target: str) -> CheckResult:
 
 
 def estimate_of(opts: Options, inst: Installation) -> dict | None:
-    """The estimate of each step's duration (upgrade/estimate.py, landing separately), when it exists:
-    its ``estimate_run(opts, inst)`` gives an object with ``to_dict()`` or a dict."""
-    try:
-        module = importlib.import_module(f"{__package__}.estimate")
-    except ImportError:
-        return None
-    make = getattr(module, "estimate_run", None)
-    if make is None:
-        return None
-    value = make(opts, inst)
-    return value.to_dict() if hasattr(value, "to_dict") else value
+    """plan's estimate of each step's seconds and of the window (upgrade/estimate.py), for --prepare's report."""
+    est = estimate(inst, opts, [s.name for s in steps_for(opts)])
+    return est.to_dict() if est is not None else None
 
 
 def prepare(opts: Options, progress: Progress | None = None) -> RunReport:
@@ -207,6 +199,9 @@ def prepare(opts: Options, progress: Progress | None = None) -> RunReport:
         report.next = [Advice(Advice.FIX_CHECKS, "Fix the failed checks above, then prepare again; nothing was "
                                                  "written.")]
         return report
+    estimate = estimate_of(opts, inst)   # first: the prefetch file records the whole --prepare's seconds
+    if estimate is not None:
+        report.extra["estimate"] = estimate
     storage = open_installation_storage(inst)
     progress.note(f"prefetch: {PREFETCH_TEXT}")
     t0 = time.monotonic()
@@ -220,9 +215,6 @@ def prepare(opts: Options, progress: Progress | None = None) -> RunReport:
                                + (f"; {made.not_recorded:,} with problems or unreadable, read in the window"
                                   if made.not_recorded else ""),
                                seconds=time.monotonic() - t0, changed=made.to_dict())]
-    estimate = estimate_of(opts, inst)
-    if estimate is not None:
-        report.extra["estimate"] = estimate
     report.ok = True
     report.extra["prepare_seconds"] = round(time.monotonic() - began, 3)
     report.next = [Advice(Advice.RUN, "In the stop window: stop Harbor, then run the same command without --prepare "
