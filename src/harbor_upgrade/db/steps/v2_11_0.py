@@ -2,7 +2,7 @@
 
 Every artifact gets an ``artifact_type`` (for the OCI 1.1 referrers API), set to its
 media type and then required; SBOM reports get their own table.
-Scale: filling artifact_type rewrites every artifact row.
+Scale: filling artifact_type rewrites the artifact table (once).
 """
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from .base import HarborDb, ReleaseStep, SchemaFile, sql
 V140 = SchemaFile(140, (
     sql("artifact: new column artifact_type",
         "ALTER TABLE artifact ADD COLUMN IF NOT EXISTS artifact_type varchar(255)"),
-    sql("artifact: artifact_type set to the media type", """
-        UPDATE artifact SET artifact_type = media_type WHERE artifact_type IS NULL"""),
-    sql("artifact: artifact_type NOT NULL", "ALTER TABLE artifact ALTER COLUMN artifact_type SET NOT NULL"),
+    # Upstream UPDATEs every row, then checks NOT NULL in a second pass. Here one
+    # ALTER TABLE writes the table once with the column filled (the same values: a
+    # value already there stays), rebuilds its indexes and checks NOT NULL on the way:
+    # several times faster than an UPDATE of every row, and no dead row versions.
+    sql("artifact: artifact_type set to the media type and made NOT NULL (rewrites the table)", """
+        ALTER TABLE artifact
+            ALTER COLUMN artifact_type TYPE varchar(255) USING coalesce(artifact_type, media_type),
+            ALTER COLUMN artifact_type SET NOT NULL"""),
     sql("sbom_report: new table", """
         CREATE TABLE IF NOT EXISTS sbom_report (
             id SERIAL PRIMARY KEY NOT NULL,

@@ -98,9 +98,12 @@ V50 = SchemaFile(50, (
     sql("replication_execution: executions of deleted policies deleted", """
         DELETE FROM replication_execution
         WHERE policy_id NOT IN (SELECT id FROM replication_policy)"""),
-    sql("replication_task: tasks of deleted executions deleted", """
-        DELETE FROM replication_task
-        WHERE execution_id NOT IN (SELECT id FROM replication_execution)"""),
+    # Upstream first deletes the tasks of deleted executions; here they are left out of
+    # the copy below (it joins the executions kept) and go when the table is dropped.
+    # task's foreign key is dropped while the tasks are copied and added back after
+    # the last copy: one check of all rows instead of one per copied row.
+    sql("task: foreign key to execution dropped while tasks are copied (added back below)",
+        "ALTER TABLE task DROP CONSTRAINT task_execution_id_fkey"),
     # Upstream recounts tasks per status for every unfinished execution: Stopped,
     # Failed and Succeed counters take their task counts, every other status group
     # lands in in_progress (so in_progress > 0 as soon as one exists); counters of
@@ -180,13 +183,14 @@ V50 = SchemaFile(50, (
     sql("replication_schedule_job dropped", "DROP TABLE replication_schedule_job"),
     # The row test "clair IS NOT NULL" of upstream holds only when every column is
     # set; a Clair registration with any NULL column is kept.
-    sql("scanner_registration: fully registered immutable Clair deleted with its reports", """
+    # Upstream deletes Clair's reports here and every other report further on: one
+    # pass over scan_report deletes them all.
+    sql("scan_report: every report deleted", "DELETE FROM scan_report"),
+    sql("scanner_registration: fully registered immutable Clair deleted", """
         WITH clair AS (
-            SELECT s.id, s.uuid, s.is_default FROM scanner_registration s
+            SELECT s.id, s.is_default FROM scanner_registration s
             WHERE s.name = 'Clair' AND s.immutable AND s IS NOT NULL
             ORDER BY s.id LIMIT 1
-        ), reports AS (
-            DELETE FROM scan_report WHERE registration_uuid IN (SELECT uuid FROM clair)
         ), gone AS (
             DELETE FROM scanner_registration WHERE id IN (SELECT id FROM clair)
         )
@@ -263,7 +267,6 @@ V50 = SchemaFile(50, (
     sql("admin_job dropped (scan-all history is not migrated)", "DROP TABLE admin_job"),
     sql("properties: robot_token_duration from minutes to whole days", """
         UPDATE properties SET v = (v::integer / 60 / 24)::text WHERE k = 'robot_token_duration'"""),
-    sql("scan_report: every report deleted", "DELETE FROM scan_report"),
     sql("vulnerability_record: new table", """
         CREATE TABLE vulnerability_record (
             id SERIAL PRIMARY KEY NOT NULL,
@@ -329,6 +332,9 @@ V50 = SchemaFile(50, (
                 || coalesce(t.retained::text, '') || '"}')::json,
                t.start_time, t.start_time, t.end_time, t.end_time
         FROM retention_task t JOIN retention_execution_map m ON m.old_id = t.execution_id"""),
+    sql("task: foreign key to execution added back (one check of every task)", """
+        ALTER TABLE task ADD CONSTRAINT task_execution_id_fkey
+            FOREIGN KEY (execution_id) REFERENCES execution(id)"""),
     sql("retention_task and retention_execution dropped",
         "DROP TABLE retention_task, retention_execution"),
 ))

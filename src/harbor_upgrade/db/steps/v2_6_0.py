@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..probes import has_column, has_index, has_table
 from .base import HarborDb, ReleaseStep, SchemaFile, sql
-from .common import PUBLIC_TRUE_OR_FALSE, REPAIR_EXECUTIONS
+from .common import PUBLIC_TRUE_OR_FALSE, REPAIR_EXECUTIONS_AGAIN
 
 V90 = SchemaFile(90, (
     PUBLIC_TRUE_OR_FALSE,
@@ -33,7 +33,7 @@ V90 = SchemaFile(90, (
         CREATE INDEX IF NOT EXISTS idx_execution_start_time ON execution (start_time)"""),
     sql("audit_log: index on (project_id, op_time)",
         "CREATE INDEX IF NOT EXISTS idx_audit_log_project_id_optime ON audit_log (project_id, op_time)"),
-    REPAIR_EXECUTIONS,
+    REPAIR_EXECUTIONS_AGAIN,
     sql("artifact_blob, artifact: indexes for tag retention (digest_blob; digest, project_id)", """
         CREATE INDEX IF NOT EXISTS idx_artifact_blob_digest_blob ON artifact_blob (digest_blob);
         CREATE INDEX IF NOT EXISTS idx_artifact_digest_project_id ON artifact (digest, project_id)"""),

@@ -24,7 +24,7 @@ import json
 from ..checks import Check, not_json
 from ..probes import has_column, has_index, no_table
 from .base import HarborDb, Loss, ReleaseStep, SchemaFile, sql
-from .common import ARTIFACT_BLOB_WITHOUT_BLOB
+from .common import ARTIFACT_BLOB_WITHOUT_BLOB_AGAIN
 
 CHART_EVENTS = "('UPLOAD_CHART', 'DOWNLOAD_CHART', 'DELETE_CHART')"
 FINAL_JOB_STATES = "('stopped', 'finished', 'error')"
@@ -41,7 +41,7 @@ CARRIED_JOBS = f"""
 ARRAY_OF = "CASE WHEN {c} <> '' AND jsonb_typeof({c}::jsonb) = 'array' THEN {c}::jsonb END"
 
 V110 = SchemaFile(110, (
-    ARTIFACT_BLOB_WITHOUT_BLOB,
+    ARTIFACT_BLOB_WITHOUT_BLOB_AGAIN,
     sql("artifact_accessory: new columns subject_artifact_digest and subject_artifact_repo", """
         ALTER TABLE artifact_accessory ADD COLUMN IF NOT EXISTS subject_artifact_digest varchar(1024),
                                        ADD COLUMN IF NOT EXISTS subject_artifact_repo varchar(1024)"""),
