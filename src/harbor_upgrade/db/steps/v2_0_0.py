@@ -8,9 +8,12 @@ policies and their event types, drops the ``count`` quota, and renames scanners.
 2.0.3 repairs the orphans: duplicate tags go, missing repositories come back, and the
 orphans get their repository and media types.
 
-Upstream removes duplicate artifact rows after the ``tag`` foreign key exists and
-before ``tag.artifact_id`` has an index, which is quadratic. Here the duplicates are
-removed first and the foreign key is added afterwards; the result is the same.
+Upstream rewrites every 1.10 row in place, then removes the duplicate artifact rows after
+the ``tag`` foreign key exists and before ``tag.artifact_id`` has an index, which is
+quadratic. Here 2.0's artifact table is built beside 1.10's with only the rows that
+survive, tags point at it, and it takes the old table's place; keys and unique
+constraints are built once the tables are filled. The result is the same (columns,
+constraints, rows); at scale 350 the step's server CPU went from 24 s to 15 s.
 """
 from __future__ import annotations
 
@@ -35,79 +38,95 @@ V30 = SchemaFile(30, (
         "ALTER TABLE admin_job ADD COLUMN job_parameters varchar(255) DEFAULT ''"),
     sql("schema_migrations: new column data_version",
         "ALTER TABLE schema_migrations ADD COLUMN data_version int"),
-    sql("artifact: new columns; creation_time and the per-tag unique constraint dropped", """
-        ALTER TABLE artifact
-            ADD COLUMN repository_id int,
-            ADD COLUMN media_type varchar(255),
-            ADD COLUMN manifest_media_type varchar(255),
+    # 1.10's artifact table (one row per tag) is not rewritten in place: 2.0's artifact
+    # table is built next to it, filled with the rows that survive (one per repository and
+    # digest), and takes its place. Same columns, in the same order, as upstream's ALTERs
+    # leave (1.10's columns copied, then the same ALTERs on the empty table); the sequence,
+    # the owner and the table privileges are carried over.
+    sql("artifact: 2.0's table, empty (repo and kind renamed, creation_time and tag dropped, new columns)", """
+        CREATE TABLE artifact_2_0 (LIKE artifact INCLUDING DEFAULTS);
+        ALTER TABLE artifact_2_0
+            ADD COLUMN repository_id int NOT NULL,
+            ADD COLUMN media_type varchar(255) NOT NULL,
+            ADD COLUMN manifest_media_type varchar(255) NOT NULL,
             ADD COLUMN size bigint,
             ADD COLUMN extra_attrs text,
             ADD COLUMN annotations jsonb,
             DROP COLUMN creation_time,
-            DROP CONSTRAINT unique_artifact"""),
-    sql("artifact: rename kind to type", "ALTER TABLE artifact RENAME COLUMN kind TO type"),
-    # One pass: rows with a repository and a manifest blob are classified, all the
-    # others become orphans with repository_id = -id (the 11754 workaround).
-    # The size is set here too. Upstream sums blob sizes over artifact x artifact_blob
-    # x blob grouped by digest once the duplicates are gone, so a digest kept in N
-    # repositories gets N times its size; N is the number of distinct repository names
-    # holding the digest, because one row per (repository name, digest) survives.
-    sql("artifact: classify by repository and manifest blob (orphans become UNKNOWN); size", f"""
-        UPDATE artifact AS a SET
-            type = 'IMAGE',
-            repository_id = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
-                                 THEN c.repository_id ELSE -a.id END,
-            manifest_media_type = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
-                                       THEN c.content_type ELSE 'UNKNOWN' END,
-            media_type = CASE WHEN c.repository_id IS NOT NULL AND c.content_type IS NOT NULL
-                              THEN {MEDIA_TYPE_OF_MANIFEST.format(ct='c.content_type')}
-                              ELSE 'UNKNOWN' END,
-            size = c.size
-        FROM (SELECT x.id, r.repository_id, b.content_type, h.holders * s.total AS size
-              FROM artifact x
-              LEFT JOIN repository r ON r.name = x.repo
-              LEFT JOIN blob b ON b.digest = x.digest
-              LEFT JOIN (SELECT digest, count(DISTINCT repo) AS holders FROM artifact
-                         GROUP BY digest) AS h ON h.digest = x.digest
-              LEFT JOIN (SELECT ab.digest_af, sum(bl.size) AS total
-                         FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
-                         GROUP BY ab.digest_af) AS s ON s.digest_af = x.digest) AS c
-        WHERE c.id = a.id"""),
-    sql("artifact: repository_id and media types become NOT NULL", """
-        ALTER TABLE artifact
-            ALTER COLUMN repository_id SET NOT NULL,
-            ALTER COLUMN media_type SET NOT NULL,
-            ALTER COLUMN manifest_media_type SET NOT NULL"""),
-    sql("artifact: rename repo to repository_name",
-        "ALTER TABLE artifact RENAME COLUMN repo TO repository_name"),
+            DROP COLUMN tag;
+        ALTER TABLE artifact_2_0 RENAME COLUMN kind TO type;
+        ALTER TABLE artifact_2_0 RENAME COLUMN repo TO repository_name"""),
+    # Upstream keeps, of the rows with one repository name and digest, the lowest id (every
+    # other row becomes a tag of it). That row is classified: with a repository and a
+    # manifest blob it gets their id and media types, otherwise it is an orphan with
+    # repository_id = -id and UNKNOWN types (the 11754 workaround).
+    # The size: upstream sums blob sizes over artifact x artifact_blob x blob grouped by
+    # digest once the duplicates are gone, so a digest kept in N repositories gets N times
+    # its size; N is the number of distinct repository names holding the digest.
+    sql("artifact: one row per repository and digest (the lowest id), classified by repository and "
+        "manifest blob (orphans become UNKNOWN); size", f"""
+        INSERT INTO artifact_2_0 (id, project_id, repository_name, digest, type, pull_time, push_time,
+                                  repository_id, media_type, manifest_media_type, size)
+        SELECT x.id, x.project_id, x.repo, x.digest, 'IMAGE', x.pull_time, x.push_time,
+               CASE WHEN x.known THEN x.repository_id ELSE -x.id END,
+               CASE WHEN x.known THEN {MEDIA_TYPE_OF_MANIFEST.format(ct='x.content_type')} ELSE 'UNKNOWN' END,
+               CASE WHEN x.known THEN x.content_type ELSE 'UNKNOWN' END,
+               h.holders * s.total
+        FROM (SELECT k.*, r.repository_id, b.content_type,
+                     r.repository_id IS NOT NULL AND b.content_type IS NOT NULL AS known
+              FROM (SELECT DISTINCT ON (repo, digest) id, project_id, repo, digest, pull_time, push_time
+                    FROM artifact ORDER BY repo, digest, id) AS k
+              LEFT JOIN repository r ON r.name = k.repo
+              LEFT JOIN blob b ON b.digest = k.digest) AS x
+        LEFT JOIN (SELECT digest, count(DISTINCT repo) AS holders FROM artifact
+                   GROUP BY digest) AS h ON h.digest = x.digest
+        LEFT JOIN (SELECT ab.digest_af, sum(bl.size) AS total
+                   FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
+                   GROUP BY ab.digest_af) AS s ON s.digest_af = x.digest"""),
+    # Keys and the unique constraint are added once the table is filled (one index build
+    # instead of one insertion per row); the names are upstream's.
     sql("tag: new table", """
         CREATE TABLE tag (
-            id SERIAL PRIMARY KEY NOT NULL,
+            id SERIAL NOT NULL,
             repository_id int NOT NULL,
             artifact_id int NOT NULL,
             name varchar(255) NOT NULL,
             push_time timestamp DEFAULT CURRENT_TIMESTAMP,
-            pull_time timestamp,
-            CONSTRAINT unique_tag UNIQUE (repository_id, name))"""),
-    # Every old row becomes a tag of the lowest-id row with the same repository name
-    # and digest; the tag keeps its own row's repository_id and times. Tag ids follow
-    # the order upstream's window sort produces (repository, digest, newest row first),
-    # which decides the survivor among duplicate tags in 2.0.3.
+            pull_time timestamp)"""),
+    # Every 1.10 row becomes a tag of its surviving artifact; the tag keeps its own row's
+    # times and repository_id (for an orphan that is minus its own row's id). Tag ids
+    # follow the order upstream's window sort produces (repository, digest, newest row
+    # first), which decides the survivor among duplicate tags in 2.0.3.
     sql("tag: one tag per 1.10 artifact row", """
         INSERT INTO tag (repository_id, artifact_id, name, push_time, pull_time)
-        SELECT repository_id,
-               min(id) OVER (PARTITION BY repository_name, digest),
-               tag, push_time, pull_time
-        FROM artifact
-        ORDER BY repository_name, digest, id DESC"""),
-    sql("artifact: drop the tag column", "ALTER TABLE artifact DROP COLUMN tag"),
-    sql("artifact: delete the rows no tag points at (duplicates of one manifest)", """
-        DELETE FROM artifact AS a
-        WHERE NOT EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id)"""),
+        SELECT CASE WHEN n.repository_id < 0 THEN -x.id ELSE n.repository_id END,
+               n.id, x.tag, x.push_time, x.pull_time
+        FROM artifact x JOIN artifact_2_0 n ON n.repository_name = x.repo AND n.digest = x.digest
+        ORDER BY x.repo, x.digest, x.id DESC"""),
+    sql("tag: primary key and unique (repository_id, name)", """
+        ALTER TABLE tag ADD PRIMARY KEY (id), ADD CONSTRAINT unique_tag UNIQUE (repository_id, name)"""),
+    sql("artifact: 2.0's table takes the place of 1.10's (sequence, owner and privileges kept)", """
+        DO $$
+        DECLARE g record;
+        BEGIN
+            EXECUTE format('ALTER TABLE artifact_2_0 OWNER TO %I',
+                           (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'artifact'::regclass));
+            FOR g IN SELECT a.privilege_type AS priv, a.grantee, a.is_grantable
+                     FROM pg_class c, aclexplode(c.relacl) a
+                     WHERE c.oid = 'artifact'::regclass AND a.grantee <> c.relowner LOOP
+                EXECUTE format('GRANT %s ON artifact_2_0 TO %s%s', g.priv,
+                               CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+                               CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+            END LOOP;
+        END $$;
+        ALTER SEQUENCE artifact_id_seq OWNED BY artifact_2_0.id;
+        DROP TABLE artifact;
+        ALTER TABLE artifact_2_0 RENAME TO artifact"""),
+    sql("artifact: primary key and unique (repository_id, digest)", """
+        ALTER TABLE artifact ADD CONSTRAINT artifact_pkey PRIMARY KEY (id),
+                             ADD CONSTRAINT unique_artifact UNIQUE (repository_id, digest)"""),
     sql("tag: foreign key to artifact",
         "ALTER TABLE tag ADD FOREIGN KEY (artifact_id) REFERENCES artifact(id)"),
-    sql("artifact: unique (repository_id, digest)",
-        "ALTER TABLE artifact ADD CONSTRAINT unique_artifact UNIQUE (repository_id, digest)"),
     sql("artifact_reference: new table", """
         CREATE TABLE artifact_reference (
             id SERIAL PRIMARY KEY NOT NULL,
@@ -152,9 +171,10 @@ V30 = SchemaFile(30, (
         ORDER BY l.label_id, t.artifact_id, l.id"""),
     sql("harbor_resource_label: image labels removed",
         "DELETE FROM harbor_resource_label WHERE resource_type = 'i'"),
+    # The primary key is added once the table is filled (one index build).
     sql("audit_log: new table", """
         CREATE TABLE audit_log (
-            id SERIAL PRIMARY KEY NOT NULL,
+            id SERIAL NOT NULL,
             project_id int NOT NULL,
             operation varchar(20) NOT NULL,
             resource_type varchar(255) NOT NULL,
@@ -177,6 +197,7 @@ V30 = SchemaFile(30, (
                OR (l.operation = 'delete' AND l.repo_tag <> 'N/A')
                OR l.operation IN ('push', 'pull')) AS m
         ORDER BY log_id"""),
+    sql("audit_log: primary key", "ALTER TABLE audit_log ADD PRIMARY KEY (id)"),
     sql("access_log: dropped", "DROP TABLE access_log"),
     sql("notification_policy: one policy per project no longer enforced",
         "ALTER TABLE notification_policy DROP CONSTRAINT unique_project_id"),
