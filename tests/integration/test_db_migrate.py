@@ -374,3 +374,30 @@ def test_repair_recognises_the_schema_of_every_release(database):
     assert seen[-1] == LATEST
     database.psql("UPDATE schema_migrations SET dirty = true")
     assert harbor_db.repair(database.dsn).version == LATEST
+
+
+@pytest.fixture
+def artifact_roles(pg_cluster):
+    """Two roles (dropped after the test's database): one owning 1.10's artifact table, one granted SELECT on it."""
+    owner, reader = f"hu_owner_{os.getpid()}", f"hu_reader_{os.getpid()}"
+    pg_cluster.psql(f"CREATE ROLE {owner}; CREATE ROLE {reader}")
+    yield owner, reader
+    pg_cluster.psql(f"DROP ROLE IF EXISTS {reader}; DROP ROLE IF EXISTS {owner}")
+
+
+def test_2_0_keeps_the_artifact_tables_owner_privileges_and_sequence(artifact_roles, harbor110):
+    """2.0.0 builds the new artifact table beside 1.10's and swaps them: whoever owned or could read
+    the table still does (upstream alters the table in place), and new rows take the next id."""
+    owner, reader = artifact_roles
+    harbor110.psql(f"ALTER TABLE artifact OWNER TO {owner}; GRANT SELECT, UPDATE ON artifact TO {reader}")
+    last_id = int(harbor110.scalar("SELECT max(id) FROM artifact"))
+    harbor_db.migrate(harbor110.dsn, to="2.0.0")
+    assert harbor110.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 'artifact'") == owner
+    assert harbor110.scalar(f"""SELECT has_table_privilege('{reader}', 'artifact', 'SELECT')
+                                       AND has_table_privilege('{reader}', 'artifact', 'UPDATE')
+                                       AND NOT has_table_privilege('{reader}', 'artifact', 'DELETE')""") == "t"
+    assert harbor110.scalar("SELECT pg_get_serial_sequence('artifact', 'id')") == "public.artifact_id_seq"
+    new_id = harbor110.scalar("""INSERT INTO artifact (project_id, repository_name, digest, type, repository_id,
+                                                       media_type, manifest_media_type)
+                                 VALUES (1, 'r', 'sha256:x', 'IMAGE', 1, 'm', 'm') RETURNING id""")
+    assert int(new_id.split()[0]) > last_id
