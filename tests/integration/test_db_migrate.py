@@ -401,3 +401,23 @@ def test_2_0_keeps_the_artifact_tables_owner_privileges_and_sequence(artifact_ro
                                                        media_type, manifest_media_type)
                                  VALUES (1, 'r', 'sha256:x', 'IMAGE', 1, 'm', 'm') RETURNING id""")
     assert int(new_id.split()[0]) > last_id
+
+
+def test_a_step_runs_with_jit_off_and_at_least_the_step_memory_then_the_session_is_as_before(database):
+    """The runner's step settings are SET LOCAL: inside the step jit is off and work_mem is raised
+    (never lowered); after the step's transaction the session has its own settings back."""
+    from harbor_upgrade.db import runner
+    from harbor_upgrade.db.steps import ReleaseStep, SchemaFile, Statement
+    database.psql("CREATE TABLE schema_migrations (version bigint NOT NULL, dirty boolean NOT NULL); "
+                  "INSERT INTO schema_migrations VALUES (15, false)")
+    probe = SchemaFile(30, (Statement("settings seen by the step", """
+        CREATE TABLE seen AS SELECT current_setting('jit') AS jit, current_setting('work_mem') AS work_mem,
+                                    current_setting('maintenance_work_mem') AS mwm"""),))
+    step = ReleaseStep("2.0.0", (probe,), harbor_db=())
+    with psycopg.connect(database.dsn, autocommit=True) as conn:
+        conn.execute("SET jit = on; SET work_mem = '1MB'; SET maintenance_work_mem = '1GB'")
+        with conn.transaction():
+            runner.run_step(conn, step, (probe,), None)
+        assert conn.execute("SELECT current_setting('jit'), current_setting('work_mem'), "
+                            "current_setting('maintenance_work_mem')").fetchone() == ("on", "1MB", "1GB")
+    assert database.scalar("SELECT jit || ',' || work_mem || ',' || mwm FROM seen") == "off,64MB,1GB"

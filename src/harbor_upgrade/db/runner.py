@@ -130,6 +130,7 @@ def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFil
     name = step_name(step, files)
     result = ReleaseStepResult(name, step.release, [f.version for f in files], left_to_core=list(step.at_start))
     t0 = time.monotonic()
+    tune_step(conn)
     result.lost = count_losses(conn, step)
     for f in files:
         for st in f.statements:
@@ -148,6 +149,21 @@ def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFil
     result.seconds = round(time.monotonic() - t0, 3)
     result.ok = True
     return result
+
+
+# Settings for a release step's transaction (SET LOCAL: they end with it). The steps are a few
+# large statements each: JIT compilation costs a few hundred ms per statement and saves nothing
+# here (scale 350, 1.10 -> 2.15.0: server CPU 45.2 s -> 43.4 s with jit off); memory for sorts,
+# hashes and index builds is raised to at least these values (harbor-db runs with PostgreSQL's
+# defaults of 4 MB and 64 MB), never lowered.
+STEP_MEMORY = (("work_mem", "64MB"), ("maintenance_work_mem", "256MB"))
+
+
+def tune_step(conn: psycopg.Connection) -> None:
+    conn.execute("SET LOCAL jit = off")
+    for name, floor in STEP_MEMORY:
+        conn.execute("SELECT set_config(%s, %s, true) WHERE pg_size_bytes(current_setting(%s)) < pg_size_bytes(%s)",
+                     (name, floor, name, floor))
 
 
 def count_losses(conn: psycopg.Connection, step: ReleaseStep) -> list[DataLoss]:
