@@ -708,7 +708,20 @@ def restore_backup(backup_dir: str | os.PathLike, dsn: str | None, harbor_dir: s
         entries = [e for e in manifest.files if e.area == area]
         file_issues += file_problems(roots[area], entries)
         extra += extra_files(roots[area], area, entries, manifest.skipped)
+    if manifest.kind == "datadir" and kept_name:
+        extra = [e for e in extra if not _names_kept(e, Path(kept_name), roots)]
     return RestoreResult(backup_dir, database, identical, restored, file_issues, extra, compared, kept_name)
+
+
+def _names_kept(extra: str, kept: Path, roots: dict[str, Path]) -> bool:
+    """Whether a file left in place is the data folder the restore itself kept (or inside it): that
+    folder is reported once as kept, not file by file as something the backup does not hold."""
+    area, _, rel = extra.partition("/")
+    root = roots.get(area)
+    if root is None or not kept.is_relative_to(root):
+        return False
+    kept_rel = kept.relative_to(root).as_posix()
+    return rel == kept_rel or rel.startswith(kept_rel + "/")
 
 
 def _restore_dump(backup_dir: Path, manifest: BackupManifest, dsn: str, jobs: int, say: Note,

@@ -163,23 +163,10 @@ def rollback_datadir(b: Path, manifest: BackupManifest, dsn: str | None, harbor_
     else:
         steps.append(StepResult("verify", True, "every file of the data folder was compared with its sha256 as it was "
                                 "put back (no server started)"))
-    if result.extra_files:
-        steps.append(StepResult("left in place", True,
-                                f"{len(result.extra_files)} files and folders are not in the backup and were left "
-                                "as they are: " + ", ".join(result.extra_files[:20])
-                                + (" ..." if len(result.extra_files) > 20 else "")))
-    ok = all(s.ok for s in steps)
-    if (b / "journal.jsonl").exists():
-        with RunLock(b):
-            Journal.open(b).write("rollback", ok=ok, kept_datadir=result.kept_database)
-    advice = [Advice(Advice.START_HARBOR, f"Start Harbor {manifest.harbor_version or 'as it was'} again "
-                                          f"(docker compose up -d in {harbor_dir}).") if ok
-              else Advice(Advice.CONTINUE, "The restore did not come out identical: see the steps above.")]
-    if result.kept_database:
-        advice.append(Advice(Advice.KEEP_BACKUP, f"The data folder as it was before the rollback is kept as "
-                                                 f"{result.kept_database}; once Harbor works, remove it."))
-    return RunReport("rollback", ok, steps, backup_dir=str(b), next=advice,
-                     extra={"left_in_place": result.extra_files, "kept_datadir": result.kept_database})
+    kept = (f"The data folder as it was before the rollback is kept as {result.kept_database}; once Harbor "
+            "works, remove it.")
+    return _rollback_report(b, manifest, harbor_dir, steps, result.extra_files, "kept_datadir",
+                            result.kept_database, kept)
 
 
 def rollback_on(b: Path, dsn: str | None, harbor_dir: str, data_volume: str | None,
@@ -209,22 +196,29 @@ def rollback_on(b: Path, dsn: str | None, harbor_dir: str, data_volume: str | No
         StepResult("verify", not differ, f"{len(manifest.table_counts)} tables have the row counts of the backup"
                    if not differ else f"row counts differ in {', '.join(differ[:10])}"),
     ]
-    if result.extra_files:
+    kept = (f"The database as it was before the rollback is kept as {result.kept_database}; once Harbor works, "
+            f"drop it (DROP DATABASE \"{result.kept_database}\").")
+    return _rollback_report(b, manifest, harbor_dir, steps, result.extra_files, "kept_database",
+                            result.kept_database, kept)
+
+
+def _rollback_report(b: Path, manifest: BackupManifest, harbor_dir: str, steps: list[StepResult],
+                     extra_files: list[str], kept_key: str, kept: str | None, kept_advice: str) -> RunReport:
+    """The end both rollbacks share: what was left in place, the journal's record (a later `run`
+    on this folder would otherwise take the restored state for the upgraded one), the advice."""
+    if extra_files:
         steps.append(StepResult("left in place", True,
-                                f"{len(result.extra_files)} files and folders are not in the backup and were left "
-                                "as they are: " + ", ".join(result.extra_files[:20])
-                                + (" ..." if len(result.extra_files) > 20 else "")))
+                                f"{len(extra_files)} files and folders are not in the backup and were left "
+                                "as they are: " + ", ".join(extra_files[:20])
+                                + (" ..." if len(extra_files) > 20 else "")))
     ok = all(s.ok for s in steps)
     if (b / "journal.jsonl").exists():
         with RunLock(b):
-            # a later `run` on this folder would take the restored state for the upgraded one
-            Journal.open(b).write("rollback", ok=ok, kept_database=result.kept_database)
+            Journal.open(b).write("rollback", ok=ok, **{kept_key: kept})
     advice = [Advice(Advice.START_HARBOR, f"Start Harbor {manifest.harbor_version or 'as it was'} again "
                                           f"(docker compose up -d in {harbor_dir}).") if ok
               else Advice(Advice.CONTINUE, "The restore did not come out identical: see the steps above.")]
-    if result.kept_database:
-        advice.append(Advice(Advice.KEEP_BACKUP, f"The database as it was before the rollback is kept as "
-                                                 f"{result.kept_database}; once Harbor works, drop it "
-                                                 f"(DROP DATABASE \"{result.kept_database}\")."))
+    if kept:
+        advice.append(Advice(Advice.KEEP_BACKUP, kept_advice))
     return RunReport("rollback", ok, steps, backup_dir=str(b), next=advice,
-                     extra={"left_in_place": result.extra_files, "kept_database": result.kept_database})
+                     extra={"left_in_place": extra_files, kept_key: kept})
