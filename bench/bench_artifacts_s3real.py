@@ -77,7 +77,14 @@ parallel rate, far under run 4-5's 25-31x. Ours' threads all waited on answers w
 the proxy and ours each used under 10 % of a CPU: under that load every hop of weed's
 folder-by-folder listing waits for a CPU, and a repository's listing is ~300 dependent hops
 (a GET: a few). weed CPU per artifact 4.07 ms (ours) and 1.56 (GETs), as in the A/B above.
-Not yet measured on a quiet machine; run it there before judging the targets.
+Then on a nearly quiet machine (load 2-6, only a test run beside it; main at ed4336a, the
+tree and weed's data kept from before), --repos 400 --delays 40,0 --baseline-rows 150,300:
+  40 ms: baseline 3.6, ours 237.0 (92.8 s), parallel GETs 307.2 art/s: 65.8x (target 30x, met),
+         0.77x of the parallel rate;
+   0 ms: baseline 44.4, ours 305.1 (72.1 s), parallel GETs 890.6 art/s: 6.9x, 0.34x of the
+         parallel rate (target 0.5x, not met: weed's CPU is the limit on 2 cores, ours costs it
+         3.05 ms per artifact against the GETs' 1.14, of which its listings 1.85);
+  peak RSS 92-94 MB. With 2,200 artifacts just before: 44.4x and 0.30x.
 
 The tree, and weed's data once written (``<tree>/weed``), are kept in
 bench/out/artifacts-s3real-REPOS (ignored by git): a second run starts without writing.
