@@ -35,6 +35,12 @@ jobs (load average, 1 min, during each figure in brackets; timings on this machi
   scale 350 again with Harbor's SQL (capped by hand for lack of time): dump-restore 27.7 s [8];
     Harbor's 0030 alone had not finished after 1,330 s [3-10] (stopped in its duplicate-artifact
     DELETE), so Harbor's SQL > 1,330 s, > 36x our 36.7 s.
+  scale 350 after the 2.0.0 rebuild, 2.2.0/2.11.0/2.6.0/2.8.0 and the runner's settings (main at
+    be202eb, only a test run beside it, load 1-3): dump-restore 31.9 s, migrate 38.2 s (ratio 1.20,
+    NOT met); 2.0.0 15.6 s, 2.2.0 4.9, 2.6.0 4.4, 2.11.0 1.8, 2.7.0 1.4, the rest <= 1.1; about 6.3 s
+    outside the steps (lint, ledger, sequence pins); peak RSS 47 MiB. Harbor's SQL for the same hop,
+    started beside it from 841f0f4 at load 12-22, was still in 0030's duplicate-artifact DELETE after
+    97 min and was stopped: > 97 min.
 """
 from __future__ import annotations
 
