@@ -35,7 +35,7 @@ prefetch, 3 read again), verify 14.6 s, config/scanner 0.4 s, the rest 9.5 s; to
 
     python bench/bench_window.py                              # both scales (trees generated once)
     python bench/bench_window.py --scales 100:22000           # one
-    python bench/bench_window.py --harbor-sql /work/wt/harbor-sql-2.15/make/migrations/postgresql
+    python bench/bench_window.py --harbor-sql DIR   # DIR: Harbor v2.15.x make/migrations/postgresql (see bench_db.py)
 """
 from __future__ import annotations
 
