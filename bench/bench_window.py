@@ -33,6 +33,13 @@ prefetch, 3 read again), verify 14.6 s, config/scanner 0.4 s, the rest 9.5 s; to
 422.9 s recorded by bench_db = 1,652 s of downtime, 8x the window. Scale 350 + 110,000 was not run
 (no time left at that load); target window <= 30 s NOT met at scale 100 under that load.
 
+Then on a nearly quiet machine (main at e4c3784, the data-folder copy backup in, load 1-3):
+  scale 100 + 22,000: prepare 42.2 s; window 33.1 s (backup 7.6, database 10.3, artifacts 8.8
+    with 397/400 repositories from the prefetch, verify 3.2, rest 3.1); total 74.8 s; 178 MB.
+  scale 350 + 110,000: prepare 202.7 s; window 89.5 s (backup 13.1, database 33.9, artifacts 26.4
+    with 1,997/2,000 from the prefetch, verify 8.9, rest 7.1); total 292.6 s; 218 MB.
+  Target window <= 30 s at 350 + 110,000: NOT met. No step grew faster than the data.
+
     python bench/bench_window.py                              # both scales (trees generated once)
     python bench/bench_window.py --scales 100:22000           # one
     python bench/bench_window.py --harbor-sql DIR   # DIR: Harbor v2.15.x make/migrations/postgresql (see bench_db.py)
