@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
 from harbor_upgrade.postgres.scratch import scratch_root
 from tests.support.backups import make_installation, plain_dump, snapshot
 from tests.support.pg import MINI_HARBOR_SQL
+from tests.support.sites import open_tmpdir
 
 NOBODY = 65534
 
@@ -208,8 +211,15 @@ def test_restore_into_another_major_compares_data(backed_up, tmp_path):
         assert compared == "data" and len(diff) == 1 and "artifact" in diff[0]
 
 
-def test_killed_backup_verify_leaves_no_scratch_cluster_after_the_next_run(backed_up):
+def test_killed_backup_verify_leaves_no_scratch_cluster_after_the_next_run(backed_up, monkeypatch):
     _, _, _, backup, _ = backed_up
+    # A scratch root of this test's own (TMPDIR, which the subprocesses inherit): the machine's is
+    # shared with every other run (another pytest worker, another checkout) whose clusters would
+    # come and go in it meanwhile.
+    private = open_tmpdir("hu-scratch-test-")
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    assert scratch_root().parent == private
     before = set(scratch_root().iterdir())
     p = subprocess.Popen(["harbor-upgrade", "backup", "verify", str(backup)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
@@ -234,3 +244,4 @@ def test_killed_backup_verify_leaves_no_scratch_cluster_after_the_next_run(backe
             break
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists()
+    shutil.rmtree(private, ignore_errors=True)

@@ -84,8 +84,11 @@ def index(w: LayoutWriter, repo: str, children, tags=()) -> str:
 
 
 def register(dsn: str, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
-    """What the SQL migration leaves for tagged 1.10 artifacts: rows without metadata."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    """What the SQL migration leaves for tagged 1.10 artifacts: rows without metadata (in one
+    transaction: a commit per row made this a large part of the tests that register hundreds)."""
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        typed = conn.execute("""SELECT count(*) FROM information_schema.columns
+                                WHERE table_name = 'artifact' AND column_name = 'artifact_type'""").fetchone()[0]
         for repo, digest, tags in rows:
             project = repo.split("/")[0]
             conn.execute("INSERT INTO project (owner_id, name) VALUES (1, %s) ON CONFLICT DO NOTHING", (project,))
@@ -93,8 +96,6 @@ def register(dsn: str, rows: list[tuple[str, str, tuple[str, ...]]]) -> None:
             conn.execute("INSERT INTO repository (name, project_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                          (repo, pid))
             rid = conn.execute("SELECT repository_id FROM repository WHERE name = %s", (repo,)).fetchone()[0]
-            typed = conn.execute("""SELECT count(*) FROM information_schema.columns
-                                    WHERE table_name = 'artifact' AND column_name = 'artifact_type'""").fetchone()[0]
             aid = conn.execute(f"""INSERT INTO artifact (project_id, repository_name, digest, type, repository_id,
                                    media_type, manifest_media_type, push_time{", artifact_type" if typed else ""})
                                    VALUES (%s, %s, %s, 'IMAGE', %s, 'UNKNOWN', 'UNKNOWN', '2020-01-01'

@@ -5,7 +5,7 @@ proxy to put a fixed latency on every S3 request.
 master, volume, filer and S3 on free ports, data, logs and weed's local sockets in a temporary
 folder of its own, one S3 identity (``ACCESS_KEY``/``SECRET_KEY``) so signatures are checked,
 telemetry off. It takes a few seconds to start and ~15 s to stop on SIGTERM (the filer's gRPC
-streams wait out a timeout), so the tests start one per session.
+streams wait out a timeout), so the tests start one per session (and kill it: its data is thrown away).
 
 ``DelayProxy`` (``python tests/support/seaweed.py proxy LISTEN_PORT TARGET_PORT DELAY_MS``, run in a process
 of its own so its CPU is not the client's) forwards TCP connections on 127.0.0.1 and holds every
@@ -154,9 +154,14 @@ class WeedServer:
             return ""
 
     def stop(self) -> None:
-        """SIGTERM, and SIGKILL if it has not ended after STOP_GRACE_S; then its folder goes."""
+        """SIGTERM, and SIGKILL if it has not ended after STOP_GRACE_S; then its folder goes.
+        When its data lives in that folder (no datadir given) nothing of the server outlives it,
+        so it gets SIGKILL at once: a graceful stop would only wait out the filer's ~15 s."""
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            if self.datadir.is_relative_to(self.dir):
+                self.proc.kill()
+            else:
+                self.proc.terminate()
             try:
                 self.proc.wait(STOP_GRACE_S)
             except subprocess.TimeoutExpired:
