@@ -23,9 +23,10 @@ import signal
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ..db import ledger
 from ..progress import Progress, Silent
@@ -186,20 +187,33 @@ def _examine(layout: Layout, name: str, project: str, repository: store.Reposito
     empty = empty_write(name, project, facts, existing)
     if empty is not None:
         return empty
-    targets = targets_of(facts, existing, import_untagged)
+    abstractor = abstract_targets(RepositoryAbstractor, layout, listing,
+                                  targets_of(facts, existing, import_untagged), io_pool, window)
+    return compose_write(name, project, repository, existing, facts, abstractor.results(), abstractor.problems)
+
+
+_A = TypeVar("_A", bound=RepositoryAbstractor)
+
+
+def abstract_targets(abstractor: Callable[[Layout, RepositoryListing], _A], layout: Layout,
+                     listing: RepositoryListing, targets: list[str], io_pool: Executor | None,
+                     window: int) -> _A:
+    """The abstractor of the repository after abstracting each target in this order (a target that
+    fails stays a Failure in its results). With io_pool, manifests and configs are read up to
+    window artifacts ahead on it."""
     read_ahead = ReadAhead(layout, listing, io_pool, targets, window) if io_pool else None
     # ReadAhead stands in for the layout (what it does not read ahead, it reads through the layout)
-    abstractor = RepositoryAbstractor(cast(Layout, read_ahead) if read_ahead is not None else layout, listing)
+    made = abstractor(cast(Layout, read_ahead) if read_ahead is not None else layout, listing)
     try:
         for digest in targets:
             try:
-                abstractor.artifact(digest)
+                made.artifact(digest)
             except Failure:
-                pass  # recorded in results, reported below
+                pass  # recorded in results, reported by the caller
     finally:
         if read_ahead is not None:
             read_ahead.close()
-    return compose_write(name, project, repository, existing, facts, abstractor.results(), abstractor.problems)
+    return made
 
 
 def compose_write(name: str, project: str, repository: store.RepositoryRow | None, existing: dict[str, int],

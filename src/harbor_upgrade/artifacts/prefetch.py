@@ -54,8 +54,16 @@ from ..registry.layout import Layout
 from ..registry.storage import ObjectUnreadable, Storage
 from . import store
 from .abstraction import Artifact, Failure, Reference, RepositoryAbstractor
-from .backfill import ListingFacts, _readers, compose_write, empty_write, examine, listing_facts, targets_of
-from .readahead import ReadAhead
+from .backfill import (
+    ListingFacts,
+    _readers,
+    abstract_targets,
+    compose_write,
+    empty_write,
+    examine,
+    listing_facts,
+    targets_of,
+)
 
 PREFETCH_FORMAT = 1
 FOLDER = "prefetch"
@@ -113,18 +121,7 @@ def read_record(layout: Layout, name: str, io_pool: Executor | None = None,
     try:
         listing = layout.list_repository(name)
         facts = listing_facts(layout, listing)
-        targets = sorted(facts.manifests)
-        read_ahead = ReadAhead(layout, listing, io_pool, targets, window) if io_pool else None
-        recorder = _Recorder(cast(Layout, read_ahead) if read_ahead is not None else layout, listing)
-        try:
-            for digest in targets:
-                try:
-                    recorder.artifact(digest)
-                except Failure:
-                    pass
-        finally:
-            if read_ahead is not None:
-                read_ahead.close()
+        recorder = abstract_targets(_Recorder, layout, listing, sorted(facts.manifests), io_pool, window)
     except (ObjectUnreadable, OSError, RecursionError):
         return name, None, None
     results = recorder.results()
