@@ -79,16 +79,25 @@ def nesting_exceeds(text: str, limit: int = MAX_DEPTH) -> bool:
     skipped), without parsing it: iterative, so any depth is safe to check."""
     if text.count("[") + text.count("{") <= limit:
         return False  # cannot nest deeper than it has openings (the common case, checked cheaply)
+    return _nesting_end(text, limit, first_value=False) is None
+
+
+def _nesting_end(text: str, limit: int, first_value: bool) -> int | None:
+    """None when text opens more than limit arrays/objects inside each other (strings skipped),
+    else where the scan ended: the end of text or, with first_value, where the bracket that
+    brings the nesting back to zero closes."""
     depth = 0
     for token in _NESTING_TOKEN.finditer(text):
         c = token.group()[0]
         if c == "[" or c == "{":
             depth += 1
             if depth > limit:
-                return True
+                return None
         elif c == "]" or c == "}":
             depth -= 1
-    return False
+            if first_value and depth == 0:
+                return token.end()
+    return len(text)
 
 
 def _too_deep(reason: str) -> Invalid:
@@ -140,18 +149,7 @@ def _first_value_end(text: str) -> int | None:
     (text starts with a value; an unbalanced one reads as ending at the end of text)."""
     if not text or text[0] not in "[{":
         return len(text)  # a scalar first: nothing nests in it
-    depth = 0
-    for token in _NESTING_TOKEN.finditer(text):
-        c = token.group()[0]
-        if c == "[" or c == "{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return None
-        elif c == "]" or c == "}":
-            depth -= 1
-            if depth == 0:
-                return token.end()
-    return len(text)
+    return _nesting_end(text, MAX_DEPTH, first_value=True)
 
 
 # --------------------------------------------------------------------------------------
