@@ -75,21 +75,23 @@ def lint(dsn: str, to: str | None = None) -> list[LintFinding]:
     """Rows that would make a pending release step fail (read-only)."""
     to_release, _ = runner.target_version(to or versions.TARGET)
     with connect(dsn) as conn:
-        state = ledger.read_state(conn)
-        runner.check_version(state, dsn)
-        assert state.version is not None  # check_version refuses a database without one
-        return _lint(conn, state.version, to_release)
+        return _lint(conn, _checked_version(conn, dsn), to_release)
 
 
 def data_losses(dsn: str, to: str | None = None) -> list[DataLoss]:
     """Rows the pending release steps up to ``to`` drop by design (read-only), for ``plan``."""
     to_release, _ = runner.target_version(to or versions.TARGET)
     with connect(dsn) as conn:
-        state = ledger.read_state(conn)
-        runner.check_version(state, dsn)
-        assert state.version is not None  # check_version refuses a database without one
-        return [loss for step, _ in runner.plan_steps(state.version, to_release)
+        return [loss for step, _ in runner.plan_steps(_checked_version(conn, dsn), to_release)
                 for loss in runner.count_losses(conn, step)]
+
+
+def _checked_version(conn: psycopg.Connection, dsn: str) -> int:
+    """The database's schema version, after runner.check_version (which refuses one it cannot go on from)."""
+    state = ledger.read_state(conn)
+    runner.check_version(state, dsn)
+    assert state.version is not None  # check_version refuses a database without one
+    return state.version
 
 
 def _lint(conn: psycopg.Connection, version: int, to_release: str) -> list[LintFinding]:
