@@ -1,7 +1,7 @@
 """Benchmark: plan's estimate against the real run, step by step (issue 13 item 3).
 
-Builds a Harbor 1.10 installation: the database of tests/support/seed_harbor.py at --scale
-(as bench_upgrade.py builds it) whose repositories include those of a generated storage tree
+Builds a Harbor 1.10 installation (bench/harbor_1_10.py): the database of tests/support/seed_harbor.py
+at --scale whose repositories include those of a generated storage tree
 (bench/artifacts_tree.py, --tree-repos repositories of 50 tags: 400 ≈ 22,000 artifacts) in
 the exact distribution layout under data_volume/registry. Then, through the CLI as an
 operator types it:
@@ -42,20 +42,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from artifacts_tree import TreeShape, generate, load_summary, read_rows  # noqa: E402
-from harbor_upgrade import demo  # noqa: E402
-from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
+from artifacts_tree import TreeShape  # noqa: E402
+from harbor_1_10 import Site, kept_tree  # noqa: E402
+from harbor_1_10 import build as build_site  # noqa: E402
 from harbor_upgrade.upgrade import estimate as est  # noqa: E402
 
 ROOT = HERE.parent
-FRESH_1_10 = ROOT / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"
-SEED = ROOT / "tests" / "support" / "seed_harbor.py"
 RATES = ROOT / "src" / "harbor_upgrade" / "data" / est.RATES_FILE
 CLI = "import sys; from harbor_upgrade.cli import main; sys.exit(main(sys.argv[1:]))"
 TOLERANCE = 0.5
@@ -71,60 +68,16 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-@dataclass
-class Site:
-    base: Path
-    harbor_yml: Path
-    cluster: LocalCluster
-    dsn: str
-    artifact_rows: int
-
-
-def inventory(tree: Path) -> dict:
-    """The tree's tags as seed_harbor's registry inventory: its repositories go into the 1.10
-    database as Harbor 1.10 knew them (one artifact row per tag)."""
-    repos: dict[str, list[dict]] = {}
-    for repo, tag, digest, media_type, size in read_rows(tree):
-        repos.setdefault(repo, []).append({"name": tag, "digest": digest, "media_type": media_type, "size": size})
-    return {"repositories": [{"name": name, "project": name.split("/")[0], "tags": tags}
-                             for name, tags in repos.items()]}
-
-
 def build(base: Path, scale: float, tree_repos: int, seed: int, tree_seed: int, trees: Path) -> Site:
-    t0 = time.monotonic()
-    d = base / "site"
-    (d / "harbor").mkdir(parents=True)
-    data_volume = d / "data"
-    data_volume.mkdir()
+    tree = None
     if tree_repos:
         tree = trees / f"tree-{tree_repos}-seed{tree_seed}"
-        summary = load_summary(tree)
-        if summary is None:      # generated once, kept for the next runs (the run only reads it)
-            shutil.rmtree(tree, ignore_errors=True)
-            summary = generate(tree, TreeShape(repos=tree_repos, seed=tree_seed))
-        # a link to the kept tree (the storage resolves its root once; the run only reads it):
-        # nothing to copy or to delete, which on a busy disk takes minutes for 176,000 files
-        (data_volume / "registry").symlink_to(tree / "storage")
-        inv = base / "inventory.json"
-        inv.write_text(json.dumps(inventory(tree)))
+        summary = kept_tree(tree, TreeShape(repos=tree_repos, seed=tree_seed))   # kept for the next runs
         log(f"storage tree: {tree_repos} repositories, {summary['artifacts']:,} artifacts, "
             f"{summary['files']:,} files (generated in {summary['seconds']} s, kept in {tree})")
-    else:
-        (data_volume / "registry").mkdir()
-        demo.write_storage(data_volume / "registry")
-        inv = None
-    data_sql = base / "seed.sql"
-    subprocess.run([sys.executable, str(SEED), "--seed", str(seed), "--scale", str(scale), "--inventory",
-                    str(inv) if inv else "none", "--out", str(data_sql)], check=True)
-    (d / "harbor" / "harbor.yml").write_text(demo.HARBOR_YML.replace("{data_volume}", str(data_volume)))
-    cluster = demo.new_cluster(d, data_volume / "database")
-    cluster.createdb("registry")
-    cluster.psql(dbname="registry", file=FRESH_1_10)
-    cluster.psql(dbname="registry", file=data_sql)
-    cluster.psql("ANALYZE", dbname="registry")
-    rows = int(cluster.psql("SELECT count(*) FROM artifact", dbname="registry"))
-    log(f"built: scale {scale}, {rows:,} artifact rows in {time.monotonic() - t0:.0f} s ({load()})")
-    return Site(base, d / "harbor" / "harbor.yml", cluster, cluster.dsn("registry"), rows)
+    site = build_site(base, scale, seed, tree)
+    log(f"built: scale {scale}, {site.artifact_rows:,} artifact rows in {site.seconds:.0f} s ({load()})")
+    return site
 
 
 def cli(*args: str) -> tuple[dict, float]:

@@ -1,7 +1,8 @@
 """Benchmark: the whole `harbor-upgrade run` on a large Harbor 1.10 installation.
 
-Builds a Harbor 1.10 database (src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + tests/support/seed_harbor.py
-at --scale; ≈53k artifact rows at 100) next to the demo's registry storage (so nearly
+Builds a Harbor 1.10 installation (bench/harbor_1_10.py: a database of
+src/harbor_upgrade/data/harbor-1.10.0-fresh.sql + tests/support/seed_harbor.py at --scale,
+≈53k artifact rows at 100) with the demo's registry storage (so nearly
 every artifact row is database-only: the artifact walk is benchmarked on its own in
 bench_artifacts.py), then times `run` step by step and prints
 
@@ -18,17 +19,17 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from harbor_upgrade import demo
-from harbor_upgrade.upgrade import Options, run
-
 HERE = Path(__file__).resolve().parent
-FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"  # shipped for the demo
+sys.path.insert(0, str(HERE))
+
+from harbor_1_10 import build  # noqa: E402
+from harbor_upgrade.upgrade import Options, run  # noqa: E402
+
 HARBOR_SQL_SECONDS_AT_100 = 116.0
 HARBOR_ARTIFACTS_PER_SECOND = 110.0
 
@@ -41,34 +42,16 @@ def main(argv: list[str] | None = None) -> None:
 
     base = Path(tempfile.mkdtemp(prefix="hu-bench-upgrade-"))
     base.chmod(0o755)
-    d = base / "site"
     try:
-        t0 = time.monotonic()
-        data_sql = base / "seed.sql"
-        seed_harbor = HERE.parent / "tests" / "support" / "seed_harbor.py"
-        subprocess.run([sys.executable, str(seed_harbor), "--seed", str(args.seed), "--scale",
-                        str(args.scale), "--inventory", "none", "--out", str(data_sql)], check=True)
-        d.mkdir()
-        (d / "harbor").mkdir()
-        data_volume = d / "data"
-        (data_volume / "registry").mkdir(parents=True)
-        (d / "harbor" / "harbor.yml").write_text(demo.HARBOR_YML.replace("{data_volume}", str(data_volume)))
-        demo.write_storage(data_volume / "registry")
-        cluster = demo.new_cluster(d, data_volume / "database")
+        site = build(base, args.scale, args.seed)
+        artifacts = site.artifact_rows
+        print(f"built: scale {args.scale}, {artifacts:,} artifact rows in {site.seconds:.1f} s")
         try:
-            cluster.createdb("registry")
-            cluster.psql(dbname="registry", file=FRESH_1_10)
-            cluster.psql(dbname="registry", file=data_sql)
-            cluster.psql("ANALYZE", dbname="registry")
-            artifacts = int(cluster.psql("SELECT count(*) FROM artifact", dbname="registry"))
-            print(f"built: scale {args.scale}, {artifacts:,} artifact rows in {time.monotonic() - t0:.1f} s")
-
             t1 = time.monotonic()
-            report = run(Options(str(d / "harbor" / "harbor.yml"), str(d / "backup"), cluster.dsn("registry"),
-                                 yes=True)).to_dict()
+            report = run(Options(str(site.harbor_yml), str(site.dir / "backup"), site.dsn, yes=True)).to_dict()
             total = time.monotonic() - t1
         finally:
-            cluster.stop()
+            site.cluster.stop()
         if not report["ok"]:
             raise SystemExit(f"run failed: {report.get('error')}")
         steps = {s["name"]: s["seconds"] for s in report["steps"]}

@@ -2,7 +2,7 @@
 """Benchmark: the stop window of a whole upgrade, 1.10 -> 2.15.0, after `run --prepare` (issue 13 item 2).
 
 For each scale (default: 100 with 22,000 artifacts, then 350 with 110,000) it builds a Harbor 1.10
-installation: a storage tree in the exact distribution layout (bench/artifacts_tree.py, kept in
+installation (bench/harbor_1_10.py): a storage tree in the exact distribution layout (bench/artifacts_tree.py, kept in
 bench/out/window-<N>k and reused), and a 1.10 database from tests/support/seed_harbor.py at the
 scale with the tree as its registry inventory, so that the database's rows of those repositories
 are the storage's tags (one 1.10 artifact row per tag, as 1.10 knew them; the seed's own synthetic
@@ -65,12 +65,11 @@ import psycopg  # noqa: E402
 
 from artifacts_baseline import Registry, harbor_walk  # noqa: E402
 from artifacts_db import load_template  # noqa: E402
-from artifacts_tree import TreeShape, generate, load_summary, read_rows  # noqa: E402
+from artifacts_tree import TreeShape, read_rows  # noqa: E402
 from bench_artifacts import RssSampler  # noqa: E402
-from harbor_upgrade import demo, versions  # noqa: E402
+from harbor_1_10 import build, kept_tree  # noqa: E402
+from harbor_upgrade import versions  # noqa: E402
 
-FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"
-SEED = HERE.parent / "tests" / "support" / "seed_harbor.py"
 TARGET = "2.15.0"
 WINDOW_TARGET_S = 30.0
 # bench_db.py's docstring (1.10 -> 2.15.0, Harbor's SQL of v2.15.2, seed alone, no storage rows)
@@ -88,23 +87,8 @@ def load() -> str:
 
 def tree_for(artifacts: int, out: Path) -> Path:
     tree = out / f"window-{artifacts // 1000}k"
-    shape = TreeShape(repos=max(1, artifacts // PER_REPO))
-    if load_summary(tree) is None:
-        if tree.exists():
-            shutil.rmtree(tree)
-        log(f"generating {shape.expected_artifacts:,} artifacts in {tree} (once; minutes)")
-        generate(tree, shape)
+    kept_tree(tree, TreeShape(repos=max(1, artifacts // PER_REPO)), log)
     return tree
-
-
-def inventory(tree: Path, path: Path) -> int:
-    """The tree's tags as seed_harbor's registry inventory; returns the tag count."""
-    repos: dict[str, list[dict]] = {}
-    for repo, tag, digest, media_type, size in read_rows(tree):
-        repos.setdefault(repo, []).append({"name": tag, "digest": digest, "media_type": media_type, "size": size})
-    path.write_text(json.dumps({"repositories": [{"name": r, "project": r.split("/")[0], "tags": t}
-                                                 for r, t in repos.items()]}))
-    return sum(len(t) for t in repos.values())
 
 
 def run_cli(args: list[str], logfile: Path) -> tuple[dict, float, float]:
@@ -192,34 +176,19 @@ def measure(scale: float, artifacts: int, args) -> dict:
     tree = tree_for(artifacts, args.out)
     base = Path(tempfile.mkdtemp(prefix="hu-bench-window-"))
     base.chmod(0o755)
-    d = base / "site"
     fig: dict = {"scale": scale, "artifacts": artifacts, "load": {}}
     try:
-        t0 = time.monotonic()
-        tags = inventory(tree, base / "inventory.json")
-        seed_sql = base / "seed.sql"
-        subprocess.run([sys.executable, str(SEED), "--seed", "1", "--scale", str(scale), "--inventory",
-                        str(base / "inventory.json"), "--out", str(seed_sql)], check=True)
-        (d / "harbor").mkdir(parents=True)
-        data_volume = d / "data"
-        (data_volume / "registry").mkdir(parents=True)
-        harbor_yml = d / "harbor" / "harbor.yml"
-        harbor_yml.write_text(demo.HARBOR_YML.replace("{data_volume}", str(data_volume)))
-        cluster = demo.new_cluster(d, data_volume / "database")
+        site = build(base, scale, 1, tree, link_tree=False)   # the run is given --storage
+        d, cluster, dsn = site.dir, site.cluster, site.dsn
         try:
-            cluster.createdb("registry")
-            cluster.psql(dbname="registry", file=FRESH_1_10)
-            cluster.psql(dbname="registry", file=seed_sql)
-            cluster.psql("ANALYZE", dbname="registry")
-            dsn = cluster.dsn("registry")
-            fig["db_artifact_rows"] = int(cluster.psql("SELECT count(*) FROM artifact", dbname="registry"))
-            fig["storage_tags"] = tags
+            fig["db_artifact_rows"] = site.artifact_rows
+            fig["storage_tags"] = tags = site.storage_tags
             log(f"built scale {scale}: {fig['db_artifact_rows']:,} 1.10 artifact rows ({tags:,} of them the "
-                f"storage's tags), {artifacts:,} artifacts in storage, in {time.monotonic() - t0:.0f} s "
+                f"storage's tags), {artifacts:,} artifacts in storage, in {site.seconds:.0f} s "
                 f"[load {load()}]")
             if args.harbor_sql:
                 cluster.psql('CREATE DATABASE harbor_sql TEMPLATE registry')
-            common = ["--harbor-yml", str(harbor_yml), "--backup-dir", str(d / "backup"), "--dsn", dsn,
+            common = ["--harbor-yml", str(site.harbor_yml), "--backup-dir", str(d / "backup"), "--dsn", dsn,
                       "--storage", str(tree / "storage"), "--jobs", str(args.jobs), "--to", TARGET]
 
             fig["load"]["prepare"] = load()

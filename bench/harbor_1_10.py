@@ -1,0 +1,108 @@
+"""The Harbor 1.10 installation the benchmarks upgrade (bench_upgrade.py, bench_estimate.py,
+bench_window.py), built in one place.
+
+``build(base, scale, seed, tree=...)`` makes, under ``base/site``:
+
+  * ``harbor/harbor.yml``: the demo's, its data_volume ``data``;
+  * the registry storage in ``data/registry``: the demo's images (no tree), or a storage tree of
+    bench/artifacts_tree.py (kept elsewhere and only read: linked there, or, with
+    ``link_tree=False``, an empty folder, the run being given ``--storage``);
+  * a PostgreSQL cluster of the demo's kind in ``data/database`` (left running) with the 1.10
+    database ``registry``: src/harbor_upgrade/data/harbor-1.10.0-fresh.sql, then
+    tests/support/seed_harbor.py at the scale (in a child process) with the tree's tags as its
+    registry inventory (one 1.10 artifact row per tag, as 1.10 knew them; the seed's own synthetic
+    repositories are database-only), then ANALYZE.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from artifacts_tree import TreeShape, generate, load_summary, read_rows
+from harbor_upgrade import demo
+from harbor_upgrade.postgres.cluster import LocalCluster
+
+HERE = Path(__file__).resolve().parent
+FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"  # shipped for the demo
+SEED = HERE.parent / "tests" / "support" / "seed_harbor.py"
+
+
+@dataclass
+class Site:
+    base: Path
+    dir: Path                 # base/site
+    harbor_yml: Path
+    data_volume: Path
+    cluster: LocalCluster     # running: the caller stops it
+    dsn: str                  # the 1.10 database
+    artifact_rows: int        # 1.10 artifact rows
+    storage_tags: int         # of them the tree's tags (0 with the demo's storage)
+    seconds: float            # to build it
+
+
+def kept_tree(tree: Path, shape: TreeShape, log: Callable[[str], None] | None = None) -> dict:
+    """The summary of the storage tree kept in tree, generated there first (once: minutes) when
+    it is not complete."""
+    summary = load_summary(tree)
+    if summary is None:
+        shutil.rmtree(tree, ignore_errors=True)
+        if log is not None:
+            log(f"generating {shape.expected_artifacts:,} artifacts in {tree} (once; minutes)")
+        summary = generate(tree, shape)
+    return summary
+
+
+def write_inventory(tree: Path, path: Path) -> int:
+    """The tree's tags as seed_harbor's registry inventory in path; returns the tag count."""
+    repos: dict[str, list[dict]] = {}
+    for repo, tag, digest, media_type, size in read_rows(tree):
+        repos.setdefault(repo, []).append({"name": tag, "digest": digest, "media_type": media_type, "size": size})
+    path.write_text(json.dumps({"repositories": [{"name": r, "project": r.split("/")[0], "tags": t}
+                                                 for r, t in repos.items()]}))
+    return sum(len(t) for t in repos.values())
+
+
+def build(base: Path, scale: float, seed: int = 1, tree: Path | None = None, link_tree: bool = True) -> Site:
+    """The installation in base/site (module doc); base must let the server's user through."""
+    t0 = time.monotonic()
+    d = base / "site"
+    data_volume = d / "data"
+    (d / "harbor").mkdir(parents=True)
+    data_volume.mkdir()
+    tags = 0
+    inventory = "none"
+    if tree is None:
+        (data_volume / "registry").mkdir()
+        demo.write_storage(data_volume / "registry")
+    else:
+        if link_tree:
+            # a link to the kept tree (the storage resolves its root once; the run only reads it):
+            # nothing to copy or to delete, which on a busy disk takes minutes for 176,000 files
+            (data_volume / "registry").symlink_to(tree / "storage")
+        else:
+            (data_volume / "registry").mkdir()
+        inventory = str(base / "inventory.json")
+        tags = write_inventory(tree, Path(inventory))
+    seed_sql = base / "seed.sql"
+    subprocess.run([sys.executable, str(SEED), "--seed", str(seed), "--scale", str(scale), "--inventory", inventory,
+                    "--out", str(seed_sql)], check=True)
+    harbor_yml = d / "harbor" / "harbor.yml"
+    harbor_yml.write_text(demo.HARBOR_YML.replace("{data_volume}", str(data_volume)))
+    cluster = demo.new_cluster(d, data_volume / "database")
+    try:
+        cluster.createdb("registry")
+        cluster.psql(dbname="registry", file=FRESH_1_10)
+        cluster.psql(dbname="registry", file=seed_sql)
+        cluster.psql("ANALYZE", dbname="registry")
+        rows = int(cluster.psql("SELECT count(*) FROM artifact", dbname="registry"))
+    except BaseException:
+        cluster.stop()
+        raise
+    return Site(base, d, harbor_yml, data_volume, cluster, cluster.dsn("registry"), rows, tags,
+                time.monotonic() - t0)
