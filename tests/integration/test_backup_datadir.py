@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from harbor_upgrade import demo
 from harbor_upgrade.backup import backup_state, create_datadir_backup, restore_backup, verify_backup
 from harbor_upgrade.backup.manifest import sign
 from harbor_upgrade.db.identity import answers
@@ -24,7 +22,7 @@ from harbor_upgrade.journal import Journal
 from harbor_upgrade.postgres.cluster import LocalCluster
 from tests.support.backups import make_installation, snapshot
 from tests.support.pg import binaries, facts, make_old_cluster
-from tests.support.sites import open_tmpdir, scalar, stop_orphans
+from tests.support.sites import demo_site, scalar
 
 
 @pytest.fixture
@@ -153,14 +151,8 @@ def test_tampered_data_folder_backups_are_refused(stopped, base):
 
 @pytest.fixture
 def site():
-    base = open_tmpdir("harbor-upgrade-datadir-run-")
-    inst = demo.build(base / "site")
-    try:
+    with demo_site("harbor-upgrade-datadir-run-") as inst:
         yield inst
-    finally:
-        inst.cluster.stop()
-        stop_orphans(base)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 STATE = "SELECT row((SELECT count(*) FROM artifact), (SELECT version FROM schema_migrations))::text"

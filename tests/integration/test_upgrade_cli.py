@@ -8,17 +8,14 @@ import shutil
 import psycopg
 import pytest
 
-from harbor_upgrade import demo, versions
-from tests.support.sites import open_tmpdir
+from harbor_upgrade import versions
+from tests.support.sites import demo_site
 
 
 @pytest.fixture(scope="module")
 def site():
-    base = open_tmpdir("harbor-upgrade-cli-test-")
-    inst = demo.build(base / "site")
-    yield inst
-    inst.cluster.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with demo_site("harbor-upgrade-cli-test-") as inst:
+        yield inst
 
 
 def schema_version(dsn: str) -> int:

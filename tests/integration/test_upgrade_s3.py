@@ -8,20 +8,16 @@ import shutil
 
 import pytest
 
-from harbor_upgrade import demo
 from harbor_upgrade.report import render_text
 from harbor_upgrade.upgrade import Options, run
 from harbor_upgrade.versions import TARGET
-from tests.support.sites import open_tmpdir
+from tests.support.sites import demo_site
 
 
 @pytest.fixture
 def site():
-    base = open_tmpdir("harbor-upgrade-s3-test-")
-    inst = demo.build(base / "site")
-    yield inst
-    inst.cluster.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with demo_site("harbor-upgrade-s3-test-") as inst:
+        yield inst
 
 
 def test_run_reads_the_registry_from_s3_as_harbor_yml_configures_it(site, s3_upload, weed, monkeypatch):

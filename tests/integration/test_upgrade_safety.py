@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -15,23 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from harbor_upgrade import demo
 from harbor_upgrade.upgrade.lock import InstallationLock
 from harbor_upgrade.versions import SCHEMA_VERSION, TARGET
-from tests.support.sites import open_tmpdir, scalar
+from tests.support.sites import demo_site, scalar
 
 
 @pytest.fixture(scope="module")
 def finished():
-    base = open_tmpdir("harbor-upgrade-safety-test-")
-    inst = demo.build(base / "site")
-    try:
+    with demo_site("harbor-upgrade-safety-test-") as inst:
         r = run(inst)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         yield inst
-    finally:
-        inst.cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def run(inst, backup_dir: Path | None = None, *extra: str) -> subprocess.CompletedProcess:

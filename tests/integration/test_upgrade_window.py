@@ -4,23 +4,18 @@ and the report shows the window beside the total, in text and in JSON."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from harbor_upgrade import demo
 from harbor_upgrade.artifacts.prefetch import prefetch_path
 from harbor_upgrade.report import render_text
-from tests.support.sites import open_tmpdir, scalar
+from tests.support.sites import demo_site, scalar
 
 
 @pytest.fixture(scope="module")
 def site():
-    base = open_tmpdir("harbor-upgrade-window-test-")
-    inst = demo.build(base / "site")
-    yield inst
-    inst.cluster.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with demo_site("harbor-upgrade-window-test-") as inst:
+        yield inst
 
 
 def test_prepare_then_the_window_reads_only_what_changed_and_reports_window_and_total(site, run_cli, tmp_path):
