@@ -6,10 +6,16 @@ with a message saying why; a record changed after it was checked is read from st
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import harbor_upgrade
 from harbor_upgrade.artifacts import backfill
 from harbor_upgrade.artifacts.prefetch import Prefetch, PrefetchIgnored, prefetch_path, prepare_prefetch
 from harbor_upgrade.registry.s3 import S3Storage
@@ -156,3 +162,43 @@ def test_a_damaged_truncated_foreign_or_stale_prefetch_is_ignored_with_the_reaso
     assert prefetch.record("lib/same") is None and prefetch.rejected == 1
     assert prefetch.record("lib/app") is not None
     prefetch.close()
+
+
+KILLED_PREPARE = """
+import os, signal, sys
+from pathlib import Path
+from harbor_upgrade.artifacts.prefetch import prepare_prefetch
+from harbor_upgrade.progress import Silent
+from harbor_upgrade.registry.storage import FilesystemStorage
+
+class KilledAtTheFirstRepository(Silent):
+    def advance(self, count):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+prepare_prefetch(FilesystemStorage(Path(sys.argv[1])), Path(sys.argv[2]), jobs=1, progress=KilledAtTheFirstRepository())
+"""
+
+
+def test_a_prepare_killed_while_writing_leaves_no_partial_file_once_prepare_runs_again(tmp_path):
+    t = Tree(tmp_path / "storage")
+    t.image("lib/one", tags=("1",))
+    t.image("lib/two", tags=("2",))
+    backup = tmp_path / "backup"
+    src = str(Path(harbor_upgrade.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    killed = subprocess.run([sys.executable, "-c", KILLED_PREPARE, str(t.root), str(backup)], env=env,
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    folder = prefetch_path(backup).parent
+    left = [p.name for p in folder.iterdir()]
+    assert len(left) == 1 and left[0].endswith(".tmp"), left   # what the kill left: the partial file
+    writing = subprocess.Popen(["sleep", "60"])                 # another prepare, still writing its own
+    try:
+        theirs = folder / f".{prefetch_path(backup).name}.{writing.pid}.tmp"
+        theirs.write_bytes(b"H\t")
+        made = prepare_prefetch(FilesystemStorage(t.root), backup, jobs=1)
+        assert made.repositories == 2
+        assert sorted(p.name for p in folder.iterdir()) == sorted([prefetch_path(backup).name, theirs.name])
+    finally:
+        writing.kill()
+        writing.wait()

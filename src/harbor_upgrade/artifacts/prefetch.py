@@ -304,6 +304,7 @@ def prepare_prefetch(storage: Storage, backup_dir: Path, jobs: int = 4, progress
     progress = progress or Silent()
     folder = private_dir(Path(backup_dir) / FOLDER)
     path = folder / FILE
+    _remove_orphaned_temporaries(folder)
     tmp = folder / f".{FILE}.{os.getpid()}.tmp"
     key, key_id = _key()
     report = PrepareReport(str(path))
@@ -364,6 +365,15 @@ def prepare_prefetch(storage: Storage, backup_dir: Path, jobs: int = 4, progress
         raise
     progress.finish()
     return report
+
+
+def _remove_orphaned_temporaries(folder: Path) -> None:
+    """The partial files of --prepares killed while writing (nothing reads them; each can be as large
+    as the prefetch): removed once the process named in the name is gone."""
+    for p in folder.glob(f".{FILE}.*.tmp"):
+        pid = p.name[len(FILE) + 2:-len(".tmp")]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            p.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------ reading the file
