@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .cluster import LocalCluster, PgBinaries
+from .server import process_start
 
 OWNER = "owner.json"
 PENDING_GRACE_S = 3600   # a folder still being set up (no owner.json yet) is left alone this long
@@ -40,19 +41,9 @@ def _remove_root_if_empty(root: Path) -> None:
         pass
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (field 22 of /proc/pid/stat): a pid reused by
-    another process has another start time."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rpartition(")")[2].split()[19]
-
-
 def _alive(owner: dict) -> bool:
     pid = owner.get("pid")
-    return isinstance(pid, int) and _start_time(pid) is not None and _start_time(pid) == owner.get("start")
+    return isinstance(pid, int) and process_start(pid) is not None and process_start(pid) == owner.get("start")
 
 
 def _postmaster_pid(datadir: Path) -> int | None:
@@ -80,7 +71,7 @@ def _stop(folder: Path) -> None:
         if pid is not None:
             os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
             for _ in range(100):
-                if _start_time(pid) is None:
+                if process_start(pid) is None:
                     break
                 time.sleep(0.05)
 
@@ -133,7 +124,7 @@ def scratch_folder(bindir: Path, purpose: str) -> Iterator[Path]:
     except FileNotFoundError:   # another command removed the empty root just now
         folder = scratch_root() / folder.name
         folder.mkdir(mode=0o711)
-    owner = {"pid": os.getpid(), "start": _start_time(os.getpid()), "purpose": purpose,
+    owner = {"pid": os.getpid(), "start": process_start(os.getpid()), "purpose": purpose,
              "bindir": str(bindir), "created": time.time()}
     (folder / OWNER).write_text(json.dumps(owner))
     try:

@@ -144,6 +144,14 @@ def runnable_bindir(bindir: Path, uid: int | None = None, gid: int | None = None
     return cached_bin
 
 
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of pid (field 22 of /proc/pid/stat): a reused pid has another."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def parse_controldata(text: str) -> dict[str, str]:
     """pg_controldata's 'Name:   value' lines (under LC_ALL=C) as a dict."""
     return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if v}

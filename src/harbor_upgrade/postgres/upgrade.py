@@ -41,7 +41,7 @@ from ..private import private_dir, write_private
 from ..progress import Note
 from .cluster import LocalCluster, PgBinaries, free_port, major_of
 from .layout import check_siblings, harbor_cluster, list_entries, read_pg_version
-from .server import Owner, Server, clean_env, data_owner, run_as, runnable_bindir
+from .server import Owner, Server, clean_env, data_owner, process_start, run_as, runnable_bindir
 from .tools import sequence_values, table_counts
 
 MODES = ("copy", "link", "clone", "dump")
@@ -355,14 +355,6 @@ class _Attempt:
 
     def end(self) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of pid (field 22 of /proc/pid/stat): a reused pid has another."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 def _alive(pid, start) -> bool:
