@@ -193,8 +193,9 @@ def measure(scale: float, artifacts: int, args) -> dict:
 
             fig["load"]["prepare"] = load()
             prepared, prep_s, prep_rss = run_cli(["run", *common, "--prepare"], base / "prepare.log")
-            fig.update(prepare_s=prep_s, prepare_rss_mb=prep_rss, prefetch_s=prepared["steps"][0]["seconds"],
-                       prefetch=prepared["steps"][0]["changed"])
+            prefetch = next(s for s in prepared["steps"] if s["name"] == "prefetch")
+            fig.update(prepare_s=prep_s, prepare_rss_mb=prep_rss, prefetch_s=prefetch["seconds"],
+                       prefetch=prefetch["changed"])
             log(f"run --prepare: {prep_s:.1f} s (prefetch {fig['prefetch_s']:.1f} s), peak RSS {prep_rss:.0f} MB "
                 f"[load {fig['load']['prepare']}]")
 
@@ -212,7 +213,9 @@ def measure(scale: float, artifacts: int, args) -> dict:
             fig.update(run_s=run_s, window_rss_mb=run_rss, window_s=window["window_seconds"],
                        total_s=window["total_seconds"],
                        steps={s["name"]: s["seconds"] for s in window["steps"]},
-                       artifacts_step=next(s for s in window["steps"] if s["name"] == "artifacts")["changed"])
+                       artifacts_step=next(s for s in window["steps"] if s["name"] == "artifacts")["changed"],
+                       backup_step=next(s for s in window["steps"] if s["name"] == "backup")["changed"],
+                       prepare_steps={s["name"]: s["seconds"] for s in prepared["steps"]})
             fig["load"]["after"] = load()
             log(f"window run: window {fig['window_s']:.1f} s, total {fig['total_s']:.1f} s, peak RSS "
                 f"{run_rss:.0f} MB [load {fig['load']['window']} -> {fig['load']['after']}]")
@@ -265,6 +268,14 @@ def report(figs: list[dict]) -> None:
               f"{f['prepare_rss_mb']:.0f} MB [load {f['load']['prepare']}]")
         print("  in the window: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items() if v is not None)
               + f", the rest (preflight, journal, census) {own:.1f} s")
+        b = f["backup_step"]
+        if "copy_seconds" in b:
+            synced = b.get("prepared")
+            print(f"  backup: data folder copy {b['copy_seconds']:.1f} s ("
+                  + (f"the copy run --prepare took finished: {synced['copied']:,} of {synced['files']:,} files "
+                     f"copied again, {synced['removed']:,} removed" if synced else "in full")
+                  + f"), proof (throwaway server + census) {b['prove_seconds']:.1f} s; run --prepare steps: "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in f["prepare_steps"].items() if v is not None))
         a = f["artifacts_step"]
         print(f"  artifacts: {a.get('prefetched', 0):,} repositories from the prefetch, {a.get('reread', 0):,} read "
               f"again ({'; '.join(f['changes'])})")

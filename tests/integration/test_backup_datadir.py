@@ -16,6 +16,7 @@ import pytest
 
 from harbor_upgrade.backup import backup_state, create_datadir_backup, restore_backup, verify_backup
 from harbor_upgrade.backup.manifest import sign
+from harbor_upgrade.backup.prepared import prepare_datadir, prepared_folder
 from harbor_upgrade.db.identity import answers
 from harbor_upgrade.errors import UnsafeState, ValidationFailed
 from harbor_upgrade.journal import Journal
@@ -145,6 +146,98 @@ def test_tampered_data_folder_backups_are_refused(stopped, base):
         sign(b, text)
     assert not outside.exists() and entries(old) == before
     assert verify_backup(b).ok
+
+
+# -- run --prepare's copy taken while the server runs, finished in the window ------------------------
+
+CHURN = """
+insert into artifact (repo, tag, digest, extra)
+    select 'churn/' || g, 't' || g, 'sha256:' || md5(g::text), jsonb_build_object('g', g)
+    from generate_series(1, 40000) g;
+update artifact set tag = tag || '-moved' where id % 3 = 0;
+delete from artifact where id % 5 = 0;
+vacuum full project;
+drop table properties;
+create table fresh as select g, repeat(md5(g::text), 4) as pad from generate_series(1, 20000) g;
+checkpoint;
+"""
+
+
+def _datadir_entries(manifest) -> list:
+    return sorted((e for e in manifest.files if e.area == "datadir"), key=lambda e: e.path)
+
+
+def test_copy_prepared_while_serving_then_finished_equals_a_fresh_copy(stopped, base):
+    """PostgreSQL's recipe: copied live (torn), then, stopped, every file compared by its sha256 and
+    the different ones copied again: byte for byte the copy a full copy of the stopped folder gives."""
+    old, harbor, dv = stopped
+    run_dir = base / "run"
+    run_dir.mkdir(mode=0o700)
+    said: list[str] = []
+    with LocalCluster(old, binaries(15), superuser="harbor") as c:
+        c.psql("create table churn_before as select g from generate_series(1, 30000) g", dbname="registry")
+        made = prepare_datadir(old, run_dir, 2, said.append)
+        assert made.files > 100 and (prepared_folder(run_dir) / "record").is_file()
+        assert entries(prepared_folder(run_dir) / "copy").keys() == entries(prepared_folder(run_dir) / "twin").keys()
+        for statement in (CHURN + "drop table churn_before;").split(";"):   # heavy changes while it serves
+            if statement.strip():
+                c.psql(statement, dbname="registry")
+    stats: dict = {}
+    inc = create_datadir_backup(old, harbor, base / "incremental", data_volume=dv, db_user="harbor", jobs=2,
+                                prepared_in=run_dir, progress=said.append, stats=stats)
+    done = stats["prepared"]
+    assert 0 < done["copied"] < done["files"] and done["removed"] > 0, done
+    assert not prepared_folder(run_dir).exists() and not any("cannot be used" in m for m in said)
+    full = create_datadir_backup(old, harbor, base / "full", data_volume=dv, db_user="harbor", jobs=2)
+    assert entries(base / "incremental/files/datadir") == entries(base / "full/files/datadir")
+    assert _datadir_entries(inc) == _datadir_entries(full)   # sizes, sha256, owners, modes, mtimes
+    assert inc.table_counts == full.table_counts and inc.table_counts["fresh"] == 20000
+    check = verify_backup(base / "incremental")
+    assert check.ok and check.restored_tables == len(inc.table_counts), check.problems
+
+
+def test_prepared_copy_that_differs_from_its_record_is_not_trusted(stopped, base):
+    old, harbor, dv = stopped
+    run_dir = base / "run"
+    run_dir.mkdir(mode=0o700)
+    folder = prepared_folder(run_dir)
+    outside = base / "outside-file"
+    outside.write_bytes(b"not the cluster's")
+    for damage in ("record", "copy-symlink", "twin-size", "no-record"):
+        with LocalCluster(old, binaries(15), superuser="harbor"):
+            prepare_datadir(old, run_dir, 2, lambda _m: None)
+        if damage == "record":
+            raw = bytearray((folder / "record").read_bytes())
+            raw[len(raw) // 2] ^= 0x01
+            (folder / "record").write_bytes(bytes(raw))
+        elif damage == "copy-symlink":   # a hostile entry: nothing is written through it, the copy is dropped
+            (folder / "copy/PG_VERSION").unlink()
+            os.symlink(outside, folder / "copy/PG_VERSION")
+        elif damage == "twin-size":
+            with open(folder / "twin/global/pg_control", "ab") as f:
+                f.write(b"x")
+        else:
+            (folder / "record").unlink()
+        said: list[str] = []
+        stats: dict = {}
+        to = base / f"backup-{damage}"
+        m = create_datadir_backup(old, harbor, to, data_volume=dv, db_user="harbor", jobs=2,
+                                  prepared_in=run_dir, progress=said.append, stats=stats)
+        assert "prepared" not in stats, damage
+        assert any("cannot be used" in line and "copied in full" in line for line in said), (damage, said)
+        assert not folder.exists() and outside.read_bytes() == b"not the cluster's"
+        assert entries(to / "files/datadir") == entries(old), damage
+        assert m.table_counts["artifact"] == 900
+    assert verify_backup(to).ok
+
+
+def test_prepare_refuses_a_data_folder_with_a_symlink(stopped, base):
+    old, _harbor, _dv = stopped
+    (old / "pg_wal").rename(base / "wal")
+    os.symlink(base / "wal", old / "pg_wal")
+    with pytest.raises(UnsafeState, match="pg_wal") as e:
+        prepare_datadir(old, base, 2, lambda _m: None)
+    assert e.value.reference == "datadir-has-links" and not prepared_folder(base).exists()
 
 
 # -- `run` on a local cluster it can stop: killed during the copy, run again, rolled back -----------

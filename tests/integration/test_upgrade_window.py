@@ -8,6 +8,7 @@ import json
 import pytest
 
 from harbor_upgrade.artifacts.prefetch import prefetch_path
+from harbor_upgrade.backup import verify_backup
 from harbor_upgrade.report import render_text
 from tests.support.sites import demo_site, scalar
 
@@ -26,8 +27,11 @@ def test_prepare_then_the_window_reads_only_what_changed_and_reports_window_and_
     assert code == 0, out + err
     prepared = json.loads(out)
     assert prepared["command"] == "run --prepare" and prepared["ok"]
-    assert [s["name"] for s in prepared["steps"]] == ["prefetch"]
-    assert prepared["steps"][0]["changed"]["repositories"] == 5
+    assert [s["name"] for s in prepared["steps"]] == ["datadir copy", "prefetch"]
+    assert prepared["steps"][1]["changed"]["repositories"] == 5
+    copied = prepared["steps"][0]
+    assert copied["changed"]["files"] > 100 and "copied while its server ran" in copied["summary"], copied
+    assert (backup / "prepared-datadir" / "record").is_file()
     assert prepared["prepare_seconds"] > 0
     assert {c["name"] for c in prepared["checks"]} >= {"harbor.yml migrates", "registry storage"}
     assert "Harbor stopped" not in {c["name"] for c in prepared["checks"]}, "prepare runs while Harbor serves"
@@ -47,6 +51,12 @@ def test_prepare_then_the_window_reads_only_what_changed_and_reports_window_and_
     assert code == 0, out + err
     report = json.loads(out)
     assert report["ok"]
+    backup_step = report["steps"][0]
+    assert backup_step["changed"]["kind"] == "datadir", backup_step
+    assert 0 < backup_step["changed"]["prepared"]["copied"] < backup_step["changed"]["prepared"]["files"]
+    assert "the copy run --prepare took while it served finished" in backup_step["summary"]
+    assert not (backup / "prepared-datadir").exists()
+    assert verify_backup(backup / "backup").ok
     artifacts = next(s for s in report["steps"] if s["name"] == "artifacts")
     assert (artifacts["changed"]["prefetched"], artifacts["changed"]["reread"]) == (4, 1), artifacts
     assert "4 repositories from the prefetch, 1 read again" in artifacts["summary"]

@@ -68,6 +68,7 @@ from .manifest import (
     entry_problems,
     sign,
 )
+from .prepared import take_prepared
 
 __all__ = ["FORMAT", "MANIFEST", "MANIFEST_SUM", "MANIFEST_MAC", "INCOMPLETE", "BackupManifest", "FileEntry",
            "StoredFile", "BackupCheck", "RestoreResult", "create_backup", "read_manifest", "verify_backup",
@@ -331,11 +332,16 @@ def create_backup(dsn: str, harbor_dir: str | os.PathLike, to: str | os.PathLike
 def create_datadir_backup(datadir: str | os.PathLike, harbor_dir: str | os.PathLike, to: str | os.PathLike,
                           data_volume: str | os.PathLike | None = None, *, database: str = "registry",
                           db_user: str = "postgres", expect: Census | None = None, jobs: int = 4,
-                          bindir: str | os.PathLike | None = None, progress: Note | None = None) -> BackupManifest:
+                          bindir: str | os.PathLike | None = None, progress: Note | None = None,
+                          prepared_in: str | os.PathLike | None = None, stats: dict | None = None) -> BackupManifest:
     """Back up a clean-stopped cluster as a copy of its data folder (see ``datadir``), with the
     harbor folder and the data volume's small state, into ``to`` (a new or empty folder); the
     copy is proved by a throwaway server before the manifest is written. ``expect``, the
-    census of the database read before its server stopped, must equal the copy's."""
+    census of the database read before its server stopped, must equal the copy's.
+    ``prepared_in``: a folder where ``run --prepare`` may have left a copy of the data folder
+    taken while its server ran (``prepared``): when its record proves it, it is finished at
+    the cost of what changed since instead of copied in full. ``stats`` (when given) is filled
+    with what the copy and its proof took."""
     say = progress or (lambda _msg: None)
     datadir, harbor_dir, to = Path(datadir).resolve(), Path(harbor_dir).resolve(), Path(to).resolve()
     dv = Path(data_volume).resolve() if data_volume else None
@@ -350,8 +356,9 @@ def create_datadir_backup(datadir: str | os.PathLike, harbor_dir: str | os.PathL
     _begin(to, say)
     (to / FILES_DIR).mkdir(mode=0o700)
     wal_skipped: list[dict[str, str]] = []
+    prepared = take_prepared(Path(prepared_in), datadir, say) if prepared_in is not None else None
     entries, census, problems = copy_and_prove(datadir, to / FILES_DIR / DATADIR_AREA, binaries, jobs, say,
-                                               wal_skipped, database, db_user)
+                                               wal_skipped, database, db_user, prepared, stats)
     if census is None or problems:
         raise ExternalFailure(f"the data folder copy in {to} does not serve the database: " + "; ".join(problems[:5]),
                               reference="backup-unverified",

@@ -42,8 +42,9 @@ from ..postgres.layout import read_pg_version
 from ..postgres.scratch import scratch_folder
 from ..postgres.server import Server
 from ..postgres.tools import server_version, table_counts
-from .files import copy_checked, copy_tree, scan_tree
+from .files import SyncStats, copy_checked, copy_tree, scan_tree, sync_tree
 from .manifest import FILES_DIR, BackupManifest, FileEntry
+from .prepared import Prepared
 
 AREA = "datadir"
 _WAL_NAME = re.compile(r"[0-9A-F]{24}")
@@ -129,12 +130,10 @@ def recycled_wal(entries: list[FileEntry], controldata: dict[str, str]) -> list[
             and e.parts[1][:8] == redo[:8]]
 
 
-def copy_datadir(datadir: Path, dest: Path, binaries: PgBinaries, jobs: int, say: Callable[[str], None],
-                 skipped: list[dict[str, str]], also: Path | None = None) -> list[FileEntry]:
-    """Copy the clean-stopped cluster in datadir into dest (new), hashing in the same pass;
-    recycled WAL segments are left out (listed in skipped)."""
-    server = Server(binaries.bindir, datadir)
-    before = shutdown_state(server)
+def _stopped_entries(datadir: Path, before: dict[str, str], skipped: list[dict[str, str]]
+                     ) -> tuple[list[FileEntry], list[FileEntry]]:
+    """(entries to copy, recycled WAL segments left out) of a clean-stopped cluster's folder;
+    refused when it holds anything but folders and regular files."""
     entries, other = scan_datadir(datadir)
     recycled = recycled_wal(entries, before)
     if recycled:
@@ -147,17 +146,65 @@ def copy_datadir(datadir: Path, dest: Path, binaries: PgBinaries, jobs: int, say
                           + ", ".join(other[:10]) + " (a pg_wal or tablespace symlink is not followed)",
                           reference="datadir-has-links",
                           hint="back it up with pg_dump instead (the backup command given the DSN)")
+    return entries, recycled
+
+
+def _same_checkpoint(server: Server, before: dict[str, str]) -> None:
+    after = shutdown_state(server)
+    if after.get("Latest checkpoint location") != before.get("Latest checkpoint location"):
+        raise UnsafeState(f"a server ran on {server.datadir} while it was copied", reference="postgres-running",
+                          hint="stop it (Harbor: docker compose down) and run again")
+
+
+def copy_datadir(datadir: Path, dest: Path, binaries: PgBinaries, jobs: int, say: Callable[[str], None],
+                 skipped: list[dict[str, str]], also: Path | None = None) -> list[FileEntry]:
+    """Copy the clean-stopped cluster in datadir into dest (new), hashing in the same pass;
+    recycled WAL segments are left out (listed in skipped)."""
+    server = Server(binaries.bindir, datadir)
+    before = shutdown_state(server)
+    entries, recycled = _stopped_entries(datadir, before, skipped)
     size = sum(e.size for e in entries)
     say(f"copying {datadir} ({size / 2**20:,.0f} MiB in {len(entries):,} entries, {jobs} threads, sha256 "
         f"in the same pass; {len(recycled)} recycled WAL segments left out)")
     t0 = time.monotonic()
     copied = copy_tree(entries, datadir, dest, jobs, durable=True, also=also)
-    after = shutdown_state(server)
-    if after.get("Latest checkpoint location") != before.get("Latest checkpoint location"):
-        raise UnsafeState(f"a server ran on {datadir} while it was copied", reference="postgres-running",
-                          hint="stop it (Harbor: docker compose down) and run again")
+    _same_checkpoint(server, before)
     say(f"copied in {time.monotonic() - t0:.1f}s")
     return copied
+
+
+def finish_prepared(prepared: Prepared, datadir: Path, dest: Path, twin: Path, binaries: PgBinaries, jobs: int,
+                    say: Callable[[str], None], skipped: list[dict[str, str]]) -> tuple[list[FileEntry], SyncStats]:
+    """The copy run --prepare took while the server ran (proved against its record), made
+    equal to the clean-stopped cluster in datadir: moved to dest, its twin to twin, every file
+    of datadir read and hashed, those that differ from the record written again into both
+    from the same buffers, what is gone removed (see ``prepared``)."""
+    server = Server(binaries.bindir, datadir)
+    before = shutdown_state(server)
+    entries, recycled = _stopped_entries(datadir, before, skipped)
+    prepared.consume()
+    os.rename(prepared.copy, dest)
+    try:
+        os.rename(prepared.twin, twin)
+        twin_complete = True
+    except OSError:   # another file system: the twin is written again, from the same buffers
+        shutil.rmtree(prepared.twin, ignore_errors=True)
+        twin.mkdir(mode=0o700)
+        twin_complete = False
+    size = sum(e.size for e in entries)
+    say(f"finishing the copy run --prepare took of {datadir} while its server ran: every file of the stopped "
+        f"folder ({size / 2**20:,.0f} MiB in {len(entries):,} entries) read and its sha256 compared with the record, "
+        f"those that differ copied again ({jobs} threads; {len(recycled)} recycled WAL segments left out)"
+        + ("" if twin_complete else "; the twin is written again (the backup folder is on another file system "
+                                    "than the scratch folder)"))
+    t0 = time.monotonic()
+    copied, stats = sync_tree(entries, datadir, dest, twin, prepared.files, jobs, also_complete=twin_complete)
+    _same_checkpoint(server, before)
+    shutil.rmtree(prepared.folder, ignore_errors=True)
+    say(f"finished in {time.monotonic() - t0:.1f}s: {stats.copied:,} of {stats.files:,} files copied again "
+        f"({stats.bytes_copied / 2**20:,.1f} MiB of {stats.bytes_read / 2**20:,.0f}), {stats.removed:,} entries "
+        "removed")
+    return copied, stats
 
 
 def _hba(folder: Path) -> Path:
@@ -211,15 +258,27 @@ def census_of_copy(backup_dir: Path, manifest: BackupManifest, jobs: int, say: C
 
 
 def copy_and_prove(datadir: Path, dest: Path, binaries: PgBinaries, jobs: int, say: Callable[[str], None],
-                   skipped: list[dict[str, str]], database: str, user: str
-                   ) -> tuple[list[FileEntry], Census | None, list[str]]:
-    """Copy the stopped cluster into dest and, from the same buffers, into a scratch folder,
-    then serve the scratch copy and read its census: (entries, census, problems)."""
+                   skipped: list[dict[str, str]], database: str, user: str, prepared: Prepared | None = None,
+                   stats: dict | None = None) -> tuple[list[FileEntry], Census | None, list[str]]:
+    """Copy the stopped cluster into dest and, from the same buffers, into a scratch folder
+    (or finish the copy run --prepare took: ``finish_prepared``), then serve the scratch copy
+    and read its census: (entries, census, problems). stats, when given, is filled with what
+    the copy and the proof took."""
+    stats = {} if stats is None else stats
     with scratch_folder(binaries.bindir, f"backup of {datadir}") as folder:
-        entries = copy_datadir(datadir, dest, binaries, jobs, say, skipped, also=folder / "data")
+        t0 = time.monotonic()
+        if prepared is not None:
+            entries, synced = finish_prepared(prepared, datadir, dest, folder / "data", binaries, jobs, say, skipped)
+            stats["prepared"] = {"files": synced.files, "copied": synced.copied, "bytes_copied": synced.bytes_copied,
+                                 "removed": synced.removed}
+        else:
+            entries = copy_datadir(datadir, dest, binaries, jobs, say, skipped, also=folder / "data")
+        stats["copy_seconds"] = round(time.monotonic() - t0, 3)
         say("proving the copy: a throwaway server on its twin (written from the same buffers, whose sha256 "
             "the manifest records) must answer with the database's census")
+        t0 = time.monotonic()
         census, problems = serve_census(folder, binaries.bindir, database, user, say)
+        stats["prove_seconds"] = round(time.monotonic() - t0, 3)
     return entries, census, problems
 
 

@@ -10,12 +10,14 @@ backup's copies is bounded the same way: regular files only, no symlink, no FIFO
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import shutil
 import stat
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UnsafeState
@@ -341,23 +343,33 @@ def _parallel(jobs: int, work: list, fn: Callable) -> list:
         return list(pool.map(fn, work))
 
 
-def scan_tree(root: Path, area: str) -> tuple[list[FileEntry], list[str]]:
+def scan_tree(root: Path, area: str, live: bool = False) -> tuple[list[FileEntry], list[str]]:
     """Entries (folders and regular files, with owner, mode, size and mtime; no checksum yet)
-    of everything below root, and what is neither (symlinks, sockets ...), relative to root."""
+    of everything below root, and what is neither (symlinks, sockets ...), relative to root.
+    live: a folder a server writes meanwhile; what vanishes while it is scanned is left out."""
     entries: list[FileEntry] = []
     other: list[str] = []
 
     def visit(path: Path, rel: str, st: os.stat_result) -> None:
-        entries.append(FileEntry(area=area, path=rel, type="dir", uid=st.st_uid, gid=st.st_gid,
-                                 mode=stat.S_IMODE(st.st_mode), mtime_ns=st.st_mtime_ns))
         try:
             children = sorted(os.scandir(path), key=lambda d: d.name)
+        except FileNotFoundError:
+            if live and rel != ".":
+                return
+            raise
         except OSError as e:
             raise UnsafeState(f"cannot list {path}: {e.strerror}", reference="backup-unreadable",
                               hint="run the backup as root or as the owner of the folder") from None
+        entries.append(FileEntry(area=area, path=rel, type="dir", uid=st.st_uid, gid=st.st_gid,
+                                 mode=stat.S_IMODE(st.st_mode), mtime_ns=st.st_mtime_ns))
         for d in children:
             child_rel = d.name if rel == "." else f"{rel}/{d.name}"
-            cst = d.stat(follow_symlinks=False)
+            try:
+                cst = d.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                if live:
+                    continue
+                raise
             if stat.S_ISDIR(cst.st_mode):
                 visit(Path(d.path), child_rel, cst)
             elif stat.S_ISREG(cst.st_mode):
@@ -371,11 +383,12 @@ def scan_tree(root: Path, area: str) -> tuple[list[FileEntry], list[str]]:
 
 
 def copy_tree(entries: list[FileEntry], src: Path, dst: Path, jobs: int, durable: bool,
-              also: Path | None = None) -> list[FileEntry]:
+              also: Path | None = None, live: bool = False) -> list[FileEntry]:
     """Copy the scanned entries of src into dst (created; must not exist) — and into ``also``
     from the same buffers, when given — files in ``jobs`` threads with their sha256 computed in
     the same pass; owner (when root), mode and times kept. Returns the entries with size and
-    sha256 of what was copied."""
+    sha256 of what was copied (live: a server writes src meanwhile; a file gone before it
+    could be opened is left out of the copy and of what is returned)."""
     dirs = [e for e in entries if e.type == "dir"]
     files = sorted((e for e in entries if e.type == "file"), key=lambda e: e.size, reverse=True)
     roots = [dst] if also is None else [dst, also]
@@ -385,15 +398,20 @@ def copy_tree(entries: list[FileEntry], src: Path, dst: Path, jobs: int, durable
             if e.parts:
                 os.mkdir(root / e.path, 0o700)
 
-    def one(e: FileEntry) -> FileEntry:
-        size, digest = _copy_file(src / e.path, [root / e.path for root in roots], e)
+    def one(e: FileEntry) -> FileEntry | None:
+        try:
+            size, digest = _copy_file(src / e.path, [root / e.path for root in roots], e)
+        except FileNotFoundError:   # opened first: nothing of it was written
+            if live:
+                return None
+            raise
         return FileEntry(**{**e.__dict__, "size": size, "sha256": digest})
-    copied = {e.path: e for e in _parallel(jobs, files, one)}
+    copied = {e.path: e for e in _parallel(jobs, files, one) if e is not None}
     for root in roots:
         _dirs_meta(root, dirs)
     if durable:
         sync_filesystem(dst)
-    return [copied.get(e.path, e) for e in entries]
+    return [copied[e.path] if e.path in copied else e for e in entries if e.type == "dir" or e.path in copied]
 
 
 def copy_checked(entries: list[FileEntry], src: Path, dst: Path, jobs: int, durable: bool) -> list[str]:
@@ -405,3 +423,152 @@ def copy_checked(entries: list[FileEntry], src: Path, dst: Path, jobs: int, dura
     return [f"{e.area}/{e.path}: " + (f"size {e.size}, recorded {want[e.path].size}"
                                       if e.size != want[e.path].size else "sha256 differs from the manifest")
             for e in copied if e.type == "file" and (e.size, e.sha256) != (want[e.path].size, want[e.path].sha256)]
+
+
+# -- a copy taken while the server ran, finished once it stopped ----------------------------
+
+def tree_problems(root: Path, recorded: dict[str, int]) -> list[str]:
+    """How the folder root differs from what a record says it holds (regular files, each with
+    its size and one link): a symlink, a FIFO, a file with other links, one the record does
+    not hold or of another size, one missing. Never follows a symlink."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(dirnames + filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append(f"{rel}: not a regular file or folder")
+            elif st.st_nlink != 1:
+                problems.append(f"{rel}: has {st.st_nlink} links")
+            elif rel not in recorded:
+                problems.append(f"{rel}: not in the record")
+            elif st.st_size != recorded[rel]:
+                problems.append(f"{rel}: size {st.st_size}, recorded {recorded[rel]}")
+            seen.add(rel)
+    problems += [f"{rel}: missing" for rel in sorted(set(recorded) - seen)]
+    return problems
+
+
+def _prune(root: Path, want: dict[str, FileEntry]) -> int:
+    """Remove from root what want does not hold (or holds as another type); make its folders.
+    Returns how many entries were removed (a removed folder counts one)."""
+    removed: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(dirnames + filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            p = os.path.join(dirpath, name)
+            is_dir = stat.S_ISDIR(os.lstat(p).st_mode)
+            w = want.get(rel)
+            if w is None or w.type != ("dir" if is_dir else "file"):
+                removed.append(p)
+                if is_dir:
+                    dirnames.remove(name)
+    for p in removed:
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+    for e in sorted((e for e in want.values() if e.type == "dir" and e.parts), key=lambda e: len(e.parts)):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(root / e.path, 0o700)
+    return len(removed)
+
+
+def _replace_file(fin: int, dsts: list[Path], meta: FileEntry) -> tuple[int, str]:
+    """fin (from its start) into new files written beside each of dsts and renamed over them
+    (never written through an existing entry); (size, sha256) of what was copied."""
+    os.lseek(fin, 0, os.SEEK_SET)
+    tmps = [d.with_name(f".{d.name}.harbor-upgrade-sync") for d in dsts]
+    fouts: list[int] = []
+    try:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            fouts.append(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        out = _copy_fd(fin, fouts)
+        for fout in fouts:
+            _set_meta_fd(fout, meta)
+    finally:
+        for fd in fouts:
+            os.close(fd)
+    for tmp, dst in zip(tmps, dsts, strict=True):
+        os.replace(tmp, dst)
+    return out
+
+
+def _meta_of_existing(path: Path, meta: FileEntry) -> None:
+    fd = open_regular(path)
+    try:
+        if os.fstat(fd).st_nlink != 1:
+            raise UnsafeState(f"{path} has other links: nothing is written through it",
+                              reference="restore-unsafe-path")
+        _set_meta_fd(fd, meta)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class SyncStats:
+    files: int = 0          # regular files of the source, every one read and hashed
+    bytes_read: int = 0
+    copied: int = 0         # of them written again: changed, new, or the record's size differs
+    bytes_copied: int = 0
+    removed: int = 0        # entries of the copy the source no longer has
+
+
+def sync_tree(entries: list[FileEntry], src: Path, dst: Path, also: Path, recorded: dict[str, tuple[int, str]],
+              jobs: int, also_complete: bool = True) -> tuple[list[FileEntry], SyncStats]:
+    """Make dst (a copy of src taken earlier, whose files' sizes and sha256 ``recorded`` holds)
+    and ``also`` (its twin, the same bytes; or an empty folder when not also_complete) equal
+    to the scanned entries of src: every file of src read and hashed; one whose (size, sha256)
+    differs from the record, or that the record lacks, written again into both from the same
+    buffers; what src no longer has removed; owner (when root), mode and times of everything
+    set as a fresh copy would. Then dst is synced to disk. Returns the entries with size and
+    sha256 (of src's bytes: those of the copy) and what was done."""
+    want = {e.path: e for e in entries if e.parts}
+    stats = SyncStats()
+    stats.removed = _prune(dst, want)
+    _prune(also, want)
+    files = sorted((e for e in entries if e.type == "file"), key=lambda e: e.size, reverse=True)
+
+    def one(e: FileEntry) -> tuple[FileEntry, bool]:
+        rec = recorded.get(e.path)
+        fin = open_regular(src / e.path)
+        try:
+            if rec is not None and rec[0] == e.size:
+                fouts = [] if also_complete else [os.open(also / e.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                                                          os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)]
+                try:
+                    size, digest = _copy_fd(fin, fouts)
+                    for fout in fouts:
+                        _set_meta_fd(fout, e)
+                finally:
+                    for fd in fouts:
+                        os.close(fd)
+                if (size, digest) == rec and os.fstat(fin).st_size == size:
+                    _meta_of_existing(dst / e.path, e)
+                    if also_complete:
+                        _meta_of_existing(also / e.path, e)
+                    return FileEntry(**{**e.__dict__, "size": size, "sha256": digest}), False
+            size, digest = _replace_file(fin, [dst / e.path, also / e.path], e)
+            return FileEntry(**{**e.__dict__, "size": size, "sha256": digest}), True
+        finally:
+            os.close(fin)
+    done = _parallel(jobs, files, one)
+    for entry, copied in done:
+        stats.files += 1
+        stats.bytes_read += entry.size
+        if copied:
+            stats.copied += 1
+            stats.bytes_copied += entry.size
+    dirs = [e for e in entries if e.type == "dir"]
+    for root in (dst, also):
+        _dirs_meta(root, dirs)
+    sync_filesystem(dst)
+    by_path = {e.path: e for e, _ in done}
+    return [by_path.get(e.path, e) for e in entries], stats

@@ -99,11 +99,13 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(p).free
 
 
-def check_disk(inst: Installation, backup_dir: Path | None) -> CheckResult:
+def check_disk(inst: Installation, backup_dir: Path | None, db_copies: float = 1.2) -> CheckResult:
+    """Room for db_copies times the database (run --prepare: its data folder copy and the twin
+    the window's proof runs on) and the harbor folder's files."""
     if backup_dir is None:
         return CheckResult("free disk", PASS, "no backup folder given yet (run --backup-dir): not checked")
     db_size = inst.database.size_bytes if inst.database else 0
-    need = int(db_size * 1.2) + folder_size(Path(inst.harbor_dir)) // 2
+    need = int(db_size * db_copies) + folder_size(Path(inst.harbor_dir)) // 2
     free = free_bytes(backup_dir)
     detail = f"{free / 2**20:,.0f} MiB free at {backup_dir}, about {need / 2**20:,.1f} MiB needed"
     if free < need:

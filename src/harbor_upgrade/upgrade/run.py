@@ -32,8 +32,8 @@ from .options import KNOWN_MISSING, Options, start_release
 from .plan import hops, next_steps, plan, planned_engine, step_plan
 from .preflight import check_disk, check_start, check_storage, check_versions_agree, preflight
 from .removed import refuse_dropping_charts, removals
-from .steps import DEFAULT_STEP_NAMES, PREFETCH_TEXT, steps_for
-from .steps.backup import restore_backup_server
+from .steps import DEFAULT_STEP_NAMES, PREFETCH_TEXT, PREPARE_DATADIR_TEXT, steps_for
+from .steps.backup import prepare_datadir_copy, restore_backup_server
 from .steps.engine import engine_state, old_cluster_usable
 
 
@@ -191,17 +191,20 @@ def prepare(opts: Options, progress: Progress | None = None) -> RunReport:
     target = opts.target
     inst = detect(opts.harbor_yml, opts.dsn, opts.storage, opts.s3_endpoint, opts.s3_region)
     checks = [check_start(inst, target), check_versions_agree(inst), check_config(inst, target),
-              check_disk(inst, backup_dir), check_storage(inst)]
+              check_disk(inst, backup_dir, db_copies=2.2), check_storage(inst)]
     report = RunReport("run --prepare", False, [], target=target, installation=inst.to_dict(),
                        hops=hops(inst, target), backup_dir=str(backup_dir), checks=checks)
     if not all_ok(checks):
-        report.steps = [StepResult("prefetch", False, "not run: a check failed", planned=True)]
+        report.steps = [StepResult(name, False, "not run: a check failed", planned=True)
+                        for name in ("datadir copy", "prefetch")]
         report.next = [Advice(Advice.FIX_CHECKS, "Fix the failed checks above, then prepare again; nothing was "
                                                  "written.")]
         return report
     estimate = estimate_of(opts, inst)   # first: the prefetch file records the whole --prepare's seconds
     if estimate is not None:
         report.extra["estimate"] = estimate
+    progress.note(f"datadir copy: {PREPARE_DATADIR_TEXT}")
+    copied = prepare_datadir_copy(inst, backup_dir, opts.jobs, progress.note)
     storage = open_installation_storage(inst)
     progress.note(f"prefetch: {PREFETCH_TEXT}")
     t0 = time.monotonic()
@@ -210,7 +213,8 @@ def prepare(opts: Options, progress: Progress | None = None) -> RunReport:
                                 about={"harbor_yml": str(inst.harbor_yml), "target": target}, began=began)
     finally:
         storage.close()
-    report.steps = [StepResult("prefetch", True, f"{made.repositories:,} repositories ({made.artifacts:,} artifacts) "
+    report.steps = [copied,
+                    StepResult("prefetch", True, f"{made.repositories:,} repositories ({made.artifacts:,} artifacts) "
                                f"read and abstracted into {made.path}"
                                + (f"; {made.not_recorded:,} with problems or unreadable, read in the window"
                                   if made.not_recorded else ""),

@@ -26,7 +26,10 @@ RUN_STEPS: tuple[Step, ...] = (
          step_scanner),
     Step("verify", "compare counts with the backup and check the invariants", step_verify),
 )
-# run --prepare's one step, before the window (not a step of the journaled run)
+# run --prepare's steps, before the window (not steps of the journaled run)
+PREPARE_DATADIR_TEXT = ("copy the database's data folder while its server runs, recording the sha256 of every file "
+                        "(the window's backup reads every file again but copies only those that changed), when the "
+                        "window's backup is a copy of that folder")
 PREFETCH_TEXT = ("read every repository's listing and manifests while Harbor serves, abstract them and record them "
                  "with each repository's listing fingerprint (the window reads again only what changed)")
 # What a run recorded before the journal named its steps took: the steps asked for by default.

@@ -27,6 +27,7 @@ refuses. Only a backup this tool left unfinished (``backup.incomplete``) is star
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ...backup import (
@@ -39,13 +40,17 @@ from ...backup import (
     verify_backup,
 )
 from ...backup.datadir import binaries_for, local_postmaster, scan_datadir
+from ...backup.prepared import prepare_datadir, remove_prepared
 from ...db.identity import served_cluster
 from ...errors import HarborUpgradeError, InvalidInput, UnsafeState
+from ...installation import Installation
 from ...journal import Journal, sha256_file
 from ...postgres.layout import harbor_cluster
 from ...postgres.server import Server
 from ...postgres.tools import Conn, table_counts
 from ...private import write_private
+from ...progress import Note
+from ...results import StepResult
 from ..context import Context, StepOutcome
 from ..lock import RunLock
 from ..options import BACKUP_SUBDIR
@@ -60,7 +65,12 @@ def _summary(manifest, how: str) -> str:
 def datadir_choice(ctx: Context) -> tuple[Server, dict[str, str]] | str:
     """(the server to stop, its listen settings) when the database may be backed up as a copy
     of its data folder; else why not (the dump is taken)."""
-    db_dir = Path(ctx.inst.data_volume) / "database"
+    return datadir_choice_of(ctx.inst, ctx.dsn)
+
+
+def datadir_choice_of(inst: Installation, dsn: str) -> tuple[Server, dict[str, str]] | str:
+    """datadir_choice for an installation and the DSN of its database (run --prepare asks it too)."""
+    db_dir = Path(inst.data_volume) / "database"
     if not db_dir.is_dir():
         return f"{db_dir} is not on this machine"
     try:
@@ -69,7 +79,7 @@ def datadir_choice(ctx: Context) -> tuple[Server, dict[str, str]] | str:
         server = Server(binaries.bindir, cluster.path)
         if not server.running() or not local_postmaster(cluster.path):
             return f"the server of {cluster.path} is not a process of this machine the run can stop (a container?)"
-        sysid, listen = served_cluster(ctx.dsn)
+        sysid, listen = served_cluster(dsn)
         if sysid != server.system_id():
             return f"the DSN's server does not run from {cluster.path}"
         _entries, other = scan_datadir(cluster.path)
@@ -112,19 +122,25 @@ def _datadir_backup(ctx: Context, to: Path, server: Server, listen: dict[str, st
     ctx.journal.write("backup-stopped", "backup", datadir=str(server.datadir), bindir=str(server.bindir),
                       listen=listen)
     server.stop()
+    stats: dict = {}
     try:
         manifest = create_datadir_backup(server.datadir, ctx.inst.harbor_dir, to,
                                          data_volume=dv if dv.is_dir() else None, database=conn.dbname,
                                          db_user=user, expect=census,
                                          jobs=max(2, min(ctx.opts.jobs, 8)), bindir=server.bindir,
-                                         progress=lambda m: say(f"  {m}"))
+                                         progress=lambda m: say(f"  {m}"), prepared_in=ctx.backup_dir,
+                                         stats=stats)
     finally:
         how = server.ensure_serving(listen)
         ctx.journal.write("backup-served", "backup", datadir=str(server.datadir), how=how)
         say(f"  the server of {server.datadir}: {how}")
-    return StepOutcome(_summary(manifest, "the server was stopped for the copy and started again; proved by a "
-                                          "throwaway server on its twin copy (schema version and row counts equal)"),
-                       changed={"backup": str(to), "kind": "datadir", "datadir": str(server.datadir)},
+    prepared = stats.get("prepared")
+    copied = (f"the copy run --prepare took while it served finished ({prepared['copied']:,} of {prepared['files']:,} "
+              f"files copied again, {prepared['removed']:,} entries removed)" if prepared else "copied")
+    return StepOutcome(_summary(manifest, f"the server was stopped, the data folder {copied}, the server started "
+                                          "again; proved by a throwaway server on its twin copy (schema version and "
+                                          "row counts equal)"),
+                       changed={"backup": str(to), "kind": "datadir", "datadir": str(server.datadir), **stats},
                        checksums={"manifest.json": sha256_file(to / "manifest.json")})
 
 
@@ -172,6 +188,8 @@ def step_backup(ctx: Context) -> StepOutcome:
     if not isinstance(choice, str):
         return _datadir_backup(ctx, to, *choice)
     ctx.progress.note(f"  backing up the database with pg_dump: {choice}")
+    if remove_prepared(ctx.backup_dir):
+        ctx.progress.note("  removed the data folder copy run --prepare took: the backup is a dump")
     dv = Path(ctx.inst.data_volume)
     manifest = create_backup(ctx.dsn, ctx.inst.harbor_dir, to, data_volume=dv if dv.is_dir() else None,
                              jobs=min(ctx.opts.jobs, 4), progress=ctx.progress.note)
@@ -185,3 +203,21 @@ def step_backup(ctx: Context) -> StepOutcome:
                                           f"{choice})"),
                        changed={"backup": str(to), "kind": "dump"},
                        checksums={"manifest.json": sha256_file(to / "manifest.json")})
+
+
+def prepare_datadir_copy(inst: Installation, backup_dir: Path, jobs: int, note: Note) -> StepResult:
+    """run --prepare's copy of the data folder while its server runs (``backup.prepared``), when
+    the window's backup will be a copy of that folder; else why not (nothing is written)."""
+    t0 = time.monotonic()
+    choice = datadir_choice_of(inst, inst.dsn) if inst.dsn else "no database DSN to tell its server"
+    if isinstance(choice, str):
+        removed = remove_prepared(backup_dir)
+        return StepResult("datadir copy", True, f"not taken: the window's backup is a pg_dump ({choice})"
+                          + ("; the copy an earlier run --prepare took removed" if removed else ""),
+                          seconds=time.monotonic() - t0)
+    server, _listen = choice
+    made = prepare_datadir(server.datadir, backup_dir, max(2, min(jobs, 8)), lambda m: note(f"  {m}"))
+    return StepResult("datadir copy", True, f"{made.files:,} files ({made.bytes / 2**20:,.0f} MiB) of "
+                      f"{server.datadir} copied while its server ran, with their sha256 recorded: in the window only "
+                      "the files that differ are copied again", seconds=time.monotonic() - t0,
+                      changed=made.to_dict())
