@@ -221,3 +221,63 @@ def test_only_wal_segments_past_the_shutdown_checkpoint_are_left_out():
     assert [e.path for e in recycled_wal(entries, redo)] == ["pg_wal/000000010000000000000047",
                                                             "pg_wal/0000000100000001000000A0"]
     assert recycled_wal(entries, {}) == []
+
+
+def _tree(root: Path, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+@pytest.mark.parametrize("twin_kept", [True, False])
+def test_sync_tree_makes_an_earlier_copy_and_its_twin_equal_to_a_fresh_copy(tmp_path, twin_kept):
+    from harbor_upgrade.backup.files import copy_tree, scan_tree, sync_tree, tree_problems
+    from tests.support.backups import snapshot
+    src = tmp_path / "src"
+    mib = 1 << 20
+    _tree(src, {"PG_VERSION": b"15\n", "base/1/100": b"a" * 5000, "base/1/101": b"same size 1",
+                "base/1/102": b"unchanged", "base/2/200": b"gone with its folder", "global/pg_control": b"c" * 64,
+                "pg_wal/000000010000000000000001": b"w" * (2 * mib + 3000), "base/1/big": b"B" * (3 * mib),
+                "base/1/shrinks": b"s" * (2 * mib)})
+    entries, _ = scan_tree(src, "datadir")
+    parts: dict[str, list[str]] = {}
+    copied = copy_tree(entries, src, tmp_path / "copy", 2, durable=False, also=tmp_path / "twin", parts=parts)
+    assert len(parts["base/1/100"]) == 1 and len(parts["pg_wal/000000010000000000000001"]) == 3
+    assert tree_problems(tmp_path / "twin", {e.path: e.size for e in copied if e.type == "file"}) == []
+    # what the server does meanwhile: same-size rewrite, growth, new files and folders, removals, a chmod
+    (src / "base/1/101").write_bytes(b"same size 2")
+    (src / "base/1/100").write_bytes(b"b" * 7000)
+    _tree(src, {"base/3/300": b"new folder", "base/1/103": b"new file"})
+    (src / "base/2/200").unlink()
+    (src / "base/2").rmdir()
+    (src / "pg_wal/000000010000000000000001").unlink()
+    (src / "global/pg_control").chmod(0o600)
+    with open(src / "base/1/big", "r+b") as f:   # one page changed in the second MiB of three
+        f.seek(mib + 8192)
+        f.write(b"page")
+    (src / "base/1/shrinks").write_bytes(b"s" * (mib + 10))
+    twin = tmp_path / "twin"
+    if not twin_kept:   # the twin on another file system: written again whole
+        import shutil
+        shutil.rmtree(twin)
+        twin.mkdir()
+    entries, _ = scan_tree(src, "datadir")
+    synced, stats = sync_tree(entries, src, tmp_path / "copy", twin, parts, 2, also_complete=twin_kept)
+    fresh = copy_tree(entries, src, tmp_path / "fresh", 1, durable=False)
+    assert snapshot(tmp_path / "copy") == snapshot(src) == snapshot(twin) == snapshot(tmp_path / "fresh")
+    assert synced == fresh   # sizes, sha256, modes, times
+    # written again: 101 and 100 (their one part), 103 and 300 (new), big's second MiB, shrinks' second part
+    assert (stats.files, stats.copied, stats.removed) == (9, 6, 2), stats
+    assert stats.bytes_copied == 11 + 7000 + 8 + 10 + mib + 10, stats
+    assert not list(tmp_path.rglob("*.harbor-upgrade-sync"))
+
+
+def test_tree_problems_name_links_extras_and_sizes(tmp_path):
+    from harbor_upgrade.backup.files import tree_problems
+    _tree(tmp_path / "t", {"a": b"12", "b": b"1", "extra": b""})
+    os.symlink("/etc/passwd", tmp_path / "t/link")
+    os.link(tmp_path / "t/a", tmp_path / "hard")
+    problems = tree_problems(tmp_path / "t", {"a": 2, "b": 2, "c": 0})
+    assert problems == ["a: has 2 links", "b: size 1, recorded 2", "extra: not in the record",
+                        "link: not a regular file or folder", "c: missing"], problems

@@ -193,15 +193,15 @@ def finish_prepared(prepared: Prepared, datadir: Path, dest: Path, twin: Path, b
         twin_complete = False
     size = sum(e.size for e in entries)
     say(f"finishing the copy run --prepare took of {datadir} while its server ran: every file of the stopped "
-        f"folder ({size / 2**20:,.0f} MiB in {len(entries):,} entries) read and its sha256 compared with the record, "
+        f"folder ({size / 2**20:,.0f} MiB in {len(entries):,} entries) read and each MiB compared with the record, "
         f"those that differ copied again ({jobs} threads; {len(recycled)} recycled WAL segments left out)"
         + ("" if twin_complete else "; the twin is written again (the backup folder is on another file system "
                                     "than the scratch folder)"))
     t0 = time.monotonic()
-    copied, stats = sync_tree(entries, datadir, dest, twin, prepared.files, jobs, also_complete=twin_complete)
+    copied, stats = sync_tree(entries, datadir, dest, twin, prepared.parts, jobs, also_complete=twin_complete)
     _same_checkpoint(server, before)
     shutil.rmtree(prepared.folder, ignore_errors=True)
-    say(f"finished in {time.monotonic() - t0:.1f}s: {stats.copied:,} of {stats.files:,} files copied again "
+    say(f"finished in {time.monotonic() - t0:.1f}s: {stats.copied:,} of {stats.files:,} files written again "
         f"({stats.bytes_copied / 2**20:,.1f} MiB of {stats.bytes_read / 2**20:,.0f}), {stats.removed:,} entries "
         "removed")
     return copied, stats

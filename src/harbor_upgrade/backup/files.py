@@ -265,34 +265,61 @@ def extra_files(root: Path, area: str, entries: list[FileEntry], skipped: list[d
 # -- whole folders in parallel (a stopped cluster's data folder) ------------------------------
 
 COPY_CHUNK = 4 << 20
+PART = 1 << 20   # what finishing a copy taken while its server ran compares, and copies again: 1 MiB
 
 
-def _copy_fd(fin: int, fouts: list[int]) -> tuple[int, str]:
-    """Copy fin to every fout through one buffer, hashing what passes: (size, sha256)."""
+def part_digest(data) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _fill(f, view: memoryview) -> int:
+    """Read into view until it is full or the file ends: parts start at multiples of its size."""
+    n = 0
+    while n < len(view):
+        got = f.readinto(view[n:])
+        if not got:
+            break
+        n += got
+    return n
+
+
+def _write_all(fd: int, data: memoryview, offset: int | None = None) -> None:
+    while data:
+        n = os.write(fd, data) if offset is None else os.pwrite(fd, data, offset)
+        data = data[n:]
+        if offset is not None:
+            offset += n
+
+
+def _copy_fd(fin: int, fouts: list[int], parts: list[str] | None = None) -> tuple[int, str]:
+    """Copy fin to every fout through one buffer, hashing what passes: (size, sha256); with
+    parts, also the blake2b of every PART of it, appended there."""
     h = hashlib.sha256()
     size = 0
-    buf = bytearray(COPY_CHUNK)
+    buf = bytearray(PART if parts is not None else COPY_CHUNK)
     view = memoryview(buf)
     with os.fdopen(fin, "rb", buffering=0, closefd=False) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])     # hashlib and os.write let go of the GIL: threads copy in parallel
+        while n := (_fill(f, view) if parts is not None else f.readinto(buf)):
+            chunk = view[:n]
+            h.update(chunk)     # hashlib and os.write let go of the GIL: threads copy in parallel
+            if parts is not None:
+                parts.append(part_digest(chunk))
             for fout in fouts:
-                chunk = view[:n]
-                while chunk:
-                    chunk = chunk[os.write(fout, chunk):]
+                _write_all(fout, chunk)
             size += n
     return size, h.hexdigest()
 
 
-def _copy_file(src: Path, dsts: list[Path], meta: FileEntry) -> tuple[int, str]:
+def _copy_file(src: Path, dsts: list[Path], meta: FileEntry, parts: list[str] | None = None) -> tuple[int, str]:
     """src (a regular file, never through a symlink) into new files dsts, with meta's owner,
-    mode and mtime set on their open descriptors; (size, sha256) of what was copied."""
+    mode and mtime set on their open descriptors; (size, sha256) of what was copied (and with
+    parts, the blake2b of each PART of it)."""
     fin = open_regular(src)
     fouts: list[int] = []
     try:
         for dst in dsts:
             fouts.append(os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-        out = _copy_fd(fin, fouts)
+        out = _copy_fd(fin, fouts, parts)
         for fout in fouts:
             _set_meta_fd(fout, meta)
     finally:
@@ -383,12 +410,14 @@ def scan_tree(root: Path, area: str, live: bool = False) -> tuple[list[FileEntry
 
 
 def copy_tree(entries: list[FileEntry], src: Path, dst: Path, jobs: int, durable: bool,
-              also: Path | None = None, live: bool = False) -> list[FileEntry]:
+              also: Path | None = None, live: bool = False,
+              parts: dict[str, list[str]] | None = None) -> list[FileEntry]:
     """Copy the scanned entries of src into dst (created; must not exist) — and into ``also``
     from the same buffers, when given — files in ``jobs`` threads with their sha256 computed in
     the same pass; owner (when root), mode and times kept. Returns the entries with size and
     sha256 of what was copied (live: a server writes src meanwhile; a file gone before it
-    could be opened is left out of the copy and of what is returned)."""
+    could be opened is left out of the copy and of what is returned). parts, when given, gets
+    the blake2b of every PART of each file copied."""
     dirs = [e for e in entries if e.type == "dir"]
     files = sorted((e for e in entries if e.type == "file"), key=lambda e: e.size, reverse=True)
     roots = [dst] if also is None else [dst, also]
@@ -400,11 +429,14 @@ def copy_tree(entries: list[FileEntry], src: Path, dst: Path, jobs: int, durable
 
     def one(e: FileEntry) -> FileEntry | None:
         try:
-            size, digest = _copy_file(src / e.path, [root / e.path for root in roots], e)
+            mine: list[str] | None = [] if parts is not None else None
+            size, digest = _copy_file(src / e.path, [root / e.path for root in roots], e, mine)
         except FileNotFoundError:   # opened first: nothing of it was written
             if live:
                 return None
             raise
+        if parts is not None and mine is not None:
+            parts[e.path] = mine
         return FileEntry(**{**e.__dict__, "size": size, "sha256": digest})
     copied = {e.path: e for e in _parallel(jobs, files, one) if e is not None}
     for root in roots:
@@ -501,71 +533,97 @@ def _replace_file(fin: int, dsts: list[Path], meta: FileEntry) -> tuple[int, str
     return out
 
 
-def _meta_of_existing(path: Path, meta: FileEntry) -> None:
-    fd = open_regular(path)
-    try:
-        if os.fstat(fd).st_nlink != 1:
-            raise UnsafeState(f"{path} has other links: nothing is written through it",
-                              reference="restore-unsafe-path")
-        _set_meta_fd(fd, meta)
-    finally:
+def _open_existing(path: Path) -> int:
+    """A write descriptor of the regular file path with no other link, never through a symlink."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         os.close(fd)
+        raise UnsafeState(f"{path} is not a regular file of its own (a link?): nothing is written through it",
+                          reference="restore-unsafe-path")
+    return fd
+
+
+def _patch(fin: int, outs: list[int], always: list[int], recorded_parts: list[str]) -> tuple[int, str, int]:
+    """Read fin part by part: a part whose blake2b differs from the record is written at its
+    offset into outs, every part into always; outs and always cut to fin's size.
+    (size, sha256 of fin, bytes written into outs)."""
+    h = hashlib.sha256()
+    buf = bytearray(PART)
+    view = memoryview(buf)
+    offset = written = 0
+    i = 0
+    with os.fdopen(fin, "rb", buffering=0, closefd=False) as f:
+        while n := _fill(f, view):
+            chunk = view[:n]
+            h.update(chunk)
+            differs = i >= len(recorded_parts) or part_digest(chunk) != recorded_parts[i]
+            for fd in (outs + always) if differs else always:
+                _write_all(fd, chunk, offset)
+            if differs:
+                written += n
+            offset += n
+            i += 1
+    for fd in outs + always:
+        os.ftruncate(fd, offset)
+    return offset, h.hexdigest(), written
 
 
 @dataclass
 class SyncStats:
     files: int = 0          # regular files of the source, every one read and hashed
     bytes_read: int = 0
-    copied: int = 0         # of them written again: changed, new, or the record's size differs
-    bytes_copied: int = 0
+    copied: int = 0         # of them written again, whole (new) or the parts that differ
+    bytes_copied: int = 0   # bytes written into the copy
     removed: int = 0        # entries of the copy the source no longer has
 
 
-def sync_tree(entries: list[FileEntry], src: Path, dst: Path, also: Path, recorded: dict[str, tuple[int, str]],
+def sync_tree(entries: list[FileEntry], src: Path, dst: Path, also: Path, recorded: dict[str, list[str]],
               jobs: int, also_complete: bool = True) -> tuple[list[FileEntry], SyncStats]:
-    """Make dst (a copy of src taken earlier, whose files' sizes and sha256 ``recorded`` holds)
-    and ``also`` (its twin, the same bytes; or an empty folder when not also_complete) equal
-    to the scanned entries of src: every file of src read and hashed; one whose (size, sha256)
-    differs from the record, or that the record lacks, written again into both from the same
-    buffers; what src no longer has removed; owner (when root), mode and times of everything
-    set as a fresh copy would. Then dst is synced to disk. Returns the entries with size and
-    sha256 (of src's bytes: those of the copy) and what was done."""
+    """Make dst (a copy of src taken earlier; ``recorded``: the blake2b of every PART of each of
+    its files, from the bytes written to it) and ``also`` (its twin, the same bytes; or an empty
+    folder when not also_complete) equal to the scanned entries of src: every file of src read
+    and hashed, the parts that differ from the record written again at their place in both from
+    the same buffers (a file the record lacks written whole, beside and renamed in), files cut
+    to their size, what src no longer has removed; owner (when root), mode and times of
+    everything set as a fresh copy would. Then dst is synced to disk. Returns the entries with
+    size and sha256 (of src's bytes: those of the copy now) and what was done."""
     want = {e.path: e for e in entries if e.parts}
     stats = SyncStats()
     stats.removed = _prune(dst, want)
     _prune(also, want)
     files = sorted((e for e in entries if e.type == "file"), key=lambda e: e.size, reverse=True)
 
-    def one(e: FileEntry) -> tuple[FileEntry, bool]:
-        rec = recorded.get(e.path)
+    def one(e: FileEntry) -> tuple[FileEntry, int]:
+        parts = recorded.get(e.path)
         fin = open_regular(src / e.path)
         try:
-            if rec is not None and rec[0] == e.size:
-                fouts = [] if also_complete else [os.open(also / e.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                                                          os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)]
-                try:
-                    size, digest = _copy_fd(fin, fouts)
-                    for fout in fouts:
-                        _set_meta_fd(fout, e)
-                finally:
-                    for fd in fouts:
-                        os.close(fd)
-                if (size, digest) == rec and os.fstat(fin).st_size == size:
-                    _meta_of_existing(dst / e.path, e)
-                    if also_complete:
-                        _meta_of_existing(also / e.path, e)
-                    return FileEntry(**{**e.__dict__, "size": size, "sha256": digest}), False
-            size, digest = _replace_file(fin, [dst / e.path, also / e.path], e)
-            return FileEntry(**{**e.__dict__, "size": size, "sha256": digest}), True
+            if parts is None:
+                size, digest = _replace_file(fin, [dst / e.path, also / e.path], e)
+                return FileEntry(**{**e.__dict__, "size": size, "sha256": digest}), size
+            fds: list[int] = []
+            try:
+                fds.append(_open_existing(dst / e.path))
+                fds.append(_open_existing(also / e.path) if also_complete else
+                           os.open(also / e.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                   0o600))
+                size, digest, written = _patch(fin, fds if also_complete else fds[:1],
+                                               [] if also_complete else fds[1:], parts)
+                for fd in fds:
+                    _set_meta_fd(fd, e)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            return FileEntry(**{**e.__dict__, "size": size, "sha256": digest}), written
         finally:
             os.close(fin)
     done = _parallel(jobs, files, one)
-    for entry, copied in done:
+    for entry, written in done:
         stats.files += 1
         stats.bytes_read += entry.size
-        if copied:
+        if written:
             stats.copied += 1
-            stats.bytes_copied += entry.size
+            stats.bytes_copied += written
     dirs = [e for e in entries if e.type == "dir"]
     for root in (dst, also):
         _dirs_meta(root, dirs)

@@ -6,7 +6,8 @@ copy taken live may be torn, the second pass makes it exact).
 Prepare (``prepare_datadir``): the running cluster's folders and regular files are copied
 into ``<backup-dir>/prepared-datadir/copy`` and, from the same buffers, into its twin
 ``twin`` (the folder the throwaway server proving the backup will run on), and the size and
-sha256 of every byte written to each file is recorded in ``record``. A file the server
+sha256 of every byte written to each file, and the blake2b of each MiB of it, are recorded in
+``record``. A file the server
 removes while it is copied is left out (the window copies it if it is back). A data folder
 holding a symlink or anything but folders and regular files is not prepared (the backup
 copies no such folder; see ``datadir``).
@@ -45,7 +46,7 @@ from ..errors import UnsafeState
 from ..journal import now_iso
 from ..postgres.layout import read_pg_version
 from ..private import private_dir
-from .files import copy_tree, scan_tree, tree_problems
+from .files import PART, copy_tree, scan_tree, tree_problems
 from .manifest import backup_key
 
 FOLDER = "prepared-datadir"
@@ -53,7 +54,7 @@ COPY = "copy"
 TWIN = "twin"
 RECORD = "record"
 FORMAT = 1
-MAX_LINE = 1 << 16
+MAX_LINE = 4 << 20   # a file's line: its path, size, sha256 and the blake2b of each MiB (1 GiB: 36 KB)
 AREA = "datadir"
 
 
@@ -107,7 +108,9 @@ def prepare_datadir(datadir: Path, backup_dir: Path, jobs: int, say: Callable[[s
     size = sum(e.size for e in entries)
     say(f"copying {datadir} while its server runs ({size / 2**20:,.0f} MiB in {len(entries):,} entries, {jobs} "
         "threads; sha256 of what is written recorded) into its copy and the twin the window's proof runs on")
-    copied = copy_tree(entries, datadir, folder / COPY, jobs, durable=True, also=folder / TWIN, live=True)
+    parts: dict[str, list[str]] = {}
+    copied = copy_tree(entries, datadir, folder / COPY, jobs, durable=True, also=folder / TWIN, live=True,
+                       parts=parts)
     files = [e for e in copied if e.type == "file"]
     header = {"format": FORMAT, "tool": __version__, "key": key_id, "datadir": str(datadir),
               "pg_version": read_pg_version(datadir), "created": now_iso()}
@@ -115,7 +118,7 @@ def prepare_datadir(datadir: Path, backup_dir: Path, jobs: int, say: Callable[[s
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as out:
         previous = b""
-        for kind, body in ([("H", header)] + [("F", [e.path, e.size, e.sha256]) for e in files]
+        for kind, body in ([("H", header)] + [("F", [e.path, e.size, e.sha256, parts[e.path]]) for e in files]
                            + [("E", {"files": len(files)})]):
             content = kind.encode() + b"\t" + json.dumps(body, sort_keys=True).encode()
             mac = _mac(key, previous, content)
@@ -154,7 +157,11 @@ class Prepared:
     """A prepared copy whose record was proved and whose files match it, not yet taken."""
     folder: Path
     header: dict
-    files: dict[str, tuple[int, str]] = field(default_factory=dict)
+    files: dict[str, tuple[int, str, list[str]]] = field(default_factory=dict)   # size, sha256, parts
+
+    @property
+    def parts(self) -> dict[str, list[str]]:
+        return {path: parts for path, (_size, _digest, parts) in self.files.items()}
 
     @property
     def copy(self) -> Path:
@@ -170,7 +177,7 @@ class Prepared:
         _fsync_dir(self.folder)
 
 
-def _read_record(path: Path) -> tuple[dict, dict[str, tuple[int, str]]]:
+def _read_record(path: Path) -> tuple[dict, dict[str, tuple[int, str, list[str]]]]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -180,7 +187,7 @@ def _read_record(path: Path) -> tuple[dict, dict[str, tuple[int, str]]]:
     key, key_id = _key(create=False)
     header: dict | None = None
     end: dict | None = None
-    files: dict[str, tuple[int, str]] = {}
+    files: dict[str, tuple[int, str, list[str]]] = {}
     previous = b""
     with os.fdopen(fd, "rb") as f:
         if not os.path.isfile(path) or os.path.islink(path):
@@ -208,7 +215,7 @@ def _read_record(path: Path) -> tuple[dict, dict[str, tuple[int, str]]]:
                     raise _Unusable(f"{where} is not a header")
                 header = value
             elif kind == b"F" and _file_value(value) and value[0] not in files:
-                files[value[0]] = (value[1], value[2])
+                files[value[0]] = (value[1], value[2], value[3])
             elif kind == b"E" and isinstance(value, dict):
                 end = value
             else:
@@ -219,8 +226,10 @@ def _read_record(path: Path) -> tuple[dict, dict[str, tuple[int, str]]]:
 
 
 def _file_value(v) -> bool:
-    if not (isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and type(v[1]) is int and v[1] >= 0
-            and isinstance(v[2], str) and len(v[2]) == 64):
+    """[path, size, sha256, the blake2b of each PART]: a relative path, one digest a PART."""
+    if not (isinstance(v, list) and len(v) == 4 and isinstance(v[0], str) and type(v[1]) is int and v[1] >= 0
+            and isinstance(v[2], str) and len(v[2]) == 64 and isinstance(v[3], list)
+            and len(v[3]) == -(-v[1] // PART) and all(isinstance(d, str) and len(d) == 32 for d in v[3])):
         return False
     parts = v[0].split("/")
     return all(p not in ("", ".", "..") and "\0" not in p for p in parts)
@@ -242,7 +251,7 @@ def take_prepared(backup_dir: Path, datadir: Path, say: Callable[[str], None]) -
                            ("pg_version", read_pg_version(datadir))):
             if header.get(name) != want:
                 raise _Unusable(f"it was made for {name} {header.get(name)!r}, not {want!r}")
-        sizes = {p: s for p, (s, _d) in files.items()}
+        sizes = {p: s for p, (s, _d, _parts) in files.items()}
         for sub in (COPY, TWIN):
             root = folder / sub
             if root.is_symlink() or not root.is_dir():
