@@ -239,7 +239,7 @@ def test_sync_tree_makes_an_earlier_copy_and_its_twin_equal_to_a_fresh_copy(tmp_
     _tree(src, {"PG_VERSION": b"15\n", "base/1/100": b"a" * 5000, "base/1/101": b"same size 1",
                 "base/1/102": b"unchanged", "base/2/200": b"gone with its folder", "global/pg_control": b"c" * 64,
                 "pg_wal/000000010000000000000001": b"w" * (2 * mib + 3000), "base/1/big": b"B" * (3 * mib),
-                "base/1/shrinks": b"s" * (2 * mib)})
+                "base/1/shrinks": b"s" * (2 * mib), "base/1/cut": b"c" * (2 * mib)})
     entries, _ = scan_tree(src, "datadir")
     parts: dict[str, list[str]] = {}
     copied = copy_tree(entries, src, tmp_path / "copy", 2, durable=False, also=tmp_path / "twin", parts=parts)
@@ -257,18 +257,20 @@ def test_sync_tree_makes_an_earlier_copy_and_its_twin_equal_to_a_fresh_copy(tmp_
         f.seek(mib + 8192)
         f.write(b"page")
     (src / "base/1/shrinks").write_bytes(b"s" * (mib + 10))
+    os.truncate(src / "base/1/cut", mib)   # what is left equals the record's first part
     twin = tmp_path / "twin"
     if not twin_kept:   # the twin on another file system: written again whole
         import shutil
         shutil.rmtree(twin)
         twin.mkdir()
     entries, _ = scan_tree(src, "datadir")
-    synced, stats = sync_tree(entries, src, tmp_path / "copy", twin, parts, 2, also_complete=twin_kept)
+    recorded = {e.path: (e.size, e.sha256, parts[e.path]) for e in copied if e.type == "file"}
+    synced, stats = sync_tree(entries, src, tmp_path / "copy", twin, recorded, 2, also_complete=twin_kept)
     fresh = copy_tree(entries, src, tmp_path / "fresh", 1, durable=False)
     assert snapshot(tmp_path / "copy") == snapshot(src) == snapshot(twin) == snapshot(tmp_path / "fresh")
     assert synced == fresh   # sizes, sha256, modes, times
     # written again: 101 and 100 (their one part), 103 and 300 (new), big's second MiB, shrinks' second part
-    assert (stats.files, stats.copied, stats.removed) == (9, 6, 2), stats
+    assert (stats.files, stats.copied, stats.removed) == (10, 6, 2), stats
     assert stats.bytes_copied == 11 + 7000 + 8 + 10 + mib + 10, stats
     assert not list(tmp_path.rglob("*.harbor-upgrade-sync"))
 

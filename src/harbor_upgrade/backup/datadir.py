@@ -198,7 +198,7 @@ def finish_prepared(prepared: Prepared, datadir: Path, dest: Path, twin: Path, b
         + ("" if twin_complete else "; the twin is written again (the backup folder is on another file system "
                                     "than the scratch folder)"))
     t0 = time.monotonic()
-    copied, stats = sync_tree(entries, datadir, dest, twin, prepared.parts, jobs, also_complete=twin_complete)
+    copied, stats = sync_tree(entries, datadir, dest, twin, prepared.files, jobs, also_complete=twin_complete)
     _same_checkpoint(server, before)
     shutil.rmtree(prepared.folder, ignore_errors=True)
     say(f"finished in {time.monotonic() - t0:.1f}s: {stats.copied:,} of {stats.files:,} files written again "

@@ -6,7 +6,7 @@ copy taken live may be torn, the second pass makes it exact).
 Prepare (``prepare_datadir``): the running cluster's folders and regular files are copied
 into ``<backup-dir>/prepared-datadir/copy`` and, from the same buffers, into its twin
 ``twin`` (the folder the throwaway server proving the backup will run on), and the size and
-sha256 of every byte written to each file, and the blake2b of each MiB of it, are recorded in
+sha256 of every byte written to each file, and the sha256 of each MiB of it, are recorded in
 ``record``. A file the server
 removes while it is copied is left out (the window copies it if it is back). A data folder
 holding a symlink or anything but folders and regular files is not prepared (the backup
@@ -49,17 +49,17 @@ from ..private import private_dir
 from .files import PART, copy_tree, scan_tree, tree_problems
 from .manifest import backup_key
 
-FOLDER = "prepared-datadir"
+PREPARED_FOLDER = "prepared-datadir"
 COPY = "copy"
 TWIN = "twin"
 RECORD = "record"
-FORMAT = 1
-MAX_LINE = 4 << 20   # a file's line: its path, size, sha256 and the blake2b of each MiB (1 GiB: 36 KB)
-AREA = "datadir"
+PREPARED_FORMAT = 1
+_MAX_LINE = 4 << 20   # a file's line: its path, size, sha256 and the sha256 of each MiB (1 GiB: 36 KB)
+_AREA = "datadir"
 
 
 def prepared_folder(backup_dir: Path) -> Path:
-    return Path(backup_dir) / FOLDER
+    return Path(backup_dir) / PREPARED_FOLDER
 
 
 def _mac(key: bytes, previous: bytes, body: bytes) -> bytes:
@@ -99,7 +99,7 @@ def prepare_datadir(datadir: Path, backup_dir: Path, jobs: int, say: Callable[[s
     if remove_prepared(backup_dir):
         say(f"removed the copy an earlier run --prepare left in {folder}")
     key, key_id = _key(create=True)
-    entries, other = scan_tree(datadir, AREA, live=True)
+    entries, other = scan_tree(datadir, _AREA, live=True)
     if other:
         raise UnsafeState(f"{datadir} holds entries that are neither folders nor regular files: "
                           + ", ".join(other[:10]) + " (a pg_wal or tablespace symlink is not followed)",
@@ -112,7 +112,7 @@ def prepare_datadir(datadir: Path, backup_dir: Path, jobs: int, say: Callable[[s
     copied = copy_tree(entries, datadir, folder / COPY, jobs, durable=True, also=folder / TWIN, live=True,
                        parts=parts)
     files = [e for e in copied if e.type == "file"]
-    header = {"format": FORMAT, "tool": __version__, "key": key_id, "datadir": str(datadir),
+    header = {"format": PREPARED_FORMAT, "tool": __version__, "key": key_id, "datadir": str(datadir),
               "pg_version": read_pg_version(datadir), "created": now_iso()}
     tmp = folder / f".{RECORD}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -160,10 +160,6 @@ class Prepared:
     files: dict[str, tuple[int, str, list[str]]] = field(default_factory=dict)   # size, sha256, parts
 
     @property
-    def parts(self) -> dict[str, list[str]]:
-        return {path: parts for path, (_size, _digest, parts) in self.files.items()}
-
-    @property
     def copy(self) -> Path:
         return self.folder / COPY
 
@@ -193,10 +189,10 @@ def _read_record(path: Path) -> tuple[dict, dict[str, tuple[int, str, list[str]]
         if not os.path.isfile(path) or os.path.islink(path):
             raise _Unusable(f"{path} is not a regular file")
         number = 0
-        while raw := f.readline(MAX_LINE + 1):
+        while raw := f.readline(_MAX_LINE + 1):
             number += 1
             where = f"{path} line {number}"
-            if len(raw) > MAX_LINE or not raw.endswith(b"\n"):
+            if len(raw) > _MAX_LINE or not raw.endswith(b"\n"):
                 raise _Unusable(f"{where} is too long or cut short: damaged")
             mac, sep, content = raw[:-1].partition(b"\t")
             if not sep or not hmac.compare_digest(mac, _mac(key, previous, content)):
@@ -226,10 +222,10 @@ def _read_record(path: Path) -> tuple[dict, dict[str, tuple[int, str, list[str]]
 
 
 def _file_value(v) -> bool:
-    """[path, size, sha256, the blake2b of each PART]: a relative path, one digest a PART."""
+    """[path, size, sha256, the sha256 of each PART]: a relative path, one digest a PART."""
     if not (isinstance(v, list) and len(v) == 4 and isinstance(v[0], str) and type(v[1]) is int and v[1] >= 0
             and isinstance(v[2], str) and len(v[2]) == 64 and isinstance(v[3], list)
-            and len(v[3]) == -(-v[1] // PART) and all(isinstance(d, str) and len(d) == 32 for d in v[3])):
+            and len(v[3]) == -(-v[1] // PART) and all(isinstance(d, str) and len(d) == 64 for d in v[3])):
         return False
     parts = v[0].split("/")
     return all(p not in ("", ".", "..") and "\0" not in p for p in parts)
@@ -247,7 +243,7 @@ def take_prepared(backup_dir: Path, datadir: Path, say: Callable[[str], None]) -
             raise _Unusable(f"{folder} is not a folder")
         header, files = _read_record(folder / RECORD)
         datadir = Path(datadir).resolve()
-        for name, want in (("format", FORMAT), ("tool", __version__), ("datadir", str(datadir)),
+        for name, want in (("format", PREPARED_FORMAT), ("tool", __version__), ("datadir", str(datadir)),
                            ("pg_version", read_pg_version(datadir))):
             if header.get(name) != want:
                 raise _Unusable(f"it was made for {name} {header.get(name)!r}, not {want!r}")
