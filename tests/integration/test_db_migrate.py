@@ -263,6 +263,28 @@ def apply_without_lint(dsn: str, to: str = "2.4.0") -> None:
                 runner.run_step(conn, step, files, None)
 
 
+# The first 1.10 row with a repository and a manifest blob, listed again under another project.
+KNOWN_TAG_UNDER_ANOTHER_PROJECT = """
+    INSERT INTO artifact (project_id, repo, tag, digest, kind)
+    SELECT a.project_id + 1000, a.repo, a.tag, a.digest, a.kind FROM artifact a
+    WHERE EXISTS (SELECT 1 FROM repository r WHERE r.name = a.repo)
+      AND EXISTS (SELECT 1 FROM blob b WHERE b.digest = a.digest)
+    ORDER BY a.id LIMIT 1"""
+
+
+def test_a_repository_and_tag_under_two_projects_is_a_finding_when_both_rows_resolve(harbor110):
+    """An orphan (no manifest blob) keeps its own repository id in 2.0: no clash, no finding;
+    a second row that resolves clashes on tag's unique (repository_id, name): all rows listed."""
+    problem = "one repository and tag listed under several projects"
+    harbor110.psql(KNOWN_TAG_UNDER_ANOTHER_PROJECT.replace("a.digest, a.kind", "'sha256:no-such-blob', a.kind"))
+    assert not [f for f in harbor_db.lint(harbor110.dsn) if f.problem.startswith(problem)]
+    harbor110.psql(KNOWN_TAG_UNDER_ANOTHER_PROJECT.replace("+ 1000", "+ 2000"))
+    [finding] = [f for f in harbor_db.lint(harbor110.dsn) if f.problem.startswith(problem)]
+    rows = finding.rows
+    assert finding.count == 3 and len({(r["repo"], r["tag"]) for r in rows}) == 1
+    assert sorted(r["digest"] == "sha256:no-such-blob" for r in rows) == [False, False, True]
+
+
 @pytest.mark.parametrize("rows,step,left_at", [
     ("INSERT INTO access_log (username, project_id, repo_name, repo_tag, operation) "
      "VALUES ('admin', 1, NULL, 'N/A', 'delete')", "2.0.0", 15),
@@ -273,6 +295,7 @@ def apply_without_lint(dsn: str, to: str = "2.4.0") -> None:
     ("UPDATE properties SET v = '30d' WHERE k = 'robot_token_duration'; "
      "INSERT INTO properties (k, v) SELECT 'robot_token_duration', '30d' "
      "WHERE NOT EXISTS (SELECT 1 FROM properties WHERE k = 'robot_token_duration')", "2.2.0", 41),
+    (KNOWN_TAG_UNDER_ANOTHER_PROJECT, "2.0.0", 15),
 ])
 def test_a_lint_finding_is_a_row_that_really_breaks_its_step(harbor110, rows, step, left_at):
     from harbor_upgrade.db.runner import StatementFailed

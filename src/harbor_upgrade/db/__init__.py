@@ -152,11 +152,11 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
         _dry_run(conn, dsn, steps, report, progress)
     else:
         at = state.version
-        for step, files in steps:
-            runner.pin_sequences(conn, at)
+        runner.pin_sequences(conn, at)
+        for i, (step, files) in enumerate(steps):
             try:
                 with conn.transaction():
-                    report.steps.append(runner.run_step(conn, step, files, progress))
+                    report.steps.append(runner.run_step(conn, step, files, progress, pin_next=i < len(steps) - 1))
             except runner.StatementFailed as err:
                 if isinstance(err.__cause__, psycopg.errors.LockNotAvailable):
                     raise UnsafeState(f"release step {step.release} waited {LOCK_TIMEOUT_S:.0f} s for a lock held by "

@@ -125,8 +125,9 @@ def plan_steps(version: int, to_release: str) -> list[tuple[ReleaseStep, tuple[S
 
 
 def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFile, ...],
-             progress: StatementNote | None) -> ReleaseStepResult:
-    """Apply the files in the current transaction and record the version they reach."""
+             progress: StatementNote | None, pin_next: bool = False) -> ReleaseStepResult:
+    """Apply the files in the current transaction and record the version they reach; then
+    record the sequences for the next step (pin_next, see pin_sequences) or drop the record."""
     name = step_name(step, files)
     result = ReleaseStepResult(name, step.release, [f.version for f in files], left_to_core=list(step.at_start))
     t0 = time.monotonic()
@@ -145,7 +146,10 @@ def run_step(conn: psycopg.Connection, step: ReleaseStep, files: tuple[SchemaFil
             result.statements.append(StatementResult(st.what, rows, round(time.monotonic() - s0, 3)))
             result.rows += rows or 0
     ledger.write_version(conn, files[-1].version)
-    unpin_sequences(conn)
+    if pin_next:
+        record_sequences(conn, files[-1].version)
+    else:
+        unpin_sequences(conn)
     result.seconds = round(time.monotonic() - t0, 3)
     result.ok = True
     return result
@@ -190,25 +194,28 @@ def step_failure(err: StatementFailed, left_at: int, dsn: str) -> ExternalFailur
 
 def sequence_positions(conn: psycopg.Connection) -> list[tuple[str, int, bool]]:
     """(name, last_value, is_called) of every sequence: nextval is not transactional,
-    so a dry run puts them back after its rollback."""
+    so a dry run puts them back after its rollback. Two queries whatever their number
+    (pg_sequences has no is_called and hides last_value until the first nextval)."""
     names = [r[0] for r in conn.execute(
-        "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'").fetchall()]
-    out = []
-    for n in names:
-        last, called = one(conn.execute(f"SELECT last_value, is_called FROM public.{n}"))
-        out.append((n, last, called))
-    return out
+        "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1").fetchall()]
+    if not names:
+        return []
+    union = " UNION ALL ".join(f"SELECT {i}, last_value, is_called FROM public.{n}" for i, n in enumerate(names))
+    return [(names[i], int(last), bool(called)) for i, last, called in conn.execute(union).fetchall()]
 
 
 def restore_sequences(conn: psycopg.Connection, values: list[tuple[str, int, bool]]) -> None:
-    for name, last, called in values:
-        conn.execute("SELECT setval(%s, %s, %s)", (f"public.{name}", last, called))
+    if values:
+        conn.execute("SELECT setval(('public.' || n)::regclass, v, c) "
+                     "FROM unnest(%s::text[], %s::bigint[], %s::boolean[]) AS s(n, v, c)",
+                     ([n for n, _, _ in values], [v for _, v, _ in values], [c for _, _, c in values]))
 
 
 # A step that fails or is killed rolls back, but the sequences it advanced stay advanced.
-# Before each step the sequences are recorded (committed) in a table of our own; a rerun
-# at the same schema version puts them back first, so its new rows get the ids an
-# uninterrupted run gives. The step's own transaction drops the record.
+# The sequences are recorded (committed) in a table of our own before the first step, and
+# each step's own transaction records them again for the next step (or drops the record
+# after the last one): a rerun at the same schema version puts them back first, so its new
+# rows get the ids an uninterrupted run gives.
 PIN_SCHEMA = "harbor_upgrade_db"
 
 
@@ -222,15 +229,21 @@ def pin_sequences(conn: psycopg.Connection, version: int) -> None:
             if rows:
                 restore_sequences(conn, [(n, int(v), bool(c)) for n, v, c in rows])
                 return
-            conn.execute(f"DELETE FROM {PIN_SCHEMA}.sequences")
         else:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {PIN_SCHEMA}")
             conn.execute(f"""CREATE TABLE {PIN_SCHEMA}.sequences (at_version int NOT NULL, name text NOT NULL,
                              last_value bigint NOT NULL, is_called boolean NOT NULL)""")
-        values = sequence_positions(conn)
-        with conn.cursor().copy(f"COPY {PIN_SCHEMA}.sequences FROM STDIN") as copy:
-            for name, last, called in values:
-                copy.write_row((version, name, last, called))
+        record_sequences(conn, version)
+
+
+def record_sequences(conn: psycopg.Connection, version: int) -> None:
+    """Replace the record with the sequences as they are now, for the step after ``version``
+    (in the caller's transaction: a step records them for the next one as it commits)."""
+    values = sequence_positions(conn)
+    conn.execute(f"DELETE FROM {PIN_SCHEMA}.sequences")
+    with conn.cursor().copy(f"COPY {PIN_SCHEMA}.sequences FROM STDIN") as copy:
+        for name, last, called in values:
+            copy.write_row((version, name, last, called))
 
 
 def unpin_sequences(conn: psycopg.Connection) -> None:

@@ -303,10 +303,16 @@ CHECKS = (
     Check("artifact",
           "one repository and tag listed under several projects (new unique tag per repository)",
           "DELETE FROM artifact WHERE id = <the row of the wrong project>",
+          # Only rows with a repository and a manifest blob get the repository's id (orphans get
+          # their own); the names and digests are unique in repository and blob. The pairs listed
+          # more than once at all are found first (one pass over artifact, usually none), so the
+          # repository and blob lookups run only for those instead of joining blob whole.
           lambda c: """SELECT a.id, a.project_id, a.repo, a.tag, a.digest FROM artifact a
                        JOIN (SELECT x.repo, x.tag FROM artifact x
-                             JOIN repository r ON r.name = x.repo
-                             JOIN blob b ON b.digest = x.digest
+                             WHERE (x.repo, x.tag) IN (SELECT repo, tag FROM artifact
+                                                       GROUP BY repo, tag HAVING count(*) > 1)
+                               AND EXISTS (SELECT 1 FROM repository r WHERE r.name = x.repo)
+                               AND EXISTS (SELECT 1 FROM blob b WHERE b.digest = x.digest)
                              GROUP BY x.repo, x.tag HAVING count(*) > 1) d
                          ON d.repo = a.repo AND d.tag = a.tag
                        ORDER BY a.repo, a.tag, a.id""" if "tag" in c else None,
