@@ -92,6 +92,7 @@ bench/out/artifacts-s3real-REPOS (ignored by git): a second run starts without w
     python bench/bench_artifacts_s3real.py                     # 22,000 artifacts, 0 and 40 ms
     python bench/bench_artifacts_s3real.py --repos 40 --delays 0,40 --baseline-rows 100   # quick
     python bench/bench_artifacts_s3real.py --memory 400,2000   # 22,000 and 110,000: time, peak RSS, growth
+    python bench/bench_artifacts_s3real.py --memory 400,2000 --tree '/var/tmp/s3-{repos}'   # trees kept elsewhere
 """
 from __future__ import annotations
 
@@ -269,7 +270,8 @@ def weed_with_tree(tree: Path, put_jobs: int, fresh: bool):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tree", type=Path, help="where the tree is kept/made (default bench/out/artifacts-s3real-REPOS)")
+    ap.add_argument("--tree", type=Path, help="where the tree is kept/made (default bench/out/artifacts-s3real-REPOS; "
+                    "with --memory a pattern with {repos} in it)")
     ap.add_argument("--repos", type=int, default=400, help="repositories of 55 artifacts (400: 22,000)")
     ap.add_argument("--delays", default="0,40", help="added delays per S3 request in ms, comma-separated")
     ap.add_argument("--jobs", type=int, default=32, help="--jobs of the backfill")
@@ -325,7 +327,9 @@ def memory_growth(a, sizes: list[int]) -> int:
     the backfill, then how each grew from the first size to the last against the artifacts."""
     runs = []
     for repos in sizes:
-        tree = tree_for(repos)
+        tree = Path(str(a.tree).format(repos=repos)) if a.tree else tree_for(repos)
+        if a.tree and tree == a.tree and len(sizes) > 1:
+            sys.exit("with --memory, give --tree with {repos} in it (one tree a size), e.g. /work/trees/s3-{repos}")
         summary = ensure_tree(tree, TreeShape(repos=repos))
         out = tree / "runs"
         out.mkdir(exist_ok=True)

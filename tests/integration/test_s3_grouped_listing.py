@@ -1,6 +1,7 @@
 """Listings grouped by a delimiter on S3 (SeaweedFS on 127.0.0.1): the same repositories, revisions,
 tags and layer links as the filesystem gives, in the same order, with one "/" listing per
-repository folder and two grouped ones per repository; and the same backfill from both."""
+repository folder and three per repository (the tag history never listed); and the same
+backfill from both."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -122,21 +123,78 @@ def test_repositories_stream_before_every_folder_is_listed(s3, tree, monkeypatch
     assert not [t for t in threading.enumerate() if t.name.startswith("list-repositories")]
 
 
-def test_repository_listing_equals_the_filesystem_one_in_two_requests(s3, tree):
+def count_gets(storage: S3Storage) -> list[str]:
+    """Record the key of every GET the storage sends on its signed path."""
+    keys: list[str] = []
+    get = storage._getter.get
+
+    def counting(key, *args, **kwargs):
+        keys.append(key)
+        return get(key, *args, **kwargs)
+
+    storage._getter.get = counting  # type: ignore[method-assign]
+    return keys
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["serial", "pool"])
+def test_repository_listing_equals_the_filesystem_one_without_the_tag_history(s3, tree, pool):
+    """Three listings a repository (revisions, tag folders by "/", layer links by "/link"),
+    never one below a tag (its history), and one GET per tag's current link."""
+    from concurrent.futures import ThreadPoolExecutor
     fs = Layout(FilesystemStorage(tree[0]))
     layout = Layout(s3)
+    executor = ThreadPoolExecutor(4) if pool else None
     for name in ("a/app", "a/app/sub", "a/0x", "a-c/x", "empty/only-layers", "up/only-uploads"):
         want = fs.list_repository(name)
-        calls = count_listings(s3)
-        got = layout.list_repository(name)
-        assert len(calls) == 2, name
+        calls, gets = count_listings(s3), count_gets(s3)
+        got = layout.list_repository(name, executor)
+        del s3._list_page, s3._getter.get   # the counting stops (the next repository counts afresh)
+        listed = sorted((c["prefix"].split(f"/repositories/{name}/", 1)[1], c["delimiter"]) for c in calls)
+        empty = name in ("empty/only-layers", "up/only-uploads")
+        assert listed == sorted([("_layers/", "/link"), ("_manifests/revisions/", None), ("_manifests/tags/", "/")]
+                                + ([("_manifests/", None)] if empty else [])), name
+        assert sorted(k.split("/_manifests/tags/", 1)[1] for k in gets) == \
+            sorted(f"{t}/current/link" for t in want.tags), name
         assert (got.revisions, got.tags, got.bad_revision_dirs, got.bad_tag_names) == \
             (want.revisions, want.tags, want.bad_revision_dirs, want.bad_tag_names), name
         linked = {p.split("/")[-3] + ":" + p.split("/")[-2] for p in FilesystemStorage(tree[0]).walk(
             f"repositories/{name}/_layers")}
         assert got.layers == linked, name
-        assert got.has_manifests == (name not in ("empty/only-layers", "up/only-uploads")), name
+        assert got.has_manifests == (not empty), name
     assert fs.list_repository("a/app").tags["index"] == tree[1]["amd"]   # a tag named "index"
+    if executor:
+        executor.shutdown()
+
+
+def test_tag_folders_left_empty_by_deleted_keys_are_no_tags(weed, s3_server):
+    """SeaweedFS keeps a folder after the keys below it are deleted, and lists it by "/": such
+    a tag folder (and a refused name's) is no tag, as on S3, where it does not exist; a tag
+    with only its history is one without a current link, as before."""
+    client = weed.client()
+    client.create_bucket(Bucket="empty-tag-folders")
+    base = "harbor/registry/docker/registry/v2/repositories/p/r/_manifests"
+    digest = "sha256:" + "a" * 64
+    keys = {f"{base}/revisions/sha256/{'a' * 64}/link": digest,
+            f"{base}/tags/kept/current/link": digest,
+            f"{base}/tags/history-only/index/sha256/{'a' * 64}/link": digest,
+            f"{base}/tags/gone/current/link": digest,
+            f"{base}/tags/gone/index/sha256/{'a' * 64}/link": digest,
+            f"{base}/tags/Bad..name/current/link": digest}
+    for key, body in keys.items():
+        client.put_object(Bucket="empty-tag-folders", Key=key, Body=body.encode())
+    for key in [k for k in keys if "/gone/" in k or "/Bad..name/" in k]:
+        client.delete_object(Bucket="empty-tag-folders", Key=key)
+    client.close()
+    s3 = S3Storage("empty-tag-folders", "/harbor/registry", endpoint_url=s3_server)
+    try:
+        listed = [p for p, _ in s3.walk_grouped("repositories/p/r/_manifests/tags", "/")]
+        got = Layout(s3).list_repository("p/r")
+    finally:
+        s3.close()
+    assert got.tags == {"history-only": None, "kept": digest}
+    assert got.bad_tag_names == [] and got.revisions == {digest: digest} and got.has_manifests
+    # the case guarded: SeaweedFS still lists the emptied folders
+    assert {p.rsplit("/", 2)[1] for p in listed} == {"Bad..name", "gone", "history-only", "kept"}
 
 
 def test_a_service_that_does_not_group_gets_plain_listings(s3, tree):

@@ -182,7 +182,7 @@ def empty_write(name: str, project: str, facts: ListingFacts,
 def _examine(layout: Layout, name: str, project: str, repository: store.RepositoryRow | None,
              existing: dict[str, int], import_untagged: bool, io_pool: Executor | None,
              window: int) -> store.RepositoryWrite:
-    listing = layout.list_repository(name)
+    listing = layout.list_repository(name, io_pool)
     facts = listing_facts(layout, listing)
     empty = empty_write(name, project, facts, existing)
     if empty is not None:

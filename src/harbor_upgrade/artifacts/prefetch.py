@@ -119,7 +119,7 @@ def read_record(layout: Layout, name: str, io_pool: Executor | None = None,
     if fp is None:
         return name, None, None
     try:
-        listing = layout.list_repository(name)
+        listing = layout.list_repository(name, io_pool)
         facts = listing_facts(layout, listing)
         recorder = abstract_targets(_Recorder, layout, listing, sorted(facts.manifests), io_pool, window)
     except (ObjectUnreadable, OSError, RecursionError):

@@ -14,10 +14,11 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InvalidInput
 from ..terminal import printable
 from .storage import MAX_LINK, V2, GroupingUnsupported, ObjectMissing, ObjectUnreadable, Storage
 
@@ -88,11 +89,8 @@ class RepositoryListing:
     has_manifests: bool = True
 
 
-# Listing delimiters (object stores). Below ``_manifests``, "/index/sha256/" rolls a tag's
-# history up (only there can it occur: a tag named "index" has ``tags/index/current/link``);
-# below ``_layers``, "/link" leaves one short entry per link file instead of a listed key with
-# its date, size and ETag.
-_TAG_HISTORY_DELIMITER = "/index/sha256/"
+# Listing delimiter of ``_layers`` (object stores): "/link" leaves one short entry per link file
+# instead of a listed key with its date, size and ETag.
 _LINK_DELIMITER = "/link"
 # Repository folders listed at once, and how far ahead of the walk (object stores).
 ENUMERATION_THREADS = 8
@@ -170,12 +168,12 @@ class Layout:
                     if ahead >= ENUMERATION_AHEAD:
                         break
 
-    def list_repository(self, name: str) -> RepositoryListing:
-        """Revisions and tags (with their link contents) of one repository."""
+    def list_repository(self, name: str, pool: Executor | None = None) -> RepositoryListing:
+        """Revisions and tags (with their link contents) of one repository; on an object
+        store its listings and tag links are read on pool when one is given."""
         listing = RepositoryListing(name)
         if self.list_layers:
-            self._list_by_walking(listing)
-            listing.layers = frozenset(self._listed_layers(name))
+            self._list_object_store(listing, pool)
         else:
             self._list_by_folders(listing)
         return listing
@@ -235,25 +233,72 @@ class Layout:
             if self._tag_name_ok(listing, tag):
                 listing.tags[tag] = self._read_link(listing, tag, f"{base}/tags/{tag}/current/link")
 
-    def _list_by_walking(self, listing: RepositoryListing) -> None:
-        """One recursive listing (an object store: 1000 keys a request), then the links."""
-        base = f"{REPOSITORIES}/{listing.name}/_manifests"
-        revision_links, tag_links = [], []
-        entries = self._grouped(base, _TAG_HISTORY_DELIMITER)
-        listing.has_manifests = bool(entries)
-        for path, _grouped in entries:
-            parts = path[len(base) + 1:].split("/")
+    def _list_object_store(self, listing: RepositoryListing, pool: Executor | None) -> None:
+        """An object store: the revisions in one recursive listing (their links proven by it,
+        ``S3Storage``), the tag folders in one "/" listing and each tag's ``current/link`` read
+        on its own, and the layer links in one listing grouped at "/link"; with pool, all at
+        once. A tag's history (``tags/<tag>/index``) is never listed: a service that keeps
+        folders (SeaweedFS) walks every folder of a listing but a "/" one, and the history is
+        most of a repository's folders.
+
+        What an object store calls a folder exists only while a key is below it, but a service
+        that keeps folders lists a "/" folder after its keys were deleted: a tag folder whose
+        current link is missing counts only when a key is below it, as the walk of the whole
+        ``_manifests`` found it."""
+        base = f"{REPOSITORIES}/{listing.name}"
+        tags_folder = f"{base}/_manifests/tags"
+        revisions = _run(pool, lambda: list(self.storage.walk(f"{base}/_manifests/revisions")))
+        tag_entries = _run(pool, lambda: list(self._grouped(tags_folder, "/")))
+        layers = _run(pool, lambda: frozenset(self._listed_layers(listing.name)))
+
+        # tag name -> whether a key below its folder is known (a folder of "/" proves none)
+        folders: dict[str, bool] = {}
+        files: set[str] = set()
+        for path, grouped in tag_entries.result():
+            name, sep, tail = path[len(tags_folder) + 1:].partition("/")
+            if not sep:
+                files.add(name)      # a key right in tags/ (no folder): a tag without a current link
+            else:
+                folders[name] = folders.get(name, False) or (not grouped and bool(tail))
+        reads = {name: _run(pool, self._tag_folder, listing, f"{tags_folder}/{name}", proven)
+                 for name, proven in sorted(folders.items())}
+        for name in sorted(folders.keys() | files):
+            held, link, problem = reads[name].result() if name in reads else (False, None, None)
+            if not (held or name in files) or not self._tag_name_ok(listing, name):
+                continue
+            if problem is not None:
+                listing.problems.append(("", name, "tag-link-unreadable", problem))
+            listing.tags[name] = link
+
+        revision_keys = revisions.result()
+        for path in revision_keys:
+            parts = path[len(base) + len("/_manifests/"):].split("/")
             if parts[0] == "revisions" and len(parts) == 4 and parts[3] == "link":
-                revision_links.append((parts[1], parts[2], path))
-            elif parts[0] == "tags" and len(parts) >= 2 and self._tag_name_ok(listing, parts[1]):
-                if parts[2:] == ["current", "link"]:
-                    tag_links.append((parts[1], path))
-                else:
-                    listing.tags.setdefault(parts[1], None)  # history (``index/``) without a current link
-        for alg, hex_, path in revision_links:
-            self._add_revision(listing, alg, hex_, path)
-        for tag, path in tag_links:
-            listing.tags[tag] = self._read_link(listing, tag, path)
+                self._add_revision(listing, parts[1], parts[2], path)
+        listing.has_manifests = bool(revision_keys or listing.tags or listing.bad_tag_names) or \
+            self._holds_keys(f"{base}/_manifests")
+        listing.layers = layers.result()
+
+    def _tag_folder(self, listing: RepositoryListing, folder: str, proven: bool) -> tuple[bool, str | None, str | None]:
+        """(whether a key is below the tag folder, the digest its current link holds or None,
+        why that link cannot be read or None). The name is checked (a path) before any read."""
+        name = folder.rsplit("/", 1)[1]
+        if not _TAG_RE.match(name):
+            return proven or self._holds_keys(folder), None, None
+        try:
+            return True, parse_link(self.storage.read(f"{folder}/current/link", MAX_LINK)), None
+        except ObjectMissing:
+            return proven or self._holds_keys(folder), None, None
+        except ObjectUnreadable as e:
+            return True, None, e.message
+
+    def _holds_keys(self, folder: str) -> bool:
+        """Whether any object is below folder (the first page of its listing says). A name
+        that is no path below the root is taken as listed."""
+        try:
+            return next(iter(self.storage.walk(folder)), None) is not None
+        except InvalidInput:
+            return True
 
     def _listed_layers(self, name: str) -> Iterator[str]:
         """The digests linked in a repository. Grouped at "/link", an entry proves a key that
@@ -315,6 +360,18 @@ class Layout:
         if parse_digest(digest) is None or not self.layer_linked(listing, digest):
             raise ObjectMissing(f"blob {digest} is not linked in repository {listing.name}")
         return self.read_blob_head(digest, length)
+
+
+def _run(pool: Executor | None, fn, *args) -> Future:
+    """fn(*args) on pool, or here and now (its result or exception in the future)."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done: Future = Future()
+    try:
+        done.set_result(fn(*args))
+    except BaseException as e:  # handed over as the pool would hand it
+        done.set_exception(e)
+    return done
 
 
 def _refused_entry(name: str) -> RepositoryEntry:

@@ -11,17 +11,20 @@ Link files cost no GET when a listing already proves their content: a link holds
 digest, and for objects written with one PUT (as the driver writes links) the listed ETag
 is the MD5 of the content. A revision link whose ETag is the MD5 of the digest its key
 names, or a tag's current link whose ETag is the MD5 of one of the revisions listed just
-before it, holds that digest. Anything else (a corrupted link, multipart or SSE-KMS ETags
-that are not MD5s) is fetched as usual. This halves the requests per artifact.
+before it in the same listing, holds that digest. Anything else (a corrupted link, multipart
+or SSE-KMS ETags that are not MD5s) is fetched as usual. (``Layout`` lists the revisions so;
+it reads each tag's current link with a GET, see below.)
 
 Listings are grouped by a delimiter where the layout allows it (``walk_grouped``): S3
 returns one CommonPrefix for every group of keys, which costs a service far less than a
-listed key with its date, size and ETag. A repository costs two: its ``_manifests`` with
-the tag history grouped away, and its ``_layers`` grouped at "/link" (one short entry per
-link). A service that answers such a listing with the ungrouped keys (or refuses it) gets
-plain listings instead. Repository names come from one "/" listing per folder (``listdir``),
-a few at once (``Layout.repositories``): a service that keeps folders (SeaweedFS) answers
-those from one folder each, where any other delimiter makes it walk every folder below.
+listed key with its date, size and ETag. A repository costs three (``Layout``): its
+revisions, its tag folders grouped at "/", and its ``_layers`` grouped at "/link" (one short
+entry per link); then one GET per tag's current link. A service that answers such a listing
+with the ungrouped keys (or refuses it) gets plain listings instead. Repository names come
+from one "/" listing per folder (``listdir``), a few at once (``Layout.repositories``): a
+service that keeps folders (SeaweedFS) answers those from one folder each, where any other
+delimiter makes it walk every folder below, one filer request each (a tag's history is three
+folders: walking it cost SeaweedFS more CPU than a GET of the tag's current link).
 
 Object GETs and listing pages skip botocore's per-call machinery (endpoint rules, event hooks,
 response parsing with dateutil for every listed key) and urllib3's (header parsing by the
