@@ -62,7 +62,9 @@ V30 = SchemaFile(30, (
     # repository_id = -id and UNKNOWN types (the 11754 workaround).
     # The size: upstream sums blob sizes over artifact x artifact_blob x blob grouped by
     # digest once the duplicates are gone, so a digest kept in N repositories gets N times
-    # its size; N is the number of distinct repository names holding the digest.
+    # its size; N is the number of distinct repository names holding the digest, counted
+    # over the kept rows (one per repository and digest, repo is NOT NULL) in the order
+    # they are picked in (digest first): one sort of artifact for both.
     sql("artifact: one row per repository and digest (the lowest id), classified by repository and "
         "manifest blob (orphans become UNKNOWN); size", f"""
         INSERT INTO artifact_2_0 (id, project_id, repository_name, digest, type, pull_time, push_time,
@@ -71,15 +73,14 @@ V30 = SchemaFile(30, (
                CASE WHEN x.known THEN x.repository_id ELSE -x.id END,
                CASE WHEN x.known THEN {MEDIA_TYPE_OF_MANIFEST.format(ct='x.content_type')} ELSE 'UNKNOWN' END,
                CASE WHEN x.known THEN x.content_type ELSE 'UNKNOWN' END,
-               h.holders * s.total
+               x.holders * s.total
         FROM (SELECT k.*, r.repository_id, b.content_type,
                      r.repository_id IS NOT NULL AND b.content_type IS NOT NULL AS known
-              FROM (SELECT DISTINCT ON (repo, digest) id, project_id, repo, digest, pull_time, push_time
-                    FROM artifact ORDER BY repo, digest, id) AS k
+              FROM (SELECT d.*, count(*) OVER (PARTITION BY d.digest) AS holders
+                    FROM (SELECT DISTINCT ON (digest, repo) id, project_id, repo, digest, pull_time, push_time
+                          FROM artifact ORDER BY digest, repo, id) AS d) AS k
               LEFT JOIN repository r ON r.name = k.repo
               LEFT JOIN blob b ON b.digest = k.digest) AS x
-        LEFT JOIN (SELECT digest, count(DISTINCT repo) AS holders FROM artifact
-                   GROUP BY digest) AS h ON h.digest = x.digest
         LEFT JOIN (SELECT ab.digest_af, sum(bl.size) AS total
                    FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
                    GROUP BY ab.digest_af) AS s ON s.digest_af = x.digest"""),
