@@ -112,9 +112,10 @@ def shutdown_state(server: Server) -> dict[str, str]:
     return data
 
 
-def scan_datadir(datadir: Path) -> tuple[list[FileEntry], list[str]]:
-    """The data folder's folders and files, and what is neither (symlinks, sockets ...)."""
-    return scan_tree(datadir, AREA)
+def scan_datadir(datadir: Path, live: bool = False) -> tuple[list[FileEntry], list[str]]:
+    """The data folder's folders and files, and what is neither (symlinks, sockets ...); live:
+    its server runs (what vanishes meanwhile is left out)."""
+    return scan_tree(datadir, AREA, live=live)
 
 
 def recycled_wal(entries: list[FileEntry], controldata: dict[str, str]) -> list[FileEntry]:

@@ -82,7 +82,7 @@ def datadir_choice_of(inst: Installation, dsn: str) -> tuple[Server, dict[str, s
         sysid, listen = served_cluster(dsn)
         if sysid != server.system_id():
             return f"the DSN's server does not run from {cluster.path}"
-        _entries, other = scan_datadir(cluster.path)
+        _entries, other = scan_datadir(cluster.path, live=True)   # its server runs
     except HarborUpgradeError as e:
         return f"{db_dir}: {e.message}"
     if other:
@@ -216,7 +216,13 @@ def prepare_datadir_copy(inst: Installation, backup_dir: Path, jobs: int, note: 
                           + ("; the copy an earlier run --prepare took removed" if removed else ""),
                           seconds=time.monotonic() - t0)
     server, _listen = choice
-    made = prepare_datadir(server.datadir, backup_dir, max(2, min(jobs, 8)), lambda m: note(f"  {m}"))
+    try:
+        made = prepare_datadir(server.datadir, backup_dir, max(2, min(jobs, 8)), lambda m: note(f"  {m}"))
+    except (HarborUpgradeError, OSError) as e:   # the window copies in full: nothing is lost but time
+        remove_prepared(backup_dir)
+        why = e.message if isinstance(e, HarborUpgradeError) else f"{e.strerror}: {e.filename}"
+        return StepResult("datadir copy", True, f"not taken: {why}; the window's backup copies the data folder "
+                          "in full", seconds=time.monotonic() - t0)
     return StepResult("datadir copy", True, f"{made.files:,} files ({made.bytes / 2**20:,.0f} MiB) of "
                       f"{server.datadir} copied while its server ran, with their sha256 recorded: in the window only "
                       "the files that differ are copied again", seconds=time.monotonic() - t0,
