@@ -12,10 +12,17 @@ bench_window.py), built in one place.
     tests/support/seed_harbor.py at the scale (in a child process) with the tree's tags as its
     registry inventory (one 1.10 artifact row per tag, as 1.10 knew them; the seed's own synthetic
     repositories are database-only), then ANALYZE.
+
+With ``kept_db=PREFIX`` the built cluster is kept stopped in ``PREFIX-s<scale>-seed<seed>-<key>``
+(the key: seed_harbor.py, the 1.10 schema, the arguments, the tree's rows, the PostgreSQL
+major) and the next build with the same key copies it instead of seeding again (seconds, where
+seeding scale 100 takes minutes).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +33,7 @@ from pathlib import Path
 
 from artifacts_tree import TreeShape, generate, load_summary, read_rows
 from harbor_upgrade import demo
-from harbor_upgrade.postgres.cluster import LocalCluster
+from harbor_upgrade.postgres.cluster import LocalCluster, find_binaries
 
 HERE = Path(__file__).resolve().parent
 FRESH_1_10 = HERE.parent / "src" / "harbor_upgrade" / "data" / "harbor-1.10.0-fresh.sql"  # shipped for the demo
@@ -68,7 +75,17 @@ def write_inventory(tree: Path, path: Path) -> int:
     return sum(len(t) for t in repos.values())
 
 
-def build(base: Path, scale: float, seed: int = 1, tree: Path | None = None, link_tree: bool = True) -> Site:
+def kept_database(prefix: Path, scale: float, seed: int, tree: Path | None, major: int) -> Path:
+    """Where the built cluster of these arguments is kept (module doc)."""
+    h = hashlib.sha256()
+    for part in (SEED.read_bytes(), FRESH_1_10.read_bytes(), f"{scale}/{seed}/{major}".encode(),
+                 (tree / "rows.tsv").read_bytes() if tree else b"demo"):
+        h.update(hashlib.sha256(part).digest())
+    return Path(f"{prefix}-s{scale:g}-seed{seed}-{h.hexdigest()[:12]}")
+
+
+def build(base: Path, scale: float, seed: int = 1, tree: Path | None = None, link_tree: bool = True,
+          kept_db: Path | None = None) -> Site:
     """The installation in base/site (module doc); base must let the server's user through."""
     t0 = time.monotonic()
     d = base / "site"
@@ -89,17 +106,40 @@ def build(base: Path, scale: float, seed: int = 1, tree: Path | None = None, lin
             (data_volume / "registry").mkdir()
         inventory = str(base / "inventory.json")
         tags = write_inventory(tree, Path(inventory))
-    seed_sql = base / "seed.sql"
-    subprocess.run([sys.executable, str(SEED), "--seed", str(seed), "--scale", str(scale), "--inventory", inventory,
-                    "--out", str(seed_sql)], check=True)
     harbor_yml = d / "harbor" / "harbor.yml"
     harbor_yml.write_text(demo.HARBOR_YML.replace("{data_volume}", str(data_volume)))
-    cluster = demo.new_cluster(d, data_volume / "database")
+    datadir = data_volume / "database"
+    binaries = find_binaries()
+    kept = kept_database(kept_db, scale, seed, tree, binaries.major) if kept_db is not None else None
+    if kept is not None and (kept / "PG_VERSION").exists():
+        demo.check_reachable(data_volume)
+        subprocess.run(["cp", "-a", str(kept), str(datadir)], check=True)
+        cluster = LocalCluster(datadir, binaries)
+        cluster.fast = True      # as demo.new_cluster made it
+        cluster.socket_dir = demo.server_owned_dir(d / "run", 0o755)
+        cluster.start()
+    else:
+        seed_sql = base / "seed.sql"
+        subprocess.run([sys.executable, str(SEED), "--seed", str(seed), "--scale", str(scale), "--inventory",
+                        inventory, "--out", str(seed_sql)], check=True)
+        cluster = demo.new_cluster(d, datadir, binaries)
+        try:
+            cluster.createdb("registry")
+            cluster.psql(dbname="registry", file=FRESH_1_10)
+            cluster.psql(dbname="registry", file=seed_sql)
+            cluster.psql("ANALYZE", dbname="registry")
+            if kept is not None:    # a stopped copy, put in place whole (a killed copy leaves only .tmp)
+                cluster.psql("CHECKPOINT")
+                cluster.stop()
+                tmp = kept.with_name(kept.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                subprocess.run(["cp", "-a", str(datadir), str(tmp)], check=True)
+                os.replace(tmp, kept)
+                cluster.start()
+        except BaseException:
+            cluster.stop()
+            raise
     try:
-        cluster.createdb("registry")
-        cluster.psql(dbname="registry", file=FRESH_1_10)
-        cluster.psql(dbname="registry", file=seed_sql)
-        cluster.psql("ANALYZE", dbname="registry")
         rows = int(cluster.psql("SELECT count(*) FROM artifact", dbname="registry"))
     except BaseException:
         cluster.stop()

@@ -41,6 +41,10 @@ def test_demo_upgrades_the_sample_and_verify_passes(demo_run):
     # 1.10 to the newest release the tool knows, every release in between
     assert report["hops"] == list(versions.RELEASES[1:]) and report["target"] == versions.TARGET
     assert report["verify"]["ok"] and all(c["status"] == "pass" for c in report["verify"]["checks"])
+    # the database step times each release step (plan's estimate is calibrated on them)
+    database = next(s for s in report["steps"] if s["name"] == "database")
+    assert list(database["changed"]["release_seconds"]) == list(versions.RELEASES[2:])
+    assert all(x >= 0 for x in database["changed"]["release_seconds"].values())
     counts = {c["name"]: (c["before"], c["after"]) for c in report["verify"]["counts"]}
     assert counts["projects"] == (3, 3) and counts["robots"] == (1, 1) and counts["members"] == (5, 4)
     dsn = report["demo"]["database"]

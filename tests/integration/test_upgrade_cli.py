@@ -8,7 +8,9 @@ import shutil
 import psycopg
 import pytest
 
-from harbor_upgrade import versions
+from harbor_upgrade import demo, versions
+from harbor_upgrade.errors import ExternalFailure
+from harbor_upgrade.upgrade import estimate
 from tests.support.sites import demo_site
 
 
@@ -142,3 +144,25 @@ def test_plan_estimates_each_step_and_the_stop_window(site, run_cli):
 
     code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn)
     assert code == 0 and "Estimated stop window: ≈" in out and "≈ " in out.split("Steps")[1]
+
+
+def test_plan_estimates_the_engine_step_by_its_mode(site, run_cli):
+    try:
+        newer = demo.newer_binaries(site.cluster.bin.major)
+    except ExternalFailure:
+        pytest.skip(f"no PostgreSQL newer than {site.cluster.bin.major} is installed")
+    rates = estimate.load_rates()
+    seconds = {}
+    for mode in ("copy", "link"):
+        code, out, _ = run_cli("plan", "--harbor-yml", site.harbor_yml, "--dsn", site.dsn, "--engine-bindir",
+                               str(newer.bindir), "--engine-mode", mode, "--json")
+        assert code == 0, out
+        e = json.loads(out)["estimate"]
+        # the shipped rates measured both modes: the step is its mode's line at the cluster's bytes
+        assert f"engine-{mode}" in rates.steps and f"engine-{mode}" not in e["not_calibrated"]["lines"]
+        line = rates.steps[f"engine-{mode}"]
+        assert e["steps"]["engine"] == pytest.approx(line.at(e["inputs"]["cluster_bytes"], e["inputs"]["speed"]),
+                                                     abs=0.051)
+        assert e["inputs"]["engine_mode"] == mode and e["inputs"]["cluster_bytes"] >= e["inputs"]["database_bytes"]
+        seconds[mode] = e["steps"]["engine"]
+    assert seconds["copy"] > 0 and seconds["link"] > 0

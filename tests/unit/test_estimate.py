@@ -12,7 +12,7 @@ from harbor_upgrade.upgrade.steps import RUN_STEPS
 
 RATES = est.Rates(
     probe_seconds=0.05,
-    steps={"backup": est.Line(2.0, 1e-7), "config": est.Line(0.1), "engine": est.Line(4.0, 2e-8),
+    steps={"backup": est.Line(2.0, 1e-7), "config": est.Line(0.1), "engine-copy": est.Line(4.0, 2e-8),
            "engine-link": est.Line(3.0), "database": est.Line(0.5), "artifacts": est.Line(1.0, 1e-4),
            "scanner": est.Line(0.2), "verify": est.Line(1.0, 1e-6), est.RUN_OWN: est.Line(0.5, 1e-5)},
     releases={"2.0.0": est.Line(1.0, 1e-4), "2.1.0": est.Line(0.2, 3e-5)})
@@ -73,9 +73,43 @@ def test_window_is_every_step_plus_the_runs_own_part_and_prepare_takes_the_read_
     assert est.compute(inputs(), RATES, ["backup", "database"]).prepare == 0.0
 
 
-def test_a_release_the_calibration_never_saw_gets_the_mean_line():
+def test_a_release_the_calibration_never_saw_gets_the_median_line_and_is_named():
     line = RATES.release("2.99.0")
     assert line.a == pytest.approx(0.6) and line.b == pytest.approx(6.5e-5)
+    # one steep release (few rows, some seconds) does not make every new release steep
+    rates = est.Rates(0.05, RATES.steps, {"2.0.0": est.Line(1.0, 1e-5), "2.1.0": est.Line(0.2, 2e-5),
+                                          "2.2.0": est.Line(0.0, 4e-3)})
+    assert rates.release("2.99.0") == est.Line(0.2, 2e-5)
+    # a release added after the calibration (only its two step modules changed): estimated, and said so
+    i = inputs(releases=[("2.0.0", 300_000), ("2.99.0", 1_000_000)])
+    assert est.estimate_database(i, rates) == pytest.approx(0.5 + (1.0 + 3.0) + (0.2 + 20.0))
+    e = est.compute(i, rates, ["backup", "database"])
+    assert e.not_calibrated == ["2.99.0"] and e.to_dict()["not_calibrated"]["lines"] == ["2.99.0"]
+    assert est.compute(inputs(), RATES, ["backup", "database"]).not_calibrated == []
+
+
+def test_a_rates_file_without_a_line_falls_back_instead_of_failing():
+    bare = est.Rates(0.05, {"backup": est.Line(2.0, 1e-7)}, {})
+    names = [s.name for s in RUN_STEPS]
+    e = est.compute(inputs(engine_mode="link"), bare, names)
+    assert set(e.steps) == set(names) and all(v >= 0 for v in e.steps.values())
+    assert e.steps["engine"] == pytest.approx(5.0 + 6.0)        # the placeholder line: no mode was measured
+    assert e.steps["database"] == pytest.approx(2 * 0.2)        # no release line at all: 0.2 s each
+    assert e.steps["config"] == 0.0 and e.run_own == 0.0
+    assert {"engine-link", "config", "database", "2.0.0", "2.1.0", est.RUN_OWN} <= set(e.not_calibrated)
+    assert "backup" not in e.not_calibrated
+
+
+def test_engine_line_per_mode_with_fallbacks():
+    i = inputs(engine_mode="copy")
+    assert est.engine_line_name(i) == "engine-copy" and est.engine_line_name(inputs()) == "engine-copy"
+    # dump and restore, never measured: the backup's line (a dump and its restore) at the cluster's bytes
+    dump = inputs(engine_mode="dump")
+    assert est.estimate_engine(dump, RATES) == pytest.approx(2.0 + 60.0)
+    assert est.not_calibrated(dump, RATES, ["engine"]) == ["engine-dump"]
+    # link measured, copy not: copy gets the placeholder, never link's line
+    only_link = est.Rates(0.05, {"engine-link": est.Line(3.0)}, {})
+    assert only_link.step("engine-copy") == est.ENGINE_FALLBACK
 
 
 def test_fit_through_two_points_and_never_negative():
@@ -92,7 +126,7 @@ def test_rates_round_trip_and_the_shipped_file_covers_every_step():
     assert est.Rates.from_dict(RATES.to_dict()).to_dict() == RATES.to_dict()
     shipped = est.load_rates()
     assert shipped.probe_seconds > 0
-    assert set(est.ESTIMATORS) | {est.RUN_OWN} <= set(shipped.steps)
+    assert set(est.ESTIMATORS) - {"engine"} | {est.RUN_OWN, "engine-copy", "engine-link"} <= set(shipped.steps)
 
 
 def test_release_costs_charge_each_step_for_the_tables_it_touches_and_what_earlier_steps_filled():

@@ -22,6 +22,13 @@ Where the rates come from (decided here, measured by ``bench/bench_estimate.py -
   scaled by now / then, so a slower or busier server gets a longer estimate. A timed run of the
   real statements at plan time would be more exact but costs what it measures; a constant
   without the probe would be right only on the calibrating machine.
+- The engine step has one line per mode (``engine-copy``, ``engine-link``) in the bytes of the
+  whole cluster, fitted on real moves of the calibration's clusters to the next installed major
+  (pg_upgrade --check, pg_upgrade, the row counts compared, the statistics rebuilt, the servers
+  stopped and started). Dump and restore is not measured: the backup's line stands in.
+- A line the rates file lacks never fails the plan: a release step added after the calibration
+  gets the median release's line, a step or mode another fallback (``Rates.step``), and the
+  estimate names them (``not_calibrated``). Adding a release touches only its two modules.
 
 The stop window is every step of ``run`` today (Harbor must be stopped for all of them) plus
 the run's own part (preflight, the census of manifests, the journal). With ``run --prepare``
@@ -106,6 +113,12 @@ class Line:
         return (self.a + self.b * x) * speed
 
 
+# What a line the rates file lacks falls back to (see Rates.step): a step the calibration never
+# measured (a new step, or the engine in a mode it did not time) still gets a figure, named in the
+# estimate's "not_calibrated"; never a KeyError in plan.
+ENGINE_FALLBACK = Line(5.0, 1e-8)
+
+
 @dataclass
 class Rates:
     """The calibrated lines (data/estimate_rates.json)."""
@@ -114,12 +127,27 @@ class Rates:
     releases: dict[str, Line]
     measured: dict = field(default_factory=dict)
 
+    def step(self, name: str) -> Line:
+        """The line of a step (or of the engine step's mode: "engine-copy", "engine-link",
+        "engine-dump"), else its fallback: the engine in an unmeasured mode takes the copy mode's
+        line (dump and restore: the backup's, a dump and a restore of the same database), any
+        other step a flat zero."""
+        if name in self.steps:
+            return self.steps[name]
+        if name == "engine-dump" and "backup" in self.steps:
+            return self.steps["backup"]
+        if name.startswith("engine"):
+            return self.steps.get("engine-copy", self.steps.get("engine", ENGINE_FALLBACK))
+        return Line(0.0)
+
     def release(self, name: str) -> Line:
-        """A release step the calibration did not see gets the mean of the others' lines."""
+        """A release step the calibration did not see (one added after it) gets the median of the
+        others' intercepts and slopes: a release like most, not like the one whose few rows made
+        its slope steep (a mean would be that outlier's)."""
         if name in self.releases:
             return self.releases[name]
         lines = list(self.releases.values()) or [Line(0.2)]
-        return Line(sum(x.a for x in lines) / len(lines), sum(x.b for x in lines) / len(lines))
+        return Line(median([x.a for x in lines]), median([x.b for x in lines]))
 
     def to_dict(self) -> dict:
         return {"measured": self.measured, "probe_seconds": self.probe_seconds,
@@ -130,6 +158,12 @@ class Rates:
     def from_dict(cls, d: dict) -> Rates:
         return cls(float(d["probe_seconds"]), {k: Line(*map(float, v)) for k, v in d["steps"].items()},
                    {k: Line(*map(float, v)) for k, v in d["releases"].items()}, d.get("measured", {}))
+
+
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 def load_rates() -> Rates:
@@ -162,20 +196,26 @@ def fit(points: list[tuple[float, float]]) -> Line:
 # One per step name (RUN_STEPS), each (inputs, rates) -> seconds.
 
 def estimate_backup(i: Inputs, r: Rates) -> float:
-    return r.steps["backup"].at(i.database_bytes, i.speed)
+    return r.step("backup").at(i.database_bytes, i.speed)
 
 
 def estimate_config(i: Inputs, r: Rates) -> float:
-    return r.steps["config"].at(0, i.speed)
+    return r.step("config").at(0, i.speed)
+
+
+def engine_line_name(i: Inputs) -> str:
+    """The engine step's line: one per mode (pg_upgrade copy, link; dump and restore)."""
+    return f"engine-{i.engine_mode or 'copy'}"
 
 
 def estimate_engine(i: Inputs, r: Rates) -> float:
-    key = "engine-link" if i.engine_mode == "link" else "engine"
-    return r.steps.get(key, r.steps["engine"]).at(i.cluster_bytes, i.speed)
+    """pg_upgrade --check and pg_upgrade, the row counts compared, the statistics rebuilt, the
+    servers stopped and started: a line in the bytes of the whole cluster."""
+    return r.step(engine_line_name(i)).at(i.cluster_bytes, i.speed)
 
 
 def estimate_database(i: Inputs, r: Rates) -> float:
-    return r.steps["database"].at(0, i.speed) + sum(r.release(name).at(rows, i.speed) for name, rows in i.releases)
+    return r.step("database").at(0, i.speed) + sum(r.release(name).at(rows, i.speed) for name, rows in i.releases)
 
 
 def artifacts_read(i: Inputs) -> float:
@@ -196,20 +236,20 @@ def artifacts_relisting(i: Inputs) -> float:
 
 def estimate_artifacts(i: Inputs, r: Rates) -> float:
     """The read (measured on storage) plus the rows written and checked (calibrated)."""
-    return artifacts_read(i) + r.steps["artifacts"].at(i.artifact_rows, i.speed)
+    return artifacts_read(i) + r.step("artifacts").at(i.artifact_rows, i.speed)
 
 
 def estimate_scanner(i: Inputs, r: Rates) -> float:
-    return r.steps["scanner"].at(0, i.speed)
+    return r.step("scanner").at(0, i.speed)
 
 
 def estimate_verify(i: Inputs, r: Rates) -> float:
-    return r.steps["verify"].at(i.total_rows, i.speed)
+    return r.step("verify").at(i.total_rows, i.speed)
 
 
 def estimate_run_own(i: Inputs, r: Rates) -> float:
     """Preflight, the census of manifests before anything changes, the journal."""
-    return r.steps[RUN_OWN].at(i.artifact_rows, i.speed)
+    return r.step(RUN_OWN).at(i.artifact_rows, i.speed)
 
 
 ESTIMATORS: dict[str, Callable[[Inputs, Rates], float]] = {
@@ -217,6 +257,15 @@ ESTIMATORS: dict[str, Callable[[Inputs, Rates], float]] = {
     "database": estimate_database, "artifacts": estimate_artifacts, "scanner": estimate_scanner,
     "verify": estimate_verify,
 }
+
+
+def not_calibrated(i: Inputs, r: Rates, step_names: list[str]) -> list[str]:
+    """The lines these steps need that the rates file lacks (their fallbacks stand in): a step,
+    the engine's mode, a release step added after the calibration."""
+    need = [engine_line_name(i) if n == "engine" else n for n in step_names if n in ESTIMATORS] + [RUN_OWN]
+    if "database" in step_names:
+        need += [name for name, _ in i.releases if name not in r.releases]
+    return [n for n in need if n not in r.steps and n not in r.releases]
 
 
 @dataclass
@@ -227,6 +276,7 @@ class Estimate:
     relist: float           # ... of which the window still does: every repository listed again
     inputs: Inputs
     calibrated: dict
+    not_calibrated: list[str] = field(default_factory=list)
 
     @property
     def window(self) -> float:
@@ -250,7 +300,11 @@ class Estimate:
                             "what": "the storage read of the artifacts step, done by run --prepare while "
                                     "Harbor still serves; the window still lists every repository again "
                                     "(relist) and reads the ones that changed (taken as none)"},
-                "inputs": inputs, "calibrated": self.calibrated}
+                "inputs": inputs, "calibrated": self.calibrated,
+                "not_calibrated": {"lines": self.not_calibrated,
+                                   "what": "steps, engine modes or release steps the rates file has no line for "
+                                           "(data/estimate_rates.json): a fallback stands in (a release: the "
+                                           "median release's line; the engine: its copy mode's; another step: 0)"}}
 
 
 def compute(inputs: Inputs, rates: Rates, step_names: list[str]) -> Estimate:
@@ -260,7 +314,8 @@ def compute(inputs: Inputs, rates: Rates, step_names: list[str]) -> Estimate:
              for name in step_names}
     prepare = artifacts_read(inputs) if "artifacts" in step_names else 0.0
     relist = min(prepare, artifacts_relisting(inputs)) if "artifacts" in step_names else 0.0
-    return Estimate(steps, estimate_run_own(inputs, rates), prepare, relist, inputs, rates.measured)
+    return Estimate(steps, estimate_run_own(inputs, rates), prepare, relist, inputs, rates.measured,
+                    not_calibrated(inputs, rates, step_names))
 
 
 # ---------------------------------------------------------------------------- gathering

@@ -23,4 +23,5 @@ def step_database(ctx: Context) -> StepOutcome:
                           if left_to_core else ""),
                        changed={"from_version": report.from_version, "to_version": report.to_version,
                                 "rows": sum(s.rows for s in report.steps), "lost": lost,
+                                "release_seconds": {s.release: s.seconds for s in report.steps},
                                 "left_to_core": left_to_core})
