@@ -9,7 +9,10 @@ The database is backed up one of two ways (the report says which):
   the same port and socket, and the copy proved by a throwaway server on its twin (written
   from the same buffers whose sha256 the manifest records) whose census (schema version, row
   counts) must equal the database's read just before the stop. Seconds where a dump takes
-  half a minute (bench/bench_backup.py).
+  half a minute (bench/bench_backup.py). After ``run --prepare`` (``prepare_datadir_copy``:
+  the folder copied while its server ran, ``backup.prepared``) the copy is finished instead:
+  every file read, only the MiB that differ from its record written again
+  (bench/bench_window_backup.py).
 * a pg_dump otherwise (an external database, a server in a container, a data folder holding
   symlinks or with no server binaries of its major here), restored into a scratch cluster to
   prove it.
