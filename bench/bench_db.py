@@ -41,6 +41,16 @@ jobs (load average, 1 min, during each figure in brackets; timings on this machi
     outside the steps (lint, ledger, sequence pins); peak RSS 47 MiB. Harbor's SQL for the same hop,
     started beside it from 841f0f4 at load 12-22, was still in 0030's duplicate-artifact DELETE after
     97 min and was stopped: > 97 min.
+  scale 350 after one sequence record per run (a step records them for the next), one query for the
+    positions, the cheaper 2.0.0 lint query and the classification's one sort (main at 66ad38d), and
+    main at daba6f2 (before them), two runs 45 min apart, both UNDER LOAD (other helpers' tests and
+    benchmarks; 1-min load average 13-21): before: dump-restore 45.2 s, migrate 86.8 s
+    (ratio 1.92), 10.5 s outside the steps; after: dump-restore 38.4 s, migrate 71.5 s [16-21] (ratio
+    1.86, NOT met), 6.9 s outside the steps (starting the CLI alone took 4.2-4.8 s at load 18, 0.55 s of
+    CPU); 2.0.0 33.9 s (classification 14.0, audit_log copy 7.6), 2.2.0 11.1, 2.6.0 5.0, 2.7.0 3.4,
+    2.11.0 3.3. Under load the one migrate backend gets one share of the CPU and the dump | restore
+    pipeline several, so the ratio is worse than on a quiet machine; not re-measured quietly. In-process
+    at load 6.5 the steps took 15.2 s with 8.7 s of backend CPU; lint 0.8 s, sequence records 0.1 s.
 """
 from __future__ import annotations
 
