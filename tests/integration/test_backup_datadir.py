@@ -21,6 +21,7 @@ from harbor_upgrade.db.identity import answers
 from harbor_upgrade.errors import UnsafeState, ValidationFailed
 from harbor_upgrade.journal import Journal
 from harbor_upgrade.postgres.cluster import LocalCluster
+from harbor_upgrade.postgres.server import Server
 from tests.support.backups import make_installation, snapshot
 from tests.support.pg import binaries, facts, make_old_cluster
 from tests.support.sites import demo_site, scalar
@@ -176,7 +177,7 @@ def test_copy_prepared_while_serving_then_finished_equals_a_fresh_copy(stopped, 
     said: list[str] = []
     with LocalCluster(old, binaries(15), superuser="harbor") as c:
         c.psql("create table churn_before as select g from generate_series(1, 30000) g", dbname="registry")
-        made = prepare_datadir(old, run_dir, 2, said.append)
+        made = prepare_datadir(old, run_dir, 2, said.append, controldata=Server(binaries(15).bindir, old).controldata())
         assert made.files > 100 and (prepared_folder(run_dir) / "record").is_file()
         assert entries(prepared_folder(run_dir) / "copy").keys() == entries(prepared_folder(run_dir) / "twin").keys()
         for statement in (CHURN + "drop table churn_before;").split(";"):   # heavy changes while it serves

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -44,7 +45,9 @@ from ..postgres.server import Server
 from ..postgres.tools import server_version, table_counts
 from .files import SyncStats, copy_checked, copy_tree, scan_tree, sync_tree
 from .manifest import FILES_DIR, BackupManifest, FileEntry
-from .prepared import Prepared
+
+if TYPE_CHECKING:   # prepared reads this module's recycled_wal
+    from .prepared import Prepared
 
 AREA = "datadir"
 _WAL_NAME = re.compile(r"[0-9A-F]{24}")

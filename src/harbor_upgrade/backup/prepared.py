@@ -46,6 +46,7 @@ from ..errors import UnsafeState
 from ..journal import now_iso
 from ..postgres.layout import read_pg_version
 from ..private import private_dir
+from .datadir import recycled_wal
 from .files import PART, copy_tree, scan_tree, tree_problems
 from .manifest import backup_key
 
@@ -90,9 +91,13 @@ def remove_prepared(backup_dir: Path) -> bool:
     return True
 
 
-def prepare_datadir(datadir: Path, backup_dir: Path, jobs: int, say: Callable[[str], None]) -> PreparedReport:
+def prepare_datadir(datadir: Path, backup_dir: Path, jobs: int, say: Callable[[str], None],
+                    controldata: dict[str, str] | None = None) -> PreparedReport:
     """Copy the data folder of a running server into the backup folder with its twin, and
-    record what was written (module doc). An earlier prepared copy is replaced."""
+    record what was written (module doc). An earlier prepared copy is replaced. controldata
+    (of the running cluster): WAL segments named past its latest checkpoint's are left out —
+    recycled ones (the window leaves them out too) or ones the server writes next (copied in the
+    window, whole)."""
     t0 = time.monotonic()
     datadir = Path(datadir).resolve()
     folder = prepared_folder(backup_dir)
@@ -104,10 +109,13 @@ def prepare_datadir(datadir: Path, backup_dir: Path, jobs: int, say: Callable[[s
         raise UnsafeState(f"{datadir} holds entries that are neither folders nor regular files: "
                           + ", ".join(other[:10]) + " (a pg_wal or tablespace symlink is not followed)",
                           reference="datadir-has-links")
+    ahead = {e.path for e in recycled_wal(entries, controldata or {})}
+    entries = [e for e in entries if e.path not in ahead]
     private_dir(folder)
     size = sum(e.size for e in entries)
     say(f"copying {datadir} while its server runs ({size / 2**20:,.0f} MiB in {len(entries):,} entries, {jobs} "
-        "threads; sha256 of what is written recorded) into its copy and the twin the window's proof runs on")
+        f"threads; sha256 of what is written recorded; {len(ahead)} WAL segments past the latest checkpoint's left "
+        "out) into its copy and the twin the window's proof runs on")
     parts: dict[str, list[str]] = {}
     copied = copy_tree(entries, datadir, folder / COPY, jobs, durable=True, also=folder / TWIN, live=True,
                        parts=parts)

@@ -220,7 +220,8 @@ def prepare_datadir_copy(inst: Installation, backup_dir: Path, jobs: int, note: 
                           seconds=time.monotonic() - t0)
     server, _listen = choice
     try:
-        made = prepare_datadir(server.datadir, backup_dir, max(2, min(jobs, 8)), lambda m: note(f"  {m}"))
+        made = prepare_datadir(server.datadir, backup_dir, max(2, min(jobs, 8)), lambda m: note(f"  {m}"),
+                               controldata=server.controldata())
     except (HarborUpgradeError, OSError) as e:   # the window copies in full: nothing is lost but time
         remove_prepared(backup_dir)
         why = e.message if isinstance(e, HarborUpgradeError) else f"{e.strerror}: {e.filename}"
