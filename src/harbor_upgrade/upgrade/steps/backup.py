@@ -183,6 +183,8 @@ def step_backup(ctx: Context) -> StepOutcome:
     to = ctx.backup_dir / BACKUP_SUBDIR
     state = backup_state(to)
     if state == "complete":
+        if remove_prepared(ctx.backup_dir):
+            ctx.progress.note("  removed the data folder copy run --prepare took: a complete backup is there")
         return _adopt(ctx, to)
     if state == "foreign":
         raise InvalidInput(f"{to} holds files that are not a backup of this tool; they are not touched",
