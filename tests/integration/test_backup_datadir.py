@@ -22,6 +22,7 @@ from harbor_upgrade.errors import UnsafeState, ValidationFailed
 from harbor_upgrade.journal import Journal
 from harbor_upgrade.postgres.cluster import LocalCluster
 from harbor_upgrade.postgres.server import Server
+from harbor_upgrade.report import CRASH_AFTER_PROGRESS_ENV
 from tests.support.backups import make_installation, snapshot
 from tests.support.pg import binaries, facts, make_old_cluster
 from tests.support.sites import demo_site, scalar
@@ -257,7 +258,7 @@ def run_command(inst) -> list[str]:
             str(inst.backup_dir), "--dsn", inst.dsn, "--yes", "--json"]
 
 
-def test_run_killed_during_the_copy_serves_again_then_finishes_and_rolls_back(site, run_cli):
+def test_run_killed_during_the_copy_serves_again_then_finishes_and_rolls_back_killed_and_again(site, run_cli):
     before = scalar(site.dsn, STATE)
     copy = site.backup_dir / "backup" / "files" / "datadir"
     p = subprocess.Popen(run_command(site), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -284,6 +285,13 @@ def test_run_killed_during_the_copy_serves_again_then_finishes_and_rolls_back(si
     assert verify_backup(site.backup_dir / "backup").ok
     assert scalar(site.dsn, STATE) != before
 
+    # a rollback killed with the server stopped (its 2nd progress event: the restore's first, after the stop)
+    rollback = [sys.executable, "-m", "harbor_upgrade", "rollback", "--backup-dir", str(site.backup_dir), "--yes",
+                "--json"]
+    r = subprocess.run(rollback, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, CRASH_AFTER_PROGRESS_ENV: "2"})
+    assert r.returncode == -signal.SIGKILL, r.stdout[-3000:] + r.stderr[-3000:]
+    assert not answers(site.dsn)
     code, out, err = run_cli("rollback", "--backup-dir", site.backup_dir, "--yes", "--json")
     assert code == 0, out + err
     rolled = json.loads(out)

@@ -144,7 +144,13 @@ def rollback_datadir(b: Path, manifest: BackupManifest, dsn: str | None, harbor_
         server, listen = found
         progress.note(f"stopping the PostgreSQL server of {server.datadir} (it is started again on the restored "
                       "data folder)")
+        _record(b, "rollback-stopped", datadir=str(server.datadir), listen=listen)
         server.stop()
+    elif dsn is not None:
+        listen = _left_stopped(b)
+        if listen is not None:
+            progress.note("an interrupted rollback stopped the database's server: it is started on the restored "
+                          "data folder as the DSN expects")
     result = restore_backup(folder, None, harbor_dir, data_volume=data_volume, progress=progress.note,
                             expect_manifest_sha256=manifest_sha256, datadir=target)
     steps = [StepResult("restore", result.ok, f"data folder {target} (every file's sha256 equal to the backup's, "
@@ -152,6 +158,7 @@ def rollback_datadir(b: Path, manifest: BackupManifest, dsn: str | None, harbor_
                         "restored" + ("" if result.ok else ": " + "; ".join(result.problems[:5])))]
     if listen is not None:
         how = Server(binaries_for(target).bindir, target).ensure_serving(listen)
+        _record(b, "rollback-served", datadir=str(target), how=how)
         progress.note(f"the PostgreSQL server of {target}: {how}")
         assert dsn is not None
         with connect(dsn) as conn:
@@ -167,6 +174,25 @@ def rollback_datadir(b: Path, manifest: BackupManifest, dsn: str | None, harbor_
             "works, remove it.")
     return _rollback_report(b, manifest, harbor_dir, steps, result.extra_files, "kept_datadir",
                             result.kept_database, kept)
+
+
+def _record(b: Path, event: str, **data) -> None:
+    """A journal record of a run's rollback (a plain backup folder has no journal)."""
+    if (b / "journal.jsonl").exists():
+        with RunLock(b):
+            Journal.open(b).write(event, **data)
+
+
+def _left_stopped(b: Path) -> dict[str, str] | None:
+    """The listen settings of the server a rollback of b stopped and, interrupted, did not start again."""
+    if not (b / "journal.jsonl").exists():
+        return None
+    journal = Journal.read(b)
+    stopped = journal.last("rollback-stopped")
+    if stopped is None or any(r["seq"] > stopped["seq"] and r["event"] in ("rollback-served", "rollback")
+                              for r in journal.records):
+        return None
+    return stopped["listen"]
 
 
 def rollback_on(b: Path, dsn: str | None, harbor_dir: str, data_volume: str | None,
