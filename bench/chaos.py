@@ -9,7 +9,15 @@ Parts (each on sample installations built by ``demo.build``, in a folder of its 
 - ``run``: ``run`` SIGKILLed at random points (a wall-clock time, the N-th journal write,
   the N-th progress event), then run again until it is through; each series ends compared
   with an uninterrupted run (normalized schema and data, the migrated harbor.yml).
+- ``prepare``: the same series after ``run --prepare``, itself killed 1-3 times at random
+  points (a time, the N-th progress event) and run again until through (no partial prefetch
+  file may stay behind) or, one time in four, left killed once (the window reads storage); the
+  in-window run is then killed as in ``run`` and compared with the same uninterrupted run made
+  without a prepare (the prefetch must give the rows reading gives).
 - ``pg-upgrade``, ``restore``, ``backup``: each killed at a random time, then run again.
+- ``rollback``: a run through (its backup a copy of the stopped cluster's data folder), then
+  ``rollback`` killed at a random point (a time, the N-th progress event) and run again until
+  through: the 1.10 database served again where the DSN expects it, with its rows as before.
 - ``fuzz``: mutated harbor.yml files through ``migrate``, ``plan``, ``run --dry-run`` and
   ``artifacts`` (in-process, in worker processes with a memory limit and an alarm).
 - ``storage``: hostile registry storage trees (bench/chaos_storage.py).
@@ -47,6 +55,8 @@ REPO = HERE.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO), str(HERE)]  # REPO: tests.support
 
 from harbor_upgrade import demo, versions  # noqa: E402
+from harbor_upgrade.artifacts.prefetch import prefetch_path  # noqa: E402
+from harbor_upgrade.backup.manifest import KEY_ENV  # noqa: E402
 from harbor_upgrade.journal import CRASH_AFTER_WRITES_ENV as CRASH_AFTER_WRITES  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
 from harbor_upgrade.report import CRASH_AFTER_PROGRESS_ENV as CRASH_AFTER_PROGRESS  # noqa: E402
@@ -106,9 +116,10 @@ def check_output(what: str, code: int | None, out: str) -> None:
 
 
 def launch(what: str, cmd: list[str], env: dict | None = None, kill_after: float | None = None,
-           ok: tuple[int, ...] = (0,)) -> int:
+           ok: tuple[int, ...] = (0,), outputs: list[str] | None = None) -> int:
     """Run a command (in its own process group); SIGKILL the group after kill_after seconds.
-    Returns the exit code (-9 when killed by us or by its crash hook)."""
+    Returns the exit code (-9 when killed by us or by its crash hook); its output is appended
+    to outputs when given."""
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         out, _ = p.communicate(timeout=kill_after if kill_after is not None else TIMEOUT)
@@ -119,6 +130,8 @@ def launch(what: str, cmd: list[str], env: dict | None = None, kill_after: float
             TALLY.bad("hang", what)
             return -signal.SIGKILL
     text = out.decode(errors="replace")
+    if outputs is not None:
+        outputs.append(text)
     check_output(what, p.returncode, text)
     if p.returncode not in ok and p.returncode != -signal.SIGKILL:
         TALLY.bad("unexpected-exit", f"{what} exited {p.returncode}:\n{text}")
@@ -178,14 +191,15 @@ def scratch_env(base: Path) -> tuple[dict, Path]:
     scratch.mkdir(mode=0o755, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in (CRASH_AFTER_WRITES, CRASH_AFTER_PROGRESS)}
     env["TMPDIR"] = str(scratch)
+    env[KEY_ENV] = str(base / "key" / "backup.key")   # the campaign's own, never the machine's
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
     return env, scratch
 
 
 # --------------------------------------------------------------------------- run
-def run_cmd(inst: demo.DemoInstallation) -> list[str]:
-    return tool("run", "--harbor-yml", inst.harbor_yml, "--backup-dir", inst.backup_dir, "--dsn", inst.dsn,
-                "--yes", "--json")
+def run_cmd(inst: demo.DemoInstallation, backup_dir: Path | None = None, prepare: bool = False) -> list[str]:
+    return tool("run", "--harbor-yml", inst.harbor_yml, "--backup-dir", backup_dir or inst.backup_dir, "--dsn",
+                inst.dsn, "--prepare" if prepare else "--yes", "--json")
 
 
 class BackupWatch:
@@ -215,44 +229,85 @@ def migrated_yml(inst: demo.DemoInstallation) -> str:
     return (inst.harbor_yml.parent / f"harbor-{versions.TARGET}.yml").read_text().replace(str(inst.dir), "<dir>")
 
 
-def one_kill(rng: random.Random, duration: float) -> tuple[str, float]:
-    kind = rng.choice(("timed", "timed", "writes", "progress"))
+RUN_KILLS = ("timed", "timed", "writes", "progress")
+PREPARE_KILLS = ("timed", "progress")   # run --prepare writes no journal
+
+
+def one_kill(rng: random.Random, duration: float, kinds: tuple[str, ...] = RUN_KILLS) -> tuple[str, float]:
+    kind = rng.choice(kinds)
     if kind == "timed":
         return kind, round(rng.uniform(0.2, max(0.5, duration)), 2)
     return kind, rng.randint(1, 3) if kind == "writes" else rng.randint(1, 6)
 
 
-def run_series(base: Path, rng: random.Random, kills: int, straight_result, window_start, duration: float) -> int:
+def until_through(what: str, cmd: list[str], env: dict, rng: random.Random, kills: int, duration: float,
+                  kinds: tuple[str, ...], ok: tuple[int, ...], after=None,
+                  outputs: list[str] | None = None, through: bool = True) -> tuple[int, list[int]]:
+    """cmd SIGKILLed kills times at random points (one_kill), then run until it exits 0 (a kill point
+    past its end leaves it through; without through, it is left killed); after(description) after
+    each attempt. (kills done, exit codes); not-continued when it never got through."""
+    done_kills = 0
+    codes: list[int] = []
+    for _attempt in range(kills + 8):
+        kill = one_kill(rng, duration, kinds) if done_kills < kills else None
+        e = dict(env)
+        if kill and kill[0] == "writes":
+            e[CRASH_AFTER_WRITES] = str(kill[1])
+        elif kill and kill[0] == "progress":
+            e[CRASH_AFTER_PROGRESS] = str(kill[1])
+        code = launch(f"{what} (kill {kill})", cmd, e, kill_after=kill[1] if kill and kill[0] == "timed" else None,
+                      ok=ok, outputs=outputs)
+        codes.append(code)
+        if after is not None:
+            after(f"{what} after kill {kill}")
+        if code == -signal.SIGKILL:
+            done_kills += 1
+            if not through and done_kills >= kills:
+                return done_kills, codes
+        elif code == LOCKED:
+            time.sleep(1)
+        elif code == 0:
+            return done_kills, codes
+    TALLY.bad("not-continued", f"{what} never completed: exits {codes}")
+    return done_kills, codes
+
+
+def prepare_series(inst: demo.DemoInstallation, rng: random.Random, env: dict, duration: float) -> bool:
+    """run --prepare killed 1-3 times, then through (nothing but the prefetch file left in its folder);
+    one time in four the operator goes on to the window after the first kill, without a prefetch."""
+    through = rng.random() >= 0.25
+    done, codes = until_through(f"run --prepare in {inst.dir}", run_cmd(inst, prepare=True), env, rng,
+                                rng.randint(1, 3) if through else 1, duration, PREPARE_KILLS, ok=(0,), through=through)
+    TALLY.add("prepare-kills", done)
+    if not through:
+        TALLY.add("prepare-left-killed")
+        return True
+    folder = prefetch_path(inst.backup_dir).parent
+    left = sorted(p.name for p in folder.iterdir() if p.name != prefetch_path(inst.backup_dir).name) \
+        if folder.is_dir() else []
+    if left:
+        TALLY.bad("leftover-folder", f"run --prepare killed {done} times: {folder} holds {left}")
+    return bool(codes) and codes[-1] == 0
+
+
+def run_series(base: Path, rng: random.Random, kills: int, straight_result, window_start, duration: float,
+               prepare: float | None = None) -> int:
+    """A sample run killed `kills` times then through, compared with the uninterrupted one; with
+    prepare (its seconds), after a run --prepare killed and run again (prepare_series)."""
     from tests.support.db_normalize import ClusterPsql, compare_data, compare_schema, data, schema
     inst = sample(base, f"killed-{rng.randrange(10**9)}")
     env, scratch = scratch_env(base)
     watch = BackupWatch(inst.backup_dir)
-    done_kills = 0
-    codes: list[int] = []
     try:
-        for _attempt in range(kills + 8):
-            kill = one_kill(rng, duration) if done_kills < kills else None
-            e = dict(env)
-            if kill and kill[0] == "writes":
-                e[CRASH_AFTER_WRITES] = str(kill[1])
-            elif kill and kill[0] == "progress":
-                e[CRASH_AFTER_PROGRESS] = str(kill[1])
-            code = launch(f"run (kill {kill})", run_cmd(inst), e,
-                          kill_after=kill[1] if kill and kill[0] == "timed" else None, ok=(0, LOCKED))
-            codes.append(code)
-            watch.check(f"run after kill {kill}")
-            if code == -signal.SIGKILL:
-                done_kills += 1
-            elif code == LOCKED:
-                time.sleep(1)
-            elif code == 0:
-                break  # through (a kill point past the end of the run leaves it finished)
-        else:
-            TALLY.bad("not-continued", f"run series in {inst.dir} never completed: exits {codes}")
+        if prepare is not None and not prepare_series(inst, rng, env, prepare):
+            return 0
+        outputs: list[str] = []
+        done_kills, codes = until_through(f"run in {inst.dir}", run_cmd(inst), env, rng, kills, duration, RUN_KILLS,
+                                          ok=(0, LOCKED), after=watch.check, outputs=outputs)
+        if codes[-1] != 0:
             return done_kills
-        if code != 0:
-            TALLY.bad("not-continued", f"run series in {inst.dir} ended with {code}")
-            return done_kills
+        if prepare is not None:
+            count_prefetched(outputs)
         check_leftovers("run series", base, {str(inst.cluster.datadir.resolve())}, scratch)
         straight_schema, straight_data, src_ids, straight_yml = straight_result
         window = (window_start, dt.datetime.utcnow())
@@ -267,13 +322,35 @@ def run_series(base: Path, rng: random.Random, kills: int, straight_result, wind
         inst.cluster.stop()
 
 
-def part_run(base: Path, rng: random.Random, kills: int) -> None:
+def count_prefetched(outputs: list[str]) -> None:
+    """How many repositories the in-window runs took from the prefetch and read again (the
+    artifacts step's figures of the runs that finished it)."""
+    for text in outputs:
+        start = 0 if text.startswith("{") else text.find("\n{") + 1   # the report; stderr's lines around it
+        try:
+            report = json.loads(text[start:text.rfind("\n}") + 2])
+        except ValueError:
+            continue
+        for step in report.get("steps", ()):
+            if step.get("name") == "artifacts" and isinstance(step.get("changed"), dict):
+                TALLY.add("window-prefetched", step["changed"].get("prefetched", 0))
+                TALLY.add("window-reread", step["changed"].get("reread", 0))
+
+
+def part_run(base: Path, rng: random.Random, kills: int, prepare: bool = False) -> None:
+    """Series of killed runs (after a killed run --prepare with prepare) against one uninterrupted run."""
     from tests.support.db_normalize import ClusterPsql, data, schema, source_ids
     window_start = dt.datetime.utcnow()
     straight = sample(base, "straight")
     try:
-        t0 = time.monotonic()
         env, scratch = scratch_env(base)
+        prepare_seconds = None
+        if prepare:   # its seconds, for the kill times (into a folder of its own: the straight run has none)
+            t0 = time.monotonic()
+            if launch("run --prepare (uninterrupted)", run_cmd(straight, straight.dir / "prepared", True), env) != 0:
+                return
+            prepare_seconds = time.monotonic() - t0
+        t0 = time.monotonic()
         if launch("run (uninterrupted)", run_cmd(straight), env) != 0:
             return
         duration = time.monotonic() - t0
@@ -287,9 +364,10 @@ def part_run(base: Path, rng: random.Random, kills: int) -> None:
     done = series = 0
     while done < kills:
         series += 1
-        done += run_series(base, rng, min(10, kills - done), result, window_start, duration)
-    TALLY.add("run-kills", done)
-    TALLY.add("run-series", series)
+        done += run_series(base, rng, min(10, kills - done), result, window_start, duration, prepare_seconds)
+    name = "window" if prepare else "run"
+    TALLY.add(f"{name}-kills", done)
+    TALLY.add(f"{name}-series", series)
 
 
 # --------------------------------------------------------------------------- pg-upgrade
@@ -387,6 +465,43 @@ def part_restore(base: Path, rng: random.Random, kills: int) -> None:
             check_leftovers("restore", base, {str(inst.cluster.datadir.resolve())}, scratch)
             TALLY.add("restore-kills")
             launch("db migrate", tool("db", "migrate", "--dsn", inst.dsn), env)
+    finally:
+        inst.cluster.stop()
+
+
+def part_rollback(base: Path, rng: random.Random, kills: int) -> None:
+    inst = sample(base, "rollback-site")
+    env, scratch = scratch_env(base)
+    allowed = {str(inst.cluster.datadir.resolve())}
+    try:
+        before = inst.cluster.psql("SELECT count(*) FROM artifact", dbname="registry").strip()
+        for i in range(kills):
+            b = base / f"run-{i}"
+            if launch("run (to roll back)", run_cmd(inst, b), env) != 0:
+                return
+            watch = BackupWatch(b)
+            watch.check("before the rollback")
+            done, codes = until_through(f"rollback of {b}", tool("rollback", "--backup-dir", b, "--dsn", inst.dsn,
+                                                                 "--yes", "--json"),
+                                        env, rng, 1, 8.0, ("timed", "timed", "progress"), ok=(0,), after=watch.check)
+            TALLY.add("rollback-kills", done)
+            if codes[-1] != 0:
+                break
+            try:
+                got = (inst.cluster.psql("SELECT version FROM schema_migrations", dbname="registry").strip(),
+                       inst.cluster.psql("SELECT count(*) FROM artifact", dbname="registry").strip())
+            except Exception as e:  # noqa: BLE001 - said in the tally
+                TALLY.bad("not-continued", f"rollback of {b} (killed {done} times) went through but the database is "
+                                           f"not served: {e}")
+                inst.cluster.start()
+                continue
+            if got != ("15", before):
+                TALLY.bad("database-lost", f"rolled back {b}: schema {got[0]}, {got[1]} artifact rows; before the "
+                                           f"run 15, {before}")
+            # the data folders a rollback keeps are the operator's to remove once Harbor works
+            for kept in inst.cluster.datadir.parent.glob(f"{inst.cluster.datadir.name}.before-restore-*"):
+                shutil.rmtree(kept, ignore_errors=True)
+            check_leftovers("rollback", base, allowed, scratch)
     finally:
         inst.cluster.stop()
 
@@ -625,19 +740,22 @@ def part_storage(base: Path, rng: random.Random, n: int) -> None:
 # --------------------------------------------------------------------------- main
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--parts", default="fuzz,tamper,storage,backup,restore,pg-upgrade,run")
+    ap.add_argument("--parts", default="fuzz,tamper,storage,backup,restore,rollback,pg-upgrade,run,prepare")
     ap.add_argument("--quick", action="store_true", help="a few of each")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--run-kills", type=int, default=50)
+    ap.add_argument("--window-kills", type=int, default=20, help="kills of the in-window run after a prepare")
     ap.add_argument("--pg-kills", type=int, default=20)
     ap.add_argument("--restore-kills", type=int, default=20)
     ap.add_argument("--backup-kills", type=int, default=20)
+    ap.add_argument("--rollback-kills", type=int, default=8)
     ap.add_argument("--fuzz", type=int, default=500, help="fuzzed harbor.yml files (each through 4 commands)")
     ap.add_argument("--storage", type=int, default=25, help="hostile storage cases")
     ap.add_argument("--keep", action="store_true", help="keep the campaign's folder")
     a = ap.parse_args()
     if a.quick:
         a.run_kills, a.pg_kills, a.restore_kills, a.backup_kills, a.fuzz, a.storage = 6, 2, 2, 2, 20, 25
+        a.window_kills, a.rollback_kills = 4, 2
     rng = random.Random(a.seed)
     shared = REPO.parent / "shared"
     shared = shared if (shared / "fixtures").is_dir() else None
@@ -656,10 +774,14 @@ def main() -> int:
             sub.chmod(0o755)
             if part == "run":
                 part_run(sub, rng, a.run_kills)
+            elif part == "prepare":
+                part_run(sub, rng, a.window_kills, prepare=True)
             elif part == "pg-upgrade":
                 part_pg_upgrade(sub, rng, a.pg_kills)
             elif part == "restore":
                 part_restore(sub, rng, a.restore_kills)
+            elif part == "rollback":
+                part_rollback(sub, rng, a.rollback_kills)
             elif part == "backup":
                 part_backup(sub, rng, a.backup_kills)
             elif part == "fuzz":
