@@ -11,7 +11,10 @@ bench_window.py), built in one place.
     database ``registry``: src/harbor_upgrade/data/harbor-1.10.0-fresh.sql, then
     tests/support/seed_harbor.py at the scale (in a child process) with the tree's tags as its
     registry inventory (one 1.10 artifact row per tag, as 1.10 knew them; the seed's own synthetic
-    repositories are database-only), then ANALYZE.
+    repositories are database-only), then VACUUM ANALYZE: the state autovacuum keeps a database
+    in after months of service (hint bits set, visibility map written). Without it the first
+    reads after the load rewrite most pages to set hint bits, which a long-served Harbor database
+    has long had, and the window's backup would copy a third of the folder again for that alone.
 
 With ``kept_db=PREFIX`` the built cluster is kept stopped in ``PREFIX-s<scale>-seed<seed>-<key>``
 (the key: seed_harbor.py, the 1.10 schema, the arguments, the tree's rows, the PostgreSQL
@@ -78,7 +81,7 @@ def write_inventory(tree: Path, path: Path) -> int:
 def kept_database(prefix: Path, scale: float, seed: int, tree: Path | None, major: int) -> Path:
     """Where the built cluster of these arguments is kept (module doc)."""
     h = hashlib.sha256()
-    for part in (SEED.read_bytes(), FRESH_1_10.read_bytes(), f"{scale}/{seed}/{major}".encode(),
+    for part in (SEED.read_bytes(), FRESH_1_10.read_bytes(), f"{scale}/{seed}/{major}/vacuumed".encode(),
                  (tree / "rows.tsv").read_bytes() if tree else b"demo"):
         h.update(hashlib.sha256(part).digest())
     return Path(f"{prefix}-s{scale:g}-seed{seed}-{h.hexdigest()[:12]}")
@@ -127,7 +130,7 @@ def build(base: Path, scale: float, seed: int = 1, tree: Path | None = None, lin
             cluster.createdb("registry")
             cluster.psql(dbname="registry", file=FRESH_1_10)
             cluster.psql(dbname="registry", file=seed_sql)
-            cluster.psql("ANALYZE", dbname="registry")
+            cluster.psql("VACUUM ANALYZE", dbname="registry")
             if kept is not None:    # a stopped copy, put in place whole (a killed copy leaves only .tmp)
                 cluster.psql("CHECKPOINT")
                 cluster.stop()
