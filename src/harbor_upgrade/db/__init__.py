@@ -161,7 +161,7 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
                 if isinstance(err.__cause__, psycopg.errors.LockNotAvailable):
                     raise UnsafeState(f"release step {step.release} waited {LOCK_TIMEOUT_S:.0f} s for a lock held by "
                                       "another session and was rolled back; the database is at schema "
-                                      f"{at}: " + "; ".join(ledger.other_clients(conn)[:5]),
+                                      f"{at}: " + "; ".join(ledger.other_clients(conn, settle=0)[:5]),
                                       reference="db-in-use",
                                       hint="stop those sessions (stop Harbor: docker compose down), then run again"
                                       ) from None

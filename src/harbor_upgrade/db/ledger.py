@@ -11,6 +11,7 @@ a failure or a kill leaves the previous release's (version, false): never dirty.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -96,14 +97,27 @@ def lock_holder(conn: psycopg.Connection) -> str | None:
     return f"pid {row[0]} ({row[1] or 'no application name'}, {row[2] or 'local socket'})"
 
 
-def other_clients(conn: psycopg.Connection) -> list[str]:
-    """Other sessions on this database (a running harbor-core, a psql...)."""
-    rows = conn.execute("""
-        SELECT pid, usename, application_name, client_addr, state
-        FROM pg_stat_activity
-        WHERE datname = current_database() AND pid <> pg_backend_pid()
-          AND backend_type = 'client backend'
-        ORDER BY pid""").fetchall()
+CLIENTS_SETTLE_S = 2.0
+
+
+def other_clients(conn: psycopg.Connection, settle: float = CLIENTS_SETTLE_S) -> list[str]:
+    """Other sessions on this database (a running harbor-core, a psql...). A session closed a
+    moment ago (a psql or `db status` just before this command) is still listed until its
+    server process has exited, which a loaded machine may take a while to schedule: sessions
+    found are asked again for up to ``settle`` seconds, and only those still there are returned."""
+    def sessions() -> list[tuple]:
+        conn.execute("SELECT pg_stat_clear_snapshot()")   # a transaction reads a snapshot otherwise
+        return conn.execute("""
+            SELECT pid, usename, application_name, client_addr, state
+            FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+              AND backend_type = 'client backend'
+            ORDER BY pid""").fetchall()
+    rows = sessions()
+    deadline = time.monotonic() + settle
+    while rows and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rows = sessions()
     return [f"pid {pid} user {user} application {app or '-'} from {addr or 'local socket'} ({state})"
             for pid, user, app, addr, state in rows]
 
