@@ -13,7 +13,8 @@ Parts (each on sample installations built by ``demo.build``, in a folder of its 
   points (a time, the N-th progress event) and run again until through (no partial prefetch
   file may stay behind) or, one time in four, left killed once (the window reads storage); the
   in-window run is then killed as in ``run`` and compared with the same uninterrupted run made
-  without a prepare (the prefetch must give the rows reading gives).
+  without a prepare (the prefetch must give the rows reading gives; the data folder copy the
+  prepare took must be taken by the window's backup or removed).
 - ``pg-upgrade``, ``restore``, ``backup``: each killed at a random time, then run again.
 - ``rollback``: a run through (its backup a copy of the stopped cluster's data folder), then
   ``rollback`` killed at a random point (a time, the N-th progress event) and run again until
@@ -57,6 +58,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO), str(HERE)]  # REPO: tests.support
 from harbor_upgrade import demo, versions  # noqa: E402
 from harbor_upgrade.artifacts.prefetch import prefetch_path  # noqa: E402
 from harbor_upgrade.backup.manifest import KEY_ENV  # noqa: E402
+from harbor_upgrade.backup.prepared import prepared_folder  # noqa: E402
 from harbor_upgrade.journal import CRASH_AFTER_WRITES_ENV as CRASH_AFTER_WRITES  # noqa: E402
 from harbor_upgrade.postgres.cluster import LocalCluster  # noqa: E402
 from harbor_upgrade.report import CRASH_AFTER_PROGRESS_ENV as CRASH_AFTER_PROGRESS  # noqa: E402
@@ -308,6 +310,8 @@ def run_series(base: Path, rng: random.Random, kills: int, straight_result, wind
             return done_kills
         if prepare is not None:
             count_prefetched(outputs)
+            if prepared_folder(inst.backup_dir).exists():   # the window takes the data folder copy or removes it
+                TALLY.bad("leftover-folder", f"{prepared_folder(inst.backup_dir)} stays after the window's run")
         check_leftovers("run series", base, {str(inst.cluster.datadir.resolve())}, scratch)
         straight_schema, straight_data, src_ids, straight_yml = straight_result
         window = (window_start, dt.datetime.utcnow())
