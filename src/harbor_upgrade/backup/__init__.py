@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -550,6 +551,9 @@ def _name_with(base: str, suffix: str) -> str:
     return cut + suffix
 
 
+SESSIONS_SETTLE_S = 2.0
+
+
 def _sessions(c: psycopg.Connection, dbname: str) -> list[tuple]:
     client_only = " and backend_type = 'client backend'" if server_version(c)[1] >= 10 else ""
     return c.execute("select pid, usename, application_name, client_addr::text from pg_stat_activity "
@@ -653,6 +657,13 @@ def _check_target(conn: Conn, maintenance: Conn, force_connected: bool) -> int:
     with maintenance.connect() as c:
         major = server_version(c)[1]
         sessions = _sessions(c, conn.dbname)
+        # A session closed a moment ago (a psql, a pg_dump just before) is listed until its server
+        # process exits, which a loaded machine may take a while to schedule: ask again for a moment.
+        deadline = time.monotonic() + SESSIONS_SETTLE_S
+        while sessions and not force_connected and time.monotonic() < deadline:
+            time.sleep(0.1)
+            c.execute("select pg_stat_clear_snapshot()")   # a transaction reads a snapshot otherwise
+            sessions = _sessions(c, conn.dbname)
     if sessions and not force_connected:
         raise UnsafeState(f"{len(sessions)} sessions are connected to database {conn.dbname} (is Harbor "
                           "running?): " + "; ".join(f"pid {p} user {u} application {a or '-'} from "
