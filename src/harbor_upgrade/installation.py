@@ -10,14 +10,19 @@ database or Redis). Secret values met on the way are registered for masking.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .compose.detect import detect_compose
 from .config.view import read_harbor_yml
 from .db.connection import one
 from .secrets import mask_dsn, register_dsn
 from .versions import release_of_schema
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Service names in Harbor's generated docker-compose.yml, per optional component.
 COMPOSE_SERVICES = {
@@ -124,15 +129,26 @@ def database_state(dsn: str) -> DatabaseState:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
         server = one(cur.execute("SHOW server_version"))[0]
         size = one(cur.execute("SELECT pg_database_size(current_database())"))[0]
-        others = [f"{r[0] or 'unnamed client'} from {r[1] or 'local socket'}" for r in cur.execute(
-            "SELECT application_name, client_addr::text FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")]
+        others = _other_sessions(cur)
+        # A session closed a moment ago (a psql just before) is listed until its server process
+        # exits, which a loaded machine may take a while to schedule: ask again for a moment.
+        deadline = time.monotonic() + ledger.CLIENTS_SETTLE_S
+        while others and time.monotonic() < deadline:
+            time.sleep(0.1)
+            others = _other_sessions(cur)
         scanners = []
         if "scanner_registration" in tables:
             scanners = [{"name": r[0], "is_default": r[1], "immutable": r[2]} for r in cur.execute(
                 "SELECT name, is_default, immutable FROM scanner_registration ORDER BY id")]
     return DatabaseState(version, dirty, data_version, release_of_schema(version) if version else None,
                          server, int(size), others, scanners)
+
+
+def _other_sessions(cur: psycopg.Cursor) -> list[str]:
+    cur.execute("SELECT pg_stat_clear_snapshot()")   # a transaction reads a snapshot otherwise
+    return [f"{r[0] or 'unnamed client'} from {r[1] or 'local socket'}" for r in cur.execute(
+        "SELECT application_name, client_addr::text FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")]
 
 
 def detect(harbor_yml: str | os.PathLike, dsn: str | None = None, storage: str | None = None,
