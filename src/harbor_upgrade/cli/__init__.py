@@ -1,6 +1,8 @@
 """The command layer: parse, call, render. No logic lives here.
 
-Each area adds its commands from its own module (cli/migrate.py, cli/db.py, ...);
+Each area adds its commands from its own module (cli/migrate.py, cli/db.py, ...), imported
+only when one of its commands is asked for (``COMMANDS``): ``--version`` or ``db --help`` do not
+pay for every area's imports, top-level ``--help`` loads them all to list each short help;
 ``main`` maps every HarborUpgradeError to its message, hint and exit code, without
 a traceback, and masks secrets in what it prints. Anything else that escapes is a bug:
 it is reported as ``error [internal-error]`` (masked, exit 70) unless ``--traceback``
@@ -15,7 +17,6 @@ import sys
 import click
 
 from .. import __version__
-from ..db import connection
 from ..errors import ExitStatus, HarborUpgradeError, InternalError, InvalidInput
 from ..secrets import mask_all, register
 from .console import Console
@@ -38,6 +39,7 @@ def _set_traceback(ctx: click.Context, param: click.Parameter, value: bool) -> b
 def checked_dsn(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """The callback of every --dsn: a DSN that cannot be used is bad input (exit 2) before any work."""
     if value:
+        from ..db import connection
         connection.check_dsn(value)
     return value
 
@@ -78,7 +80,30 @@ def _use_password_file(ctx: click.Context, param: click.Parameter, value: str | 
         os.environ["PGPASSWORD"] = password      # libpq, and the pg_dump/psql children, read it there
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# The module of each command name (cli/<module>.py adds it to ``cli`` when imported).
+COMMANDS: dict[str, str] = {
+    "migrate": "migrate", "db": "db", "artifacts": "artifacts",
+    "backup": "backup", "restore": "backup", "pg-upgrade": "backup",
+    "plan": "upgrade", "run": "upgrade", "verify": "upgrade", "rollback": "upgrade", "demo": "upgrade",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are added by their module on first use (click's lazy-group pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+            importlib.import_module(f"{__name__}.{COMMANDS[cmd_name]}")
+            if cmd_name not in self.commands:
+                raise InternalError(f"cli.{COMMANDS[cmd_name]} does not define the command {cmd_name!r}")
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="harbor-upgrade")
 @click.option("--password-file", type=click.Path(dir_okay=False), expose_value=False, callback=_use_password_file,
               help="read the database password from the first line of FILE (mode 0600), for every DSN without "
@@ -87,9 +112,15 @@ def _use_password_file(ctx: click.Context, param: click.Parameter, value: str | 
 @click.option("--traceback", is_flag=True, expose_value=False, is_eager=True, callback=_set_traceback,
               help="on an internal error (exit 70) show the raw Python traceback instead of the short "
                    "masked message (the traceback is not masked: it may show secrets)")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Upgrade a Harbor installation (v1.10.x - v2.3.x) to v2.4.0: config, database,
     artifact metadata, PostgreSQL engine, backup and rollback."""
+    # Runs only when a command runs (not for --help/--version): the database layer is imported
+    # here, not at start, and asks the operator for a password through this process's console.
+    from ..db import connection
+    console = ctx.find_object(Console)
+    connection.password_prompt = console.ask_password if console is not None else None
 
 
 def print_error(err: HarborUpgradeError) -> None:
@@ -114,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     _show_traceback = False
     environ_password = os.environ.get("PGPASSWORD")
     console = Console()
-    connection.password_prompt = console.ask_password
     try:
         rv = cli.main(args=argv, prog_name="harbor-upgrade", standalone_mode=False, obj=console)
     except HarborUpgradeError as err:
@@ -148,15 +178,3 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(code)
     return code
 
-
-def _register() -> None:
-    """Import each area's command module; each adds its commands to ``cli``."""
-    import importlib
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__name__}.{name}")
-
-
-# One module per area; each owns its commands.
-COMMAND_MODULES: list[str] = ["migrate", "db", "artifacts", "backup", "upgrade"]
-
-_register()
