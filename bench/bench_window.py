@@ -106,11 +106,17 @@ def tree_for(artifacts: int, out: Path) -> Path:
     return tree
 
 
-def run_cli(args: list[str], logfile: Path) -> tuple[dict, float, float]:
-    """A harbor-upgrade command in a child process: (its JSON report, seconds, peak RSS MB of its tree)."""
+def run_cli(args: list[str], logfile: Path, profile: Path | None = None) -> tuple[dict, float, float]:
+    """A harbor-upgrade command in a child process: (its JSON report, seconds, peak RSS MB of its tree).
+    With profile, the command runs under py-spy (idle threads and reader processes included) and its
+    folded stacks are written there (the seconds then include py-spy's sampling)."""
+    command = [sys.executable, "-m", "harbor_upgrade", *args, "--json"]
+    if profile is not None:
+        command = ["py-spy", "record", "--idle", "--subprocesses", "--format", "raw", "--rate", "200",
+                   "--output", str(profile), "--", *command]
     with open(logfile, "wb") as err, tempfile.TemporaryFile() as out:
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "harbor_upgrade", *args, "--json"], stdout=out, stderr=err)
+        proc = subprocess.Popen(command, stdout=out, stderr=err)
         memory = RssSampler(proc.pid)
         proc.wait()
         seconds = time.monotonic() - t0
@@ -146,7 +152,7 @@ class Changes:
                 missing = missing.parent
             self.created.append(missing)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
+        _replace(p, data)
 
     def make(self, rows: dict[str, list[tuple[str, str]]]) -> list[str]:
         names = sorted(rows)
@@ -184,7 +190,14 @@ class Changes:
         for p in self.created:
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         for p, data in self.restored.items():
-            p.write_bytes(data)
+            _replace(p, data)
+
+
+def _replace(p: Path, data: bytes) -> None:
+    """A new file in p's place (a tree copied with hard links, cp -al, keeps its original intact)."""
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, p)
 
 
 def measure(scale: float, artifacts: int, args) -> dict:
@@ -222,7 +235,9 @@ def measure(scale: float, artifacts: int, args) -> dict:
                 fig["changes"] = changes.make(rows)
                 log("meanwhile: " + "; ".join(fig["changes"]))
                 fig["load"]["window"] = load()
-                window, run_s, run_rss = run_cli(["run", *common, "--yes"], base / "window.log")
+                window, run_s, run_rss = run_cli(["run", *common, "--yes"], base / "window.log",
+                                                 profile=args.profile and args.profile.with_suffix(
+                                                     f".{artifacts // 1000}k.txt"))
             finally:
                 changes.undo()
             fig.update(run_s=run_s, window_rss_mb=run_rss, window_s=window["window_seconds"],
@@ -329,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--walk-repos", type=int, default=8, help="repositories of the Harbor-shaped walk sample")
     ap.add_argument("--out", type=Path, default=HERE / "out", help="where the storage trees are kept")
     ap.add_argument("--keep", action="store_true", help="keep the installations (printed)")
+    ap.add_argument("--profile", type=Path, help="FILE: record the window run with py-spy (pip install py-spy) "
+                    "into FILE.<N>k.txt, folded stacks")
     args = ap.parse_args(argv)
     args.out.mkdir(exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # a stopped bench still stops its cluster
