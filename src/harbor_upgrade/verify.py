@@ -133,7 +133,14 @@ def manifest_missing(storage, repository: str, digest: str) -> bool:
 
 
 def missing_manifests(storage, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(r, d) for r, d in pairs if manifest_missing(storage, r, d)]
+    """The (repository, digest) pairs whose manifest is not served (``manifest_missing`` of each,
+    through the storage's ``exists_many``)."""
+    pairs = list(pairs)
+    linked = [p for p, ok in zip(pairs, storage.exists_many(manifest_paths(*p)[0] for p in pairs), strict=True)
+              if ok]
+    served = {p for p, ok in zip(linked, storage.exists_many(manifest_paths(*p)[1] for p in linked), strict=True)
+              if ok}
+    return [p for p in pairs if p not in served]
 
 
 def load_known_missing(path: Path) -> set[tuple[str, str]]:

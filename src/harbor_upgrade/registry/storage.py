@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import HarborUpgradeError, InvalidInput
@@ -97,6 +97,11 @@ class Storage(ABC):
     def exists(self, path: str) -> bool:
         """Whether a file exists at path."""
 
+    def exists_many(self, paths: Iterable[str]) -> Iterator[bool]:
+        """``exists`` of each path, in order (a backend may answer many for less than one by one)."""
+        for path in paths:
+            yield self.exists(path)
+
     @abstractmethod
     def walk(self, prefix: str) -> Iterator[str]:
         """Every file below prefix (a folder path, '' for the root), recursively, in no set order."""
@@ -155,6 +160,7 @@ _STAT_FLAGS = os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW
 _DIR_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_NONBLOCK
 _FIRST_READ = 1 << 16
 _PROC_FD = "/proc/self/fd"
+_HELD_FOLDERS = 256   # folders exists_many keeps open at once
 
 
 def _kind(mode: int) -> str:
@@ -309,6 +315,61 @@ class FilesystemStorage(Storage):
         except StorageError:
             return False
         os.close(fd)
+        return stat.S_ISREG(st.st_mode)
+
+    def exists_many(self, paths: Iterable[str]) -> Iterator[bool]:
+        """``exists`` of each path, for a fraction of its system calls: the folder two levels above
+        each path (a repository's ``_manifests/revisions/sha256``, a blob prefix ``blobs/sha256/ab``)
+        is opened and proved below the root once, kept open for the paths that follow, and the rest
+        of a path is taken below it without following any symbolic link (the same answer: a regular
+        file below the root; a path it cannot settle so, through a symbolic link, goes to ``exists``)."""
+        folders: dict[str, int | None] = {}     # folder -> its descriptor; None: missing; -1: use exists
+        try:
+            for path in paths:
+                yield self._exists_below(path, folders)
+        finally:
+            for fd in folders.values():
+                if fd is not None and fd >= 0:
+                    os.close(fd)
+
+    def _exists_below(self, path: str, folders: dict[str, int | None]) -> bool:
+        parts = safe_relpath(path).rsplit("/", 2)
+        if len(parts) < 3 or parts[1] in ("", ".", ".."):
+            return self.exists(path)
+        folder, middle, leaf = parts
+        if folder in folders:
+            fd = folders[folder]
+        else:
+            if len(folders) >= _HELD_FOLDERS:   # the oldest goes (blob prefixes are opened again, cheaply)
+                oldest = next(iter(folders))
+                held = folders.pop(oldest)
+                if held is not None and held >= 0:
+                    os.close(held)
+            try:
+                fd, _st = self._open(folder, _DIR_FLAGS)
+            except ObjectMissing:
+                fd = None   # not there, not a folder: nothing below it exists (what exists says)
+            except StorageError:
+                fd = -1     # a symbolic link on the way (exists follows it when it stays below the root)
+            folders[folder] = fd
+        if fd is None:
+            return False
+        if fd < 0:
+            return self.exists(path)
+        try:
+            below = os.open(middle, _STAT_FLAGS | os.O_DIRECTORY, dir_fd=fd)
+        except FileNotFoundError:
+            return False
+        except OSError:   # a symbolic link, a file, refused: exists settles it
+            return self.exists(path)
+        try:
+            st = os.stat(leaf, dir_fd=below, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return self.exists(path)
+        finally:
+            os.close(below)
         return stat.S_ISREG(st.st_mode)
 
     def listdir(self, prefix: str) -> tuple[list[str], list[str]]:
