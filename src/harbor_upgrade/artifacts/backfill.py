@@ -43,6 +43,7 @@ BATCH_ARTIFACTS = 2000
 BATCH_REPOSITORIES = 200
 BATCH_SECONDS = 2.0
 ID_GROUP = 64   # repositories whose artifact ids are fetched in one query
+MAX_AHEAD = 256  # repositories read ahead of the writer at most (when they hold few rows)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         store.check_schema(conn, dsn)
         store.lock(conn)
         run = store.begin_run(conn, resume, import_untagged)
+        store.analyze(conn)
         repository_rows = store.repositories(conn)
         project_ids = store.projects(conn)
         progress.start(store.count_artifacts(conn), store.totals(conn)["covered"])
@@ -300,15 +302,23 @@ def backfill(dsn: str, storage: Storage, jobs: int = 8, resume: bool = False,
         # an object store answers each read after a round trip: read ahead within repositories
         io_pool = ThreadPoolExecutor(jobs, thread_name_prefix="read-ahead") if storage.batch_listing else None
         try:
-            in_flight: deque[Future] = deque()
+            # (future, the repository's database rows): readers work on while a batch is written,
+            # up to jobs * 4 repositories ahead, or more of them while they hold few rows
+            in_flight: deque[tuple[Future, int]] = deque()
+            rows_ahead = 0
+            # untagged manifests are not among a repository's rows: then only jobs * 4 ahead
+            rows_allowed = 0 if import_untagged else 2 * batch_artifacts
             for entry, row, existing in _with_database_rows(conn, layout.repositories(), run.done,
                                                              repository_rows):
-                in_flight.append(_submit(pool, layout, entry, row, existing, import_untagged, io_pool, jobs,
-                                         prefetch))
-                while len(in_flight) > jobs * 4:
-                    writer.add(in_flight.popleft().result())
+                in_flight.append((_submit(pool, layout, entry, row, existing, import_untagged, io_pool, jobs,
+                                          prefetch), len(existing) + 1))
+                rows_ahead += len(existing) + 1
+                while len(in_flight) > jobs * 4 and (rows_ahead > rows_allowed or len(in_flight) > MAX_AHEAD):
+                    future, rows = in_flight.popleft()
+                    rows_ahead -= rows
+                    writer.add(future.result())
             while in_flight:
-                writer.add(in_flight.popleft().result())
+                writer.add(in_flight.popleft()[0].result())
         finally:
             # on an interruption, drop the queued repositories: they are not checkpointed
             pool.shutdown(wait=True, cancel_futures=True)
@@ -408,6 +418,7 @@ class _Writer:
         self.size = 0
         self.since = time.monotonic()
         self.sources: Counter[str] = Counter()
+        self.typed = store.has_artifact_type(conn)
 
     def add(self, write: store.RepositoryWrite) -> None:
         self.sources[write.source] += 1
@@ -419,7 +430,7 @@ class _Writer:
 
     def flush(self) -> None:
         if self.batch:
-            store.write_batch(self.conn, self.batch, self.run, self.project_ids, self.repository_rows)
+            store.write_batch(self.conn, self.batch, self.run, self.project_ids, self.repository_rows, self.typed)
             self.progress.advance(sum(w.db_artifacts for w in self.batch))
         self.batch, self.size, self.since = [], 0, time.monotonic()
 

@@ -99,6 +99,14 @@ def begin_run(conn: psycopg.Connection, resume: bool, import_untagged: bool) -> 
     return RunState(started_at, import_untagged, frozenset())
 
 
+def analyze(conn: psycopg.Connection) -> None:
+    """Statistics of the tables the backfill reads by repository: right after a database upgrade
+    the artifact table is new and has none, and the planner scans it whole for each group of
+    repositories (a table its owner alone may analyze: for anyone else, a warning and no harm)."""
+    for table in ("repository", "artifact"):
+        conn.execute(f"ANALYZE {table}")
+
+
 def finish_run(conn: psycopg.Connection) -> None:
     conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
 
@@ -193,19 +201,51 @@ def _jsonb(value: dict | None) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-_COUNTED = ("artifact", "artifact_reference", "tag", "repository")
 _SEQUENCES = {"artifact": ("id", "artifact_id_seq"), "artifact_reference": ("id", "artifact_reference_id_seq"),
               "tag": ("id", "tag_id_seq"), "repository": ("repository_id", "repository_repository_id_seq")}
 
 
+class _NextIds(dict[str, int]):
+    """The next id of each table, asked of the database when a batch first needs one (a batch
+    that only updates rows, as one from the prefetch mostly does, asks nothing)."""
+
+    def __init__(self, conn: psycopg.Connection):
+        super().__init__()
+        self.conn = conn
+
+    def __missing__(self, table: str) -> int:
+        value = self[table] = _next_id(self.conn, table, *_SEQUENCES[table])
+        return value
+
+
+# the temporary tables a batch stages its rows in (one set per connection, emptied at each commit)
+_STAGING = """
+    CREATE TEMP TABLE IF NOT EXISTS backfill_update (id int, type text, media_type text,
+        manifest_media_type text, size bigint, extra_attrs text, annotations jsonb, icon text) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS backfill_reference (ord int, parent_id int, child_id int,
+        child_digest text, platform text, urls text, annotations jsonb) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS backfill_tag (ord int, repository_id int, artifact_id int,
+        name text) ON COMMIT DELETE ROWS"""
+
+
 def write_batch(conn: psycopg.Connection, batch: list[RepositoryWrite], run: RunState,
-                project_ids: dict[str, int], repository_rows: dict[str, RepositoryRow]) -> None:
-    """One transaction: the rows of these repositories and their checkpoints."""
+                project_ids: dict[str, int], repository_rows: dict[str, RepositoryRow],
+                typed: bool | None = None) -> None:
+    """One transaction: the rows of these repositories and their checkpoints. typed: whether the
+    artifact table has 2.11's artifact_type (``has_artifact_type``; asked when not given).
+    Statements without parameters go together, one round trip each group."""
     inserted: set[str] = set()
+    if typed is None:
+        typed = has_artifact_type(conn)
     with conn.transaction():
+        # A batch's commit need not wait for its WAL to reach the disk: a crash loses at most the
+        # last batches with their checkpoints (a resumed run writes them again), and the run's
+        # last transaction (``backfill._finish``) commits synchronously, which flushes them all.
         # Harbor is stopped during an upgrade; the lock keeps any other writer out of our ids.
-        conn.execute("LOCK TABLE artifact, artifact_reference, tag, repository IN SHARE ROW EXCLUSIVE MODE")
-        next_ids = {t: _next_id(conn, t, *_SEQUENCES[t]) for t in _COUNTED}
+        conn.execute("SET LOCAL synchronous_commit = off; "
+                     "LOCK TABLE artifact, artifact_reference, tag, repository IN SHARE ROW EXCLUSIVE MODE; "
+                     + _STAGING)
+        next_ids = _NextIds(conn)
         artifact_rows, reference_rows, tag_rows, updates = [], [], [], []
         repo_counts = []
         for w in batch:
@@ -248,7 +288,6 @@ def write_batch(conn: psycopg.Connection, batch: list[RepositoryWrite], run: Run
                     refs += 1
             repo_counts.append((w.name, len(w.updates) + len(w.created), children, imported, refs,
                                 w.untagged, w.db_artifacts))
-        typed = has_artifact_type(conn)
         if updates:
             _update_artifacts(conn, updates, typed)
         if artifact_rows:
@@ -290,35 +329,32 @@ def has_artifact_type(conn: psycopg.Connection) -> bool:
 
 
 def _update_artifacts(conn: psycopg.Connection, updates: list[tuple[int, Artifact]], typed: bool) -> None:
-    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS backfill_update (id int, type text, media_type text,
-                    manifest_media_type text, size bigint, extra_attrs text, annotations jsonb, icon text)
-                    ON COMMIT DELETE ROWS""")
     with conn.cursor().copy("COPY backfill_update FROM STDIN") as copy:
         for aid, a in updates:
             copy.write_row((aid, a.type, a.media_type, a.manifest_media_type, a.size, a.extra_attrs,
                             _jsonb(a.annotations), a.icon))
-    conn.execute("""UPDATE artifact a SET type = u.type, media_type = u.media_type,
-                    manifest_media_type = u.manifest_media_type, size = u.size,
-                    extra_attrs = u.extra_attrs, annotations = u.annotations, icon = u.icon
-                    FROM backfill_update u WHERE a.id = u.id""")
-    if typed:
-        conn.execute("""UPDATE artifact a SET artifact_type = a.media_type FROM backfill_update u
-                        WHERE a.id = u.id AND a.artifact_type IS DISTINCT FROM a.media_type""")
+    # one pass: each row is written once (2.11's artifact_type with it, from the same media type);
+    # each row found by its id: a hash join would read the whole artifact table for every batch
+    conn.execute(f"""SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;
+                     UPDATE artifact a SET type = u.type, media_type = u.media_type,
+                     manifest_media_type = u.manifest_media_type, size = u.size,
+                     extra_attrs = u.extra_attrs, annotations = u.annotations, icon = u.icon
+                     {", artifact_type = u.media_type" if typed else ""}
+                     FROM backfill_update u WHERE a.id = u.id;
+                     RESET enable_hashjoin; RESET enable_mergejoin""")
 
 
 def _write_references(conn: psycopg.Connection, rows: list[tuple], first_id: int) -> bool:
     """Make each parent's references exactly these: update kept ones (their ids stay),
     delete stale ones, insert new ones with explicit ids. True when rows were inserted."""
-    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS backfill_reference (ord int, parent_id int, child_id int,
-                    child_digest text, platform text, urls text, annotations jsonb) ON COMMIT DELETE ROWS""")
     with conn.cursor().copy("COPY backfill_reference FROM STDIN") as copy:
         for i, row in enumerate(rows):
             copy.write_row((i,) + row)
     conn.execute("""DELETE FROM artifact_reference r
                     WHERE r.parent_id IN (SELECT parent_id FROM backfill_reference)
                       AND NOT EXISTS (SELECT 1 FROM backfill_reference b
-                                      WHERE b.parent_id = r.parent_id AND b.child_id = r.child_id)""")
-    conn.execute("""UPDATE artifact_reference r SET child_digest = b.child_digest, platform = b.platform,
+                                      WHERE b.parent_id = r.parent_id AND b.child_id = r.child_id);
+                    UPDATE artifact_reference r SET child_digest = b.child_digest, platform = b.platform,
                     urls = b.urls, annotations = b.annotations
                     FROM backfill_reference b WHERE b.parent_id = r.parent_id AND b.child_id = r.child_id""")
     cur = conn.execute("""INSERT INTO artifact_reference (id, parent_id, child_id, child_digest, platform, urls,
@@ -333,8 +369,6 @@ def _write_references(conn: psycopg.Connection, rows: list[tuple], first_id: int
 
 
 def _write_tags(conn: psycopg.Connection, rows: list[tuple], first_id: int, push_time: datetime) -> bool:
-    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS backfill_tag (ord int, repository_id int, artifact_id int,
-                    name text) ON COMMIT DELETE ROWS""")
     with conn.cursor().copy("COPY backfill_tag FROM STDIN") as copy:
         for i, row in enumerate(rows):
             copy.write_row((i,) + row)
