@@ -123,6 +123,8 @@ def run_cli(args: list[str], logfile: Path, profile: Path | None = None) -> tupl
         memory.stop()
         out.seek(0)
         text = out.read().decode()
+    if profile is not None:   # py-spy's own lines go to the same stdout
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("py-spy> "))
     try:
         report = json.loads(text)
     except ValueError:
