@@ -89,3 +89,13 @@ def test_missing_manifests_is_manifest_missing_of_each_pair(tree):
                                                                     ("p/linked", f"sha256:{0:064x}")]
     assert missing_manifests(tree, pairs) == [p for p in pairs if manifest_missing(tree, *p)]
     assert len(missing_manifests(tree, pairs)) == 3
+
+
+def test_missing_manifests_on_threads_keeps_the_order_and_the_answers(tree, monkeypatch):
+    import harbor_upgrade.verify as verify_module
+    pairs = [(f"p/r{i % 9}", f"sha256:{j:064x}") for j in range(3) for i in range(9)]
+    pairs += [("p/linked", f"sha256:{0:064x}")]
+    one_by_one = [p for p in pairs if manifest_missing(tree, *p)]
+    monkeypatch.setattr(verify_module, "CHECK_RUN", 2)
+    assert missing_manifests(tree, pairs, threads=3) == one_by_one
+    assert 0 < len(one_by_one) < len(pairs)
