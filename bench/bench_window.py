@@ -55,6 +55,33 @@ every file read, each MiB whose sha256 differs written again; the proof unchange
   The proof (throwaway server start + census) is 0.4-3 s, 10-20% of the backup: not dominant.
   (A VACUUM after loading the seed would make this bench's database look like a long-served one.)
 
+The artifacts step from the prefetch, verify and the rest (issue 13, under load; --profile FILE
+records the window run with py-spy). What they spent, profiled at 350 + 110,000 (load 13-19, after
+the changes below but before verify's threads): artifacts 70.5 s of wall = the batch UPDATE of the
+~110,000 prefetched rows 33.8 s (non-HOT: every row version goes to another page with 5 index
+entries), waiting for the two reader processes 10.6 s (fingerprint of every listing: ~110 small
+files a repository; spawn and import ~0.5 s CPU each), the end (rows storage lacks noted, notes read
+back) 5.2 s, ANALYZE 2.0 s, the rest of the batches (COPY, references, commits) ~10 s; the prefetch
+file's HMAC chain 1 s (not dominant). verify 19.7 s = the storage check 13.8 s (2 system calls per
+link and per blob, tree often out of the cache: the same 132k pairs took 28.2 s cold, 4.3 s warm)
++ its queries 4.5 s; the rest: the record of gaps before 14.9 s (storage check 10.0 s, the 1.10
+digests 4.5 s), preflight 2.8 s (before the window). Changes: one UPDATE per batch (artifact_type
+with it; was a second pass), rows found by id (a hash join read the whole artifact table for each
+batch), ANALYZE first (a freshly migrated artifact table has no statistics: each group of ids was a
+seq scan), batch commits without waiting for the WAL (the last one synchronous), next ids asked only
+when a batch inserts, ~6 round trips a batch instead of ~20, readers up to 2 batches of rows ahead
+(were 16 repositories, less than a batch: reading and writing took turns); storage checks through
+exists_many (folder two levels up kept open; a row of a repository storage lacks costs a look-up)
+on 4 threads. Backfill alone on the 22k installation, artifact statistics removed as after a
+migration, 397/400 from the prefetch, side by side at load 16-17: main wall 20.8/22.8 s, CPU 4.5/4.4
+s (postgres 1.7/1.7, readers 2.2/2.1, main 0.6/0.6); after wall 13.8/16.0 s, CPU 3.6/3.5 s (postgres
+0.9/0.9, readers 2.1/2.1, main 0.6/0.6). Left: the non-HOT UPDATE itself (a quiet figure at 110k is
+needed to size it); reader processes for a prefetch that needs almost no reading (threads would
+save their ~1 s of start); the gap record could overlap the backup's copy.
+  After all of it (winart), scale 100 + 22,000, load 12-16: window 30.1 s (backup 8.7, database 10.5,
+    artifacts 7.5 with 397/400 from the prefetch, verify 1.9, rest 1.5); compare the quiet figures
+    above (load 1-3): artifacts 8.8, verify 3.2, rest 3.1.
+
     python bench/bench_window.py                              # both scales (trees generated once)
     python bench/bench_window.py --scales 100:22000           # one
     python bench/bench_window.py --harbor-sql DIR   # DIR: Harbor v2.15.x make/migrations/postgresql (see bench_db.py)
