@@ -232,3 +232,29 @@ def test_backfill_from_s3_equals_the_filesystem_one(harbor24, twin, tree, s3_ser
     assert fs_report["empty_repositories"] == ["empty/only-layers"]
     assert {p["repository"] for p in fs_report["problems"]} >= {"a/Bad", "Bad-top"}
     assert any("index" in r["tags"] for r in fs_rows)
+
+
+def test_a_tag_folder_with_an_empty_name_is_reported(tmp_path):
+    """A key `tags//current/link` (S3 allows it; SeaweedFS cannot hold it, hence moto) is a tag
+    whose name is no tag name: reported as a bad tag name, as the filesystem reports a bad one,
+    never dropped in silence."""
+    import boto3
+
+    from tests.support.s3 import moto_server
+    digest = "sha256:" + "b" * 64
+    base = "harbor/registry/docker/registry/v2/repositories/p/r/_manifests"
+    with moto_server() as endpoint:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="k", aws_secret_access_key="s")
+        client.create_bucket(Bucket="empty-tag-name")
+        for key in (f"{base}/revisions/sha256/{'b' * 64}/link", f"{base}/tags/ok/current/link",
+                    f"{base}/tags//current/link"):
+            client.put_object(Bucket="empty-tag-name", Key=key, Body=digest.encode())
+        s3 = S3Storage("empty-tag-name", "/harbor/registry", endpoint_url=endpoint,
+                       access_key="k", secret_key="s", region="us-east-1")
+        try:
+            got = Layout(s3).list_repository("p/r")
+        finally:
+            s3.close()
+    assert got.tags == {"ok": digest}
+    assert got.bad_tag_names == [""] and got.problems == []
