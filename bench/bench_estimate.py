@@ -49,14 +49,24 @@ rates' probe_seconds: on this shared machine the probe before and after a measur
 ranged 75-238 ms within minutes. Lines it did not measure are kept (scaled to the new probe)
 and listed in ``measured.kept`` with when they were measured.
 
-Measured 2026-12-02 (2 cores shared with other helpers). Calibration: 253 s (both built
-clusters kept; 680 s when it seeds them), load 5-16. Check at scale 100 seed 2 + 22,000
-artifacts (window-22k), 17:53, load 15-17, probe 137 ms at plan time and 136 ms during the run
-(108 ms at calibration): estimate / actual backup 17.9/14.8 s (data folder copy), config
-0.1/0.1, database 15.4/15.5, artifacts 26.2/28.3, scanner 0.1/0.1, verify 4.4/4.9, window
-72.0/70.5 s; engine 15 -> 16 on the same 335 MB cluster: copy 42.5/32.0 s, link 19.4/29.1 s:
-PASS on every line. Earlier at load 5 with rates calibrated at load 20-30 the estimate was
-2.5x the run: the probe followed the load only by its instant before each measurement.
+Measured 2026-12-02 (2 cores shared with other helpers; figures estimate/actual).
+Calibration 18:17-18:22 on main at 0db19cf+ (builder's VACUUM ANALYZE, the other helpers'
+step changes so far): 305 s including the seeding of both kept clusters (85 s at scale 100),
+load 8-11. Check right after at scale 100 seed 2 + 22,000 artifacts (window-22k), load 5-9
+(the machine went quiet: probe 29 ms at plan time, 38 ms during the run, 91 ms at
+calibration): backup 2.9/4.3 s, config 0.0/0.0, database 3.3/3.9, artifacts 3.2/6.4 (0.50,
+the edge), scanner 0.0/0.0, verify 0.9/0.8, window 13.2/17.3 s; engine 15 -> 16 on the
+335 MB cluster: copy 11.1/12.6 s, link 7.9/7.3 s: PASS on every line.
+Check at scale 350 seed 2 + 110,000 artifacts (window-110k, --tree-repos 2000) with the rates
+of 17:53 (before main's db and backup changes of 17:55-18:15), 18:02-18:16, load 10-19, probe
+88 ms at plan time and 103 ms during the run: backup 11.5/21.1 s (0.54: its line is flat, the
+two calibration points did not show its slope through the noise), database 28.5/38.8,
+artifacts 160.7/112.5, verify 9.9/13.9, window 222.3/259.5 s; engine on the 1,156 MB cluster:
+copy 20.7/28.3 s, link 13.7/22.4 s: PASS on every line (859 s with the seeding of scale 350:
+470 s, kept since). The same check at scale 100 at 17:53, load 15-17: window 72.0/70.5 s,
+every step and both engine modes within ±50 %. At load 5 with rates calibrated at load 20-30
+and the probe taken only before and after each measurement the estimate was 2.5x the run;
+sampling the probe during each measurement fixed that.
 """
 from __future__ import annotations
 
