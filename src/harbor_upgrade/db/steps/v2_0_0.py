@@ -39,41 +39,35 @@ V30 = SchemaFile(30, (
     sql("schema_migrations: new column data_version",
         "ALTER TABLE schema_migrations ADD COLUMN data_version int"),
     # 1.10's artifact table (one row per tag) is not rewritten in place: 2.0's artifact
-    # table is built next to it, filled with the rows that survive (one per repository and
-    # digest), and takes its place. Same columns, in the same order, as upstream's ALTERs
-    # leave (1.10's columns copied, then the same ALTERs on the empty table); the sequence,
-    # the owner and the table privileges are carried over.
-    sql("artifact: 2.0's table, empty (repo and kind renamed, creation_time and tag dropped, new columns)", """
-        CREATE TABLE artifact_2_0 (LIKE artifact INCLUDING DEFAULTS);
-        ALTER TABLE artifact_2_0
-            ADD COLUMN repository_id int NOT NULL,
-            ADD COLUMN media_type varchar(255) NOT NULL,
-            ADD COLUMN manifest_media_type varchar(255) NOT NULL,
-            ADD COLUMN size bigint,
-            ADD COLUMN extra_attrs text,
-            ADD COLUMN annotations jsonb,
-            DROP COLUMN creation_time,
-            DROP COLUMN tag;
-        ALTER TABLE artifact_2_0 RENAME COLUMN kind TO type;
-        ALTER TABLE artifact_2_0 RENAME COLUMN repo TO repository_name"""),
-    # Upstream keeps, of the rows with one repository name and digest, the lowest id (every
-    # other row becomes a tag of it). That row is classified: with a repository and a
-    # manifest blob it gets their id and media types, otherwise it is an orphan with
-    # repository_id = -id and UNKNOWN types (the 11754 workaround).
+    # table is built next to it with the rows that survive (one per repository and digest),
+    # and takes its place. Upstream keeps, of the rows with one repository name and digest,
+    # the lowest id (every other row becomes a tag of it). That row is classified: with a
+    # repository and a manifest blob it gets their id and media types, otherwise it is an
+    # orphan with repository_id = -id and UNKNOWN types (the 11754 workaround).
     # The size: upstream sums blob sizes over artifact x artifact_blob x blob grouped by
     # digest once the duplicates are gone, so a digest kept in N repositories gets N times
     # its size; N is the number of distinct repository names holding the digest, counted
     # over the kept rows (one per repository and digest, repo is NOT NULL) in the order
     # they are picked in (digest first): one sort of artifact for both.
-    sql("artifact: one row per repository and digest (the lowest id), classified by repository and "
-        "manifest blob (orphans become UNKNOWN); size", f"""
-        INSERT INTO artifact_2_0 (id, project_id, repository_name, digest, type, pull_time, push_time,
-                                  repository_id, media_type, manifest_media_type, size)
-        SELECT x.id, x.project_id, x.repo, x.digest, 'IMAGE', x.pull_time, x.push_time,
-               CASE WHEN x.known THEN x.repository_id ELSE -x.id END,
-               CASE WHEN x.known THEN {MEDIA_TYPE_OF_MANIFEST.format(ct='x.content_type')} ELSE 'UNKNOWN' END,
-               CASE WHEN x.known THEN x.content_type ELSE 'UNKNOWN' END,
-               x.holders * s.total
+    # CREATE TABLE AS (unlike INSERT ... SELECT) may run in parallel; the planner's parallel
+    # costs are lowered for this statement only (the step's later statements plan as before).
+    # The table gets upstream's columns as its ALTERs leave them: 1.10's columns in their
+    # order (repo and kind renamed, creation_time and tag dropped), then the new ones, with
+    # the same types, NOT NULLs and id default; rows in id order. The owner, privileges and
+    # sequence are carried over when it takes the old table's place.
+    sql("artifact: 2.0's table, one row per repository and digest (the lowest id), classified by "
+        "repository and manifest blob (orphans become UNKNOWN); size", f"""
+        SET LOCAL parallel_setup_cost = 10;
+        SET LOCAL parallel_tuple_cost = 0.001;
+        CREATE TABLE artifact_2_0 AS
+        SELECT x.id::int AS id, x.project_id::int AS project_id, x.repo::varchar(255) AS repository_name,
+               x.digest::varchar(255) AS digest, 'IMAGE'::varchar(255) AS type,
+               x.pull_time::timestamp AS pull_time, x.push_time::timestamp AS push_time,
+               (CASE WHEN x.known THEN x.repository_id ELSE -x.id END)::int AS repository_id,
+               (CASE WHEN x.known THEN {MEDIA_TYPE_OF_MANIFEST.format(ct='x.content_type')} ELSE 'UNKNOWN' END)
+                   ::varchar(255) AS media_type,
+               (CASE WHEN x.known THEN x.content_type ELSE 'UNKNOWN' END)::varchar(255) AS manifest_media_type,
+               (x.holders * s.total)::bigint AS size, NULL::text AS extra_attrs, NULL::jsonb AS annotations
         FROM (SELECT k.*, r.repository_id, b.content_type,
                      r.repository_id IS NOT NULL AND b.content_type IS NOT NULL AS known
               FROM (SELECT d.*, count(*) OVER (PARTITION BY d.digest) AS holders
@@ -83,7 +77,16 @@ V30 = SchemaFile(30, (
               LEFT JOIN blob b ON b.digest = k.digest) AS x
         LEFT JOIN (SELECT ab.digest_af, sum(bl.size) AS total
                    FROM artifact_blob ab JOIN blob bl ON bl.digest = ab.digest_blob
-                   GROUP BY ab.digest_af) AS s ON s.digest_af = x.digest"""),
+                   GROUP BY ab.digest_af) AS s ON s.digest_af = x.digest
+        ORDER BY x.id;
+        SET LOCAL parallel_setup_cost TO DEFAULT;
+        SET LOCAL parallel_tuple_cost TO DEFAULT;
+        ALTER TABLE artifact_2_0
+            ALTER COLUMN id SET DEFAULT nextval('artifact_id_seq'::regclass),
+            ALTER COLUMN id SET NOT NULL, ALTER COLUMN project_id SET NOT NULL,
+            ALTER COLUMN repository_name SET NOT NULL, ALTER COLUMN digest SET NOT NULL,
+            ALTER COLUMN type SET NOT NULL, ALTER COLUMN repository_id SET NOT NULL,
+            ALTER COLUMN media_type SET NOT NULL, ALTER COLUMN manifest_media_type SET NOT NULL"""),
     # Keys and the unique constraint are added once the table is filled (one index build
     # instead of one insertion per row); the names are upstream's.
     sql("tag: new table", """
