@@ -83,8 +83,12 @@ save their ~1 s of start); the gap record could overlap the backup's copy.
     above (load 1-3): artifacts 8.8, verify 3.2, rest 3.1.
   Scale 350 + 110,000, load 9-14: window 96.6 s (backup 12.8, database 43.4, artifacts 26.2 with
     1,997/2,000 from the prefetch, verify 6.9, rest 7.1); prepare 134.0 s; 225 MB. Beside the quiet
-    figures above (artifacts 26.4, verify 8.9, rest 7.1) at several times the load: not worse, the
-    quiet gain not measured here. Target window <= 30 s: NOT met (database and artifacts dominate).
+    figures above (artifacts 26.4, verify 8.9, rest 7.1) at several times the load: not worse.
+  Then at load 4-7 (main at f74d08c + this docstring; the database/backup helpers' work in too):
+    window 38.9 s (backup 4.3, database 16.3, artifacts 12.0 with 1,997/2,000 from the prefetch,
+    verify 3.1, rest 3.1); prepare 57.7 s; total 96.3 s; 242 MB. Against the quiet figures above
+    (load 1-3): artifacts x0.46, verify x0.35, rest x0.44. Target window <= 30 s: NOT met (database
+    16.3 s and artifacts 12.0 s dominate; the artifacts step's UPDATE of 108,000 rows is its bulk).
 
     python bench/bench_window.py                              # both scales (trees generated once)
     python bench/bench_window.py --scales 100:22000           # one
