@@ -50,13 +50,14 @@ ranged 75-238 ms within minutes. Lines it did not measure are kept (scaled to th
 and listed in ``measured.kept`` with when they were measured.
 
 Measured 2026-12-02 (2 cores shared with other helpers; figures estimate/actual).
-Calibration 18:17-18:22 on main at 0db19cf+ (builder's VACUUM ANALYZE, the other helpers'
-step changes so far): 305 s including the seeding of both kept clusters (85 s at scale 100),
-load 8-11. Check right after at scale 100 seed 2 + 22,000 artifacts (window-22k), load 5-9
-(the machine went quiet: probe 29 ms at plan time, 38 ms during the run, 91 ms at
-calibration): backup 2.9/4.3 s, config 0.0/0.0, database 3.3/3.9, artifacts 3.2/6.4 (0.50,
-the edge), scanner 0.0/0.0, verify 0.9/0.8, window 13.2/17.3 s; engine 15 -> 16 on the
-335 MB cluster: copy 11.1/12.6 s, link 7.9/7.3 s: PASS on every line.
+Shipped rates: calibrated 18:27 on main at 8fb99aa (every helper's step changes so far) in
+64 s (built clusters kept; 305 s at 18:17 when both were seeded at load 8-11), load 2-6.
+Check right after at scale 100 seed 2 + 22,000 artifacts (window-22k), load 2-5, probe 25 ms
+at plan time, 29 ms during the run (32 ms at calibration): backup 3.2/3.6 s (data folder
+copy), config 0.0/0.0, database 2.0/3.8 (0.53), artifacts 5.8/4.9, scanner 0.0/0.0, verify
+0.5/0.7, window 12.5/14.5 s; engine 15 -> 16 on the 335 MB cluster: copy 5.8/6.6 s, link
+5.8/6.4 s: PASS on every line (38 s). With the 18:17 rates at load 5-9: window 13.2/17.3 s,
+artifacts 3.2/6.4 (0.50, the edge), engine copy 11.1/12.6, link 7.9/7.3: PASS.
 Check at scale 350 seed 2 + 110,000 artifacts (window-110k, --tree-repos 2000) with the rates
 of 17:53 (before main's db and backup changes of 17:55-18:15), 18:02-18:16, load 10-19, probe
 88 ms at plan time and 103 ms during the run: backup 11.5/21.1 s (0.54: its line is flat, the
