@@ -58,6 +58,11 @@ copy), config 0.0/0.0, database 2.0/3.8 (0.53), artifacts 5.8/4.9, scanner 0.0/0
 0.5/0.7, window 12.5/14.5 s; engine 15 -> 16 on the 335 MB cluster: copy 5.8/6.6 s, link
 5.8/6.4 s: PASS on every line (38 s). With the 18:17 rates at load 5-9: window 13.2/17.3 s,
 artifacts 3.2/6.4 (0.50, the edge), engine copy 11.1/12.6, link 7.9/7.3: PASS.
+Check at scale 350 seed 2 + 110,000 artifacts (window-110k, --tree-repos 2000) with the
+shipped rates, 18:37-18:40, load 1-2, probe 28 ms at plan time, 33 ms during the run: backup
+9.4/7.9 s, config 0.0/0.0, database 7.4/12.8 (0.58), artifacts 68.4/72.2, scanner 0.0/0.0,
+verify 2.1/3.9 (0.53), window 90.1/102.9 s; engine on the 1,157 MB cluster: copy 10.2/7.1 s,
+link 8.8/6.4 s: PASS on every line (194 s with the seeding of scale 350, kept since).
 Check at scale 350 seed 2 + 110,000 artifacts (window-110k, --tree-repos 2000) with the rates
 of 17:53 (before main's db and backup changes of 17:55-18:15), 18:02-18:16, load 10-19, probe
 88 ms at plan time and 103 ms during the run: backup 11.5/21.1 s (0.54: its line is flat, the
