@@ -54,6 +54,12 @@ jobs (load average, 1 min, during each figure in brackets; timings on this machi
     CPU of the migrate's server backend (in-process on copies of one scale 350 database, before and
     after alternated, load 12-18): before 11.0 and 10.3 s, after 10.7 and 9.7 s (lint 0.56 -> 0.36 s,
     sequence pins 0.08-0.11 -> 0.01-0.04 s, 2.0.0 5.3-5.7 -> 5.2-5.5 s).
+  scale 350 on a quiet machine (main at 7da7fa5: the changes above, 2.0.0's table by CREATE TABLE AS
+    with parallel workers, the CLI importing commands on demand; load 0.4-1; this machine was about 4x
+    faster than the one of the figures above, dump-restore 6.9 s against 31.9 s): dump-restore 6.9 s,
+    migrate 9.8 s (ratio 1.43, NOT met); 2.0.0 4.4 s (size 1.9, audit_log copy 1.1, tag 0.5), 2.2.0
+    1.3, 2.6.0 1.1, 2.11.0 0.5, 2.7.0 0.4, the rest <= 0.3; about 1.1 s outside the steps; peak RSS
+    47 MiB.
 """
 from __future__ import annotations
 

@@ -53,7 +53,8 @@ every file read, each MiB whose sha256 differs written again; the proof unchange
   (bench_window_backup.py, the backup alone side by side, load 15-26) 17 of 1,554 files (11-12 MiB)
   are written again and the window's copy takes x0.18-0.31 of a full one, the backup step x0.31-0.48.
   The proof (throwaway server start + census) is 0.4-3 s, 10-20% of the backup: not dominant.
-  (A VACUUM after loading the seed would make this bench's database look like a long-served one.)
+  (The builder, bench/harbor_1_10.py, now VACUUMs after loading, as autovacuum keeps a long-served
+  database.)
 
 The artifacts step from the prefetch, verify and the rest (issue 13, under load; --profile FILE
 records the window run with py-spy). What they spent, profiled at 350 + 110,000 (load 13-19, after
@@ -78,6 +79,20 @@ s (postgres 1.7/1.7, readers 2.2/2.1, main 0.6/0.6); after wall 13.8/16.0 s, CPU
 0.9/0.9, readers 2.1/2.1, main 0.6/0.6). Left: the non-HOT UPDATE itself (a quiet figure at 110k is
 needed to size it); reader processes for a prefetch that needs almost no reading (threads would
 save their ~1 s of start); the gap record could overlap the backup's copy.
+
+On a quiet machine with all of the above (main at 7da7fa5, 18:43-18:47, load 0.9-1.9; this machine
+was about 4x faster than the one of the quiet figures above: bench_db's dump-restore at scale 350
+6.9 s against 31.9 s), --jobs 4:
+  scale 100 + 22,000: prepare 13.9 s (prefetch 11.3 s, data folder copy 1.7 s); window 9.2 s
+    (backup 2.4: copy 1.3 with 489 of 1,554 files written again, proof 0.3; database 3.3, artifacts
+    2.2 with 397/400 from the prefetch, verify 0.7, the rest 0.6); total 22.8 s; peak RSS 184 MB.
+  scale 350 + 110,000: prepare 63.7 s (prefetch 58.6 s, data folder copy 3.7 s); window 32.9 s
+    (backup 3.5: copy 1.9 with 251 of 1,554 files written again, proof 0.5; database 12.4, artifacts
+    11.5 with 1,997/2,000 from the prefetch, verify 2.9, the rest 2.5); total 96.6 s; peak RSS 230 MB.
+  Target window <= 30 s at 350 + 110,000: NOT met (32.9 s). Growth 100 -> 350 (storage x5.0, rows
+  x3.9): backup x1.5, database x3.8, artifacts x5.2, verify x4.0, window x3.6: none faster than
+  the data. Harbor's own path beside it: its walk measured here, 231.9 artifacts/s (474 s for
+  110,000), plus its SQL as recorded by bench_db on the slower machine (> 1,330 s): > 1,804 s.
   After all of it (winart), scale 100 + 22,000, load 12-16: window 30.1 s (backup 8.7, database 10.5,
     artifacts 7.5 with 397/400 from the prefetch, verify 1.9, rest 1.5); compare the quiet figures
     above (load 1-3): artifacts 8.8, verify 3.2, rest 3.1.
