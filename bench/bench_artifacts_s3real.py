@@ -118,6 +118,12 @@ Memory (this code, --memory 400,2000 --tree '/work/wt/trees/s3-{repos}', ours al
 weed 1.54 ms an artifact), peak RSS 98.4 MB (target <= 300 MB, met): x5 the artifacts, time
 x5.59 (1.12 of linear, under load), CPU x5.21 (1.04 of linear), peak RSS x1.05.
 
+Quiet re-measure (main at 7da7fa5, 18:47-18:51, load 1.5-2.5, 22,000 artifacts, --delays 40,0
+--baseline-rows 150,300): 40 ms: baseline 3.8 art/s, ours 242.2, parallel GETs 370.9: ours /
+baseline 63.7x (target >= 30x, met), 0.65x of the parallel GET rate; 0 ms: baseline 109.8, ours
+1,092.9, parallel GETs 3,420.3: 9.95x, 0.32x of the parallel GET rate (target 0.5x, NOT met);
+weed CPU per artifact ours 1.75 / 1.04 ms, parallel GETs 0.70 / 0.41 ms; peak RSS 92-94 MB.
+
 The tree, and weed's data once written (``<tree>/weed``), are kept in
 bench/out/artifacts-s3real-REPOS (ignored by git): a second run starts without writing.
 
