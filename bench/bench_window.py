@@ -104,6 +104,16 @@ was about 4x faster than the one of the quiet figures above: bench_db's dump-res
     verify 3.1, rest 3.1); prepare 57.7 s; total 96.3 s; 242 MB. Against the quiet figures above
     (load 1-3): artifacts x0.46, verify x0.35, rest x0.44. Target window <= 30 s: NOT met (database
     16.3 s and artifacts 12.0 s dominate; the artifacts step's UPDATE of 108,000 rows is its bulk).
+  Tried (winart2, 19:02-19:09, main c1992e5, scale 350 + 110,000, one run each, one after the other):
+    prefetched repositories replayed by ONE thread in the main process (no reader processes unless
+    >16 repositories are read again): artifacts 22.0 s at load 5.6 against 14.8 s at load 5.9 for
+    main's two reader processes (windows 52.6 / 47.3 s). Dropped: the replay (record parse, compose)
+    is Python CPU under the interpreter lock, and the processes' parallelism is worth more than their
+    start and the copying back. The UPDATE's columns (type, media types, size, extra_attrs,
+    annotations, icon, artifact_type) are in none of artifact's 5 indexes, so HOT is possible given
+    free space on the page (CREATE TABLE AS in db step 2.0.0 with a low fillfactor, or a rewrite
+    before the backfill: not measured; the new row versions are bigger than the old, so it needs
+    a fillfactor well under 50).
 
     python bench/bench_window.py                              # both scales (trees generated once)
     python bench/bench_window.py --scales 100:22000           # one
