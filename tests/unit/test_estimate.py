@@ -67,7 +67,7 @@ def test_window_is_every_step_plus_the_runs_own_part_and_prepare_takes_the_read_
     assert e.relist == pytest.approx(2.0)
     assert e.window_with_prepare == pytest.approx(e.window - 20.0 + 2.0)
     d = e.to_dict()
-    assert d["window_seconds"] == round(e.window, 1) and d["prepare"]["seconds"] == 20.0
+    assert d["window_seconds"] == round(e.window, est.DIGITS) and d["prepare"]["seconds"] == 20.0
     assert d["inputs"]["storage"]["seconds_per_artifact"] == pytest.approx(0.002)
     # a run without the artifacts step has nothing to prepare
     assert est.compute(inputs(), RATES, ["backup", "database"]).prepare == 0.0

@@ -63,6 +63,7 @@ SAMPLE_SECONDS = 3.0            # ... and at most this long
 LIST_SECONDS = 5.0              # repository listing: beyond this the database's list stands in
 RUN_OWN = "run"                 # the run's own part of the window (preflight, census, journal)
 PREPARE = "prepare"
+DIGITS = 2                      # estimates in hundredths: a step of tens of milliseconds is still not 0
 
 
 @dataclass
@@ -291,12 +292,12 @@ class Estimate:
         inputs = asdict(self.inputs)
         inputs["storage"]["seconds_per_artifact"] = self.inputs.storage.seconds_per_artifact
         inputs["storage"]["list_seconds_per_repository"] = self.inputs.storage.list_seconds_per_repository
-        return {"window_seconds": round(self.window, 1),
-                "steps": {k: round(v, 1) for k, v in self.steps.items()},
-                "run_own_seconds": round(self.run_own, 1),
-                "prepare": {"seconds": round(self.prepare, 1),
-                            "window_seconds": round(self.window_with_prepare, 1),
-                            "relist_seconds": round(self.relist, 1),
+        return {"window_seconds": round(self.window, DIGITS),
+                "steps": {k: round(v, DIGITS) for k, v in self.steps.items()},
+                "run_own_seconds": round(self.run_own, DIGITS),
+                "prepare": {"seconds": round(self.prepare, DIGITS),
+                            "window_seconds": round(self.window_with_prepare, DIGITS),
+                            "relist_seconds": round(self.relist, DIGITS),
                             "what": "the storage read of the artifacts step, done by run --prepare while "
                                     "Harbor still serves; the window still lists every repository again "
                                     "(relist) and reads the ones that changed (taken as none)"},

@@ -15,7 +15,7 @@ from ..results import Advice, RunCommand, RunReport, StepResult, all_ok
 from ..secrets import dsn_without_password
 from ..versions import HARBOR_DB_MAJOR, SCHEMA_VERSION, path_between
 from .context import Step
-from .estimate import estimate
+from .estimate import DIGITS, estimate
 from .options import BACKUP_SUBDIR, Options, recorded_engine, start_release
 from .preflight import preflight
 from .removed import COMPONENT_NAMES, removals, removed_after, removed_between
@@ -150,7 +150,7 @@ def plan_on(opts: Options) -> RunReport:
     est = estimate(inst, opts, [s.name for s in steps]) if ok else None
     if est is not None:
         for s in steps:
-            s.estimate_seconds = round(est.steps.get(s.name, 0.0), 1)
+            s.estimate_seconds = round(est.steps.get(s.name, 0.0), DIGITS)
         extra["estimate"] = est.to_dict()
     return RunReport("plan", ok, steps, target=target, installation=inst.to_dict(), hops=hops(inst, target),
                      checks=checks, next=advice, extra=extra, run_command=run_command)
