@@ -27,7 +27,7 @@ from ..secrets import dsn_without_password
 from ..versions import release_of_schema
 from . import ledger, runner
 from .checks import LintFinding, run_checks
-from .connection import connect
+from .connection import connect, one
 from .repair import matching_versions
 from .runner import DataLoss, MigrateReport, ReleaseStepResult, StatementNote
 
@@ -98,7 +98,35 @@ def _lint(conn: psycopg.Connection, version: int, to_release: str) -> list[LintF
     pending = [s for s, _ in runner.plan_steps(version, to_release)]
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
-        return run_checks(conn, version, pending)
+        mark = _quiet_mark(conn, version, to_release)
+        findings = run_checks(conn, version, pending)
+    if mark is not None and not findings:
+        _CLEAN_LINTS[conn.info.dsn] = mark
+    return findings
+
+
+# A run lints in its preflight, then migrate lints again under the migration lock (a few
+# seconds later, the backup in between) before writing. The second lint is skipped when
+# nothing can have changed since a clean first one: no transaction was in progress when
+# the first began, and no transaction id was handed out since (any row written, anywhere in
+# the cluster, takes one; a server stopped and started again keeps the counter). Anything
+# else (a write, an ANALYZE, another server at the address) lints again.
+_CLEAN_LINTS: dict[str, tuple[int, int, str, int]] = {}
+
+
+def _quiet_mark(conn: psycopg.Connection, version: int, to_release: str) -> tuple[int, int, str, int] | None:
+    """(next transaction id, database oid, to_release, schema version) when no transaction is in
+    progress in the cluster, else None."""
+    xmin, xmax, oid = one(conn.execute(
+        "SELECT txid_snapshot_xmin(s), txid_snapshot_xmax(s), d.oid::bigint FROM txid_current_snapshot() AS s, "
+        "pg_database d WHERE d.datname = current_database()"))
+    return (int(xmax), int(oid), to_release, version) if xmin == xmax else None
+
+
+def _linted_since(conn: psycopg.Connection, version: int, to_release: str) -> bool:
+    """A clean lint of this database found it as it is now (see _CLEAN_LINTS)."""
+    recorded = _CLEAN_LINTS.pop(conn.info.dsn, None)
+    return recorded is not None and _quiet_mark(conn, version, to_release) == recorded
 
 
 def migrate(dsn: str, to: str | None = None, dry_run: bool = False, force_connected: bool = False,
@@ -143,7 +171,7 @@ def _migrate_locked(conn: psycopg.Connection, dsn: str, to_release: str, dry_run
     # A session Harbor left (or one --force-connected let through) may hold a lock a step needs:
     # wait a bounded time for it, never forever.
     conn.execute(f"SET lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'")
-    findings = _lint(conn, state.version, to_release)
+    findings = [] if _linted_since(conn, state.version, to_release) else _lint(conn, state.version, to_release)
     if findings:
         raise UnsafeState(_lint_message(findings), reference="lint-findings",
                           hint=f"fix the rows listed (see `harbor-upgrade db lint --dsn "
