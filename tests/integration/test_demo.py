@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harbor_upgrade import demo, versions
+from harbor_upgrade import demo, verify, versions
 from harbor_upgrade.postgres.cluster import LocalCluster
+from harbor_upgrade.registry import open_storage
 from harbor_upgrade.report import ProgressReporter, render_text
 from tests.support.sites import open_tmpdir, scalar
 
@@ -120,6 +121,28 @@ def test_verify_command_passes_then_names_a_broken_invariant(demo_run, run_cli):
                          "WHERE repository_name = 'library/nginx'")
     assert code == 1
     assert "artifact media types" in out and "1 artifacts with media type UNKNOWN" in out and "library/nginx" in out
+
+
+def test_runs_verify_looks_up_only_the_pairs_its_census_did_not_find_served(demo_run):
+    d, report, _, _ = demo_run
+    dsn = report["demo"]["database"]
+    check = next(c for c in report["verify"]["checks"] if c["name"] == "manifests in storage")
+    # the census saw the 1.10 rows' manifests; busybox's arm64 child (no tag of its own) is a row the upgrade made
+    assert "(8 of 9 found there by this run's census when the window began, 1 looked up now)" in check["detail"]
+    with psycopg.connect(dsn) as conn:
+        pairs = [(r[0], r[1]) for r in conn.execute("SELECT repository_name, digest FROM artifact ORDER BY id")]
+    link = d / "data" / "registry" / "docker" / "registry" / "v2" / verify.manifest_paths(*pairs[0])[0]
+    hidden = link.with_name("link.hidden")
+    link.rename(hidden)
+    try:
+        storage = open_storage(str(d / "data" / "registry"))
+        # a pair the census did not find served is looked up: its missing manifest fails
+        result = verify.verify(dsn, storage, served_at_start=verify.ServedPairs(pairs[1:]))
+        assert [c for c in result.checks if c.name == "manifests in storage"][0].status == "fail"
+        assert pairs[1] in verify.ServedPairs(pairs[1:]) and pairs[0] not in verify.ServedPairs(pairs[1:])
+        assert len(verify.ServedPairs(pairs + pairs)) == len(pairs)
+    finally:
+        hidden.rename(link)
 
 
 def test_rollback_restores_the_1_10_database_and_checks_it(demo_run, run_cli):

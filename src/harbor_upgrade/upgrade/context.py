@@ -13,6 +13,7 @@ from ..journal import Journal
 from ..progress import Progress
 from ..registry import Storage
 from ..registry import open_storage as open_spec
+from ..verify import ServedPairs
 from .options import Options
 
 
@@ -32,6 +33,7 @@ class Context:
     backup_dir: Path
     progress: Progress
     outcome: dict = field(default_factory=dict)    # per-step results the report shows
+    served_at_start: ServedPairs | None = None      # the census of this process: what storage served
 
     @property
     def dsn(self) -> str:

@@ -24,7 +24,7 @@ from ..private import check_writable, write_private
 from ..progress import Progress, Silent
 from ..results import FAIL, PASS, WARN, Advice, CheckResult, RunReport, StepResult, all_ok
 from ..secrets import mask_text
-from ..verify import missing_manifests
+from ..verify import ServedPairs, missing_manifests
 from .context import Context, Step, open_installation_storage
 from .estimate import estimate
 from .lock import InstallationLock, RunLock
@@ -39,13 +39,18 @@ from .steps.engine import engine_state, old_cluster_usable
 
 def record_missing_before(ctx: Context) -> int:
     """Which artifact rows have no manifest in storage before anything changes: verify
-    reports those as pre-existing rather than as damage done by the upgrade."""
+    reports those as pre-existing rather than as damage done by the upgrade. The pairs found
+    served stay in memory (``ctx.served_at_start``): this process's verify does not look them
+    up again."""
     storage = open_installation_storage(ctx.inst)
     try:
-        missing = missing_manifests(storage, artifact_digests(ctx.dsn))
+        pairs = artifact_digests(ctx.dsn)
+        missing = missing_manifests(storage, pairs)
     finally:
         storage.close()
     write_private(ctx.backup_dir / KNOWN_MISSING, json.dumps(sorted(missing)))
+    gone = set(missing)
+    ctx.served_at_start = ServedPairs(p for p in pairs if p not in gone)
     return len(missing)
 
 

@@ -14,7 +14,7 @@ def step_verify(ctx: Context) -> StepOutcome:
     storage = open_installation_storage(ctx.inst)
     try:
         result = verify(ctx.dsn, storage, manifest.table_counts, load_known_missing(ctx.backup_dir / KNOWN_MISSING),
-                        target=ctx.opts.target)
+                        target=ctx.opts.target, served_at_start=ctx.served_at_start)
     finally:
         storage.close()
     ctx.outcome["verify"] = result.to_dict()
