@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,14 +38,14 @@ from .steps.backup import prepare_datadir_copy, restore_backup_server
 from .steps.engine import engine_state, old_cluster_usable
 
 
-def record_missing_before(ctx: Context) -> int:
+def record_missing_before(ctx: Context, pairs: list[tuple[str, str]] | None = None) -> int:
     """Which artifact rows have no manifest in storage before anything changes: verify
     reports those as pre-existing rather than as damage done by the upgrade. The pairs found
     served stay in memory (``ctx.served_at_start``): this process's verify does not look them
-    up again."""
+    up again. pairs: the database's (read before anything changed), else read now."""
     storage = open_installation_storage(ctx.inst)
     try:
-        pairs = artifact_digests(ctx.dsn)
+        pairs = artifact_digests(ctx.dsn) if pairs is None else pairs
         missing = missing_manifests(storage, pairs)
     finally:
         storage.close()
@@ -52,6 +53,23 @@ def record_missing_before(ctx: Context) -> int:
     gone = set(missing)
     ctx.served_at_start = ServedPairs(p for p in pairs if p not in gone)
     return len(missing)
+
+
+#: steps that change neither the database nor storage: the census may still be looking up storage
+#: while they run (the backup stops and restarts the database's server: the pairs were read before)
+CENSUS_MAY_OVERLAP = frozenset({"backup"})
+
+
+def start_census(ctx: Context) -> Future[int]:
+    """record_missing_before on a thread: the database's pairs are read now, before any step;
+    storage is looked up while the first steps (CENSUS_MAY_OVERLAP) run. ``run_steps`` waits for
+    it before any other step."""
+    pairs = artifact_digests(ctx.dsn)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="census")
+    try:
+        return pool.submit(record_missing_before, ctx, pairs)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def restore_engine_server(backup_dir: Path) -> str | None:
@@ -274,8 +292,12 @@ def run_on(opts: Options, progress: Progress, confirm: Callable[[str], bool] | N
     assert inst.dsn is not None  # every check passed: check_stopped (need_db) fails without a database
     with RunLock(backup_dir), InstallationLock(inst.dsn, "this run") as installation_lock:
         ctx = Context(opts, inst, open_journal(backup_dir, steps, target), backup_dir, progress)
-        begin(ctx, checks, steps)
-        report.steps, report.error = run_steps(ctx, steps, installation_lock)
+        census = begin(ctx, checks, steps)
+        try:
+            report.steps, report.error = run_steps(ctx, steps, installation_lock, census)
+        finally:
+            if census is not None:
+                wait([census])   # a failed step: the census's own error (if any) is not the news
         report.ok = report.error is None
         failed = report.steps[-1].name if report.error else None
         ctx.journal.write("run-end", ok=report.ok, failed_step=failed)
@@ -310,23 +332,28 @@ def open_journal(backup_dir: Path, steps: tuple[Step, ...], target: str) -> Jour
     return journal
 
 
-def begin(ctx: Context, checks: list[CheckResult], steps: tuple[Step, ...]) -> None:
-    """Record the plan (on a first run) and the gaps storage had before, then the run's start."""
+def begin(ctx: Context, checks: list[CheckResult], steps: tuple[Step, ...]) -> Future[int] | None:
+    """Record the plan (on a first run), start the census of the gaps storage had before (when
+    not taken yet: ``start_census``), then the run's start."""
     names = [s.name for s in steps]
     if not ctx.journal.records:
         ctx.journal.write("plan", installation=ctx.inst.to_dict(), hops=hops(ctx.inst, ctx.opts.target),
                           target=ctx.opts.target, steps=names,
                           checks=[c.to_dict() for c in checks])
-    if not (ctx.backup_dir / KNOWN_MISSING).exists():
-        record_missing_before(ctx)
+    census = None if (ctx.backup_dir / KNOWN_MISSING).exists() else start_census(ctx)
     ctx.journal.write("run-start", resumed_at=ctx.journal.first_unfinished(names))
+    return census
 
 
-def run_steps(ctx: Context, steps: tuple[Step, ...],
-              installation_lock: InstallationLock) -> tuple[list[StepResult], HarborUpgradeError | None]:
-    """Each step in order, skipping those the journal shows done, up to the first that fails."""
+def run_steps(ctx: Context, steps: tuple[Step, ...], installation_lock: InstallationLock,
+              census: Future[int] | None = None) -> tuple[list[StepResult], HarborUpgradeError | None]:
+    """Each step in order, skipping those the journal shows done, up to the first that fails;
+    the census (when running) finished before any step but those that may overlap it."""
     results = []
     for step in steps:
+        if census is not None and step.name not in CENSUS_MAY_OVERLAP:
+            census.result()   # its error (storage unreadable) stops the run before anything changes
+            census = None
         rec = ctx.journal.done_record(step.name)
         if rec is not None:   # the step is done (journal.is_done)
             results.append(StepResult(step.name, True, rec.get("summary", ""), resumed=True))
